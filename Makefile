@@ -1,0 +1,49 @@
+# canary — see README.md. `make run` starts canary on its embedded example;
+# `make test` runs everything CI runs (installing what the tests need).
+
+GO       ?= go
+BIN      := bin/canary
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo none)
+LDFLAGS  := -s -w -X github.com/canaryproj/canary/cmd/canary/cli.version=$(VERSION) -X github.com/canaryproj/canary/cmd/canary/cli.commit=$(COMMIT)
+# Integration suites (real Prometheus, promtool, Alertmanager, Chromium, the
+# built binary) are behind the `integration` build tag so that a plain
+# `go test ./...` stays fast; `make test` always includes them.
+TESTFLAGS ?= -race -tags integration -timeout 9m
+
+.PHONY: all build run test unit deps fmt fmt-check vet fuzz-seeds bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/canary
+
+run: build
+	$(BIN) demo-run
+
+deps:
+	./scripts/deps.sh
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet -tags integration ./...
+
+# Everything: formatting, vet, unit + integration tests with the race
+# detector (fuzz seed corpora run as part of `go test`).
+test: deps fmt-check vet build
+	$(GO) test $(TESTFLAGS) ./...
+
+# Quick loop while developing: no integration suites.
+unit:
+	$(GO) test -race ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

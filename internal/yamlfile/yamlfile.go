@@ -1,0 +1,622 @@
+// Package yamlfile reads canary's YAML files strictly: unknown keys, wrong
+// types, missing required keys and unset ${VAR}s are all reported at once,
+// each as "file:line:col: message".
+//
+// Decoding walks the yaml.Node tree by reflection instead of using yaml.v3's
+// own struct decoding, because yaml.v3 reports only a line (not a column) for
+// type errors and stops at the first unknown field of a document.
+//
+// Struct fields are named by their `yaml:"name"` tag (yaml.v3 options such as
+// omitempty are ignored here); `required:"true"` marks a required key. A type
+// may decode itself by implementing Unmarshaler.
+package yamlfile
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/canaryproj/canary/redact"
+)
+
+// Error is one problem at a position in a file.
+type Error struct {
+	File   string
+	Line   int
+	Column int
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+}
+
+// Unmarshaler is implemented by types that decode themselves from a node
+// (durations with units, "status: 200 | [200, 201] | 2xx", …). An error returned
+// is reported at n's position; positioned problems deeper in n are reported
+// with d.Errorf and do not need to be returned.
+type Unmarshaler interface {
+	UnmarshalYAMLNode(d *Decoder, n *yaml.Node) error
+}
+
+// Options controls ${VAR} expansion.
+type Options struct {
+	// Env looks up ${VAR}; nil disables expansion (text is kept as written).
+	Env func(name string) (string, bool)
+	// Secrets receives every value that came from the environment, so that it
+	// can be redacted wherever canary prints. Defaults written in the file are
+	// not secret.
+	Secrets *redact.Set
+}
+
+// Decoder decodes nodes of one file, collecting every problem.
+type Decoder struct {
+	file string
+	opts Options
+	errs []*Error
+}
+
+// NewDecoder returns a decoder whose errors name file.
+func NewDecoder(file string, opts Options) *Decoder {
+	return &Decoder{file: file, opts: opts}
+}
+
+// File is the name errors carry.
+func (d *Decoder) File() string { return d.file }
+
+// Options returns the decoder's options.
+func (d *Decoder) Options() Options { return d.opts }
+
+// Errorf records a problem at n's position (the file start when n is nil).
+func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
+	line, col := 1, 1
+	if n != nil && n.Line > 0 {
+		line, col = n.Line, n.Column
+	}
+	d.errs = append(d.errs, &Error{File: d.file, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Report records err at n's position, keeping already positioned errors
+// (yamlfile errors, or a join of them) as they are.
+func (d *Decoder) Report(n *yaml.Node, err error) {
+	if err == nil {
+		return
+	}
+	var pe *Error
+	if errors.As(err, &pe) && pe == err {
+		d.errs = append(d.errs, pe)
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			d.Report(n, e)
+		}
+		return
+	}
+	d.Errorf(n, "%s", err.Error())
+}
+
+// Failed reports whether any problem has been recorded.
+func (d *Decoder) Failed() bool { return len(d.errs) > 0 }
+
+// Err returns every recorded problem, sorted by position and de-duplicated,
+// joined with errors.Join; nil when there are none.
+func (d *Decoder) Err() error {
+	if len(d.errs) == 0 {
+		return nil
+	}
+	sort.SliceStable(d.errs, func(i, j int) bool {
+		a, b := d.errs[i], d.errs[j]
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Column < b.Column
+	})
+	out := make([]error, 0, len(d.errs))
+	seen := make(map[string]bool, len(d.errs))
+	for _, e := range d.errs {
+		if s := e.Error(); !seen[s] {
+			seen[s] = true
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
+var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// Parse parses data as one YAML document and returns its root node (never a
+// DocumentNode). An empty document is an error.
+func Parse(file string, data []byte) (*yaml.Node, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		msg := err.Error()
+		if m := syntaxLine.FindStringSubmatch(msg); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return nil, &Error{File: file, Line: line, Column: 1, Msg: m[2]}
+		}
+		return nil, &Error{File: file, Line: 1, Column: 1, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, &Error{File: file, Line: 1, Column: 1, Msg: "empty document"}
+	}
+	return doc.Content[0], nil
+}
+
+// Decode decodes n into out (a non-nil pointer), collecting every problem.
+func (d *Decoder) Decode(n *yaml.Node, out any) {
+	v := reflect.ValueOf(out)
+	if v.Kind() != reflect.Pointer || v.IsNil() {
+		d.Errorf(n, "internal: Decode needs a non-nil pointer, got %T", out)
+		return
+	}
+	d.decode(n, v.Elem())
+}
+
+// Resolve follows alias nodes.
+func Resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// IsNull reports whether n is absent or an explicit null.
+func IsNull(n *yaml.Node) bool {
+	n = Resolve(n)
+	return n == nil || (n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
+var (
+	unmarshalerType = reflect.TypeOf((*Unmarshaler)(nil)).Elem()
+	durationType    = reflect.TypeOf(time.Duration(0))
+	nodeType        = reflect.TypeOf(yaml.Node{})
+)
+
+func (d *Decoder) decode(n *yaml.Node, v reflect.Value) {
+	n = Resolve(n)
+	if n == nil {
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
+		if err := v.Addr().Interface().(Unmarshaler).UnmarshalYAMLNode(d, n); err != nil {
+			d.Report(n, err)
+		}
+		return
+	}
+	if v.Type() == nodeType {
+		v.Set(reflect.ValueOf(*n))
+		return
+	}
+	if v.Kind() == reflect.Pointer {
+		if IsNull(n) {
+			return
+		}
+		if v.Type().Elem() == nodeType {
+			nn := *n
+			v.Set(reflect.ValueOf(&nn))
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem())
+		return
+	}
+	if IsNull(n) && v.Kind() != reflect.Interface {
+		return // null leaves the zero value (or the default already there)
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.decodeStruct(n, v)
+	case reflect.Map:
+		d.decodeMap(n, v)
+	case reflect.Slice:
+		d.decodeSlice(n, v)
+	case reflect.Interface:
+		if x := d.Any(n); x != nil {
+			v.Set(reflect.ValueOf(x))
+		} else {
+			v.SetZero()
+		}
+	case reflect.String:
+		if s, ok := d.Scalar(n, "a string"); ok {
+			v.SetString(s)
+		}
+	case reflect.Bool:
+		s, ok := d.Scalar(n, "a boolean")
+		if !ok {
+			return
+		}
+		b, err := parseBool(s)
+		if err != nil {
+			d.Errorf(n, "expected a boolean (true or false), got %q", s)
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		s, ok := d.Scalar(n, "a number")
+		if !ok {
+			return
+		}
+		if v.Type() == durationType {
+			dur, err := ParseDuration(s)
+			if err != nil {
+				d.Errorf(n, "%v", err)
+				return
+			}
+			v.SetInt(int64(dur))
+			return
+		}
+		i, err := strconv.ParseInt(strings.ReplaceAll(s, "_", ""), 0, v.Type().Bits())
+		if err != nil {
+			d.Errorf(n, "expected an integer, got %q", s)
+			return
+		}
+		v.SetInt(i)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		s, ok := d.Scalar(n, "a number")
+		if !ok {
+			return
+		}
+		u, err := strconv.ParseUint(strings.ReplaceAll(s, "_", ""), 0, v.Type().Bits())
+		if err != nil {
+			d.Errorf(n, "expected a non-negative integer, got %q", s)
+			return
+		}
+		v.SetUint(u)
+	case reflect.Float32, reflect.Float64:
+		s, ok := d.Scalar(n, "a number")
+		if !ok {
+			return
+		}
+		f, err := strconv.ParseFloat(s, v.Type().Bits())
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			d.Errorf(n, "expected a number, got %q", s)
+			return
+		}
+		v.SetFloat(f)
+	default:
+		d.Errorf(n, "internal: cannot decode into %s", v.Type())
+	}
+}
+
+// Scalar returns the text of a scalar node with ${VAR}s expanded. what names
+// the expected value in the error for a non-scalar ("a duration").
+func (d *Decoder) Scalar(n *yaml.Node, what string) (string, bool) {
+	n = Resolve(n)
+	if n == nil {
+		return "", false
+	}
+	if n.Kind != yaml.ScalarNode {
+		d.Errorf(n, "expected %s, got %s", what, KindName(n))
+		return "", false
+	}
+	return d.Expand(n, n.Value)
+}
+
+// KindName describes a node's kind for messages: "a list", "a mapping", "null".
+func KindName(n *yaml.Node) string {
+	n = Resolve(n)
+	switch {
+	case n == nil:
+		return "nothing"
+	case n.Kind == yaml.MappingNode:
+		return "a mapping"
+	case n.Kind == yaml.SequenceNode:
+		return "a list"
+	case n.Tag == "!!null":
+		return "null"
+	default:
+		return fmt.Sprintf("%q", n.Value)
+	}
+}
+
+func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		d.Errorf(n, "expected a mapping, got %s", KindName(n))
+		return
+	}
+	fields := structFields(v.Type())
+	seen := make(map[string]bool, len(n.Content)/2)
+	d.eachPair(n, func(k, val *yaml.Node) {
+		if k.Value == "<<" { // YAML merge key
+			d.decodeStruct(Resolve(val), v)
+			return
+		}
+		if seen[k.Value] {
+			d.Errorf(k, "duplicate key %q", k.Value)
+			return
+		}
+		seen[k.Value] = true
+		f, ok := fields.byName[k.Value]
+		if !ok {
+			d.Errorf(k, "unknown key %q%s", k.Value, suggest(k.Value, fields.names))
+			return
+		}
+		d.decode(val, v.FieldByIndex(f.index))
+	})
+	for _, f := range fields.list {
+		if f.required && !seen[f.name] {
+			d.Errorf(n, "missing required key %q", f.name)
+		}
+	}
+}
+
+// eachPair calls fn for every key/value of a mapping, reporting non-scalar keys.
+func (d *Decoder) eachPair(n *yaml.Node, fn func(k, v *yaml.Node)) {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := Resolve(n.Content[i])
+		if k.Kind != yaml.ScalarNode {
+			d.Errorf(k, "expected a key, got %s", KindName(k))
+			continue
+		}
+		fn(k, n.Content[i+1])
+	}
+}
+
+// Pairs returns a mapping's keys and values in file order, reporting a
+// non-mapping and duplicate keys. Use it where order or key positions matter.
+func (d *Decoder) Pairs(n *yaml.Node) (keys, values []*yaml.Node) {
+	n = Resolve(n)
+	if n == nil || IsNull(n) {
+		return nil, nil
+	}
+	if n.Kind != yaml.MappingNode {
+		d.Errorf(n, "expected a mapping, got %s", KindName(n))
+		return nil, nil
+	}
+	seen := make(map[string]bool, len(n.Content)/2)
+	d.eachPair(n, func(k, v *yaml.Node) {
+		if seen[k.Value] {
+			d.Errorf(k, "duplicate key %q", k.Value)
+			return
+		}
+		seen[k.Value] = true
+		keys = append(keys, k)
+		values = append(values, v)
+	})
+	return keys, values
+}
+
+func (d *Decoder) decodeMap(n *yaml.Node, v reflect.Value) {
+	if v.Type().Key().Kind() != reflect.String {
+		d.Errorf(n, "internal: map keys must be strings, not %s", v.Type().Key())
+		return
+	}
+	keys, vals := d.Pairs(n)
+	if keys == nil && n.Kind != yaml.MappingNode {
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMapWithSize(v.Type(), len(keys)))
+	}
+	for i, k := range keys {
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.decode(vals[i], elem)
+		v.SetMapIndex(reflect.ValueOf(k.Value).Convert(v.Type().Key()), elem)
+	}
+}
+
+func (d *Decoder) decodeSlice(n *yaml.Node, v reflect.Value) {
+	if n.Kind != yaml.SequenceNode {
+		d.Errorf(n, "expected a list, got %s", KindName(n))
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, c := range n.Content {
+		d.decode(c, s.Index(i))
+	}
+	v.Set(s)
+}
+
+// Any decodes n into plain Go values (map[string]any, []any, string, int,
+// float64, bool, nil), expanding ${VAR}s in strings.
+func (d *Decoder) Any(n *yaml.Node) any {
+	n = Resolve(n)
+	if n == nil {
+		return nil
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		keys, vals := d.Pairs(n)
+		m := make(map[string]any, len(keys))
+		for i, k := range keys {
+			m[k.Value] = d.Any(vals[i])
+		}
+		return m
+	case yaml.SequenceNode:
+		s := make([]any, len(n.Content))
+		for i, c := range n.Content {
+			s[i] = d.Any(c)
+		}
+		return s
+	}
+	switch n.Tag {
+	case "!!null":
+		return nil
+	case "!!bool", "!!int", "!!float":
+		var x any
+		if err := n.Decode(&x); err == nil {
+			return x
+		}
+	}
+	s, _ := d.Expand(n, n.Value)
+	return s
+}
+
+var envRef = regexp.MustCompile(`\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+
+// Expand replaces ${VAR} and ${VAR:-default} in s (from node n, for errors)
+// using the decoder's Env; "$$" stands for a literal "$". Values taken from
+// the environment are added to the secrets.
+func (d *Decoder) Expand(n *yaml.Node, s string) (string, bool) {
+	if d.opts.Env == nil || !strings.Contains(s, "$") {
+		return s, true
+	}
+	ok := true
+	out := envRef.ReplaceAllStringFunc(s, func(m string) string {
+		if m == "$$" {
+			return "$"
+		}
+		sub := envRef.FindStringSubmatch(m)
+		name, hasDefault, def := sub[1], sub[2] != "", sub[3]
+		if val, set := d.opts.Env(name); set && val != "" {
+			d.opts.Secrets.Add(val)
+			return val
+		}
+		if hasDefault {
+			return def
+		}
+		d.Errorf(n, "environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
+		ok = false
+		return ""
+	})
+	return out, ok
+}
+
+// ParseDuration parses Go durations ("1m30s", "250ms") plus the day and week
+// units used for SLO periods ("30d", "1w"). A bare "0" is zero.
+func ParseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if t == "0" {
+		return 0, nil
+	}
+	bad := fmt.Errorf("invalid duration %q (use a number and a unit: ms, s, m, h, d)", s)
+	if t == "" {
+		return 0, bad
+	}
+	// Rewrite d and w components into hours for time.ParseDuration.
+	var b strings.Builder
+	num := ""
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		switch {
+		case (c >= '0' && c <= '9') || c == '.':
+			num += string(c)
+		case c == 'd' || c == 'w':
+			if num == "" {
+				return 0, bad
+			}
+			f, err := strconv.ParseFloat(num, 64)
+			if err != nil {
+				return 0, bad
+			}
+			hours := f * 24
+			if c == 'w' {
+				hours *= 7
+			}
+			b.WriteString(strconv.FormatFloat(hours, 'f', -1, 64) + "h")
+			num = ""
+		default:
+			b.WriteString(num)
+			b.WriteByte(c)
+			num = ""
+		}
+	}
+	if num != "" {
+		return 0, fmt.Errorf("invalid duration %q: missing unit (e.g. %ss)", s, num)
+	}
+	dur, err := time.ParseDuration(b.String())
+	if err != nil {
+		return 0, bad
+	}
+	if dur < 0 {
+		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+	}
+	return dur, nil
+}
+
+func parseBool(s string) (bool, error) {
+	switch strings.ToLower(s) {
+	case "true", "yes", "on":
+		return true, nil
+	case "false", "no", "off":
+		return false, nil
+	}
+	return false, errors.New("not a boolean")
+}
+
+type fieldInfo struct {
+	name     string
+	index    []int
+	required bool
+}
+
+type fieldSet struct {
+	list   []fieldInfo
+	byName map[string]fieldInfo
+	names  []string
+}
+
+func structFields(t reflect.Type) fieldSet {
+	fs := fieldSet{byName: map[string]fieldInfo{}}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fi := fieldInfo{name: name, index: f.Index, required: f.Tag.Get("required") == "true"}
+		fs.list = append(fs.list, fi)
+		fs.byName[name] = fi
+		fs.names = append(fs.names, name)
+	}
+	return fs
+}
+
+// suggest returns ` (did you mean "x"?)` for the closest known key, if close.
+func suggest(got string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if dd := distance(strings.ToLower(got), k); dd < bestDist {
+			best, bestDist = k, dd
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// Suggest is suggest for callers that check keys themselves.
+func Suggest(got string, known []string) string { return suggest(got, known) }
+
+// distance is the Levenshtein distance of a and b.
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,182 @@
+package yamlfile
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/canaryproj/canary/redact"
+)
+
+type inner struct {
+	Timeout time.Duration     `yaml:"timeout"`
+	Headers map[string]string `yaml:"headers"`
+}
+
+type doc struct {
+	Name    string         `yaml:"name" required:"true"`
+	Count   int            `yaml:"count"`
+	Ratio   float64        `yaml:"ratio"`
+	On      bool           `yaml:"on"`
+	Tags    []string       `yaml:"tags"`
+	Inner   *inner         `yaml:"inner"`
+	Body    any            `yaml:"body"`
+	Raw     *yaml.Node     `yaml:"raw"`
+	Custom  upper          `yaml:"custom"`
+	Members map[string]int `yaml:"members"`
+}
+
+// upper decodes a scalar and upper-cases it, rejecting "bad".
+type upper string
+
+func (u *upper) UnmarshalYAMLNode(d *Decoder, n *yaml.Node) error {
+	s, ok := d.Scalar(n, "a word")
+	if !ok {
+		return nil
+	}
+	if s == "bad" {
+		return errors.New("custom value must not be bad")
+	}
+	*u = upper(strings.ToUpper(s))
+	return nil
+}
+
+func decodeDoc(t *testing.T, src string, env map[string]string) (doc, error, *redact.Set) {
+	t.Helper()
+	n, err := Parse("f.yaml", []byte(src))
+	if err != nil {
+		return doc{}, err, nil
+	}
+	secrets := &redact.Set{}
+	d := NewDecoder("f.yaml", Options{
+		Env:     func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		Secrets: secrets,
+	})
+	var out doc
+	d.Decode(n, &out)
+	return out, d.Err(), secrets
+}
+
+func TestDecodeValid(t *testing.T) {
+	src := `
+name: demo
+count: 3
+ratio: 0.5
+on: true
+tags: [a, b]
+inner: {timeout: 2s, headers: {X: "${TOKEN}"}}
+body: {user: "${USER:-anon}", n: 1, ok: false, list: [1, "x"]}
+raw: [1, 2]
+custom: word
+members: {a: 1}
+`
+	out, err, secrets := decodeDoc(t, src, map[string]string{"TOKEN": "s3cr3t-token"})
+	require.NoError(t, err)
+	assert.Equal(t, "demo", out.Name)
+	assert.Equal(t, 3, out.Count)
+	assert.Equal(t, 0.5, out.Ratio)
+	assert.True(t, out.On)
+	assert.Equal(t, []string{"a", "b"}, out.Tags)
+	assert.Equal(t, 2*time.Second, out.Inner.Timeout)
+	assert.Equal(t, "s3cr3t-token", out.Inner.Headers["X"])
+	assert.Equal(t, map[string]any{"user": "anon", "n": 1, "ok": false, "list": []any{1, "x"}}, out.Body)
+	require.NotNil(t, out.Raw)
+	assert.Equal(t, yaml.SequenceNode, out.Raw.Kind)
+	assert.Equal(t, upper("WORD"), out.Custom)
+	assert.Equal(t, "<redacted> and anon", secrets.String("s3cr3t-token and anon"),
+		"environment values are secrets, defaults written in the file are not")
+}
+
+func TestDecodeReportsEveryProblemWithPosition(t *testing.T) {
+	src := `count: many
+ratio: [1]
+on: maybe
+nmae: x
+inner:
+  timeout: 5 seconds
+  extra: 1
+body: "${UNSET}"
+custom: bad
+members: {a: 1, a: 2}
+`
+	_, err, _ := decodeDoc(t, src, nil)
+	require.Error(t, err)
+	want := []string{
+		`f.yaml:1:1: missing required key "name"`,
+		`f.yaml:1:8: expected an integer, got "many"`,
+		`f.yaml:2:8: expected a number, got a list`,
+		`f.yaml:3:5: expected a boolean (true or false), got "maybe"`,
+		`f.yaml:4:1: unknown key "nmae" (did you mean "name"?)`,
+		`f.yaml:6:12: invalid duration "5 seconds" (use a number and a unit: ms, s, m, h, d)`,
+		`f.yaml:7:3: unknown key "extra"`,
+		`f.yaml:8:7: environment variable UNSET is not set (write ${UNSET:-default} to give a default)`,
+		`f.yaml:9:9: custom value must not be bad`,
+		`f.yaml:10:17: duplicate key "a"`,
+	}
+	assert.Equal(t, strings.Join(want, "\n"), err.Error())
+}
+
+func TestParseSyntaxError(t *testing.T) {
+	_, err := Parse("bad.yaml", []byte("a: b\n  c: d\n"))
+	require.Error(t, err)
+	assert.Regexp(t, `^bad\.yaml:\d+:1: `, err.Error())
+
+	_, err = Parse("empty.yaml", []byte("  \n"))
+	assert.EqualError(t, err, "empty.yaml:1:1: empty document")
+}
+
+func TestParseDuration(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  bool
+	}{
+		{"0", 0, false},
+		{"250ms", 250 * time.Millisecond, false},
+		{"1m30s", 90 * time.Second, false},
+		{"30d", 30 * 24 * time.Hour, false},
+		{"1w", 7 * 24 * time.Hour, false},
+		{"1d12h", 36 * time.Hour, false},
+		{"10", 0, true},
+		{"", 0, true},
+		{"-1s", 0, true},
+		{"fast", 0, true},
+		{"d", 0, true},
+	} {
+		got, err := ParseDuration(tc.in)
+		if tc.err {
+			assert.Error(t, err, "ParseDuration(%q)", tc.in)
+			continue
+		}
+		require.NoError(t, err, "ParseDuration(%q)", tc.in)
+		assert.Equal(t, tc.want, got, "ParseDuration(%q)", tc.in)
+	}
+}
+
+func TestExpandDollarEscape(t *testing.T) {
+	d := NewDecoder("f", Options{Env: func(string) (string, bool) { return "", false }})
+	got, ok := d.Expand(nil, "cost: $$5 ${X:-y}")
+	require.True(t, ok)
+	assert.Equal(t, "cost: $5 y", got)
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add("name: x\ncount: 1\n")
+	f.Add("inner: {timeout: 1d, headers: {a: b}}\nbody: [1, {a: ${X:-1}}]\n")
+	f.Add("a: &x {b: 1}\nc: *x\n<<: *x\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		n, err := Parse("f", []byte(src))
+		if err != nil {
+			return
+		}
+		d := NewDecoder("f", Options{Env: func(string) (string, bool) { return "v", true }, Secrets: &redact.Set{}})
+		var out doc
+		d.Decode(n, &out)
+		_ = d.Err()
+	})
+}
