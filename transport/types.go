@@ -1,0 +1,137 @@
+// Package transport sends canary's HTTP requests. It owns the connection
+// pools, redirects, the response-body cap, per-request timeouts, the host
+// allow-list and the classification of every failure into a stats.ErrorClass.
+//
+// Plain http:// goes through a lean HTTP/1.1 client (fasthttp) because the
+// load engine needs several times the throughput of net/http's defaults;
+// https:// goes through net/http, which brings the TLS options and HTTP/2
+// where the server offers it. Everything above the wire — redirects, the cap,
+// timeouts, allow-list, classification — is implemented once, so both paths
+// behave identically. The client never retries: the target sees each request
+// exactly once.
+package transport
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/stats"
+)
+
+// Defaults.
+const (
+	DefaultTimeout      = 5 * time.Second
+	DefaultMaxBody      = 10 << 20 // 10 MiB (SPEC §2 defaults.max_body)
+	DefaultMaxRedirects = 10
+	DefaultMaxConns     = 1000
+)
+
+// TLSOptions are a scenario's defaults.tls.
+type TLSOptions struct {
+	InsecureSkipVerify bool
+	CAFile             string // PEM bundle added to the system roots
+	CertFile, KeyFile  string // client certificate
+	ServerName         string // SNI override; empty = the URL's host
+}
+
+// Options configure a Client.
+type Options struct {
+	// MaxConnsPerHost bounds connections to each host; the load engine sets it
+	// from max_inflight (open model) or the VU count (closed model).
+	MaxConnsPerHost int
+	TLS             TLSOptions
+	// MaxRedirects bounds a redirect chain when a request follows redirects.
+	MaxRedirects int
+	// Allow, when set, is asked before every request and every redirect hop;
+	// a non-nil error refuses the request (class "other", the error's text in
+	// the message).
+	Allow func(host string) error
+	// DialTimeout bounds connecting; 0 = the request's own timeout.
+	DialTimeout time.Duration
+	// UserAgent is sent when a request sets none.
+	UserAgent string
+	// Secrets are redacted from error messages.
+	Secrets *redact.Set
+}
+
+// Header is one request or response header field.
+type Header struct {
+	Name, Value string
+}
+
+// Request is one HTTP exchange to perform. The client does not keep it.
+type Request struct {
+	Method string // default GET
+	URL    string // absolute http:// or https:// URL
+	Header []Header
+	Body   []byte
+
+	Timeout         time.Duration // whole exchange including redirects; 0 = DefaultTimeout
+	FollowRedirects bool
+	MaxBody         int64 // body cap; 0 = DefaultMaxBody; more is ClassBodyTooLarge
+
+	// NeedHeaders asks for Response.Header to be filled. Scenarios that never
+	// look at response headers skip the copy.
+	NeedHeaders bool
+}
+
+// Response receives the result of Do. Reuse one Response per worker: Body and
+// Header keep their capacity across calls.
+type Response struct {
+	Status    int
+	Proto     string   // "HTTP/1.1", "HTTP/2.0"
+	Header    []Header // only when Request.NeedHeaders
+	Body      []byte
+	URL       string // the final URL after redirects
+	Redirects int    // redirects followed
+}
+
+// Reset clears r for reuse, keeping its buffers.
+func (r *Response) Reset() {
+	r.Status, r.Proto, r.URL, r.Redirects = 0, "", "", 0
+	r.Header = r.Header[:0]
+	r.Body = r.Body[:0]
+}
+
+// Get returns the first value of the named header (case-insensitive).
+func (r *Response) Get(name string) string {
+	for _, h := range r.Header {
+		if strings.EqualFold(h.Name, name) {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// Values returns every value of the named header (case-insensitive).
+func (r *Response) Values(name string) []string {
+	var out []string
+	for _, h := range r.Header {
+		if strings.EqualFold(h.Name, name) {
+			out = append(out, h.Value)
+		}
+	}
+	return out
+}
+
+// Error is a failed exchange: no usable response arrived.
+type Error struct {
+	Class  stats.ErrorClass
+	Method string
+	URL    string // redacted
+	Err    error  // the cause, its text redacted when printed
+	msg    string
+}
+
+// NewError builds an Error whose message has secrets and URL user-info
+// redacted.
+func NewError(class stats.ErrorClass, method, url string, cause error, secrets *redact.Set) *Error {
+	e := &Error{Class: class, Method: method, URL: secrets.String(url), Err: cause}
+	e.msg = secrets.String(fmt.Sprintf("%s %s: %s: %v", method, url, class, cause))
+	return e
+}
+
+func (e *Error) Error() string { return e.msg }
+func (e *Error) Unwrap() error { return e.Err }
