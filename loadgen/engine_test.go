@@ -1,0 +1,310 @@
+package loadgen
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// constPlan is a constant open rate (or VU count) for a duration; segment i
+// of n takes every n-th iteration.
+type constPlan struct {
+	rate float64
+	vus  int
+	dur  time.Duration
+	i, n uint64
+}
+
+func (p constPlan) step() uint64 {
+	if p.n == 0 {
+		return 1
+	}
+	return p.n
+}
+
+func (p constPlan) Due(k uint64) (time.Duration, bool) {
+	g := k*p.step() + p.i
+	d := time.Duration(float64(g) / p.rate * float64(time.Second))
+	if p.dur > 0 && d >= p.dur {
+		return 0, false
+	}
+	return d, true
+}
+func (p constPlan) Number(k uint64) uint64          { return k*p.step() + p.i }
+func (p constPlan) VUs(time.Duration) int           { return p.vus }
+func (p constPlan) Duration() time.Duration         { return p.dur }
+func (p rampPlan) Due(uint64) (time.Duration, bool) { return 0, false }
+func (p rampPlan) Number(k uint64) uint64           { return k }
+func (p rampPlan) Duration() time.Duration          { return p.dur }
+
+// rampPlan ramps VUs linearly from 0 to max over dur.
+type rampPlan struct {
+	max int
+	dur time.Duration
+}
+
+func (p rampPlan) VUs(t time.Duration) int {
+	if t >= p.dur {
+		return p.max
+	}
+	return int(float64(p.max) * float64(t) / float64(p.dur))
+}
+
+// recorder is a Monitor and records every iteration a job saw.
+type recorder struct {
+	mu      sync.Mutex
+	its     []Iteration
+	lags    []time.Duration
+	dropped atomic.Uint64
+}
+
+func (r *recorder) Lag(_ int, d time.Duration) {
+	r.mu.Lock()
+	r.lags = append(r.lags, d)
+	r.mu.Unlock()
+}
+func (r *recorder) Dropped(_ int, n uint64) { r.dropped.Add(n) }
+func (r *recorder) add(it Iteration) {
+	r.mu.Lock()
+	r.its = append(r.its, it)
+	r.mu.Unlock()
+}
+
+func TestOpenModelRunsEveryIterationAtItsDueTime(t *testing.T) {
+	rec := &recorder{}
+	plan := constPlan{rate: 200, dur: time.Second}
+	res, err := Run(context.Background(), Options{
+		Model: Open, Plan: plan, MaxInflight: 50, MaxLag: time.Second, Monitor: rec,
+		Job: JobFunc(func(ctx context.Context, it Iteration) {
+			rec.add(it)
+			time.Sleep(2 * time.Millisecond)
+		}),
+	})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(200), res.Started, "200/s for 1 s")
+	assert.Equal(t, uint64(0), res.Dropped)
+	assert.False(t, res.Aborted)
+	assert.Zero(t, res.BehindPct)
+
+	seen := map[uint64]bool{}
+	for _, it := range rec.its {
+		assert.False(t, seen[it.Number], "iteration %d ran twice", it.Number)
+		seen[it.Number] = true
+		want := res.Start.Add(time.Duration(it.Number) * 5 * time.Millisecond)
+		assert.Equal(t, want, it.Due, "iteration %d due time", it.Number)
+		assert.False(t, it.Start.Before(it.Due), "iteration %d started before it was due", it.Number)
+	}
+	// Generator lag (timer slack) stays far below the 10 ms saturation rule.
+	require.NotEmpty(t, rec.lags)
+	var late int
+	for _, l := range rec.lags {
+		if l > 10*time.Millisecond {
+			late++
+		}
+	}
+	assert.Less(t, late, len(rec.lags)/20, "more than 5%% of iterations over 10 ms late")
+}
+
+// A target that stalls with every slot busy: later iterations wait for a
+// slot and keep their due time, so the wait shows up in their latency.
+func TestOpenModelCountsSlotWaitFromDueTime(t *testing.T) {
+	rec := &recorder{}
+	var stall atomic.Bool
+	stall.Store(true)
+	res, err := Run(context.Background(), Options{
+		Model: Open, Plan: constPlan{rate: 100, dur: 600 * time.Millisecond}, MaxInflight: 2, MaxLag: 10 * time.Second,
+		Monitor: rec,
+		Job: JobFunc(func(ctx context.Context, it Iteration) {
+			rec.add(it)
+			if it.Number < 2 { // the first two hold both slots for 300 ms
+				time.Sleep(300 * time.Millisecond)
+			}
+		}),
+	})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(60), res.Started)
+	assert.Equal(t, int64(2), res.PeakInflight)
+	var waited int
+	for _, it := range rec.its {
+		if it.Number >= 2 && it.Number < 30 {
+			// Due during the stall, started only when a slot freed at ~300 ms.
+			assert.GreaterOrEqual(t, it.Start.Sub(res.Start), 290*time.Millisecond, "iteration %d", it.Number)
+			assert.Equal(t, res.Start.Add(time.Duration(it.Number)*10*time.Millisecond), it.Due, "iteration %d keeps its due time", it.Number)
+			waited++
+		}
+	}
+	assert.Equal(t, 28, waited)
+}
+
+func TestOpenModelDropsIterationsLaterThanMaxLag(t *testing.T) {
+	rec := &recorder{}
+	res, err := Run(context.Background(), Options{
+		Model: Open, Plan: constPlan{rate: 100, dur: time.Second}, MaxInflight: 1, MaxLag: 50 * time.Millisecond,
+		Monitor: rec,
+		Job: JobFunc(func(ctx context.Context, it Iteration) {
+			rec.add(it)
+			if it.Number == 0 {
+				time.Sleep(500 * time.Millisecond) // blocks the only slot
+			}
+		}),
+	})
+	require.NoError(t, err)
+	// Iterations 1..~44 were due during the stall and more than 50 ms late
+	// when the slot freed; the ~5 due in its last 50 ms ran late instead.
+	assert.Equal(t, res.Dropped, rec.dropped.Load(), "the monitor saw every drop")
+	assert.InDelta(t, 45, float64(res.Dropped), 4, "dropped")
+	assert.Equal(t, uint64(100), res.Started+res.Dropped, "every iteration either ran or was dropped, once")
+	seen := map[uint64]bool{}
+	for _, it := range rec.its {
+		assert.False(t, seen[it.Number], "iteration %d ran twice", it.Number)
+		seen[it.Number] = true
+		assert.LessOrEqual(t, it.Start.Sub(it.Due), 50*time.Millisecond+20*time.Millisecond, "iteration %d ran although too late", it.Number)
+	}
+}
+
+func TestOpenModelZeroMaxLagNeverWaits(t *testing.T) {
+	res, err := Run(context.Background(), Options{
+		Model: Open, Plan: constPlan{rate: 100, dur: 500 * time.Millisecond}, MaxInflight: 1, MaxLag: 0,
+		Job: JobFunc(func(ctx context.Context, it Iteration) {
+			if it.Number == 0 {
+				time.Sleep(200 * time.Millisecond)
+			}
+		}),
+	})
+	require.NoError(t, err)
+	assert.InDelta(t, 20, float64(res.Dropped), 2, "iterations due while the only slot was busy are dropped at once")
+	assert.Equal(t, uint64(50), res.Started+res.Dropped)
+}
+
+func TestSegmentsTakeDisjointIterations(t *testing.T) {
+	var mu sync.Mutex
+	all := map[uint64]int{}
+	var wg sync.WaitGroup
+	for i := uint64(0); i < 3; i++ {
+		wg.Add(1)
+		go func(i uint64) {
+			defer wg.Done()
+			_, err := Run(context.Background(), Options{
+				Model: Open, Plan: constPlan{rate: 300, dur: 500 * time.Millisecond, i: i, n: 3}, MaxLag: time.Second,
+				Job: JobFunc(func(ctx context.Context, it Iteration) {
+					mu.Lock()
+					all[it.Number]++
+					mu.Unlock()
+				}),
+			})
+			assert.NoError(t, err)
+		}(i)
+	}
+	wg.Wait()
+	assert.Len(t, all, 150, "the three segments together run the whole schedule")
+	for n, c := range all {
+		assert.Equal(t, 1, c, "iteration %d", n)
+		assert.Less(t, n, uint64(150))
+	}
+}
+
+func TestClosedModelFollowsVUs(t *testing.T) {
+	var cur, peak atomic.Int64
+	var count atomic.Uint64
+	res, err := Run(context.Background(), Options{
+		Model: Closed, Plan: rampPlan{max: 8, dur: 400 * time.Millisecond}, MaxInflight: 100,
+		Job: JobFunc(func(ctx context.Context, it Iteration) {
+			n := cur.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			count.Add(1)
+			time.Sleep(5 * time.Millisecond)
+			cur.Add(-1)
+		}),
+	})
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, peak.Load(), int64(7), "VUs ramp to 8 over the run")
+	assert.LessOrEqual(t, peak.Load(), int64(8), "never more VUs than the plan")
+	assert.Equal(t, count.Load(), res.Started)
+	// ∫ VUs dt ≈ 8 × 0.4 s / 2 = 1.6 VU·s → ~320 iterations of 5 ms; wide bounds.
+	assert.InDelta(t, 250, float64(res.Started), 120)
+}
+
+func TestIterationsModel(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[uint64]bool{}
+	vus := map[int]bool{}
+	res, err := Run(context.Background(), Options{
+		Model: Iterations, Iterations: 37, VUs: 4,
+		Job: JobFunc(func(ctx context.Context, it Iteration) {
+			mu.Lock()
+			seen[it.Number] = true
+			vus[it.VU] = true
+			mu.Unlock()
+			time.Sleep(time.Millisecond)
+		}),
+	})
+	require.NoError(t, err)
+	assert.Equal(t, uint64(37), res.Started)
+	assert.Len(t, seen, 37)
+	assert.Len(t, vus, 4)
+}
+
+func TestCancelDrainsWithinGrace(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var cancelled atomic.Int64
+	started := make(chan struct{}, 10)
+	go func() {
+		for i := 0; i < 3; i++ {
+			<-started
+		}
+		cancel()
+	}()
+	t0 := time.Now()
+	res, err := Run(ctx, Options{
+		Model: Closed, Plan: constPlan{vus: 3, dur: time.Minute}, Grace: 200 * time.Millisecond,
+		Job: JobFunc(func(ctx context.Context, it Iteration) {
+			started <- struct{}{}
+			<-ctx.Done() // an iteration that never finishes by itself
+			cancelled.Add(1)
+		}),
+	})
+	require.NoError(t, err)
+	took := time.Since(t0)
+	assert.True(t, res.Aborted)
+	assert.Equal(t, int64(3), cancelled.Load(), "all in-flight iterations were cancelled after the grace period")
+	assert.GreaterOrEqual(t, took, 200*time.Millisecond)
+	assert.Less(t, took, 2*time.Second)
+}
+
+func TestCancelLetsQuickIterationsFinish(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var finished, cancelled atomic.Int64
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err := Run(ctx, Options{
+		Model: Closed, Plan: constPlan{vus: 2, dur: time.Minute}, Grace: 5 * time.Second,
+		Job: JobFunc(func(ctx context.Context, it Iteration) {
+			select {
+			case <-time.After(30 * time.Millisecond):
+				finished.Add(1)
+			case <-ctx.Done():
+				cancelled.Add(1)
+			}
+		}),
+	})
+	require.NoError(t, err)
+	assert.Zero(t, cancelled.Load(), "iterations that finish within the grace period are not cancelled")
+	assert.Positive(t, finished.Load())
+}
+
+func TestOptionsValidation(t *testing.T) {
+	_, err := Run(context.Background(), Options{Model: Open, Plan: constPlan{rate: 1}})
+	assert.ErrorIs(t, err, ErrNoJob)
+	_, err = Run(context.Background(), Options{Model: Open, Job: JobFunc(func(context.Context, Iteration) {})})
+	assert.EqualError(t, err, "loadgen: no plan")
+	_, err = Run(context.Background(), Options{Model: Open, Plan: constPlan{rate: 1}, MaxLag: -1, Job: JobFunc(func(context.Context, Iteration) {})})
+	assert.EqualError(t, err, "loadgen: max_lag -1ns must not be negative")
+}
