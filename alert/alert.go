@@ -1,0 +1,139 @@
+// Package alert decides when an SLO pages someone: a multi-window,
+// multi-burn-rate state machine per (check, SLO) that fires once, reminds
+// after repeat_interval and resolves after resolve_after good evaluations,
+// with its state and undelivered notifications kept durably. Notifiers
+// (alert/slack, alert/alertmanager) only deliver what it decides.
+package alert
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Kind is what a notification announces.
+type Kind string
+
+// The notification kinds.
+const (
+	Firing   Kind = "firing"   // the alert started
+	Reminder Kind = "reminder" // still firing after repeat_interval
+	Resolved Kind = "resolved" // back within budget for resolve_after evaluations
+)
+
+// BurnWindow is one rule of a multi-window multi-burn-rate policy: the SLO's
+// burn rate must exceed Factor over both the Long and the Short window.
+type BurnWindow struct {
+	Long, Short time.Duration
+	Factor      float64
+	Severity    string // "page", "ticket"
+}
+
+// Policy is the alerting policy shared by the daemon's own evaluation and
+// the Prometheus rules generated for it (`canary rules`), so both agree.
+type Policy struct {
+	Windows        []BurnWindow
+	Period         time.Duration // the error-budget period the factors refer to (slo_period)
+	RepeatInterval time.Duration
+	ResolveAfter   int           // consecutive good evaluations before resolving
+	EvaluateEvery  time.Duration //
+}
+
+// DefaultPolicy is the SRE workbook's: 2% of a 30-day budget in an hour and
+// 5% in six hours page.
+func DefaultPolicy() Policy {
+	return Policy{
+		Windows: []BurnWindow{
+			{Long: time.Hour, Short: 5 * time.Minute, Factor: 14.4, Severity: "page"},
+			{Long: 6 * time.Hour, Short: 30 * time.Minute, Factor: 6, Severity: "page"},
+		},
+		Period:         30 * 24 * time.Hour,
+		RepeatInterval: 4 * time.Hour,
+		ResolveAfter:   3,
+		EvaluateEvery:  15 * time.Second,
+	}
+}
+
+// Count is a labelled count, for "top error classes" and "status codes".
+type Count struct {
+	Name  string `json:"name"`
+	Count int64  `json:"count"`
+}
+
+// Notification is one message to deliver. Everything in it is already
+// redacted and bounded: notifiers print it as it is.
+type Notification struct {
+	// ID is unique per notification and stable across retries and restarts;
+	// AlertID is shared by every notification of one alert (firing,
+	// reminders, resolve), so a notifier can thread them.
+	ID      string    `json:"id"`
+	AlertID string    `json:"alert_id"`
+	Kind    Kind      `json:"kind"`
+	At      time.Time `json:"at"`
+
+	Check    string            `json:"check"`
+	SLO      string            `json:"slo"`
+	Severity string            `json:"severity"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Channel  string            `json:"channel,omitempty"` // per-check override; "" = the notifier's default
+
+	Objective string    `json:"objective"` // "success >= 99.5%", "p99(login) < 800ms"
+	Observed  string    `json:"observed"`  // "97.9%", "1.2s"
+	BurnRate  float64   `json:"burn_rate"` // over the long window of the rule that fired
+	Window    string    `json:"window"`    // "1h/5m"
+	Since     time.Time `json:"since"`     // when the alert started firing
+
+	TopErrors []Count `json:"top_errors,omitempty"` // error classes, most frequent first (≤ 5)
+	TopStatus []Count `json:"top_status,omitempty"` // status codes, most frequent first (≤ 5)
+
+	StatusURL  string `json:"status_url,omitempty"`  // the check on the status page (server.external_url)
+	RunbookURL string `json:"runbook_url,omitempty"` //
+
+	// Thread is what the notifier answered for this alert's first message
+	// (e.g. Slack's channel and ts in bot mode), so that reminders and the
+	// resolve go to the same thread and the first message can be updated.
+	Thread *Thread `json:"thread,omitempty"`
+}
+
+// Thread locates an alert's first message.
+type Thread struct {
+	Channel string `json:"channel"`
+	TS      string `json:"ts"`
+}
+
+// Notifier delivers notifications. Notify is called again with the same
+// notification after a retryable error; it must not retry by itself.
+type Notifier interface {
+	// Name identifies the notifier in logs and metrics ("slack", "alertmanager").
+	Name() string
+	// Notify delivers n. It returns the thread of the delivered message when
+	// it has one (for a Firing notification), or an error, wrapped in
+	// *RetryableError when trying again later may succeed.
+	Notify(ctx context.Context, n *Notification) (*Thread, error)
+}
+
+// RetryableError is a delivery failure worth retrying (429, 5xx, network).
+// After, when set, is the wait the receiver asked for (Retry-After).
+type RetryableError struct {
+	After time.Duration
+	Err   error
+}
+
+func (e *RetryableError) Error() string {
+	if e.After > 0 {
+		return fmt.Sprintf("%v (retry after %v)", e.Err, e.After)
+	}
+	return e.Err.Error()
+}
+
+func (e *RetryableError) Unwrap() error { return e.Err }
+
+// Retryable reports whether err is worth retrying, and the wait asked for.
+func Retryable(err error) (time.Duration, bool) {
+	var re *RetryableError
+	if errors.As(err, &re) {
+		return re.After, true
+	}
+	return 0, false
+}
