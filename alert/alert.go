@@ -137,3 +137,11 @@ func Retryable(err error) (time.Duration, bool) {
 	}
 	return 0, false
 }
+
+// Refresher is implemented by notifiers whose receiver expires alerts that
+// are not re-sent (Alertmanager's endsAt): the manager calls Refresh for
+// every firing alert at each evaluation, while Notify still sees each
+// firing, reminder and resolve once.
+type Refresher interface {
+	Refresh(ctx context.Context, n *Notification) error
+}
