@@ -71,8 +71,8 @@ func ListenAndServe(ctx context.Context, addr string, s *Server, logger *slog.Lo
 	select {
 	case err := <-served:
 		// Serve returns before a shutdown only when accepting fails.
-		cutOff()
 		srv.Close()
+		cutOff()
 		handlers.closeAndWait()
 		return fmt.Errorf("demo target on %s: %w", bound, err)
 	case <-ctx.Done():
@@ -81,12 +81,14 @@ func ListenAndServe(ctx context.Context, addr string, s *Server, logger *slog.Lo
 	logger.Info("demo target shutting down", "grace", s.opts.ShutdownGrace)
 	graceCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownGrace)
 	defer cancel()
-	err = srv.Shutdown(graceCtx)
-	cutOff()
-	if err != nil {
+	if err := srv.Shutdown(graceCtx); err != nil {
 		logger.Warn("demo target: cutting off requests still running after the grace period")
+		// Close the connections before ending the handlers' contexts, so
+		// that a cut-off request gets a broken connection, never an empty
+		// 200 written for a handler that returned early.
 		srv.Close()
 	}
+	cutOff()
 	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("demo target: serve ended", "err", err)
 	}

@@ -65,9 +65,9 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	case code == http.StatusNoContent || code == http.StatusNotModified:
 		w.WriteHeader(code) // no body allowed
 	case code >= 400:
-		writeError(w, code, http.StatusText(code))
+		writeError(w, code, statusText(code))
 	default:
-		writeJSON(w, code, map[string]any{"status": code, "text": http.StatusText(code)})
+		writeJSON(w, code, map[string]any{"status": code, "text": statusText(code)})
 	}
 }
 
@@ -114,4 +114,11 @@ func newFill() []byte {
 		b = append(b, line[:min(len(line), fillSize-len(b))]...)
 	}
 	return b
+}
+
+func statusText(code int) string {
+	if t := http.StatusText(code); t != "" {
+		return t
+	}
+	return "status " + strconv.Itoa(code)
 }
