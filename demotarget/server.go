@@ -70,8 +70,8 @@ type Server struct {
 	rngMu  sync.Mutex
 	rng    *rand.Rand // guarded by rngMu
 
-	patterns  []string                 // registration order, for the index
-	counts    map[string]*atomic.Int64 // one per route pattern; read-only after New
+	patterns  []string                 // route names in registration order, for the index
+	counts    map[string]*atomic.Int64 // one per route; read-only after New
 	unmatched atomic.Int64
 	delayed   atomic.Int64 // requests delayed by a fault
 	injected  atomic.Int64 // requests answered with an injected error
@@ -126,7 +126,7 @@ func (s *Server) register() {
 		faults  bool
 		h       http.HandlerFunc
 	}{
-		{"GET /{$}", faultable, s.index},
+		{rootPattern, faultable, s.index},
 		{"GET /health", exempt, s.health},
 		{"POST /login", faultable, s.login},
 		{"GET /products", faultable, s.listProducts},
@@ -143,11 +143,23 @@ func (s *Server) register() {
 		{"DELETE /admin/faults", exempt, s.deleteFaults},
 		{"GET /admin/stats", exempt, s.stats},
 	} {
+		name := routeName(r.pattern)
 		n := new(atomic.Int64)
-		s.counts[r.pattern] = n
-		s.patterns = append(s.patterns, r.pattern)
+		s.counts[name] = n
+		s.patterns = append(s.patterns, name)
 		s.mux.Handle(r.pattern, s.instrument(n, r.faults, r.h))
 	}
+}
+
+// rootPattern matches "/" only; "GET /{$}" is ServeMux syntax that users
+// of /admin/stats should not have to read, so it is shown as "GET /".
+const rootPattern = "GET /{$}"
+
+func routeName(pattern string) string {
+	if pattern == rootPattern {
+		return "GET /"
+	}
+	return pattern
 }
 
 // instrument counts a route's requests as they arrive (so that slow ones

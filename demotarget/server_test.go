@@ -90,6 +90,9 @@ func TestIndexListsEveryRoute(t *testing.T) {
 	require.NoError(t, json.Unmarshal(a.body, &doc))
 	assert.ElementsMatch(t, s.patterns, doc.Endpoints)
 	assert.Contains(t, doc.Endpoints, "PUT /admin/faults")
+	assert.Contains(t, doc.Endpoints, "GET /", "ServeMux's {$} stays out of sight")
+	assert.Equal(t, int64(1), s.Counts()["GET /"])
+	assert.Equal(t, http.StatusNotFound, serve(t, s, "GET", "/nope", "").status, "GET / matches / only")
 }
 
 func TestRequestID(t *testing.T) {
@@ -204,6 +207,40 @@ func TestReadBodyLimit(t *testing.T) {
 			require.False(t, ok)
 			assert.Equal(t, tc.status, rec.Code)
 			assert.Contains(t, rec.Body.String(), "exceeds 100 bytes")
+		})
+	}
+}
+
+// The demo target must not be the bottleneck of a demo load test: these
+// measure its per-request cost in-process.
+func BenchmarkServeHTTP(b *testing.B) {
+	s := New(Options{Seed: 1})
+	req := httptest.NewRequest("POST", "/login", strings.NewReader(`{"user":"bench","password":"x"}`))
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	var doc struct{ Token string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name, method, target, body string
+	}{
+		{"health", "GET", "/health", ""},
+		{"products", "GET", "/products", ""},
+		{"cart", "GET", "/cart", ""},
+		{"login", "POST", "/login", `{"user":"bench","password":"x"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequest(bc.method, bc.target, strings.NewReader(bc.body))
+				req.Header.Set("Authorization", "Bearer "+doc.Token)
+				rec := httptest.NewRecorder()
+				s.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Fatalf("%s %s: %d %s", bc.method, bc.target, rec.Code, rec.Body)
+				}
+			}
 		})
 	}
 }

@@ -64,11 +64,11 @@ func (s *Server) product(id string) (product, bool) {
 }
 
 func (s *Server) listProducts(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"products": s.catalog,
-		"count":    len(s.catalog),
-		"currency": currency,
-	})
+	writeJSON(w, http.StatusOK, struct {
+		Products []product `json:"products"`
+		Count    int       `json:"count"`
+		Currency string    `json:"currency"`
+	}{s.catalog, len(s.catalog), currency})
 }
 
 func (s *Server) getProduct(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +118,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 		roles = append(roles, "admin")
 	}
 	token := s.sessions.create(u, roles)
-	writeJSON(w, http.StatusOK, map[string]any{"token": token, "user": u, "roles": roles})
+	writeJSON(w, http.StatusOK, struct {
+		Token string   `json:"token"`
+		User  user     `json:"user"`
+		Roles []string `json:"roles"`
+	}{token, u, roles})
 }
 
 // userID is stable per name, so the same user gets the same id in every
@@ -221,9 +225,12 @@ func (s *Server) addCartItem(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", "/cart/items/"+url.PathEscape(p.ID))
-	writeJSON(w, http.StatusCreated, map[string]any{
-		"order": order, "items": lines, "sku": p.ID, "qty": lineQty,
-	})
+	writeJSON(w, http.StatusCreated, struct {
+		Order string `json:"order"`
+		Items int    `json:"items"` // lines in the cart
+		SKU   string `json:"sku"`
+		Qty   int    `json:"qty"` // of this sku in the cart
+	}{order, lines, p.ID, lineQty})
 }
 
 // withSession runs fn on the session of r's bearer token under the
