@@ -310,7 +310,7 @@ func annotations(nt *alert.Notification) map[string]string {
 	d = append(d, burn+".")
 	switch {
 	case nt.Since.IsZero():
-	case nt.Kind == alert.Resolved && !nt.At.IsZero():
+	case nt.Kind == alert.Resolved && !nt.At.Before(nt.Since):
 		d = append(d, "Fired from "+nt.Since.UTC().Format(time.RFC3339)+" to "+nt.At.UTC().Format(time.RFC3339)+".")
 	default:
 		d = append(d, "Firing since "+nt.Since.UTC().Format(time.RFC3339)+".")

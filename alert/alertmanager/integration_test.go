@@ -180,7 +180,7 @@ func TestRealAlertmanager(t *testing.T) {
 	// Resolved: no longer active.
 	clk.Set(time.Now().UTC())
 	res := fixture(alert.Resolved)
-	res.Since = nt.Since
+	res.Since, res.At = nt.Since, clk.Now()
 	_, err = n.Notify(ctx, res)
 	require.NoError(t, err)
 	alerts = query(ctx, t, base)
