@@ -290,7 +290,7 @@ func annotations(nt *alert.Notification) map[string]string {
 	if nt.Kind == alert.Resolved {
 		summary = fmt.Sprintf("%s: SLO %s is back within its error budget", check, slo)
 	} else {
-		summary = fmt.Sprintf("%s: SLO %s is burning its error budget %s× too fast", check, slo, burnRate(nt.BurnRate))
+		summary = fmt.Sprintf("%s: SLO %s is burning its error budget %s too fast", check, slo, burnRate(nt.BurnRate))
 		if nt.Window != "" {
 			summary += " over " + nt.Window
 		}
@@ -303,7 +303,7 @@ func annotations(nt *alert.Notification) map[string]string {
 	if nt.Observed != "" {
 		d = append(d, "Observed: "+nt.Observed+".")
 	}
-	burn := "Burn rate: " + burnRate(nt.BurnRate) + "×"
+	burn := "Burn rate: " + burnRate(nt.BurnRate)
 	if nt.Window != "" {
 		burn += " over " + nt.Window
 	}
@@ -342,15 +342,16 @@ func counts(cs []alert.Count) string {
 	return strings.Join(parts, ", ")
 }
 
-// burnRate prints a burn rate with up to two decimals.
+// burnRate prints a burn rate as a multiple ("14.4×") with up to two
+// decimals.
 func burnRate(f float64) string {
 	switch {
 	case math.IsNaN(f):
 		return "n/a"
 	case math.IsInf(f, 0):
-		return strconv.FormatFloat(f, 'f', -1, 64) // "+Inf", "-Inf"
+		return strconv.FormatFloat(f, 'f', -1, 64) + "×" // "+Inf×"
 	}
-	return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64)
+	return strconv.FormatFloat(math.Round(f*100)/100, 'f', -1, 64) + "×"
 }
 
 // value makes s valid UTF-8 (Alertmanager rejects anything else) and bounds

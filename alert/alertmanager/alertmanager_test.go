@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -414,4 +415,32 @@ func TestRejects(t *testing.T) {
 		assert.False(t, retry, "a bad notification is not worth retrying: %v", err)
 	}
 	assert.Empty(t, rc.take(), "nothing posted")
+}
+
+func TestDescription(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*alert.Notification)
+		want   string
+	}{
+		{"firing", func(*alert.Notification) {}, "Objective: success >= 99.5%. Observed: 97.9%. Burn rate: 14.4× over 1h/5m. " +
+			"Firing since 2025-03-14T09:26:53Z. Top error classes: timeout 112, http_5xx 31. Status codes: 503 31."},
+		{"resolved", func(nt *alert.Notification) { nt.Kind, nt.At = alert.Resolved, since.Add(time.Hour) },
+			"Fired from 2025-03-14T09:26:53Z to 2025-03-14T10:26:53Z."},
+		{"resolved before it fired (skewed clocks)", func(nt *alert.Notification) { nt.Kind, nt.At = alert.Resolved, since.Add(-time.Hour) },
+			"Firing since 2025-03-14T09:26:53Z."},
+		{"no since", func(nt *alert.Notification) { nt.Since = time.Time{}; nt.TopErrors, nt.TopStatus = nil, nil },
+			"Burn rate: 14.4× over 1h/5m."},
+		{"odd burn rates", func(nt *alert.Notification) { nt.BurnRate = math.NaN() }, "Burn rate: n/a over 1h/5m."},
+		{"top lists bounded", func(nt *alert.Notification) {
+			nt.TopErrors = []alert.Count{{Name: "a", Count: 1}, {Name: "b", Count: 2}, {Name: "c", Count: 3}, {Name: "d", Count: 4}, {Name: "e", Count: 5}, {Name: "f", Count: 6}}
+		}, "Top error classes: a 1, b 2, c 3, d 4, e 5."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			nt := fixture(alert.Firing)
+			tc.mutate(nt)
+			got := annotations(nt)["description"]
+			assert.Contains(t, got, tc.want, "description of %s", tc.name)
+		})
+	}
 }

@@ -82,7 +82,7 @@ func state(k alert.Kind) (emoji, word string) {
 func summary(nt *alert.Notification) string {
 	check := "*" + escapeClip(nt.Check, maxValue) + "*"
 	slo := "*" + escapeClip(nt.SLO, maxValue) + "*"
-	burn := burnRate(nt.BurnRate) + "×"
+	burn := burnRate(nt.BurnRate)
 	window := ""
 	if nt.Window != "" {
 		window = " over " + escapeClip(nt.Window, 40)
@@ -116,7 +116,7 @@ func fields(nt *alert.Notification) []*goslack.TextBlockObject {
 	}
 	add("Objective", escapeClip(nt.Objective, maxValue))
 	add("Observed", escapeClip(nt.Observed, maxValue))
-	burn := burnRate(nt.BurnRate) + "×"
+	burn := burnRate(nt.BurnRate)
 	if nt.Window != "" {
 		burn += " over " + escapeClip(nt.Window, 40)
 	}
@@ -172,7 +172,7 @@ func fallback(nt *alert.Notification, emoji, word string) string {
 			b.WriteString(" (observed " + escapeClip(nt.Observed, maxValue) + ")")
 		}
 	default:
-		b.WriteString(" — burn rate " + burnRate(nt.BurnRate) + "×")
+		b.WriteString(" — burn rate " + burnRate(nt.BurnRate))
 		if nt.Window != "" {
 			b.WriteString(" over " + escapeClip(nt.Window, 40))
 		}
@@ -222,19 +222,20 @@ func slackDate(t time.Time) string {
 		t.Unix(), t.UTC().Format("2006-01-02 15:04 UTC"))
 }
 
-// burnRate prints a burn rate with one decimal (whole numbers from 100 up).
+// burnRate prints a burn rate as a multiple ("14.4×"), with one decimal
+// (whole numbers from 100 up).
 func burnRate(f float64) string {
 	switch {
 	case math.IsNaN(f):
 		return "n/a"
 	case math.IsInf(f, 1):
-		return "∞"
+		return "∞×"
 	case math.IsInf(f, -1):
-		return "-∞"
+		return "-∞×"
 	case math.Abs(f) >= 100:
-		return strconv.FormatFloat(math.Round(f), 'f', -1, 64)
+		return strconv.FormatFloat(math.Round(f), 'f', -1, 64) + "×"
 	default:
-		return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64)
+		return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64) + "×"
 	}
 }
 

@@ -314,8 +314,8 @@ func TestBurnRate(t *testing.T) {
 		f    float64
 		want string
 	}{
-		{14.4, "14.4"}, {6, "6"}, {6.25, "6.3"}, {0.04, "0"}, {123.6, "124"},
-		{math.NaN(), "n/a"}, {math.Inf(1), "∞"}, {math.Inf(-1), "-∞"},
+		{14.4, "14.4×"}, {6, "6×"}, {6.25, "6.3×"}, {0.04, "0×"}, {123.6, "124×"},
+		{math.NaN(), "n/a"}, {math.Inf(1), "∞×"}, {math.Inf(-1), "-∞×"},
 	} {
 		assert.Equal(t, tc.want, burnRate(tc.f), "burnRate(%v)", tc.f)
 	}
