@@ -107,8 +107,10 @@ func New(o Options) *Server {
 		fill:     newFill(),
 	}
 	s.faults.Store(&Faults{ErrorStatus: DefaultErrorStatus})
-	if err := s.SetFaults(o.Faults); err != nil {
-		s.log.Error("demo target: ignoring invalid initial faults", "err", err)
+	if o.Faults != (Faults{}) {
+		if err := s.SetFaults(o.Faults); err != nil {
+			s.log.Error("demo target: ignoring invalid initial faults", "err", err)
+		}
 	}
 	s.register()
 	return s
