@@ -262,6 +262,7 @@ func TestFaultLatencyStopsWhenClientLeaves(t *testing.T) {
 func TestAdminFaults(t *testing.T) {
 	var logs bytes.Buffer
 	s := New(Options{Seed: 1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	assert.Empty(t, logs.String(), "a healthy start logs nothing about faults")
 
 	a := serve(t, s, "GET", "/admin/faults", "")
 	require.Equal(t, 200, a.status)
