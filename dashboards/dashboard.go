@@ -450,8 +450,10 @@ func ExpandVariables(expr string) string {
 		switch name {
 		case "__rate_interval", "__interval", "__range":
 			return "5m"
-		case "__interval_ms", "__range_ms", "__range_s":
+		case "__interval_ms", "__range_ms":
 			return "300000"
+		case "__range_s":
+			return "300"
 		}
 		return "x"
 	})
