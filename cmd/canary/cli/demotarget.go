@@ -1,0 +1,61 @@
+package cli
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/canaryproj/canary/demotarget"
+)
+
+func newDemoTargetCmd(env Env) *cobra.Command {
+	var (
+		listen      string
+		allowPublic bool
+		seed        uint64
+		latency     time.Duration
+		errorRatio  float64
+	)
+	cmd := &cobra.Command{
+		Use:   "demo-target",
+		Short: "Serve a built-in sample API with fault knobs, to point canary at",
+		Long: `demo-target serves a small shop API (login → token → cart, products, health)
+plus httpbin-style tools (/slow, /status/{code}, /redirect/{n}, /bytes/{n}) and
+fault knobs under /admin/faults, so that a new user has something real to test
+and can watch SLOs fail and recover. See docs/demo-target.md.
+
+It listens on loopback only unless --allow-public is given: the fault knobs
+have no authentication.`,
+		Example: `  canary demo-target
+  canary demo-target --listen 127.0.0.1:8081 --latency 20ms
+  # make it fail, then heal it:
+  curl -X PUT 127.0.0.1:8080/admin/faults -d '{"error_ratio":0.2,"path_prefix":"/cart"}'
+  curl -X DELETE 127.0.0.1:8080/admin/faults`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			logger := slog.New(slog.NewTextHandler(env.Stderr, nil))
+			srv := demotarget.New(demotarget.Options{
+				Logger:      logger,
+				Seed:        seed,
+				AllowPublic: allowPublic,
+				Faults:      demotarget.Faults{Latency: latency, ErrorRatio: errorRatio},
+			})
+			ready := func(addr string) {
+				fmt.Fprintf(env.Stderr, "demo target listening on http://%s (try: curl http://%s/health)\n", addr, addr)
+			}
+			if err := demotarget.ListenAndServe(cmd.Context(), listen, srv, logger, ready); err != nil {
+				return &exitError{code: ExitUsage, err: err}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:8080", "address to listen on (loopback unless --allow-public)")
+	f.BoolVar(&allowPublic, "allow-public", false, "allow a non-loopback listen address (the fault knobs are unauthenticated)")
+	f.Uint64Var(&seed, "seed", 0, "seed of the fault random source (0 = random), for repeatable demos")
+	f.DurationVar(&latency, "latency", 0, "initial latency added to faultable routes")
+	f.Float64Var(&errorRatio, "error-ratio", 0, "initial share of faultable requests answered with 503 (0..1)")
+	return cmd
+}
