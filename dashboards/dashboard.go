@@ -23,7 +23,8 @@ const (
 	VarStep       = "step"
 )
 
-var ds = &datasourceRef{Type: "prometheus", UID: "${" + VarDatasource + "}"}
+// ds selects the data source the dashboard's variable names.
+var ds = datasourceRef{Type: "prometheus", UID: "${" + VarDatasource + "}"}
 
 // Dashboard builds the Grafana dashboard (JSON, schemaVersion 39) for s:
 // load, latency per step, errors, SLO burn rates and budgets, verdicts,
@@ -35,7 +36,7 @@ func Dashboard(s Spec) ([]byte, error) {
 	d := grafanaDashboard{
 		Annotations: annotationList{List: []annotation{
 			{
-				BuiltIn: 1, Datasource: &datasourceRef{Type: "grafana", UID: "-- Grafana --"},
+				BuiltIn: 1, Datasource: datasourceRef{Type: "grafana", UID: "-- Grafana --"},
 				Enable: true, Hide: true, IconColor: "rgba(0, 211, 255, 1)", Name: "Annotations & Alerts", Type: "dashboard",
 			},
 			{
@@ -98,7 +99,7 @@ func variables() []variable {
 }
 
 // Selectors on the template variables.
-var (
+const (
 	checkSel     = metrics.LabelCheck + `=~"$` + VarCheck + `"`
 	checkStepSel = checkSel + "," + metrics.LabelStep + `=~"$` + VarStep + `"`
 )

@@ -29,17 +29,17 @@ type annotationList struct {
 
 // annotation is a built-in or a PromQL annotation query.
 type annotation struct {
-	BuiltIn     int            `json:"builtIn,omitempty"`
-	Datasource  *datasourceRef `json:"datasource,omitempty"`
-	Enable      bool           `json:"enable"`
-	Hide        bool           `json:"hide"`
-	IconColor   string         `json:"iconColor"`
-	Name        string         `json:"name"`
-	Type        string         `json:"type,omitempty"`
-	Expr        string         `json:"expr,omitempty"`
-	Step        string         `json:"step,omitempty"`
-	TitleFormat string         `json:"titleFormat,omitempty"`
-	TextFormat  string         `json:"textFormat,omitempty"`
+	BuiltIn     int           `json:"builtIn,omitempty"`
+	Datasource  datasourceRef `json:"datasource,omitzero"`
+	Enable      bool          `json:"enable"`
+	Hide        bool          `json:"hide"`
+	IconColor   string        `json:"iconColor"`
+	Name        string        `json:"name"`
+	Type        string        `json:"type,omitempty"`
+	Expr        string        `json:"expr,omitempty"`
+	Step        string        `json:"step,omitempty"`
+	TitleFormat string        `json:"titleFormat,omitempty"`
+	TextFormat  string        `json:"textFormat,omitempty"`
 }
 
 type dashLink struct {
@@ -65,11 +65,11 @@ type templating struct {
 
 // variable is a template variable: a datasource picker or a PromQL query.
 type variable struct {
-	Name       string         `json:"name"`
-	Label      string         `json:"label,omitempty"`
-	Type       string         `json:"type"` // "datasource", "query"
-	Datasource *datasourceRef `json:"datasource,omitempty"`
-	Definition string         `json:"definition,omitempty"`
+	Name       string        `json:"name"`
+	Label      string        `json:"label,omitempty"`
+	Type       string        `json:"type"` // "datasource", "query"
+	Datasource datasourceRef `json:"datasource,omitzero"`
+	Definition string        `json:"definition,omitempty"`
 	// Query is the datasource type for a datasource variable, the query
 	// (label_values(...)) for a query variable.
 	Query      string         `json:"query"`
@@ -92,15 +92,15 @@ type variableOption struct {
 
 // panel is any panel, rows included (Type "row").
 type panel struct {
-	ID          int            `json:"id"`
-	Type        string         `json:"type"`
-	Title       string         `json:"title"`
-	Description string         `json:"description,omitempty"`
-	GridPos     gridPos        `json:"gridPos"`
-	Datasource  *datasourceRef `json:"datasource,omitempty"`
-	Targets     []target       `json:"targets,omitempty"`
-	FieldConfig *fieldConfig   `json:"fieldConfig,omitempty"`
-	Options     *panelOptions  `json:"options,omitempty"`
+	ID          int           `json:"id"`
+	Type        string        `json:"type"`
+	Title       string        `json:"title"`
+	Description string        `json:"description,omitempty"`
+	GridPos     gridPos       `json:"gridPos"`
+	Datasource  datasourceRef `json:"datasource,omitzero"`
+	Targets     []target      `json:"targets,omitempty"`
+	FieldConfig *fieldConfig  `json:"fieldConfig,omitempty"`
+	Options     *panelOptions `json:"options,omitempty"`
 	// Rows only.
 	Collapsed *bool   `json:"collapsed,omitempty"`
 	Panels    []panel `json:"panels,omitempty"`
@@ -115,13 +115,13 @@ type gridPos struct {
 
 // target is one PromQL query of a panel.
 type target struct {
-	Datasource   *datasourceRef `json:"datasource,omitempty"`
-	EditorMode   string         `json:"editorMode,omitempty"`
-	Expr         string         `json:"expr"`
-	Instant      bool           `json:"instant"`
-	Range        bool           `json:"range"`
-	LegendFormat string         `json:"legendFormat,omitempty"`
-	RefID        string         `json:"refId"`
+	Datasource   datasourceRef `json:"datasource,omitzero"`
+	EditorMode   string        `json:"editorMode,omitempty"`
+	Expr         string        `json:"expr"`
+	Instant      bool          `json:"instant"`
+	Range        bool          `json:"range"`
+	LegendFormat string        `json:"legendFormat,omitempty"`
+	RefID        string        `json:"refId"`
 }
 
 type fieldConfig struct {

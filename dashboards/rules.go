@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math"
 	"net/url"
 	"regexp"
 	"slices"
@@ -321,7 +320,11 @@ func badEvents(o slo.Objective) string {
 // exhaustion is how long a budget for period lasts when burnt factor times
 // too fast.
 func exhaustion(period time.Duration, factor float64) string {
-	d := time.Duration(math.Min(float64(period)/factor, float64(math.MaxInt64)))
+	v := float64(period) / factor
+	if v >= 1<<62 { // beyond any budget period, and beyond what a Duration holds
+		return "forever"
+	}
+	d := time.Duration(v)
 	unit := time.Minute
 	if d < time.Hour {
 		unit = time.Second

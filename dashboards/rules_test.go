@@ -452,6 +452,7 @@ func TestExhaustion(t *testing.T) {
 		{30 * 24 * time.Hour, 6, "5d"},
 		{time.Hour, 14.4, "4m10s"},
 		{time.Second, 1e12, "under a second"},
+		{30 * 24 * time.Hour, 1e-300, "forever"},
 	} {
 		assert.Equal(t, tc.want, exhaustion(tc.period, tc.factor), "exhaustion(%v, %v)", tc.period, tc.factor)
 	}

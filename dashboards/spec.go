@@ -87,13 +87,16 @@ const (
 // enough to span several scrapes and a daemon restart.
 const absentMinWindow = 5 * time.Minute
 
-var (
-	labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-	reserved    = map[string]bool{
-		metrics.LabelCheck: true, metrics.LabelSLO: true, LabelSeverity: true,
-		LabelLongWindow: true, LabelShortWindow: true, "alertname": true,
+var labelNameRE = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// reserved reports whether the generated alerts set label k themselves.
+func reserved(k string) bool {
+	switch k {
+	case metrics.LabelCheck, metrics.LabelSLO, LabelSeverity, LabelLongWindow, LabelShortWindow, "alertname":
+		return true
 	}
-)
+	return false
+}
 
 // validate reports every problem of s at once.
 func (s Spec) validate() error {
@@ -145,7 +148,7 @@ func (c Check) validate() []error {
 		switch {
 		case !labelNameRE.MatchString(k) || strings.HasPrefix(k, "__"):
 			errs = append(errs, fmt.Errorf("check %q: label %q is not a valid Prometheus label name", c.Name, k))
-		case reserved[k]:
+		case reserved(k):
 			errs = append(errs, fmt.Errorf("check %q: label %q is set by the generated alerts", c.Name, k))
 		}
 	}
