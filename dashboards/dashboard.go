@@ -274,8 +274,17 @@ func sloTable(s Spec) string {
 	for _, c := range s.Checks {
 		for _, o := range c.SLOs {
 			budget, alerts := "none", "no: no error budget"
-			if o.Objective.HasBudget() {
-				budget, alerts = percent(o.Objective.Budget())+" over "+period, "yes"
+			if b := o.Objective.Budget(); b > 0 {
+				budget, alerts = percent(b)+" over "+period, "yes"
+				var never []string
+				for _, w := range s.Policy.Windows {
+					if w.Factor*b >= 1 { // a ratio never exceeds 100%
+						never = append(never, mustDuration(w.Long)+"/"+mustDuration(w.Short))
+					}
+				}
+				if len(never) > 0 {
+					alerts += "; " + strings.Join(never, ", ") + " can never fire (factor × budget ≥ 100%)"
+				}
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", md(c.Name), md(o.Name), md(o.Objective.String()), md(budget), alerts)
 		}

@@ -225,6 +225,7 @@ func TestDashboardBurnThresholdsFollowThePolicy(t *testing.T) {
 	assert.Contains(t, content, "| checkout | login-p99 | p99(login)&lt;800ms | 1% over 1h | yes |")
 	assert.Contains(t, content, "| checkout | throughput | rps&gt;=9 | none | no: no error budget |")
 	assert.Contains(t, content, "| 1m | 10s | 14.4 | page | 4m10s |")
+	assert.Contains(t, content, "| search | query-p90 | p90(query)&lt;1s | 10% over 1h | yes; 1m/10s can never fire (factor × budget ≥ 100%) |")
 }
 
 func TestExpressions(t *testing.T) {
