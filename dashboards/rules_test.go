@@ -457,3 +457,23 @@ func TestExhaustion(t *testing.T) {
 		assert.Equal(t, tc.want, exhaustion(tc.period, tc.factor), "exhaustion(%v, %v)", tc.period, tc.factor)
 	}
 }
+
+func TestLinksAreOptional(t *testing.T) {
+	spec := fixture(t, alert.DefaultPolicy())
+	spec.ExternalURL = ""
+	f, err := Rules(spec)
+	require.NoError(t, err)
+	for group, rs := range rulesBy(f) {
+		for _, r := range rs {
+			if r.Alert == "" {
+				continue
+			}
+			assert.NotContains(t, r.Annotations, "status_url", "%s %s without an external URL", group, r.Alert)
+			_, runbook := r.Annotations["runbook_url"]
+			assert.Equal(t, group == "canary.checkout", runbook, "%s %s: runbook_url only where the check has one", group, r.Alert)
+		}
+	}
+	dash, err := Dashboard(spec)
+	require.NoError(t, err)
+	assert.Contains(t, string(dash), `"links": [],`, "no status page link without an external URL")
+}
