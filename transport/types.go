@@ -26,6 +26,13 @@ const (
 	DefaultMaxBody      = 10 << 20 // 10 MiB (SPEC §2 defaults.max_body)
 	DefaultMaxRedirects = 10
 	DefaultMaxConns     = 1000
+	// DefaultIdleConnTimeout closes connections unused for this long. It is
+	// shorter than the keep-alive timeouts of common servers (nginx 75 s,
+	// load balancers 60 s), so the client seldom reuses a connection the
+	// server is about to close.
+	DefaultIdleConnTimeout = 30 * time.Second
+	// MaxHosts bounds the plain-HTTP connection pools (one per host:port).
+	MaxHosts = 256
 )
 
 // TLSOptions are a scenario's defaults.tls.
@@ -50,6 +57,9 @@ type Options struct {
 	Allow func(host string) error
 	// DialTimeout bounds connecting; 0 = the request's own timeout.
 	DialTimeout time.Duration
+	// IdleConnTimeout closes connections idle for longer; 0 =
+	// DefaultIdleConnTimeout.
+	IdleConnTimeout time.Duration
 	// UserAgent is sent when a request sets none.
 	UserAgent string
 	// Secrets are redacted from error messages.

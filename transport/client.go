@@ -1,0 +1,361 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/stats"
+)
+
+// keepBodyCap is the largest Response.Body capacity Do keeps between calls.
+// A worker that once received a large body should not hold that much memory
+// for the rest of the run: a thousand workers × 10 MiB would be 10 GiB.
+const keepBodyCap = 256 << 10
+
+// maxHeaderBytes bounds a response's header section on both paths.
+const maxHeaderBytes = 64 << 10
+
+// Client sends HTTP requests for one scenario or check. It is safe for
+// concurrent use; Close releases its idle connections.
+type Client struct {
+	opts    Options
+	secrets *redact.Set
+	plain   *plainPath // http://
+	tls     *tlsPath   // https://
+}
+
+// New validates o, applies the defaults and loads the TLS material it names.
+func New(o Options) (*Client, error) {
+	var errs []error
+	if o.MaxConnsPerHost < 0 {
+		errs = append(errs, fmt.Errorf("max connections per host %d: must not be negative", o.MaxConnsPerHost))
+	}
+	if o.MaxRedirects < 0 {
+		errs = append(errs, fmt.Errorf("max redirects %d: must not be negative", o.MaxRedirects))
+	}
+	if o.DialTimeout < 0 {
+		errs = append(errs, fmt.Errorf("dial timeout %v: must not be negative", o.DialTimeout))
+	}
+	if o.IdleConnTimeout < 0 {
+		errs = append(errs, fmt.Errorf("idle connection timeout %v: must not be negative", o.IdleConnTimeout))
+	}
+	if o.UserAgent != "" && !validHeaderValue(o.UserAgent) {
+		errs = append(errs, fmt.Errorf("user agent %q: not a valid header value", o.UserAgent))
+	}
+	tlsConf, err := tlsConfig(o.TLS)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	if o.MaxConnsPerHost == 0 {
+		o.MaxConnsPerHost = DefaultMaxConns
+	}
+	if o.MaxRedirects == 0 {
+		o.MaxRedirects = DefaultMaxRedirects
+	}
+	if o.IdleConnTimeout == 0 {
+		o.IdleConnTimeout = DefaultIdleConnTimeout
+	}
+	return &Client{
+		opts:    o,
+		secrets: o.Secrets,
+		plain:   newPlainPath(o),
+		tls:     newTLSPath(o, tlsConf),
+	}, nil
+}
+
+// Close closes the client's idle connections. Requests still running keep
+// theirs until they finish; the client stays usable.
+func (c *Client) Close() {
+	c.plain.closeIdle()
+	c.tls.closeIdle()
+}
+
+// hop is one request of an exchange: the first, or one redirect. Both wire
+// paths build their request from it, so they send the same thing.
+type hop struct {
+	method string
+	url    *url.URL
+	header []Header
+	body   []byte
+
+	// host overrides the Host header (a "Host" entry of Request.Header);
+	// kept only while redirects stay on the same origin.
+	host string
+	// dropCredentials leaves out Authorization and Cookie headers once a
+	// redirect has left the original host, like net/http.
+	dropCredentials bool
+	// dropContentType leaves out Content-Type once a redirect has dropped
+	// the body.
+	dropContentType bool
+
+	deadline    time.Time
+	maxBody     int64
+	needHeaders bool
+}
+
+// sendHeader reports whether h goes on the wire as an ordinary header
+// field. Host has its own field; Content-Length, Transfer-Encoding and
+// Trailer are framing, which the client derives from the body on both paths.
+func (h *hop) sendHeader(name string) bool {
+	switch {
+	case strings.EqualFold(name, "Host"),
+		strings.EqualFold(name, "Content-Length"),
+		strings.EqualFold(name, "Transfer-Encoding"),
+		strings.EqualFold(name, "Trailer"):
+		return false
+	case h.dropContentType && strings.EqualFold(name, "Content-Type"):
+		return false
+	case h.dropCredentials && isCredential(name):
+		return false
+	}
+	return true
+}
+
+func isCredential(name string) bool {
+	return strings.EqualFold(name, "Authorization") ||
+		strings.EqualFold(name, "Proxy-Authorization") ||
+		strings.EqualFold(name, "Cookie")
+}
+
+// hasUserAgent reports whether the request sets its own User-Agent.
+func (h *hop) hasUserAgent() bool {
+	for _, f := range h.header {
+		if strings.EqualFold(f.Name, "User-Agent") {
+			return true
+		}
+	}
+	return false
+}
+
+// Do sends req and fills resp, following redirects when req asks to. It
+// returns nil once a response arrived (whatever its status) or a *Error
+// saying why none did. resp is reset first; its buffers are reused.
+func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
+	resp.Reset()
+	if cap(resp.Body) > keepBodyCap {
+		resp.Body = nil
+	}
+
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	timeout := req.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	deadline := time.Now().Add(timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	h := hop{
+		method:      method,
+		header:      req.Header,
+		body:        req.Body,
+		deadline:    deadline,
+		maxBody:     req.MaxBody,
+		needHeaders: req.NeedHeaders,
+	}
+	if h.maxBody <= 0 {
+		h.maxBody = DefaultMaxBody
+	}
+	if err := validate(method, req.Header); err != nil {
+		return c.fail(stats.ClassOther, method, req.URL, err)
+	}
+	for _, f := range req.Header {
+		if strings.EqualFold(f.Name, "Host") {
+			h.host = f.Value
+		}
+	}
+
+	rawURL := req.URL
+	u, err := parseURL(rawURL)
+	if err != nil {
+		return c.fail(stats.ClassOther, method, rawURL, err)
+	}
+	h.url = u
+	firstHost := u.Hostname()
+
+	for {
+		if c.opts.Allow != nil {
+			host := strings.ToLower(h.url.Hostname())
+			if err := c.opts.Allow(host); err != nil {
+				return c.fail(stats.ClassOther, h.method, rawURL, fmt.Errorf("host %s refused: %w", host, err))
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return c.fail(classifyContext(err), h.method, rawURL, err)
+		}
+		if !time.Now().Before(h.deadline) {
+			return c.fail(stats.ClassTimeout, h.method, rawURL, context.DeadlineExceeded)
+		}
+
+		var location string
+		if h.url.Scheme == "https" {
+			location, err = c.tls.do(ctx, &h, resp)
+		} else {
+			location, err = c.plain.do(ctx, &h, resp)
+		}
+		if err != nil {
+			// A cancelled or expired context explains whatever the wire
+			// path saw (an aborted read, a closed connection) better.
+			if cerr := ctx.Err(); cerr != nil {
+				err = fmt.Errorf("%w (%v)", cerr, err)
+			}
+			return c.fail(Classify(err), h.method, rawURL, err)
+		}
+		resp.URL = rawURL
+
+		if !req.FollowRedirects || location == "" || !isRedirect(resp.Status) {
+			return nil
+		}
+		if resp.Redirects >= c.opts.MaxRedirects {
+			return c.fail(stats.ClassOther, h.method, rawURL, fmt.Errorf("stopped after %d redirects", resp.Redirects))
+		}
+		next, err := h.url.Parse(location)
+		if err != nil {
+			return c.fail(stats.ClassOther, h.method, rawURL, fmt.Errorf("redirect to %q: %w", location, err))
+		}
+		if err := checkURL(next); err != nil {
+			return c.fail(stats.ClassOther, h.method, rawURL, fmt.Errorf("redirect to %q: %w", location, err))
+		}
+		redirect(&h, resp.Status, next, location, firstHost)
+		rawURL = next.String()
+		resp.Redirects++
+	}
+}
+
+// redirect turns h into the request that follows a redirect with the given
+// status to next (Location loc), with net/http's rules: 301, 302 and 303
+// become GET (HEAD stays HEAD) without a body, 307 and 308 keep the method
+// and the body. Credentials are not sent to another host, and a Host
+// override only survives a relative Location.
+func redirect(h *hop, status int, next *url.URL, loc, firstHost string) {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther:
+		if h.method != http.MethodHead {
+			h.method = http.MethodGet
+		}
+		if len(h.body) > 0 {
+			h.dropContentType = true
+		}
+		h.body = nil
+	}
+	if !strings.EqualFold(next.Hostname(), firstHost) {
+		h.dropCredentials = true
+	}
+	if lu, err := url.Parse(loc); err != nil || lu.IsAbs() || lu.Host != "" {
+		h.host = ""
+	}
+	h.url = next
+}
+
+func isRedirect(status int) bool {
+	switch status {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther,
+		http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		return true
+	}
+	return false
+}
+
+// parseURL parses an absolute http:// or https:// URL.
+func parseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error repeats the URL, which the message already has.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, fmt.Errorf("bad URL: %w", ue.Err)
+		}
+		return nil, fmt.Errorf("bad URL: %w", err)
+	}
+	if err := checkURL(u); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func checkURL(u *url.URL) error {
+	switch u.Scheme {
+	case "http", "https":
+	case "":
+		return errors.New("URL has no scheme (want http:// or https://)")
+	default:
+		return fmt.Errorf("unsupported scheme %q (want http or https)", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return errors.New("URL has no host")
+	}
+	return nil
+}
+
+// validate rejects what would otherwise reach the wire broken: a method
+// that is not a token, header names that are not tokens and values with
+// line breaks (header injection). net/http would refuse them too, fasthttp
+// would not, so the check lives here for both.
+func validate(method string, header []Header) error {
+	if !validToken(method) {
+		return fmt.Errorf("invalid method %q", method)
+	}
+	for _, f := range header {
+		if !validToken(f.Name) {
+			return fmt.Errorf("invalid header name %q", f.Name)
+		}
+		if !validHeaderValue(f.Value) {
+			return fmt.Errorf("invalid value for header %s", f.Name)
+		}
+	}
+	return nil
+}
+
+// validToken reports whether s is an RFC 9110 token (a method, a header
+// name).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue reports whether s can be a header field value: no
+// control characters but tab, so no line break that would start a new
+// header (or a request).
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// fail builds the *Error Do returns.
+func (c *Client) fail(class stats.ErrorClass, method, rawURL string, cause error) *Error {
+	return NewError(class, method, rawURL, cause, c.secrets)
+}
+
+func classifyContext(err error) stats.ErrorClass {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return stats.ClassTimeout
+	}
+	return stats.ClassOther
+}
