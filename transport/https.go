@@ -69,6 +69,11 @@ func (p *tlsPath) do(ctx context.Context, h *hop, resp *Response) (location stri
 			hreq.Header.Add(f.Name, f.Value)
 		}
 	}
+	if u := h.url.User; u != nil && hreq.Header.Get("Authorization") == "" {
+		// What http.Client does, and fasthttp on the plain path.
+		pw, _ := u.Password()
+		hreq.SetBasicAuth(u.Username(), pw)
+	}
 	if !h.hasUserAgent() {
 		// An empty value tells net/http to send no User-Agent rather than
 		// its own; the plain path sends none either.

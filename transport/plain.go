@@ -349,9 +349,11 @@ func (p *connPool) RoundTrip(_ *fasthttp.HostClient, req *fasthttp.Request, resp
 	}
 
 	aborted := stop != nil && !stop()
-	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() {
+	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() || pc.br.Buffered() > 0 {
 		// A failed or aborted exchange leaves the connection in an unknown
-		// state, and an aborted one with a deadline in the past.
+		// state, and an aborted one with a deadline in the past. Bytes
+		// after the response (a HEAD answered with a body, say) would be
+		// read as the next request's response.
 		p.discard(pc)
 	} else {
 		p.put(pc)

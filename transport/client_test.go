@@ -1,0 +1,726 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/stats"
+)
+
+// seen is what a test server received.
+type seen struct {
+	Method string
+	Host   string
+	Path   string // as on the request line
+	Header http.Header
+	Body   string
+}
+
+// recorder is a handler that records each request and answers 200 "ok".
+type recorder struct {
+	mu   sync.Mutex
+	reqs []seen
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	r.reqs = append(r.reqs, seen{Method: req.Method, Host: req.Host, Path: req.RequestURI, Header: req.Header.Clone(), Body: string(body)})
+	r.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain")
+	w.Header().Add("X-Multi", "one")
+	w.Header().Add("X-Multi", "two")
+	_, _ = io.WriteString(w, "ok")
+}
+
+func (r *recorder) all() []seen {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]seen(nil), r.reqs...)
+}
+
+func TestDo(t *testing.T) {
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			rec := &recorder{}
+			srv := httpServer(t, scheme, pki, rec)
+			c := clientFor(t, pki, Options{})
+			tests := []struct {
+				name string
+				req  Request
+				want Response
+			}{
+				{
+					name: "GET without headers",
+					req:  Request{URL: srv.URL + "/a?b=c"},
+					want: Response{Status: 200, Proto: "HTTP/1.1", Body: []byte("ok"), URL: srv.URL + "/a?b=c"},
+				},
+				{
+					name: "POST with headers wanted",
+					req:  Request{Method: "POST", URL: srv.URL + "/p", Body: []byte(`{"a":1}`), NeedHeaders: true},
+					want: Response{
+						Status: 200, Proto: "HTTP/1.1", Body: []byte("ok"), URL: srv.URL + "/p",
+						Header: []Header{
+							{"Content-Length", "2"},
+							{"Content-Type", "text/plain"},
+							{"Date", "*"},
+							{"X-Multi", "one"},
+							{"X-Multi", "two"},
+						},
+					},
+				},
+				{
+					name: "HEAD",
+					req:  Request{Method: "HEAD", URL: srv.URL + "/h"},
+					want: Response{Status: 200, Proto: "HTTP/1.1", Body: []byte{}, URL: srv.URL + "/h"},
+				},
+			}
+			// One Response for every request, as a worker reuses it.
+			var resp Response
+			for _, tt := range tests {
+				require.NoError(t, c.Do(context.Background(), &tt.req, &resp), "Do(%s %s)", tt.req.Method, tt.req.URL)
+				got := resp
+				got.Body = append([]byte{}, resp.Body...)
+				got.Header = append([]Header(nil), resp.Header...)
+				for i := range got.Header {
+					if got.Header[i].Name == "Date" {
+						got.Header[i].Value = "*"
+					}
+				}
+				if len(got.Header) == 0 {
+					got.Header = nil
+				}
+				assert.Empty(t, cmp.Diff(tt.want, got), "%s: Do(%s %s) response (-want +got)", tt.name, tt.req.Method, tt.req.URL)
+			}
+			if resp.Get("x-multi") != "" {
+				t.Errorf("headers of an earlier response kept after a request without NeedHeaders")
+			}
+			assert.Len(t, rec.all(), len(tests))
+		})
+	}
+}
+
+func TestResponseHeaderAccessors(t *testing.T) {
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			srv := httpServer(t, scheme, pki, &recorder{})
+			c := clientFor(t, pki, Options{})
+			var resp Response
+			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL, NeedHeaders: true}, &resp))
+			assert.Equal(t, "text/plain", resp.Get("content-type"))
+			assert.Equal(t, []string{"one", "two"}, resp.Values("X-MULTI"))
+			assert.Empty(t, resp.Get("Set-Cookie"))
+		})
+	}
+}
+
+// TestRequestHeadersExact checks that both paths send the request's
+// headers and nothing else but Host, the configured User-Agent and the
+// framing of the body.
+func TestRequestHeadersExact(t *testing.T) {
+	pki := newPKI(t)
+	tests := []struct {
+		name      string
+		userAgent string
+		req       Request
+		want      seen
+	}{
+		{
+			name:      "GET with repeated and credential headers",
+			userAgent: "canary-test/1",
+			req: Request{URL: "/path", Header: []Header{
+				{"X-A", "1"}, {"x-a", "2"}, {"Accept", "application/json"}, {"Authorization", "Bearer t0ken"},
+			}},
+			want: seen{Method: "GET", Path: "/path", Header: http.Header{
+				"X-A": {"1", "2"}, "Accept": {"application/json"}, "Authorization": {"Bearer t0ken"},
+				"User-Agent": {"canary-test/1"},
+			}},
+		},
+		{
+			name: "no User-Agent at all when neither sets one",
+			req:  Request{URL: "/"},
+			want: seen{Method: "GET", Path: "/", Header: http.Header{}},
+		},
+		{
+			name:      "the request's User-Agent wins",
+			userAgent: "canary-test/1",
+			req:       Request{URL: "/", Header: []Header{{"User-Agent", "mine"}}},
+			want:      seen{Method: "GET", Path: "/", Header: http.Header{"User-Agent": {"mine"}}},
+		},
+		{
+			name: "POST body with its Content-Type, no made-up one",
+			req: Request{Method: "POST", URL: "/p?x=1", Body: []byte("a=b"),
+				Header: []Header{{"Content-Type", "application/x-www-form-urlencoded"}}},
+			want: seen{Method: "POST", Path: "/p?x=1", Body: "a=b", Header: http.Header{
+				"Content-Type": {"application/x-www-form-urlencoded"}, "Content-Length": {"3"},
+			}},
+		},
+		{
+			name: "POST body without Content-Type",
+			req:  Request{Method: "POST", URL: "/p", Body: []byte("raw")},
+			want: seen{Method: "POST", Path: "/p", Body: "raw", Header: http.Header{"Content-Length": {"3"}}},
+		},
+		{
+			name: "framing headers of the request are ignored",
+			req: Request{Method: "PUT", URL: "/p", Body: []byte("four"),
+				Header: []Header{{"Content-Length", "99"}, {"Transfer-Encoding", "chunked"}}},
+			want: seen{Method: "PUT", Path: "/p", Body: "four", Header: http.Header{"Content-Length": {"4"}}},
+		},
+		{
+			name: "Host header sets the Host",
+			req:  Request{URL: "/", Header: []Header{{"Host", "virtual.example"}}},
+			want: seen{Method: "GET", Host: "virtual.example", Path: "/", Header: http.Header{}},
+		},
+		{
+			name: "path and query sent as written",
+			req:  Request{URL: "/a//b/./c/%2F?q=a%20b&r=/x"},
+			want: seen{Method: "GET", Path: "/a//b/./c/%2F?q=a%20b&r=/x", Header: http.Header{}},
+		},
+		{
+			name: "user-info becomes Basic authorization",
+			req:  Request{URL: "user:pa55@/"},
+			want: seen{Method: "GET", Path: "/", Header: http.Header{"Authorization": {"Basic dXNlcjpwYTU1"}}},
+		},
+	}
+	for _, scheme := range schemes {
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				rec := &recorder{}
+				srv := httpServer(t, scheme, pki, rec)
+				c := clientFor(t, pki, Options{UserAgent: tt.userAgent})
+				req := tt.req
+				base := srv.URL
+				if strings.Contains(req.URL, "@") {
+					base = strings.Replace(srv.URL, "://", "://"+strings.TrimSuffix(req.URL, "/"), 1)
+					req.URL = "/"
+				}
+				req.URL = base + req.URL
+				var resp Response
+				require.NoError(t, c.Do(context.Background(), &req, &resp), "Do(%s)", req.URL)
+
+				got := rec.all()
+				require.Len(t, got, 1)
+				want := tt.want
+				if want.Host == "" {
+					want.Host = hostPort(srv.URL)
+				}
+				assert.Empty(t, cmp.Diff(want, got[0]), "%s %s: request as the server saw it (-want +got)", req.Method, req.URL)
+			})
+		}
+	}
+}
+
+// TestRequestWire checks the bytes the plain path writes: the request line
+// and header fields, nothing else.
+func TestRequestWire(t *testing.T) {
+	got := make(chan string, 1)
+	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
+		br := bufio.NewReader(c)
+		var head strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			head.WriteString(line)
+			if line == "\r\n" {
+				break
+			}
+		}
+		got <- head.String()
+		_, _ = io.WriteString(c, okResponse)
+	})
+	c := newClient(t, Options{UserAgent: "ua"})
+	var resp Response
+	req := &Request{URL: srv.URL + "/x/../y?z", Header: []Header{{"x-lower", "v"}}}
+	require.NoError(t, c.Do(context.Background(), req, &resp))
+	want := "GET /x/../y?z HTTP/1.1\r\nUser-Agent: ua\r\nHost: " + hostPort(srv.URL) + "\r\nX-Lower: v\r\n\r\n"
+	assert.Equal(t, want, <-got)
+}
+
+// TestNoRetries checks that the target sees each request exactly once,
+// also when the server reads it and closes the connection without an
+// answer — the case in which net/http would resend a GET on a reused
+// connection and fasthttp an idempotent request.
+func TestNoRetries(t *testing.T) {
+	pki := newPKI(t)
+	tests := []struct {
+		name   string
+		method string
+		body   string
+		// closeOn is the request (1-based, per connection) the server reads
+		// and answers by closing.
+		closeOn int
+	}{
+		{name: "GET on a reused connection", method: "GET", closeOn: 2},
+		{name: "HEAD on a reused connection", method: "HEAD", closeOn: 2},
+		{name: "GET with an idempotency key", method: "GET", closeOn: 2},
+		{name: "POST on a reused connection", method: "POST", body: "x", closeOn: 2},
+		{name: "PUT on a reused connection", method: "PUT", body: "x", closeOn: 2},
+		{name: "GET on a fresh connection", method: "GET", closeOn: 1},
+	}
+	for _, scheme := range schemes {
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+					br := bufio.NewReader(c)
+					for n := 1; ; n++ {
+						if _, err := s.readRequest(br); err != nil {
+							return
+						}
+						if n == tt.closeOn {
+							return
+						}
+						answer := okResponse
+						if tt.method == "HEAD" {
+							answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+						}
+						if _, err := io.WriteString(c, answer); err != nil {
+							return
+						}
+					}
+				})
+				c := clientFor(t, pki, Options{})
+				req := &Request{Method: tt.method, URL: srv.URL, Body: []byte(tt.body)}
+				if strings.Contains(tt.name, "idempotency") {
+					req.Header = []Header{{"Idempotency-Key", "k1"}}
+				}
+				var resp Response
+				for i := 1; i < tt.closeOn; i++ {
+					require.NoError(t, c.Do(context.Background(), req, &resp), "request %d", i)
+				}
+				err := c.Do(context.Background(), req, &resp)
+				require.Error(t, err, "request %d: the server closed without answering", tt.closeOn)
+				assert.Equal(t, stats.ClassEOF, Classify(err), "class of %q", err)
+				assert.Equal(t, int64(tt.closeOn), srv.requests.Load(), "requests the server read")
+				assert.Equal(t, int64(1), srv.accepted.Load(), "connections the server accepted")
+			})
+		}
+	}
+}
+
+func TestConnectionReuse(t *testing.T) {
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+				br := bufio.NewReader(c)
+				for {
+					if _, err := s.readRequest(br); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, okResponse); err != nil {
+						return
+					}
+				}
+			})
+			c := clientFor(t, pki, Options{IdleConnTimeout: 300 * time.Millisecond})
+			var resp Response
+			for range 5 {
+				require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+			}
+			assert.Equal(t, int64(1), srv.accepted.Load(), "five sequential requests on one keep-alive connection")
+
+			// Past the idle timeout, the connection is not reused.
+			time.Sleep(600 * time.Millisecond)
+			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+			assert.Equal(t, int64(2), srv.accepted.Load(), "a connection idle past the timeout is replaced")
+		})
+	}
+}
+
+func TestConnectionCloseHonoured(t *testing.T) {
+	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
+		if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+		_, _ = io.Copy(io.Discard, c) // a server that keeps its side open
+	})
+	c := newClient(t, Options{})
+	var resp Response
+	for i := range 3 {
+		require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp), "request %d", i)
+	}
+	assert.Equal(t, int64(3), srv.accepted.Load(), "a response with Connection: close ends its connection")
+}
+
+func TestDNS(t *testing.T) {
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			c := newClient(t, Options{})
+			var resp Response
+			err := c.Do(context.Background(), &Request{URL: scheme + "://canary-test.invalid/", Timeout: 5 * time.Second}, &resp)
+			require.Error(t, err)
+			assert.Equal(t, stats.ClassDNS, Classify(err), "class of %q", err)
+		})
+	}
+}
+
+func TestConnectionRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			c := newClient(t, Options{})
+			var resp Response
+			err := c.Do(context.Background(), &Request{URL: scheme + "://" + addr + "/"}, &resp)
+			require.Error(t, err)
+			assert.Equal(t, stats.ClassConnectionRefused, Classify(err), "class of %q", err)
+		})
+	}
+}
+
+func TestBodyCap(t *testing.T) {
+	pki := newPKI(t)
+	const limit = 1000
+	tests := []struct {
+		name    string
+		size    int
+		chunked bool
+		wantErr bool
+	}{
+		{name: "exactly at the cap", size: limit},
+		{name: "one byte over", size: limit + 1, wantErr: true},
+		{name: "chunked, exactly at the cap", size: limit, chunked: true},
+		{name: "chunked, one byte over", size: limit + 1, chunked: true, wantErr: true},
+		{name: "empty", size: 0},
+	}
+	for _, scheme := range schemes {
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				srv := httpServer(t, scheme, pki, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+					if !tt.chunked {
+						w.Header().Set("Content-Length", fmt.Sprint(tt.size))
+					}
+					_, _ = io.WriteString(w, strings.Repeat("b", tt.size))
+				}))
+				c := clientFor(t, pki, Options{})
+				var resp Response
+				err := c.Do(context.Background(), &Request{URL: srv.URL, MaxBody: limit}, &resp)
+				if tt.wantErr {
+					require.Error(t, err)
+					assert.Equal(t, stats.ClassBodyTooLarge, Classify(err), "class of %q", err)
+					return
+				}
+				require.NoError(t, err)
+				assert.Len(t, resp.Body, tt.size)
+			})
+		}
+	}
+}
+
+func TestContext(t *testing.T) {
+	pki := newPKI(t)
+	stall := func(s *rawServer, c net.Conn) {
+		if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, c)
+	}
+	for _, scheme := range schemes {
+		t.Run(scheme+"/cancelled before", func(t *testing.T) {
+			srv := newRawServer(t, scheme, pki, stall)
+			c := clientFor(t, pki, Options{})
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			var resp Response
+			err := c.Do(ctx, &Request{URL: srv.URL}, &resp)
+			require.ErrorIs(t, err, context.Canceled)
+			assert.Equal(t, stats.ClassOther, Classify(err))
+			assert.Zero(t, srv.accepted.Load(), "nothing sent for a cancelled context")
+		})
+		t.Run(scheme+"/cancelled while waiting for the response", func(t *testing.T) {
+			srv := newRawServer(t, scheme, pki, stall)
+			c := clientFor(t, pki, Options{})
+			ctx, cancel := context.WithCancel(context.Background())
+			time.AfterFunc(100*time.Millisecond, cancel)
+			var resp Response
+			start := time.Now()
+			err := c.Do(ctx, &Request{URL: srv.URL, Timeout: 10 * time.Second}, &resp)
+			require.ErrorIs(t, err, context.Canceled, "Do = %v", err)
+			assert.Equal(t, stats.ClassOther, Classify(err))
+			assert.Less(t, time.Since(start), 2*time.Second, "Do returned long after the cancellation")
+		})
+		t.Run(scheme+"/context deadline before the timeout", func(t *testing.T) {
+			srv := newRawServer(t, scheme, pki, stall)
+			c := clientFor(t, pki, Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+			defer cancel()
+			var resp Response
+			start := time.Now()
+			err := c.Do(ctx, &Request{URL: srv.URL, Timeout: 10 * time.Second}, &resp)
+			require.Error(t, err)
+			assert.Equal(t, stats.ClassTimeout, Classify(err), "class of %q", err)
+			assert.Less(t, time.Since(start), 2*time.Second)
+		})
+	}
+}
+
+// TestCancelledConnectionNotReused checks that a connection whose request
+// was aborted is not handed to the next request.
+func TestCancelledConnectionNotReused(t *testing.T) {
+	first := make(chan struct{})
+	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := s.readRequest(br); err != nil {
+				return
+			}
+			if s.requests.Load() == 1 {
+				<-first // stall the first request until the test is past it
+			}
+			if _, err := io.WriteString(c, okResponse); err != nil {
+				return
+			}
+		}
+	})
+	c := newClient(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	var resp Response
+	require.Error(t, c.Do(ctx, &Request{URL: srv.URL}, &resp))
+	close(first)
+	require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+	assert.Equal(t, "ok", string(resp.Body))
+	assert.Equal(t, int64(2), srv.accepted.Load(), "the aborted connection was discarded")
+}
+
+func TestInvalidRequests(t *testing.T) {
+	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
+		_, _ = s.readRequest(bufio.NewReader(c))
+	})
+	tests := []struct {
+		name    string
+		req     Request
+		wantMsg string
+	}{
+		{name: "method with a space", req: Request{Method: "GE T", URL: srv.URL}, wantMsg: `invalid method "GE T"`},
+		{name: "header value with a line break", req: Request{URL: srv.URL, Header: []Header{{"X-A", "v\r\nX-Injected: 1"}}}, wantMsg: "invalid value for header X-A"},
+		{name: "header name with a colon", req: Request{URL: srv.URL, Header: []Header{{"X:A", "v"}}}, wantMsg: `invalid header name "X:A"`},
+		{name: "empty header name", req: Request{URL: srv.URL, Header: []Header{{"", "v"}}}, wantMsg: `invalid header name ""`},
+		{name: "unsupported scheme", req: Request{URL: "ftp://127.0.0.1/"}, wantMsg: `unsupported scheme "ftp"`},
+		{name: "relative URL", req: Request{URL: "/only/a/path"}, wantMsg: "no scheme"},
+		{name: "no host", req: Request{URL: "http:///path"}, wantMsg: "no host"},
+		{name: "unparsable URL", req: Request{URL: "http://127.0.0.1:bad/"}, wantMsg: "bad URL"},
+		{name: "control character in the URL", req: Request{URL: srv.URL + "/a\nb"}, wantMsg: "bad URL"},
+	}
+	c := newClient(t, Options{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var resp Response
+			err := c.Do(context.Background(), &tt.req, &resp)
+			require.Error(t, err, "Do(%q %q)", tt.req.Method, tt.req.URL)
+			assert.Equal(t, stats.ClassOther, Classify(err))
+			assert.Contains(t, err.Error(), tt.wantMsg)
+		})
+	}
+	assert.Zero(t, srv.requests.Load(), "no invalid request reached the server")
+}
+
+func TestNewErrors(t *testing.T) {
+	pki := newPKI(t)
+	dir := t.TempDir()
+	notPEM := writeFile(t, dir, "not.pem", []byte("hello"))
+	tests := []struct {
+		name string
+		o    Options
+		want []string
+	}{
+		{name: "negative connections", o: Options{MaxConnsPerHost: -1}, want: []string{"max connections per host -1"}},
+		{name: "negative redirects", o: Options{MaxRedirects: -2}, want: []string{"max redirects -2"}},
+		{name: "negative dial timeout", o: Options{DialTimeout: -time.Second}, want: []string{"dial timeout -1s"}},
+		{name: "negative idle timeout", o: Options{IdleConnTimeout: -time.Second}, want: []string{"idle connection timeout -1s"}},
+		{name: "user agent with a line break", o: Options{UserAgent: "a\nb"}, want: []string{"user agent"}},
+		{name: "missing CA file", o: Options{TLS: TLSOptions{CAFile: dir + "/nope.pem"}}, want: []string{"ca_file", "nope.pem", "no such file"}},
+		{name: "CA file without PEM", o: Options{TLS: TLSOptions{CAFile: notPEM}}, want: []string{"ca_file " + notPEM + ": no PEM certificate"}},
+		{name: "certificate without key", o: Options{TLS: TLSOptions{CertFile: pki.clientCert}}, want: []string{pki.clientCert, "key_file is missing"}},
+		{name: "key without certificate", o: Options{TLS: TLSOptions{KeyFile: pki.clientKey}}, want: []string{pki.clientKey, "cert_file is missing"}},
+		{name: "key that is not a key", o: Options{TLS: TLSOptions{CertFile: pki.clientCert, KeyFile: notPEM}}, want: []string{pki.clientCert, notPEM}},
+		{name: "every problem at once", o: Options{MaxConnsPerHost: -1, TLS: TLSOptions{CAFile: notPEM}}, want: []string{"max connections", "no PEM"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := New(tt.o)
+			require.Error(t, err, "New(%+v)", tt.o)
+			assert.Nil(t, c)
+			for _, w := range tt.want {
+				assert.Contains(t, err.Error(), w)
+			}
+		})
+	}
+}
+
+func TestSecretsRedacted(t *testing.T) {
+	secrets := &redact.Set{}
+	secrets.Add("s3cr3t-token")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+
+	c := newClient(t, Options{Secrets: secrets})
+	var resp Response
+	for _, scheme := range schemes {
+		rawURL := scheme + "://user:hunter2@" + addr + "/x?token=s3cr3t-token"
+		err := c.Do(context.Background(), &Request{URL: rawURL}, &resp)
+		require.Error(t, err)
+		msg := err.Error()
+		assert.NotContains(t, msg, "hunter2")
+		assert.NotContains(t, msg, "s3cr3t-token")
+		assert.Contains(t, msg, redact.Placeholder)
+		var te *Error
+		require.ErrorAs(t, err, &te)
+		assert.NotContains(t, te.URL, "hunter2")
+		assert.NotContains(t, te.URL, "s3cr3t-token")
+	}
+}
+
+// TestHostsBounded checks the bound on plain-HTTP host pools: a full map
+// evicts a host without requests in flight and refuses when every host is
+// busy.
+func TestHostsBounded(t *testing.T) {
+	p := newPlainPath(Options{MaxConnsPerHost: 1, IdleConnTimeout: time.Second})
+	held := make([]*plainHost, 0, MaxHosts)
+	for i := range MaxHosts {
+		h, err := p.host(fmt.Sprintf("host%d.test:80", i))
+		require.NoError(t, err)
+		held = append(held, h)
+	}
+	_, err := p.host("one-too-many.test:80")
+	require.ErrorIs(t, err, errTooManyHosts)
+
+	// The same host again is no new entry.
+	again, err := p.host("host7.test:80")
+	require.NoError(t, err)
+	p.release(again)
+
+	p.release(held[3])
+	h, err := p.host("one-too-many.test:80")
+	require.NoError(t, err, "a host without requests in flight makes room")
+	p.release(h)
+	assert.Len(t, p.hosts, MaxHosts)
+	assert.NotContains(t, p.hosts, "host3.test:80", "the idle host was evicted")
+	assert.Contains(t, p.hosts, "host7.test:80", "busy hosts stay")
+}
+
+// TestConcurrent runs many requests at once on both paths (with -race).
+func TestConcurrent(t *testing.T) {
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			srv := httpServer(t, scheme, pki, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, r.URL.Query().Get("n"))
+			}))
+			c := clientFor(t, pki, Options{MaxConnsPerHost: 8})
+			var wg sync.WaitGroup
+			errs := make(chan error, 50)
+			for g := range 50 {
+				wg.Go(func() {
+					var resp Response
+					for i := range 20 {
+						n := fmt.Sprintf("%d-%d", g, i)
+						if err := c.Do(context.Background(), &Request{URL: srv.URL + "/?n=" + n}, &resp); err != nil {
+							errs <- err
+							return
+						}
+						if string(resp.Body) != n {
+							errs <- fmt.Errorf("body %q for request %s", resp.Body, n)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestWaitForConnection checks that with every connection busy a request
+// waits for one (rather than failing) and gives up at its deadline.
+func TestWaitForConnection(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			<-release
+		}
+		_, _ = io.WriteString(w, "ok")
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := newClient(t, Options{MaxConnsPerHost: 1})
+
+	done := make(chan error, 1)
+	go func() {
+		var resp Response
+		done <- c.Do(context.Background(), &Request{URL: srv.URL + "/slow"}, &resp)
+	}()
+	time.Sleep(50 * time.Millisecond) // the slow request holds the only connection
+
+	var resp Response
+	err := c.Do(context.Background(), &Request{URL: srv.URL + "/fast", Timeout: 100 * time.Millisecond}, &resp)
+	require.Error(t, err)
+	assert.Equal(t, stats.ClassTimeout, Classify(err), "class of %q", err)
+	assert.Contains(t, err.Error(), "waiting for one of 1 connections")
+
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		release <- struct{}{}
+	}()
+	require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL + "/fast", Timeout: 5 * time.Second}, &resp))
+	require.NoError(t, <-done)
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want stats.ErrorClass
+	}{
+		{"nil", nil, stats.ClassNone},
+		{"transport error", NewError(stats.ClassTLS, "GET", "https://x/", errors.New("x"), nil), stats.ClassTLS},
+		{"wrapped transport error", fmt.Errorf("step login: %w", NewError(stats.ClassDNS, "GET", "u", errors.New("x"), nil)), stats.ClassDNS},
+		{"deadline", context.DeadlineExceeded, stats.ClassTimeout},
+		{"cancelled", fmt.Errorf("x: %w", context.Canceled), stats.ClassOther},
+		{"net timeout", &net.OpError{Op: "read", Err: timeoutErr{}}, stats.ClassTimeout},
+		{"dns", &net.DNSError{Err: "no such host", Name: "x.invalid", IsNotFound: true}, stats.ClassDNS},
+		{"dns timeout", &net.DNSError{Err: "i/o timeout", Name: "x", IsTimeout: true}, stats.ClassDNS},
+		{"eof", io.EOF, stats.ClassEOF},
+		{"unexpected eof", fmt.Errorf("body: %w", io.ErrUnexpectedEOF), stats.ClassEOF},
+		{"body too large", bodyTooLarge(10), stats.ClassBodyTooLarge},
+		{"tls alert", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, stats.ClassTLS},
+		{"plain server", errors.New("http: server gave HTTP response to HTTPS client"), stats.ClassTLS},
+		{"anything else", errors.New("boom"), stats.ClassOther},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, Classify(tt.err), "Classify(%v) [%s]", tt.err, tt.name)
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string { return "i/o timeout" }
+func (timeoutErr) Timeout() bool { return true }
