@@ -2,10 +2,10 @@ package transport
 
 import (
 	"context"
-	"log"
 	"crypto/tls"
 	"encoding/pem"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"testing"
