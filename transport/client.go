@@ -97,6 +97,7 @@ type hop struct {
 	// the body.
 	dropContentType bool
 
+	start       time.Time // when Do began
 	deadline    time.Time
 	maxBody     int64
 	needHeaders bool
@@ -153,11 +154,13 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	h := hop{
+		start:       start,
 		method:      method,
 		header:      req.Header,
 		body:        req.Body,

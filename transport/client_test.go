@@ -600,22 +600,22 @@ func TestSecretsRedacted(t *testing.T) {
 // busy.
 func TestHostsBounded(t *testing.T) {
 	p := newPlainPath(Options{MaxConnsPerHost: 1, IdleConnTimeout: time.Second})
-	held := make([]*plainHost, 0, MaxHosts)
+	held := make([]*hostPool, 0, MaxHosts)
 	for i := range MaxHosts {
-		h, err := p.host(fmt.Sprintf("host%d.test:80", i))
+		h, err := p.host(fmt.Sprintf("host%d.test:80", i), time.Now())
 		require.NoError(t, err)
 		held = append(held, h)
 	}
-	_, err := p.host("one-too-many.test:80")
+	_, err := p.host("one-too-many.test:80", time.Now())
 	require.ErrorIs(t, err, errTooManyHosts)
 
 	// The same host again is no new entry.
-	again, err := p.host("host7.test:80")
+	again, err := p.host("host7.test:80", time.Now())
 	require.NoError(t, err)
 	p.release(again)
 
 	p.release(held[3])
-	h, err := p.host("one-too-many.test:80")
+	h, err := p.host("one-too-many.test:80", time.Now())
 	require.NoError(t, err, "a host without requests in flight makes room")
 	p.release(h)
 	assert.Len(t, p.hosts, MaxHosts)
