@@ -724,3 +724,63 @@ type timeoutErr struct{}
 
 func (timeoutErr) Error() string { return "i/o timeout" }
 func (timeoutErr) Timeout() bool { return true }
+
+// TestServerClosesIdleConnection checks that a keep-alive connection the
+// server closed while it idled in the pool is not used: a synthetic monitor
+// every few seconds against a server with a shorter keep-alive timeout
+// (Node.js: 5 s) must not report eof each time.
+func TestServerClosesIdleConnection(t *testing.T) {
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+				br := bufio.NewReader(c)
+				for {
+					if _, err := s.readRequest(br); err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, okResponse); err != nil {
+						return
+					}
+					// Keep-alive timeout of 100 ms: close unless the next
+					// request starts by then.
+					_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+					if _, err := br.Peek(1); err != nil {
+						return
+					}
+					_ = c.SetReadDeadline(time.Time{})
+				}
+			})
+			c := clientFor(t, pki, Options{})
+			var resp Response
+			for i := range 3 {
+				require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp), "request %d", i)
+				time.Sleep(400 * time.Millisecond)
+			}
+			assert.Equal(t, int64(3), srv.accepted.Load(), "each request on a new connection")
+			assert.Equal(t, int64(3), srv.requests.Load())
+		})
+	}
+}
+
+// TestUnsolicitedBytesDiscardConnection checks that a connection with bytes
+// after a response (a HEAD answered with a body) is not reused.
+func TestUnsolicitedBytesDiscardConnection(t *testing.T) {
+	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := s.readRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, okResponse); err != nil { // a body even for HEAD
+				return
+			}
+		}
+	})
+	c := newClient(t, Options{})
+	var resp Response
+	require.NoError(t, c.Do(context.Background(), &Request{Method: "HEAD", URL: srv.URL}, &resp))
+	require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+	assert.Equal(t, "ok", string(resp.Body))
+	assert.Equal(t, int64(2), srv.accepted.Load())
+}

@@ -357,7 +357,8 @@ func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn
 		p.idle[n-1] = nil
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
-		if now.Sub(pc.lastUse) > p.idleTimeout {
+		idle := now.Sub(pc.lastUse)
+		if idle > p.idleTimeout || (idle > checkIdleAfter && !alive(pc.c)) {
 			p.discard(pc)
 			continue
 		}
@@ -376,6 +377,14 @@ func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn
 	pc.abort = func() { _ = c.SetDeadline(aLongTimeAgo) }
 	return pc, nil
 }
+
+// checkIdleAfter is how long a connection must have idled before it is
+// checked for a close by the server. A server's keep-alive timeout closes
+// connections while they idle in the pool (Node.js: after 5 s); without the
+// check, a synthetic monitor sending a request every 10 s would reuse a
+// closed connection every time and report eof. Under load connections idle
+// for microseconds and skip the system call.
+const checkIdleAfter = 200 * time.Millisecond
 
 // Buffer sizes of a plain connection. The read buffer bounds the response
 // header section, as maxHeaderBytes does on the https path.
