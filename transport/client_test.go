@@ -784,3 +784,77 @@ func TestUnsolicitedBytesDiscardConnection(t *testing.T) {
 	assert.Equal(t, "ok", string(resp.Body))
 	assert.Equal(t, int64(2), srv.accepted.Load())
 }
+
+// TestResponseHeaderParity sends the same raw response through both paths
+// and expects the same Response.Header: framing headers handled alike,
+// repeated fields kept in order, no made-up fields.
+func TestResponseHeaderParity(t *testing.T) {
+	pki := newPKI(t)
+	tests := []struct {
+		name     string
+		response string
+		want     []Header
+	}{
+		{
+			name:     "fixed length, repeated fields",
+			response: "HTTP/1.1 201 Created\r\nServer: demo\r\nSet-Cookie: a=1; Path=/\r\nSet-Cookie: b=2\r\nX-Trace: t1\r\nContent-Length: 4\r\n\r\nbody",
+			want: []Header{
+				{"Content-Length", "4"}, {"Server", "demo"}, {"Set-Cookie", "a=1; Path=/"}, {"Set-Cookie", "b=2"}, {"X-Trace", "t1"},
+			},
+		},
+		{
+			name:     "chunked, no Content-Type",
+			response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n4\r\nbody\r\n0\r\n\r\n",
+			want:     []Header{{"X-A", "1"}},
+		},
+		{
+			name:     "Connection: close (net/http drops it)",
+			response: "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 4\r\n\r\nbody",
+			want:     []Header{{"Content-Length", "4"}},
+		},
+		{
+			name:     "Connection: keep-alive",
+			response: "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 4\r\n\r\nbody",
+			want:     []Header{{"Connection", "keep-alive"}, {"Content-Length", "4"}},
+		},
+		{
+			name:     "HTTP/1.0 until close",
+			response: "HTTP/1.0 200 OK\r\nX-Old: yes\r\n\r\nbody",
+			want:     []Header{{"X-Old", "yes"}},
+		},
+		{
+			name:     "interim 100 Continue, then the response",
+			response: "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nbody",
+			want:     []Header{{"Content-Length", "4"}},
+		},
+		{
+			name:     "chunked with a trailer",
+			response: "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n4\r\nbody\r\n0\r\nX-Sum: 9\r\n\r\n",
+			want:     nil, // net/http moves Trailer (and the trailer) out of the header
+		},
+		{
+			name:     "lower-case names",
+			response: "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-request-id: r1\r\ncontent-length: 4\r\n\r\nbody",
+			want:     []Header{{"Content-Length", "4"}, {"Content-Type", "application/json"}, {"X-Request-Id", "r1"}},
+		},
+	}
+	for _, tt := range tests {
+		got := map[string][]Header{}
+		for _, scheme := range schemes {
+			srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+				if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, tt.response)
+			})
+			c := clientFor(t, pki, Options{})
+			var resp Response
+			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL, NeedHeaders: true}, &resp), "%s over %s", tt.name, scheme)
+			assert.Equal(t, "body", string(resp.Body), "%s over %s", tt.name, scheme)
+			got[scheme] = resp.Header
+		}
+		for _, scheme := range schemes {
+			assert.Empty(t, cmp.Diff(tt.want, got[scheme]), "%s over %s: Response.Header (-want +got)", tt.name, scheme)
+		}
+	}
+}

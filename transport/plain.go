@@ -2,11 +2,13 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,9 @@ type plainPath struct {
 type plainExchange struct {
 	req  fasthttp.Request
 	resp fasthttp.Response
+	// untilClose: the response body ran until the connection closed (no
+	// Content-Length, not chunked).
+	untilClose bool
 }
 
 func newPlainPath(o Options) *plainPath {
@@ -62,6 +67,7 @@ func (x *plainExchange) init() {
 }
 
 func (p *plainPath) put(x *plainExchange) {
+	x.untilClose = false
 	x.req.Reset()
 	if cap(x.resp.Body()) > keepBodyCap {
 		x.resp.SwapBody(nil)
@@ -201,7 +207,7 @@ func (p *plainPath) do(ctx context.Context, h *hop, resp *Response) (location st
 	}
 
 	fresp := &x.resp
-	if err := host.exchange(ctx, h, req, fresp); err != nil {
+	if err := host.exchange(ctx, h, x); err != nil {
 		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 			// The same message as the https path.
 			return "", bodyTooLarge(h.maxBody)
@@ -215,6 +221,9 @@ func (p *plainPath) do(ctx context.Context, h *hop, resp *Response) (location st
 	if h.needHeaders {
 		resp.Header = resp.Header[:0]
 		for k, v := range fresp.Header.All() {
+			if !netHTTPKeeps(k, v, x.untilClose) {
+				continue
+			}
 			resp.Header = append(resp.Header, Header{Name: string(k), Value: string(v)})
 		}
 		sortHeader(resp.Header)
@@ -223,6 +232,77 @@ func (p *plainPath) do(ctx context.Context, h *hop, resp *Response) (location st
 		location = string(fresp.Header.Peek("Location"))
 	}
 	return location, nil
+}
+
+// netHTTPKeeps reports whether net/http's Response.Header would hold the
+// field: net/http takes Transfer-Encoding, Trailer and "Connection: close"
+// out, while fasthttp makes up "Connection: close" for an HTTP/1.0 response
+// and a Content-Length for a body that ran until the connection closed.
+// Skipping them gives both paths the same Response.Header.
+func netHTTPKeeps(name, value []byte, untilClose bool) bool {
+	switch {
+	case string(name) == fasthttp.HeaderTransferEncoding, string(name) == fasthttp.HeaderTrailer:
+		return false
+	case string(name) == fasthttp.HeaderConnection:
+		return !hasToken(value, "close")
+	case string(name) == fasthttp.HeaderContentLength:
+		return !untilClose
+	}
+	return true
+}
+
+// hasToken reports whether the comma-separated list v holds token
+// (case-insensitive).
+func hasToken(v []byte, token string) bool {
+	for f := range bytes.SplitSeq(v, []byte(",")) {
+		if strings.EqualFold(string(bytes.TrimSpace(f)), token) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxInterimResponses bounds the 1xx responses before the final one.
+const maxInterimResponses = 100
+
+// readResponse reads a response from br as fasthttp's
+// Response.ReadLimitBody does — header, interim 1xx responses, body up to
+// maxBody, trailer — and also reports whether the body ran until the
+// connection closed, which fasthttp forgets once it has read it.
+func readResponse(resp *fasthttp.Response, br *bufio.Reader, maxBody int) (untilClose bool, err error) {
+	if err := resp.Header.Read(br); err != nil {
+		return false, err
+	}
+	for n := 0; ; n++ {
+		code := resp.StatusCode()
+		if code < 100 || code > 199 || code == fasthttp.StatusSwitchingProtocols {
+			break
+		}
+		if n >= maxInterimResponses {
+			return false, fmt.Errorf("more than %d interim (1xx) responses", maxInterimResponses)
+		}
+		if err := resp.Header.Read(br); err != nil {
+			return false, err
+		}
+	}
+	code := resp.StatusCode()
+	if resp.SkipBody || code < 200 || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
+		return false, nil
+	}
+	chunked := resp.Header.ContentLength() == -1
+	untilClose = resp.Header.ContentLength() == -2
+	if err := resp.ReadBody(br, maxBody); err != nil {
+		return untilClose, err
+	}
+	if chunked {
+		if err := resp.Header.ReadTrailer(br); err != nil {
+			if err == io.EOF {
+				return false, io.ErrUnexpectedEOF
+			}
+			return false, err
+		}
+	}
+	return untilClose, nil
 }
 
 func protoString(p []byte) string {
@@ -274,7 +354,8 @@ var errClosedEarly = fmt.Errorf("server closed the connection before responding:
 // exchange writes req and reads resp on one of the pool's connections. It
 // makes one attempt, whatever happens: there is no retry anywhere on this
 // path.
-func (p *hostPool) exchange(ctx context.Context, h *hop, req *fasthttp.Request, resp *fasthttp.Response) error {
+func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error {
+	req, resp := &x.req, &x.resp
 	deadline := h.deadline
 	if err := p.acquire(ctx, deadline); err != nil {
 		return err
@@ -309,7 +390,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, req *fasthttp.Request, 
 		if req.Header.IsHead() {
 			resp.SkipBody = true
 		}
-		err = resp.ReadLimitBody(pc.br, int(h.maxBody))
+		x.untilClose, err = readResponse(resp, pc.br, int(h.maxBody))
 	}
 
 	aborted := stop != nil && !stop()
