@@ -216,6 +216,10 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 			}
 			return c.fail(Classify(err), h.method, rawURL, err)
 		}
+		if resp.Status < 100 || resp.Status > 999 {
+			// net/http takes "000" for a status; no server means it.
+			return c.fail(stats.ClassOther, h.method, rawURL, fmt.Errorf("invalid status code %d in the response", resp.Status))
+		}
 		resp.URL = rawURL
 
 		if !req.FollowRedirects || location == "" || !isRedirect(resp.Status) {
@@ -288,6 +292,32 @@ func parseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// escapeQuery percent-encodes the bytes of a raw query that cannot go on a
+// request line — controls, spaces, non-ASCII — as browsers do. url.Parse
+// keeps them, and both wire paths would send them as they are: a space
+// there splits the request line.
+func escapeQuery(q string) string {
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c >= 0x7f {
+			n++
+		}
+	}
+	if n == 0 {
+		return q
+	}
+	const hex = "0123456789ABCDEF"
+	b := make([]byte, 0, len(q)+2*n)
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c <= ' ' || c >= 0x7f {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+		} else {
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
 func checkURL(u *url.URL) error {
 	switch u.Scheme {
 	case "http", "https":
@@ -299,6 +329,7 @@ func checkURL(u *url.URL) error {
 	if u.Hostname() == "" {
 		return errors.New("URL has no host")
 	}
+	u.RawQuery = escapeQuery(u.RawQuery)
 	return nil
 }
 
@@ -317,8 +348,27 @@ func validate(method string, header []Header) error {
 		if !validHeaderValue(f.Value) {
 			return fmt.Errorf("invalid value for header %s", f.Name)
 		}
+		if strings.EqualFold(f.Name, "Host") && !validHost(f.Value) {
+			return fmt.Errorf("invalid Host header %q", f.Value)
+		}
 	}
 	return nil
+}
+
+// validHost reports whether h can be a Host header: the bytes net/http
+// allows (a host, a port, an IPv6 literal in brackets), as fasthttp does not
+// check.
+func validHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // validToken reports whether s is an RFC 9110 token (a method, a header

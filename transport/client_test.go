@@ -194,6 +194,11 @@ func TestRequestHeadersExact(t *testing.T) {
 			want: seen{Method: "GET", Path: "/a//b/./c/%2F?q=a%20b&r=/x", Header: http.Header{}},
 		},
 		{
+			name: "spaces and non-ASCII in the query are escaped",
+			req:  Request{URL: "/q?name=Zoë Smith&x=1"},
+			want: seen{Method: "GET", Path: "/q?name=Zo%C3%AB%20Smith&x=1", Header: http.Header{}},
+		},
+		{
 			name: "user-info becomes Basic authorization",
 			req:  Request{URL: "user:pa55@/"},
 			want: seen{Method: "GET", Path: "/", Header: http.Header{"Authorization": {"Basic dXNlcjpwYTU1"}}},
@@ -522,6 +527,7 @@ func TestInvalidRequests(t *testing.T) {
 		{name: "relative URL", req: Request{URL: "/only/a/path"}, wantMsg: "no scheme"},
 		{name: "no host", req: Request{URL: "http:///path"}, wantMsg: "no host"},
 		{name: "unparsable URL", req: Request{URL: "http://127.0.0.1:bad/"}, wantMsg: "bad URL"},
+		{name: "Host header with a space", req: Request{URL: srv.URL, Header: []Header{{"Host", "a b"}}}, wantMsg: `invalid Host header "a b"`},
 		{name: "control character in the URL", req: Request{URL: srv.URL + "/a\nb"}, wantMsg: "bad URL"},
 	}
 	c := newClient(t, Options{})
