@@ -198,7 +198,7 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 		if err := ctx.Err(); err != nil {
 			return c.fail(classifyContext(err), h.method, rawURL, err)
 		}
-		if !time.Now().Before(h.deadline) {
+		if resp.Redirects > 0 && !time.Now().Before(h.deadline) {
 			return c.fail(stats.ClassTimeout, h.method, rawURL, context.DeadlineExceeded)
 		}
 

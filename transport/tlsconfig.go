@@ -15,6 +15,9 @@ func tlsConfig(o TLSOptions) (*tls.Config, error) {
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: o.InsecureSkipVerify, //nolint:gosec // the scenario asked for it (defaults.tls.insecure_skip_verify)
 		ServerName:         o.ServerName,
+		// Resume sessions on new connections, as browsers and other
+		// clients do, instead of a full handshake each time (bounded LRU).
+		ClientSessionCache: tls.NewLRUClientSessionCache(0),
 	}
 	var errs []error
 	if o.CAFile != "" {
