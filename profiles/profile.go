@@ -83,6 +83,8 @@ type Profile struct {
 	// Segment of a distributed run: this profile is slice seg of nseg
 	// (0-based); nseg 0 or 1 means the whole.
 	seg, nseg int
+	// limit, when set, ends the profile there (WithDuration).
+	limit time.Duration
 	// Iterations model segment: the first global iteration number.
 	iterOffset uint64
 	vuCount    int // Iterations model: VUs of this segment
@@ -141,10 +143,25 @@ func (p *Profile) prepare() {
 // Duration is the profile's length: one pass of its stages, or the time the
 // Iterations model has no notion of (0). A looping profile runs forever: 0.
 func (p *Profile) Duration() time.Duration {
+	if p.limit > 0 {
+		return p.limit
+	}
 	if p.Loop || p.Model == Iterations {
 		return 0
 	}
 	return p.total
+}
+
+// WithDuration returns a copy of p that ends after d: a looping profile run
+// for a while (an on-demand run of a daemon check), or a longer profile cut
+// short. The Iterations model has no duration and is returned as it is.
+func (p *Profile) WithDuration(d time.Duration) *Profile {
+	if p.Model == Iterations || d <= 0 {
+		return p
+	}
+	q := *p
+	q.limit = d
+	return &q
 }
 
 // PassDuration is the length of one pass of the stages, looping or not.
@@ -152,7 +169,7 @@ func (p *Profile) PassDuration() time.Duration { return p.total }
 
 // wholeTarget is the whole (unsegmented) profile's target at elapsed t.
 func (p *Profile) wholeTarget(t time.Duration) float64 {
-	if t < 0 || p.total <= 0 {
+	if t < 0 || p.total <= 0 || (p.limit > 0 && t >= p.limit) {
 		return 0
 	}
 	if t >= p.total {
@@ -281,6 +298,9 @@ func (p *Profile) Due(k uint64) (time.Duration, bool) {
 		off = p.stageInverse(g)
 	}
 	d := base + time.Duration(math.Round(off*1e9))
+	if p.limit > 0 && d >= p.limit {
+		return 0, false
+	}
 	return d, true
 }
 
@@ -438,7 +458,12 @@ func (p *Profile) Describe() map[string]any {
 			d["start"] = p.Start
 		}
 		d["duration"] = p.Duration().String()
-		d["loop"] = p.Loop
+		if p.limit > 0 {
+			d["loop"] = false
+		}
+		if p.limit == 0 {
+			d["loop"] = p.Loop
+		}
 		if p.Model == Open {
 			d["max_inflight"] = p.MaxInflight
 			d["max_lag"] = p.MaxLag.String()

@@ -345,3 +345,20 @@ func TestNoNaN(t *testing.T) {
 		assert.False(t, math.IsNaN(v))
 	}
 }
+
+func TestWithDuration(t *testing.T) {
+	p := parse(t, "rate: 10/s\n").WithDuration(3 * time.Second)
+	assert.Equal(t, 3*time.Second, p.Duration())
+	n := 0
+	for k := uint64(0); ; k++ {
+		if _, ok := p.Due(k); !ok {
+			break
+		}
+		n++
+	}
+	assert.Equal(t, 30, n, "10/s capped at 3 s")
+	assert.Equal(t, 0.0, p.Target(4*time.Second))
+	assert.Equal(t, false, p.Describe()["loop"])
+	it, _ := FromFlags(Flags{Iterations: 5})
+	assert.Same(t, it, it.WithDuration(time.Second), "iterations have no duration")
+}
