@@ -1,0 +1,324 @@
+package slo
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/canaryproj/canary/stats"
+)
+
+// Verdict is the answer to "is this version good?".
+type Verdict string
+
+// The verdicts.
+const (
+	Pass         Verdict = "pass"
+	Fail         Verdict = "fail"
+	Inconclusive Verdict = "inconclusive"
+)
+
+// Gauge is the verdict as canary_verdict's value: 1 pass, 0 fail, -1 inconclusive.
+func (v Verdict) Gauge() float64 {
+	switch v {
+	case Pass:
+		return 1
+	case Fail:
+		return 0
+	}
+	return -1
+}
+
+// Result is one objective evaluated over a window.
+type Result struct {
+	Objective Objective
+	// Observed is in the objective's unit (ratio, seconds, iterations/s);
+	// NaN when there was no data.
+	Observed float64
+	Samples  int64
+	Pass     bool
+	// Evaluated is false when there was nothing to judge (no samples).
+	Evaluated bool
+}
+
+// ObservedText prints the observed value in the objective's unit, "n/a"
+// without data.
+func (r Result) ObservedText() string {
+	if !r.Evaluated {
+		return "n/a"
+	}
+	return r.Objective.FormatValue(r.Observed)
+}
+
+// Input is what a verdict is judged on.
+type Input struct {
+	Snapshot *stats.Snapshot
+	// Duration is the span the snapshot covers (for rps).
+	Duration time.Duration
+	// Window labels the span in reasons ("5m", "the run").
+	Window string
+	// MinSamples: fewer iterations than this is inconclusive.
+	MinSamples int64
+	// Saturated is set when the load generator itself could not keep up
+	// (SPEC §3); Why says how.
+	Saturated bool
+	Why       string
+	// Aborted runs are inconclusive.
+	Aborted bool
+}
+
+// Judgement is a verdict with its evidence.
+type Judgement struct {
+	Verdict Verdict
+	Results []Result
+	Reasons []string
+	Samples int64
+}
+
+// Judge evaluates objectives over in and applies the verdict rules:
+// inconclusive when the generator saturated, the run was aborted, there are
+// fewer than MinSamples iterations, or an objective has no data; otherwise
+// fail when any objective fails, else pass. With no objectives the verdict
+// is fail when any iteration failed (a smoke test is strict by default).
+func Judge(objs []Objective, in Input) Judgement {
+	j := Judgement{}
+	snap := in.Snapshot
+	if snap != nil {
+		j.Samples = snap.Iterations.Total()
+	}
+	window := in.Window
+	if window == "" {
+		window = FormatDuration(in.Duration)
+	}
+	for _, o := range objs {
+		r := Evaluate(o, in)
+		j.Results = append(j.Results, r)
+		switch {
+		case !r.Evaluated:
+			j.Reasons = append(j.Reasons, fmt.Sprintf("%s: no data over %s", o.Subject(), window))
+		case !r.Pass:
+			j.Reasons = append(j.Reasons, fmt.Sprintf("%s %s %s %s over %s, n=%d",
+				describe(o), r.ObservedText(), o.Op.Negated(), o.FormatValue(o.Target), window, r.Samples))
+		}
+	}
+	failed := false
+	for _, r := range j.Results {
+		if r.Evaluated && !r.Pass {
+			failed = true
+		}
+	}
+	if len(objs) == 0 && snap != nil {
+		if bad := snap.Iterations.Failure + snap.Iterations.Dropped; bad > 0 {
+			failed = true
+			j.Reasons = append(j.Reasons, fmt.Sprintf("%d of %d iterations failed (no SLOs given: any failure fails)", bad, j.Samples))
+		}
+	}
+	var inconclusive []string
+	if in.Saturated {
+		why := in.Why
+		if why == "" {
+			why = "the load generator could not keep up"
+		}
+		inconclusive = append(inconclusive, "generator saturated: "+why)
+	}
+	if in.Aborted {
+		inconclusive = append(inconclusive, "the run was aborted before its end")
+	}
+	if j.Samples < in.MinSamples || j.Samples == 0 {
+		inconclusive = append(inconclusive, fmt.Sprintf("%d iterations over %s, fewer than min_samples %d", j.Samples, window, max(in.MinSamples, 1)))
+	}
+	for _, r := range j.Results {
+		if !r.Evaluated {
+			inconclusive = append(inconclusive, fmt.Sprintf("%s has no data", r.Objective.Subject()))
+			break
+		}
+	}
+	switch {
+	case len(inconclusive) > 0:
+		j.Verdict = Inconclusive
+		j.Reasons = append(inconclusive, j.Reasons...)
+	case failed:
+		j.Verdict = Fail
+	default:
+		j.Verdict = Pass
+	}
+	return j
+}
+
+// describe names an objective's subject for humans: "p99 of login",
+// "success", "p99 (service) of the iteration".
+func describe(o Objective) string {
+	if o.Kind != KindLatency {
+		return o.Kind.String()
+	}
+	var s string
+	switch o.Stat {
+	case Max:
+		s = "max"
+	case Mean:
+		s = "mean"
+	default:
+		s = "p" + strconv.FormatFloat(o.Percentile, 'f', -1, 64)
+	}
+	if o.Service {
+		s += " (service)"
+	}
+	if o.Step != "" {
+		return s + " of " + o.Step
+	}
+	return s + " of the iteration"
+}
+
+// Evaluate computes one objective over in.
+func Evaluate(o Objective, in Input) Result {
+	r := Result{Objective: o, Observed: math.NaN()}
+	snap := in.Snapshot
+	if snap == nil {
+		return r
+	}
+	it := snap.Iterations
+	total := it.Total()
+	switch o.Kind {
+	case KindSuccess, KindErrors:
+		r.Samples = total
+		if total == 0 {
+			return r
+		}
+		if o.Kind == KindSuccess {
+			r.Observed = float64(it.Success) / float64(total)
+		} else {
+			r.Observed = float64(it.Failure+it.Dropped) / float64(total)
+		}
+	case KindRPS:
+		r.Samples = total
+		if in.Duration <= 0 {
+			return r
+		}
+		r.Observed = float64(it.Success+it.Failure) / in.Duration.Seconds()
+	case KindLatency:
+		h := LatencyHistogram(o, snap)
+		if h == nil || h.TotalCount() == 0 {
+			return r
+		}
+		r.Samples = h.TotalCount()
+		switch o.Stat {
+		case Max:
+			r.Observed = float64(h.Max()) / 1e6
+		case Mean:
+			r.Observed = h.Mean() / 1e6
+		default:
+			r.Observed = float64(h.ValueAtQuantile(o.Percentile)) / 1e6
+		}
+	}
+	r.Evaluated = true
+	r.Pass = o.Op.holds(r.Observed, o.Target)
+	return r
+}
+
+// LatencyHistogram picks the histogram (µs) a latency objective reads: the
+// step's corrected or service latency, the whole iteration's, or — for
+// service latency without a step — every request of the check merged.
+func LatencyHistogram(o Objective, snap *stats.Snapshot) *hdrhistogram.Histogram {
+	if o.Step != "" {
+		st := snap.Step(o.Step)
+		if st == nil {
+			return nil
+		}
+		if o.Service {
+			return st.Service
+		}
+		return st.Latency
+	}
+	if !o.Service {
+		return snap.Iteration
+	}
+	var merged *hdrhistogram.Histogram
+	for i := range snap.Steps {
+		h := snap.Steps[i].Service
+		if h == nil {
+			continue
+		}
+		if merged == nil {
+			merged = hdrhistogram.Import(h.Export())
+			continue
+		}
+		merged.Merge(h)
+	}
+	return merged
+}
+
+// BadRatio is the share of bad events an objective with an error budget
+// sees in snap: failed (or dropped) iterations for success/errors, requests
+// slower than the threshold for a latency percentile. ok is false without
+// data or without a budget.
+func BadRatio(o Objective, snap *stats.Snapshot) (ratio float64, n int64, ok bool) {
+	if !o.HasBudget() || snap == nil {
+		return 0, 0, false
+	}
+	switch o.Kind {
+	case KindSuccess, KindErrors:
+		it := snap.Iterations
+		n = it.Total()
+		if n == 0 {
+			return 0, 0, false
+		}
+		return float64(it.Failure+it.Dropped) / float64(n), n, true
+	case KindLatency:
+		h := LatencyHistogram(o, snap)
+		if h == nil || h.TotalCount() == 0 {
+			return 0, 0, false
+		}
+		n = h.TotalCount()
+		return float64(n-CountAtOrBelow(h, o.Target)) / float64(n), n, true
+	}
+	return 0, 0, false
+}
+
+// BurnRate is the error-budget burn rate over snap: the bad ratio divided by
+// the budget (1 = spending exactly the budget over the SLO period).
+func BurnRate(o Objective, snap *stats.Snapshot) (float64, bool) {
+	ratio, _, ok := BadRatio(o, snap)
+	if !ok {
+		return 0, false
+	}
+	return ratio / o.Budget(), true
+}
+
+// CountAtOrBelow counts the values of h (µs) at or below seconds, at the
+// histogram's resolution (a bucket counts as below when its highest
+// equivalent value is).
+func CountAtOrBelow(h *hdrhistogram.Histogram, seconds float64) int64 {
+	limit := int64(math.Round(seconds * 1e6))
+	var n int64
+	for _, b := range h.Distribution() {
+		if b.Count == 0 {
+			continue
+		}
+		if b.To <= limit {
+			n += b.Count
+		}
+	}
+	return n
+}
+
+// FormatDuration prints a window compactly: "5m", "1h30m", "90s".
+func FormatDuration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	d = d.Round(time.Second)
+	s := d.String()
+	// "5m0s" → "5m", "1h0m0s" → "1h".
+	for _, suf := range []string{"0s"} {
+		if len(s) > 2 && s[len(s)-2:] == suf && (s[len(s)-3] == 'm' || s[len(s)-3] == 'h') {
+			s = s[:len(s)-2]
+		}
+	}
+	if len(s) > 2 && s[len(s)-2:] == "0m" && s[len(s)-3] == 'h' {
+		s = s[:len(s)-2]
+	}
+	return s
+}
