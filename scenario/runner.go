@@ -1,0 +1,436 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/stats"
+	"github.com/canaryproj/canary/transport"
+)
+
+// ---------------------------------------------------------------- feeder
+
+// Bounds of a data file.
+const (
+	MaxDataRows  = 100000
+	MaxDataBytes = 64 << 20
+)
+
+// feeder is a CSV file: its header row names columns, and iteration n reads
+// row n mod rows.
+type feeder struct {
+	columns []string
+	rows    [][]string
+}
+
+func loadCSV(path string) (*feeder, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, unwrapPathErr(err)
+	}
+	if fi.Size() > MaxDataBytes {
+		return nil, fmt.Errorf("%d bytes: at most %d MiB", fi.Size(), MaxDataBytes>>20)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, unwrapPathErr(err)
+	}
+	defer f.Close()
+	r := csv.NewReader(io.LimitReader(f, MaxDataBytes))
+	r.ReuseRecord = false
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, errors.New("empty: want a header row naming the columns")
+	}
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		header[i] = h
+		if !identRE.MatchString(h) {
+			return nil, fmt.Errorf("line 1: column %q: want letters, digits and '_' (templates read it as {{ .%s }})", h, h)
+		}
+		if seen[h] {
+			return nil, fmt.Errorf("line 1: column %q twice", h)
+		}
+		seen[h] = true
+	}
+	fd := &feeder{columns: header}
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err // csv errors name the line: "record on line 5: wrong number of fields"
+		}
+		if len(fd.rows) >= MaxDataRows {
+			return nil, fmt.Errorf("more than %d rows", MaxDataRows)
+		}
+		fd.rows = append(fd.rows, rec)
+	}
+	if len(fd.rows) == 0 {
+		return nil, errors.New("no rows after the header")
+	}
+	return fd, nil
+}
+
+// ---------------------------------------------------------------- FromURL
+
+// URLOptions describe `canary run URL`'s implicit one-step scenario.
+type URLOptions struct {
+	Method  string
+	Headers []string // "K: V"
+	Body    string
+	Timeout time.Duration
+}
+
+// FromURL builds the implicit scenario of `canary run URL`: one step,
+// "request", that expects a 2xx.
+func FromURL(rawURL string, o URLOptions) (*Scenario, error) {
+	if err := checkURL(rawURL); err != nil {
+		return nil, fmt.Errorf("url %q: %v", redact.UserInfo(rawURL), err)
+	}
+	method := strings.ToUpper(strings.TrimSpace(o.Method))
+	if method == "" {
+		method = "GET"
+	}
+	if !methodRE.MatchString(method) {
+		return nil, fmt.Errorf("--method %q: want an HTTP method like GET or POST", o.Method)
+	}
+	timeout := o.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	secrets := &redact.Set{}
+	if u, err := url.Parse(rawURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			secrets.Add(p)
+		}
+	}
+	st := &Step{
+		Name: "request", Method: method, url: staticTmpl(rawURL), timeout: timeout, follow: true, maxBody: DefaultMaxBody,
+		expect: expectations{statusLo: 200, statusHi: 299, statusText: "2xx"}, static: true,
+	}
+	for _, h := range o.Headers {
+		k, v, ok := strings.Cut(h, ":")
+		k = strings.TrimSpace(k)
+		if !ok || !validHeaderName(k) {
+			return nil, fmt.Errorf("-H %q: want 'Name: value'", h)
+		}
+		v = strings.TrimSpace(v)
+		if redact.IsSensitiveHeader(k) {
+			secrets.Add(v)
+			// "Bearer <token>", "Basic <credentials>": the credential alone too.
+			if _, cred, ok := strings.Cut(v, " "); ok {
+				secrets.Add(strings.TrimSpace(cred))
+			}
+		}
+		st.headers = append(st.headers, headerTmpl{name: k, t: staticTmpl(v)})
+	}
+	if o.Body != "" {
+		st.body = bodyTmpl{raw: staticTmpl(o.Body)}
+	}
+	return &Scenario{Name: "adhoc", File: rawURL, Steps: []*Step{st}, Secrets: secrets, maxRedirs: DefaultMaxRedirects,
+		env: func(string) (string, bool) { return "", false }}, nil
+}
+
+// ---------------------------------------------------------------- running
+
+// Doer sends a request (transport.Client does).
+type Doer interface {
+	Do(ctx context.Context, req *transport.Request, resp *transport.Response) error
+}
+
+// Iteration identifies one run of the scenario.
+type Iteration struct {
+	Number uint64    // global iteration number: picks the data row; {{ iteration }}
+	VU     int       // virtual user: {{ vu }}
+	Due    time.Time // when it should have started; zero = now
+}
+
+// StepResult is one executed step. Corrected latency is Done−Due, service
+// latency Done−Sent.
+type StepResult struct {
+	Step      int
+	Status    int
+	Class     stats.ErrorClass
+	Assertion stats.Assertion
+	Due       time.Time
+	Sent      time.Time
+	Done      time.Time
+	Err       error // redacted; nil when the step passed
+}
+
+// Observer sees every executed step, synchronously; the result is reused
+// after the call returns.
+type Observer interface {
+	ObserveStep(r *StepResult)
+}
+
+// Result is how an iteration went.
+type Result struct {
+	OK         bool
+	Class      stats.ErrorClass // of the first failure
+	FailedStep int              // -1 when OK
+	Start, End time.Time
+	Err        error // the first failure, redacted
+}
+
+// Runner executes iterations of one scenario. Safe for concurrent use.
+type Runner struct {
+	s     *Scenario
+	c     Doer
+	pool  sync.Pool // *iterState
+	fixed []*transport.Request
+}
+
+type iterState struct {
+	vars map[string]string
+	req  transport.Request
+	resp transport.Response
+	buf  bytes.Buffer
+	body []byte
+	url  strings.Builder
+	res  StepResult
+}
+
+// NewRunner returns a runner sending through c.
+func NewRunner(s *Scenario, c Doer) *Runner {
+	r := &Runner{s: s, c: c}
+	// Static steps' requests are built once.
+	r.fixed = make([]*transport.Request, len(s.Steps))
+	for i, st := range s.Steps {
+		if st.static {
+			req := &transport.Request{}
+			if err := r.build(st, req, nil, &bytes.Buffer{}, nil, &strings.Builder{}); err == nil {
+				r.fixed[i] = req
+			}
+		}
+	}
+	return r
+}
+
+// Run executes one iteration, reporting each step to obs (may be nil).
+func (r *Runner) Run(ctx context.Context, it Iteration, obs Observer) Result {
+	st, _ := r.pool.Get().(*iterState)
+	if st == nil {
+		st = &iterState{vars: map[string]string{}}
+	}
+	defer r.pool.Put(st)
+	start := time.Now()
+	res := Result{OK: true, FailedStep: -1, Start: start}
+	due := it.Due
+	if due.IsZero() {
+		due = start
+	}
+	s := r.s
+	clear(st.vars)
+	if s.usesIterState {
+		st.vars[keyIteration] = itoa(it.Number)
+		st.vars[keyVU] = itoa(uint64(it.VU))
+		if s.data != nil {
+			row := s.data.rows[it.Number%uint64(len(s.data.rows))]
+			for i, col := range s.data.columns {
+				if i < len(row) {
+					st.vars[col] = row[i]
+				}
+			}
+		}
+		for _, v := range s.vars {
+			val, err := v.t.render(&st.buf, st.vars)
+			if err != nil {
+				res = r.fail(res, 0, stats.ClassOther, fmt.Errorf("var %s: %w", v.name, err))
+				res.End = time.Now()
+				return res
+			}
+			st.vars[v.name] = val
+		}
+	}
+	think := s.think[0] < s.think[1] || s.think[0] > 0
+	var timer *time.Timer
+	for i, step := range s.Steps {
+		if i > 0 && think {
+			if timer == nil {
+				timer = time.NewTimer(time.Hour)
+				defer timer.Stop()
+			}
+			if !sleep(ctx, timer, s.pause()) {
+				res = r.fail(res, i, stats.ClassOther, ctx.Err())
+				break
+			}
+		}
+		if ctx.Err() != nil {
+			res = r.fail(res, i, stats.ClassOther, fmt.Errorf("stopped: %w", ctx.Err()))
+			break
+		}
+		if i > 0 {
+			due = time.Now()
+		}
+		sr := r.runStep(ctx, i, step, st, due)
+		if obs != nil {
+			obs.ObserveStep(sr)
+		}
+		if sr.Err != nil {
+			res = r.fail(res, i, sr.Class, sr.Err)
+			if !step.ContinueOnFailure {
+				break
+			}
+		}
+	}
+	res.End = time.Now()
+	return res
+}
+
+// pause draws a think time.
+func (s *Scenario) pause() time.Duration {
+	lo, hi := s.think[0], s.think[1]
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(mrand.Int64N(int64(hi-lo)+1))
+}
+
+func sleep(ctx context.Context, t *time.Timer, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t.Reset(d)
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		return false
+	}
+}
+
+func (r *Runner) fail(res Result, step int, class stats.ErrorClass, err error) Result {
+	if res.OK {
+		res.OK, res.Class, res.FailedStep, res.Err = false, class, step, r.redactErr(err)
+	}
+	return res
+}
+
+func (r *Runner) redactErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(r.s.Secrets.String(err.Error()))
+}
+
+func (r *Runner) runStep(ctx context.Context, i int, step *Step, st *iterState, due time.Time) *StepResult {
+	sr := &st.res
+	*sr = StepResult{Step: i, Due: due}
+	req := r.fixed[i]
+	if req == nil {
+		req = &st.req
+		if err := r.build(step, req, st.vars, &st.buf, &st.body, &st.url); err != nil {
+			sr.Sent = time.Now()
+			sr.Done = sr.Sent
+			sr.Class, sr.Err = stats.ClassOther, r.redactErr(fmt.Errorf("step %s: %w", step.Name, err))
+			return sr
+		}
+	}
+	st.resp.Reset()
+	sr.Sent = time.Now()
+	err := r.c.Do(ctx, req, &st.resp)
+	sr.Done = time.Now()
+	sr.Status = st.resp.Status
+	if err != nil {
+		sr.Class = stats.ClassOther
+		var te *transport.Error
+		if errors.As(err, &te) {
+			sr.Class = te.Class
+		}
+		sr.Err = r.redactErr(fmt.Errorf("step %s: %w", step.Name, err))
+		return sr
+	}
+	class, assertion, err := step.expect.check(&st.resp, sr.Done.Sub(due), st.vars)
+	if err != nil {
+		sr.Class, sr.Assertion = class, assertion
+		sr.Err = r.redactErr(fmt.Errorf("step %s: %s %s: %w", step.Name, req.Method, redact.UserInfo(req.URL), err))
+		return sr
+	}
+	for _, cp := range step.captures {
+		v, ok := cp.extract(&st.resp)
+		if !ok {
+			sr.Class = stats.ClassCapture
+			sr.Err = r.redactErr(fmt.Errorf("step %s: capture %s: %s found nothing", step.Name, cp.name, cp.describe()))
+			return sr
+		}
+		st.vars[cp.name] = v
+	}
+	return sr
+}
+
+// build renders a step's request into req.
+func (r *Runner) build(step *Step, req *transport.Request, vars map[string]string, buf *bytes.Buffer, body *[]byte, ub *strings.Builder) error {
+	u, err := step.url.render(buf, vars)
+	if err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
+	if len(step.query) > 0 {
+		ub.Reset()
+		ub.WriteString(u)
+		sep := byte('?')
+		if strings.Contains(u, "?") {
+			sep = '&'
+		}
+		for _, q := range step.query {
+			v, err := q.t.render(buf, vars)
+			if err != nil {
+				return fmt.Errorf("query %s: %w", q.name, err)
+			}
+			ub.WriteByte(sep)
+			sep = '&'
+			ub.WriteString(queryEscape(q.name))
+			ub.WriteByte('=')
+			ub.WriteString(queryEscape(v))
+		}
+		u = ub.String()
+	}
+	req.Method, req.URL = step.Method, u
+	req.Timeout, req.FollowRedirects, req.MaxBody, req.NeedHeaders = step.timeout, step.follow, step.maxBody, step.needHdrs
+	req.Header = req.Header[:0]
+	for _, h := range step.headers {
+		v, err := h.t.render(buf, vars)
+		if err != nil {
+			return fmt.Errorf("header %s: %w", h.name, err)
+		}
+		req.Header = append(req.Header, transport.Header{Name: h.name, Value: v})
+	}
+	var dst []byte
+	if body != nil {
+		dst = (*body)[:0]
+	}
+	dst, err = step.body.render(dst, buf, vars)
+	if err != nil {
+		return fmt.Errorf("body: %w", err)
+	}
+	if body != nil {
+		*body = dst
+	}
+	req.Body = dst
+	return nil
+}
+
+func queryEscape(s string) string { return url.QueryEscape(s) }
