@@ -151,7 +151,7 @@ func TestCaptures(t *testing.T) {
 	defer srv.Close()
 	for _, tc := range []struct {
 		name, capture, want string
-		class             stats.ErrorClass
+		class               stats.ErrorClass
 	}{
 		{"json", "{json: token}", "tk-1", stats.ClassNone},
 		{"json number", "{json: n}", "5", stats.ClassNone},
