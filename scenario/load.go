@@ -241,6 +241,9 @@ func Parse(file string, data []byte, opts LoadOptions) (*Scenario, error) {
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
+	if s == nil {
+		return nil, fmt.Errorf("%s:1:1: not a scenario", file)
+	}
 	return s, nil
 }
 
@@ -271,6 +274,9 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node, opts LoadOptions) *Scenario {
 	d.Decode(n, &y)
 	root := yamlfile.Resolve(n)
 	if root == nil || root.Kind != yaml.MappingNode {
+		if !d.Failed() || failedBefore {
+			d.Errorf(n, "a scenario is a mapping with name and steps, not %s", yamlfile.KindName(n))
+		}
 		return nil
 	}
 	c := &compiler{d: d, opts: opts, env: envOrEmpty(opts.Env), defined: map[string]string{}}
