@@ -119,6 +119,10 @@ type ReportMeta struct {
 	BehindPct  float64
 	Saturated  bool
 	End        time.Time // default snap.End
+	// RateSpan is the span the achieved rate is measured over: the
+	// profile's active duration, not the drain after it (default: the
+	// whole run).
+	RateSpan time.Duration
 }
 
 // Summarize summarises a histogram (µs) in milliseconds.
@@ -193,18 +197,22 @@ func NewReport(snap *Snapshot, series []Point, meta ReportMeta) (*Report, error)
 		r.Profile = map[string]any{}
 	}
 	r.DurationS = round(end.Sub(snap.Start).Seconds(), 3)
-	if err := r.fill(snap); err != nil {
+	span := r.DurationS
+	if meta.RateSpan > 0 && meta.RateSpan.Seconds() < span {
+		span = meta.RateSpan.Seconds()
+	}
+	if err := r.fill(snap, span); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
 // fill sets everything that derives from the measurements.
-func (r *Report) fill(snap *Snapshot) error {
+func (r *Report) fill(snap *Snapshot, span float64) error {
 	it := snap.Iterations
 	r.Iterations = IterationReport{Total: it.Total(), Success: it.Success, Failure: it.Failure, Dropped: it.Dropped}
-	if r.DurationS > 0 {
-		r.Rate.Achieved = round(float64(it.Success+it.Failure)/r.DurationS, 3)
+	if span > 0 {
+		r.Rate.Achieved = round(float64(it.Success+it.Failure)/span, 3)
 	}
 	r.Latency = Summarize(snap.Iteration)
 	var err error
@@ -386,9 +394,15 @@ func MergeReports(rs ...*Report) (*Report, error) {
 	out.Clamped = snap.Clamped
 	out.Merged = len(rs)
 	out.Rate.Target = round(out.Rate.Target, 3)
-	if err := out.fill(snap); err != nil {
+	var achieved float64
+	for _, r := range rs {
+		achieved += r.Rate.Achieved
+	}
+	if err := out.fill(snap, out.DurationS); err != nil {
 		return nil, err
 	}
+	// The slices ran side by side: their achieved rates add up.
+	out.Rate.Achieved = round(achieved, 3)
 	out.Series = make([]Point, 0, len(series))
 	for _, p := range series {
 		out.Series = append(out.Series, p)

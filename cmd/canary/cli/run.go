@@ -1,0 +1,379 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/canaryproj/canary/internal/yamlfile"
+	"github.com/canaryproj/canary/loadtest"
+	"github.com/canaryproj/canary/profiles"
+	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/report"
+	"github.com/canaryproj/canary/scenario"
+	"github.com/canaryproj/canary/slo"
+	"github.com/canaryproj/canary/stats"
+)
+
+// DefaultMaxRate is `canary run`'s safety cap (SPEC §8), iterations/s.
+const DefaultMaxRate = 1000.0
+
+type runFlags struct {
+	profile     string
+	rate        string
+	vus         int
+	duration    time.Duration
+	iterations  uint64
+	slos        []string
+	out         string
+	html        string
+	hdrLog      string
+	junit       string
+	maxInflight int
+	maxLag      time.Duration
+	vars        []string
+	envFile     string
+	maxRate     float64
+	quiet       bool
+	segment     string
+	metricsAddr string
+	method      string
+	headers     []string
+	body        string
+	timeout     time.Duration
+	grace       time.Duration
+}
+
+func newRunCmd(env Env) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO.yaml|URL [flags]",
+		Short: "Run a load test once and judge it by its SLOs",
+		Long: `run executes a scenario (or a single URL) under a load profile, shows live
+progress on stderr and a summary on stdout, and exits by its SLOs:
+
+  0   every SLO passed
+  99  an SLO failed (with no --slo: any iteration failed)
+  3   inconclusive: the load generator itself saturated, or the run was aborted
+  2   bad input or usage
+  1   internal error
+
+Load: --profile FILE, or --rate R --duration D (open model, free of
+coordinated omission), or --vus N --duration D (closed model), or
+--iterations N [--vus M]. With none, one iteration runs: a smoke test.`,
+		Example: `  canary run examples/smoke.yaml
+  canary run examples/checkout.yaml --rate 50/s --duration 1m --slo 'p99(login)<300ms' --slo 'errors<1%'
+  canary run examples/checkout.yaml --profile examples/profiles/ramp.yaml --out report.json --html report.html
+  canary run http://127.0.0.1:8080/health --rate 200/s --duration 30s --slo 'p99<50ms'
+  canary run examples/checkout.yaml --vus 20 --duration 2m --segment 1/4 --metrics-addr 127.0.0.1:9464`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runRun(cmd.Context(), env, args[0], f, cmd)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.profile, "profile", "", "load profile file (docs/profile.md)")
+	fl.StringVar(&f.rate, "rate", "", "open-model arrival rate: 100/s, 100/1m, 0.5/s")
+	fl.IntVar(&f.vus, "vus", 0, "closed model: virtual users (or the workers of --iterations)")
+	fl.DurationVar(&f.duration, "duration", 0, "how long to run with --rate or --vus")
+	fl.Uint64Var(&f.iterations, "iterations", 0, "run each scenario iteration once, N times, as fast as --vus allow")
+	fl.StringArrayVar(&f.slos, "slo", nil, "SLO, repeatable: p99<300ms, p95(login)<200ms, errors<1%, success>=99.9%, rps>=90")
+	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here")
+	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here")
+	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here")
+	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML file here (a test case per SLO and per step)")
+	fl.IntVar(&f.maxInflight, "max-inflight", 0, "open model: concurrent iterations bound (default 1000)")
+	fl.DurationVar(&f.maxLag, "max-lag", profiles.DefaultMaxLag, "open model: drop iterations later than this (0 = never wait for a slot)")
+	fl.StringArrayVar(&f.vars, "var", nil, "set a scenario variable, repeatable: key=value")
+	fl.StringVar(&f.envFile, "env-file", "", "read KEY=VALUE lines into the environment for ${VAR} expansion")
+	fl.Float64Var(&f.maxRate, "max-rate", DefaultMaxRate, "safety cap: refuse profiles above this many iterations/s")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+	fl.StringVar(&f.segment, "segment", "", "run the i-th of n equal slices of the profile: 2/4")
+	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here while running (then linger two scrape intervals)")
+	fl.StringVar(&f.method, "method", "GET", "URL mode: request method")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, "URL mode: request header, repeatable: 'K: V'")
+	fl.StringVar(&f.body, "body", "", "URL mode: request body")
+	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
+	fl.DurationVar(&f.grace, "grace", loadtest.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
+	return cmd
+}
+
+func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra.Command) error {
+	getenv, err := envWithFile(env.Getenv, f.envFile)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	vars, err := parseVars(f.vars)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	secrets := &redact.Set{}
+
+	// The scenario: a file, or a URL for the ad-hoc one-step scenario.
+	var sc *scenario.Scenario
+	if isURL(target) {
+		if cmd.Flags().Changed("var") {
+			return usageErr("--var applies to scenario files, not to a URL")
+		}
+		sc, err = scenario.FromURL(target, scenario.URLOptions{Method: f.method, Headers: f.headers, Body: f.body, Timeout: f.timeout})
+	} else {
+		for _, fl := range []string{"method", "header", "body", "timeout"} {
+			if cmd.Flags().Changed(fl) {
+				return usageErr("--%s applies to a URL; a scenario file sets its own requests", fl)
+			}
+		}
+		sc, err = scenario.Load(target, scenario.LoadOptions{Env: getenv, Vars: vars, Secrets: secrets})
+	}
+	if err != nil {
+		return usageErr("%v", err)
+	}
+
+	// The profile: a file or the flags.
+	var p *profiles.Profile
+	if f.profile != "" {
+		for _, fl := range []string{"rate", "vus", "duration", "iterations"} {
+			if cmd.Flags().Changed(fl) {
+				return usageErr("--profile and --%s: choose one way to describe the load", fl)
+			}
+		}
+		p, err = profiles.Load(f.profile, yamlfile.Options{Env: getenv, Secrets: secrets})
+		if err == nil && (cmd.Flags().Changed("max-inflight") || cmd.Flags().Changed("max-lag")) {
+			err = errors.New("--max-inflight and --max-lag: set max_inflight and max_lag in the profile file")
+		}
+	} else {
+		var lag *time.Duration
+		if cmd.Flags().Changed("max-lag") {
+			lag = &f.maxLag
+		}
+		p, err = profiles.FromFlags(profiles.Flags{Rate: f.rate, VUs: f.vus, Duration: f.duration, Iterations: f.iterations, MaxInflight: f.maxInflight, MaxLag: lag})
+	}
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if p.Loop {
+		return usageErr("profile %s loops forever: `canary run` needs an end (set loop: false, or use the daemon)", f.profile)
+	}
+	if f.segment != "" {
+		i, n, err := profiles.ParseSegment(f.segment)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		if p, err = p.Segment(i, n); err != nil {
+			return usageErr("%v", err)
+		}
+	}
+	if p.Model == profiles.Open && p.PeakTarget() > f.maxRate {
+		return usageErr("the profile peaks at %.4g iterations/s, above the safety cap of %.4g/s: raise it with --max-rate %.0f if you mean it",
+			p.PeakTarget(), f.maxRate, p.PeakTarget())
+	}
+
+	var objs []slo.Objective
+	for _, s := range f.slos {
+		o, err := slo.ParseExpr(s)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		if o.Step != "" && !contains(sc.StepNames(), o.Step) {
+			return usageErr("slo %q: the scenario has no step %q (steps: %s)", s, o.Step, strings.Join(sc.StepNames(), ", "))
+		}
+		objs = append(objs, o)
+	}
+
+	// Outputs are opened before the run, so a bad path fails fast.
+	outs, err := openOutputs(f)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	defer outs.close()
+
+	opts := loadtest.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace}
+	if outs.hdr != nil { // a nil *os.File in an io.Writer is not a nil io.Writer
+		opts.HdrLog = outs.hdr
+	}
+	var srv *metricsServer
+	if f.metricsAddr != "" {
+		srv, err = startMetrics(ctx, f.metricsAddr, sc, objs, env.Stderr)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		opts.Observer = srv.check
+	}
+	if !f.quiet {
+		pw := report.NewProgressWriter(env.Stderr, isTerminal(env.Stderr))
+		opts.Progress = pw.Update
+		defer pw.Done()
+	}
+	outcome, err := loadtest.Run(ctx, opts)
+	if srv != nil {
+		srv.finish(outcome)
+	}
+	if err != nil {
+		return &exitError{code: ExitInternal, err: err}
+	}
+	rep := outcome.Report
+	redactReport(rep, secrets, sc.Secrets)
+
+	if err := report.WriteSummary(env.Stdout, rep); err != nil {
+		return &exitError{code: ExitInternal, err: err}
+	}
+	if err := outs.write(rep); err != nil {
+		return &exitError{code: ExitInternal, err: err}
+	}
+	if path, ok := env.Getenv("GITHUB_STEP_SUMMARY"); ok && path != "" {
+		if err := appendFile(path, func(w io.Writer) error { return report.WriteMarkdown(w, rep) }); err != nil {
+			fmt.Fprintf(env.Stderr, "canary: $GITHUB_STEP_SUMMARY: %v\n", err)
+		}
+	}
+	switch outcome.Judgement.Verdict {
+	case slo.Pass:
+		return nil
+	case slo.Fail:
+		return &exitError{code: ExitSLOFailed}
+	default:
+		return &exitError{code: ExitInconclusive}
+	}
+}
+
+func isURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func parseVars(kvs []string) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--var %q: want key=value", kv)
+		}
+		vars[strings.TrimSpace(k)] = v
+	}
+	return vars, nil
+}
+
+// envWithFile layers an env file (KEY=VALUE lines, # comments, optional
+// quotes) over the process environment: the file's values win.
+func envWithFile(base func(string) (string, bool), path string) (func(string) (string, bool), error) {
+	if path == "" {
+		return base, nil
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--env-file: %w", err)
+	}
+	defer fh.Close()
+	vals := map[string]string{}
+	sc := bufio.NewScanner(io.LimitReader(fh, 1<<20))
+	line := 0
+	for sc.Scan() {
+		line++
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		t = strings.TrimPrefix(t, "export ")
+		k, v, ok := strings.Cut(t, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" || strings.ContainsAny(k, " \t") {
+			return nil, fmt.Errorf("%s:%d:1: want KEY=VALUE", path, line)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
+			v = v[1 : len(v)-1]
+		}
+		vals[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("--env-file %s: %w", path, err)
+	}
+	return func(k string) (string, bool) {
+		if v, ok := vals[k]; ok {
+			return v, true
+		}
+		return base(k)
+	}, nil
+}
+
+type outputs struct {
+	f            *runFlags
+	hdr          *os.File
+	out, html, j *os.File
+}
+
+func openOutputs(f *runFlags) (*outputs, error) {
+	o := &outputs{f: f}
+	open := func(path string) (*os.File, error) {
+		if path == "" {
+			return nil, nil
+		}
+		return os.Create(path)
+	}
+	var err error
+	for _, x := range []struct {
+		dst  **os.File
+		path string
+	}{{&o.hdr, f.hdrLog}, {&o.out, f.out}, {&o.html, f.html}, {&o.j, f.junit}} {
+		if *x.dst, err = open(x.path); err != nil {
+			o.close()
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+func (o *outputs) close() {
+	for _, fh := range []*os.File{o.hdr, o.out, o.html, o.j} {
+		if fh != nil {
+			fh.Close()
+		}
+	}
+}
+
+func (o *outputs) write(rep *stats.Report) error {
+	if o.out != nil {
+		enc := json.NewEncoder(o.out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
+	if o.html != nil {
+		if err := report.WriteHTML(o.html, rep); err != nil {
+			return fmt.Errorf("--html: %w", err)
+		}
+	}
+	if o.j != nil {
+		if err := report.WriteJUnit(o.j, rep); err != nil {
+			return fmt.Errorf("--junit: %w", err)
+		}
+	}
+	return nil
+}
+
+func appendFile(path string, fn func(io.Writer) error) error {
+	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if err := fn(fh); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
+}

@@ -1,0 +1,201 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/canaryproj/canary/loadtest"
+	"github.com/canaryproj/canary/metrics"
+	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/report"
+	"github.com/canaryproj/canary/scenario"
+	"github.com/canaryproj/canary/slo"
+	"github.com/canaryproj/canary/stats"
+)
+
+// isTerminal reports whether w is a terminal (the live progress line).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// redactReport replaces secrets in the report's free text.
+func redactReport(r *stats.Report, sets ...*redact.Set) {
+	all := &redact.Set{}
+	for _, s := range sets {
+		all.Merge(s)
+	}
+	r.Scenario = all.String(r.Scenario)
+	for i, why := range r.Reasons {
+		r.Reasons[i] = all.String(why)
+	}
+	for i := range r.Steps {
+		r.Steps[i].Name = all.String(r.Steps[i].Name)
+	}
+}
+
+// ScrapeLinger is how long `run --metrics-addr` keeps serving after the run:
+// two default scrape intervals, so the last values are scraped.
+const ScrapeLinger = 30 * time.Second
+
+// metricsServer serves one run's metrics (SPEC §4) while it runs.
+type metricsServer struct {
+	check  *metrics.Check
+	srv    *http.Server
+	done   chan struct{}
+	linger time.Duration
+	ctx    context.Context
+	stderr io.Writer
+}
+
+func startMetrics(ctx context.Context, addr string, sc *scenario.Scenario, objs []slo.Objective, stderr io.Writer) (*metricsServer, error) {
+	reg := prometheus.NewRegistry()
+	exp, err := metrics.NewExporter(reg)
+	if err != nil {
+		return nil, err
+	}
+	opts := metrics.CheckOptions{Steps: sc.StepNames(), Methods: sc.Methods()}
+	for _, o := range objs {
+		opts.SLOs = append(opts.SLOs, o.Name)
+		if o.Kind == slo.KindLatency {
+			opts.Thresholds = append(opts.Thresholds, o.Target)
+		}
+	}
+	c, err := exp.AddCheck(sc.Name, opts)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}))
+	m := &metricsServer{check: c, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, done: make(chan struct{}), linger: ScrapeLinger, ctx: ctx, stderr: stderr}
+	go func() {
+		defer close(m.done)
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			fmt.Fprintf(stderr, "canary: metrics server: %v\n", err)
+		}
+	}()
+	fmt.Fprintf(stderr, "metrics on http://%s/metrics\n", ln.Addr())
+	return m, nil
+}
+
+// finish sets the final verdict gauges, lingers for the last scrape (cut
+// short by Ctrl-C) and stops the server.
+func (m *metricsServer) finish(o *loadtest.Outcome) {
+	if o != nil {
+		m.check.SetVerdict(o.Judgement.Verdict.Gauge())
+		for _, r := range o.Judgement.Results {
+			m.check.SetSLO(r.Objective.Name, r.Objective.Target, r.Observed, nil)
+		}
+	}
+	fmt.Fprintf(m.stderr, "serving the final metrics for %v for the last scrape (Ctrl-C to skip)\n", m.linger)
+	t := time.NewTimer(m.linger)
+	select {
+	case <-t.C:
+	case <-m.ctx.Done():
+	}
+	t.Stop()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_ = m.srv.Shutdown(ctx)
+	cancel()
+	<-m.done
+}
+
+func newReportCmd(env Env) *cobra.Command {
+	var (
+		html  string
+		out   string
+		merge bool
+	)
+	cmd := &cobra.Command{
+		Use:   "report REPORT.json... [--html OUT.html] [--merge --out ALL.json]",
+		Short: "Render a saved run report as HTML, or merge reports from several machines",
+		Long: `report reads run reports written by canary run --out (schema canary.report/v1).
+
+With --html it renders a self-contained HTML page with plots. With --merge it
+merges several reports — the slices of a distributed run (--segment) — exactly,
+through their HdrHistograms, and writes the merged report to --out (or stdout).`,
+		Example: `  canary report report.json --html report.html
+  canary report --merge seg1.json seg2.json seg3.json --out all.json --html all.html`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, files []string) error {
+			if !merge && len(files) > 1 {
+				return usageErr("several reports: add --merge to merge them")
+			}
+			if !merge && html == "" && out == "" {
+				return usageErr("nothing to do: give --html OUT.html (or --merge)")
+			}
+			var reps []*stats.Report
+			for _, f := range files {
+				fh, err := os.Open(f)
+				if err != nil {
+					return usageErr("%v", err)
+				}
+				r, err := stats.ReadReport(fh)
+				fh.Close()
+				if err != nil {
+					return usageErr("%s: %v", f, err)
+				}
+				reps = append(reps, r)
+			}
+			rep := reps[0]
+			if merge {
+				var err error
+				if rep, err = stats.MergeReports(reps...); err != nil {
+					return usageErr("merge: %v", err)
+				}
+			}
+			if html != "" {
+				if err := writeFile(html, func(w io.Writer) error { return report.WriteHTML(w, rep) }); err != nil {
+					return &exitError{code: ExitInternal, err: err}
+				}
+			}
+			if merge || out != "" {
+				write := func(w io.Writer) error {
+					enc := json.NewEncoder(w)
+					enc.SetIndent("", "  ")
+					return enc.Encode(rep)
+				}
+				if out == "" || out == "-" {
+					return write(env.Stdout)
+				}
+				if err := writeFile(out, write); err != nil {
+					return &exitError{code: ExitInternal, err: err}
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&html, "html", "", "write a self-contained HTML page here")
+	f.StringVar(&out, "out", "", "write the (merged) JSON report here (default stdout with --merge)")
+	f.BoolVar(&merge, "merge", false, "merge the reports exactly (slices of one distributed run)")
+	return cmd
+}
+
+func writeFile(path string, fn func(io.Writer) error) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := fn(fh); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
+}
