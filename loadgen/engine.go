@@ -183,8 +183,11 @@ func (e *Engine) Run(ctx context.Context) Result {
 	e.iterCtx, e.iterStop = context.WithCancel(context.WithoutCancel(ctx))
 	defer e.iterStop()
 
+	// The open model's schedule ends by itself (Due is false past the end),
+	// and every iteration due before the end must run even if its worker
+	// wakes a little late; only the closed model needs a timer to stop.
 	var planEnd <-chan time.Time
-	if d := e.planDuration(); d > 0 {
+	if d := e.planDuration(); d > 0 && e.o.Model == Closed {
 		t := time.NewTimer(d)
 		defer t.Stop()
 		planEnd = t.C

@@ -1,0 +1,224 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/canaryproj/canary/profiles"
+	"github.com/canaryproj/canary/scenario"
+	"github.com/canaryproj/canary/slo"
+	"github.com/canaryproj/canary/stats"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func load(t *testing.T, url string) *scenario.Scenario {
+	t.Helper()
+	s, err := scenario.Parse("s.yaml", []byte(fmt.Sprintf(`name: t
+steps:
+  - name: get
+    request: {url: "%s/?i={{ iteration }}", timeout: 10s}
+    expect: {status: 200}
+`, url)), scenario.LoadOptions{})
+	require.NoError(t, err)
+	return s
+}
+
+func flags(t *testing.T, f profiles.Flags) *profiles.Profile {
+	t.Helper()
+	p, err := profiles.FromFlags(f)
+	require.NoError(t, err)
+	return p
+}
+
+// counter is a target that counts requests and the iteration numbers seen.
+type counter struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	seen map[int]int
+}
+
+func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.n.Add(1)
+	if i, err := strconv.Atoi(r.URL.Query().Get("i")); err == nil {
+		c.mu.Lock()
+		c.seen[i]++
+		c.mu.Unlock()
+	}
+}
+
+// The rate, counted by the target: 200/s for 10 s is 2,000 ± 2 %.
+func TestOpenModelRateCountedByTarget(t *testing.T) {
+	c := &counter{seen: map[int]int{}}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	out, err := Run(context.Background(), Options{Scenario: load(t, srv.URL), Profile: flags(t, profiles.Flags{Rate: "200/s", Duration: 10 * time.Second})})
+	require.NoError(t, err)
+	assert.InDelta(t, 2000, float64(c.n.Load()), 40, "requests the target counted")
+	assert.Equal(t, int64(2000), out.Report.Iterations.Total, "the schedule of 200/s × 10 s")
+	assert.InDelta(t, 200, out.Report.Rate.Achieved, 4)
+	assert.Equal(t, 200.0, out.Report.Rate.Target)
+	assert.Equal(t, slo.Pass, out.Judgement.Verdict, "no SLOs and no failure: pass")
+	for i, n := range c.seen {
+		require.Equal(t, 1, n, "iteration %d reached the target more than once", i)
+	}
+	assert.False(t, out.Report.Generator.Saturated, "lag p99 %.2f ms", out.Report.Generator.LagP99Ms)
+}
+
+// A target that stalls for a second with every slot busy: the iterations
+// due meanwhile wait for a slot, and their corrected latency shows the
+// stall although their service latency is small (coordinated omission).
+func TestStallShowsInCorrectedLatency(t *testing.T) {
+	var stallUntil atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if until := time.Unix(0, stallUntil.Load()); time.Now().Before(until) {
+			time.Sleep(time.Until(until))
+		}
+	}))
+	defer srv.Close()
+	p := flags(t, profiles.Flags{Rate: "200/s", Duration: 5 * time.Second, MaxInflight: 4})
+	time.AfterFunc(2*time.Second, func() { stallUntil.Store(time.Now().Add(time.Second).UnixNano()) })
+	out, err := Run(context.Background(), Options{Scenario: load(t, srv.URL), Profile: p})
+	require.NoError(t, err)
+	st := out.Report.Steps[0]
+	assert.Equal(t, int64(1000), st.Count)
+	assert.GreaterOrEqual(t, st.Latency.P99, 700.0, "corrected p99 (ms) shows the 1 s stall")
+	assert.LessOrEqual(t, st.Latency.P99, 1300.0)
+	assert.Less(t, st.Service.P99, 100.0, "service p99 (ms) stays small: only the 4 requests in flight saw the stall")
+	assert.Zero(t, out.Report.Iterations.Dropped)
+	assert.False(t, out.Report.Generator.Saturated, "waiting for a slot is the target's doing, not the generator's")
+}
+
+func TestDropsBeyondMaxLagAreCounted(t *testing.T) {
+	var first atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if first.CompareAndSwap(false, true) {
+			time.Sleep(time.Second) // holds the only slot
+		}
+	}))
+	defer srv.Close()
+	lag := 100 * time.Millisecond
+	p := flags(t, profiles.Flags{Rate: "50/s", Duration: 2 * time.Second, MaxInflight: 1, MaxLag: &lag})
+	out, err := Run(context.Background(), Options{Scenario: load(t, srv.URL), Profile: p})
+	require.NoError(t, err)
+	it := out.Report.Iterations
+	assert.Equal(t, int64(100), it.Total, "every due iteration ran or was dropped")
+	assert.InDelta(t, 45, float64(it.Dropped), 5, "iterations more than 100 ms late while the slot was held")
+	assert.Equal(t, slo.Fail, out.Judgement.Verdict, "dropped iterations are failures")
+}
+
+func TestSegmentsTogetherAreTheWhole(t *testing.T) {
+	c := &counter{seen: map[int]int{}}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	whole := flags(t, profiles.Flags{Rate: "300/s", Duration: 2 * time.Second})
+	sc := load(t, srv.URL)
+	var wg sync.WaitGroup
+	reports := make([]*stats.Report, 3)
+	for i := 0; i < 3; i++ {
+		seg, err := whole.Segment(i, 3)
+		require.NoError(t, err)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			out, err := Run(context.Background(), Options{Scenario: sc, Profile: seg})
+			if assert.NoError(t, err) {
+				reports[i] = out.Report
+			}
+		}(i)
+	}
+	wg.Wait()
+	assert.Equal(t, int64(600), c.n.Load(), "the segments together send the whole schedule")
+	assert.Len(t, c.seen, 600, "iteration numbers are disjoint")
+	for i := 0; i < 600; i++ {
+		assert.Equal(t, 1, c.seen[i], "iteration %d", i)
+	}
+	merged, err := stats.MergeReports(reports...)
+	require.NoError(t, err)
+	assert.Equal(t, int64(600), merged.Iterations.Total)
+	assert.InDelta(t, 300, merged.Rate.Target, 1e-9)
+	h0, _ := stats.DecodeHistogram(reports[0].Steps[0].HDR.Latency)
+	for _, r := range reports[1:] {
+		h, _ := stats.DecodeHistogram(r.Steps[0].HDR.Latency)
+		h0.Merge(h)
+	}
+	hm, err := stats.DecodeHistogram(merged.Steps[0].HDR.Latency)
+	require.NoError(t, err)
+	assert.True(t, h0.Equals(hm), "the merged report's histogram is exactly the segments' histograms merged")
+}
+
+func TestClosedModelAndIterations(t *testing.T) {
+	c := &counter{seen: map[int]int{}}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	out, err := Run(context.Background(), Options{Scenario: load(t, srv.URL), Profile: flags(t, profiles.Flags{VUs: 4, Duration: time.Second})})
+	require.NoError(t, err)
+	assert.Positive(t, out.Report.Iterations.Success)
+	assert.Equal(t, out.Report.Iterations.Total, c.n.Load())
+
+	c2 := &counter{seen: map[int]int{}}
+	srv2 := httptest.NewServer(c2)
+	defer srv2.Close()
+	out, err = Run(context.Background(), Options{Scenario: load(t, srv2.URL), Profile: flags(t, profiles.Flags{Iterations: 37, VUs: 5})})
+	require.NoError(t, err)
+	assert.Equal(t, int64(37), c2.n.Load())
+	assert.Len(t, c2.seen, 37)
+	assert.Equal(t, slo.Pass, out.Judgement.Verdict)
+}
+
+func TestSLOsAndAbort(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+	}))
+	defer srv.Close()
+	sc := load(t, srv.URL)
+	objs := func(exprs ...string) []slo.Objective {
+		var out []slo.Objective
+		for _, e := range exprs {
+			o, err := slo.ParseExpr(e)
+			require.NoError(t, err)
+			out = append(out, o)
+		}
+		return out
+	}
+	p := flags(t, profiles.Flags{Iterations: 20, VUs: 2})
+	out, err := Run(context.Background(), Options{Scenario: sc, Profile: p, SLOs: objs("p99<5ms")})
+	require.NoError(t, err)
+	assert.Equal(t, slo.Fail, out.Judgement.Verdict)
+	assert.Equal(t, "p99<5ms", out.Report.SLOs[0].Expr)
+	assert.False(t, out.Report.SLOs[0].Pass)
+	assert.Greater(t, out.Report.SLOs[0].Observed, 20.0, "observed in ms")
+	out, err = Run(context.Background(), Options{Scenario: sc, Profile: p, SLOs: objs("p99<1s", "success>=100%")})
+	require.NoError(t, err)
+	assert.Equal(t, slo.Pass, out.Judgement.Verdict)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	out, err = Run(ctx, Options{Scenario: sc, Profile: flags(t, profiles.Flags{Rate: "10/s", Duration: time.Minute}), Grace: time.Second})
+	require.NoError(t, err)
+	assert.True(t, out.Result.Aborted)
+	assert.Equal(t, slo.Inconclusive, out.Judgement.Verdict, "an aborted run is inconclusive")
+	assert.Equal(t, "inconclusive", out.Report.Verdict)
+}
+
+func TestSaturatedRule(t *testing.T) {
+	for _, tc := range []struct {
+		lag, behind float64
+		want        bool
+	}{{0.8, 0, false}, {10, 1, false}, {10.5, 0, true}, {1, 1.5, true}} {
+		got, why := Saturated(tc.lag, tc.behind)
+		assert.Equal(t, tc.want, got, "lag %v behind %v", tc.lag, tc.behind)
+		assert.Equal(t, tc.want, why != "")
+	}
+}
