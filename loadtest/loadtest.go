@@ -168,7 +168,9 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	// Rates are measured over the profile's active span, not the drain of
 	// in-flight iterations after it (nor beyond an abort).
 	span := dur
-	if pd := p.Duration(); pd > 0 && pd < span {
+	if pd := p.Duration(); pd > 0 && (pd < span || !res.Aborted) {
+		// A schedule covers its whole duration, even when its last
+		// iteration was due (and done) a little before the end.
 		span = pd
 	}
 	target := 0.0

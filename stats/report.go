@@ -198,7 +198,7 @@ func NewReport(snap *Snapshot, series []Point, meta ReportMeta) (*Report, error)
 	}
 	r.DurationS = round(end.Sub(snap.Start).Seconds(), 3)
 	span := r.DurationS
-	if meta.RateSpan > 0 && meta.RateSpan.Seconds() < span {
+	if meta.RateSpan > 0 {
 		span = meta.RateSpan.Seconds()
 	}
 	if err := r.fill(snap, span); err != nil {

@@ -1,0 +1,243 @@
+//go:build integration
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// binary builds canary once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "canary")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func run(t *testing.T, bin string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("canary %v: %v", args, err)
+	}
+	return result{code, o.String(), e.String()}
+}
+
+// demoTarget starts `canary demo-target` on a free loopback port.
+func demoTarget(t *testing.T, bin string) string {
+	t.Helper()
+	cmd := exec.Command(bin, "demo-target", "--listen", "127.0.0.1:0", "--seed", "7")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case u := <-found:
+		return u
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo target did not start")
+	}
+	return ""
+}
+
+func stats(t *testing.T, base string) map[string]any {
+	t.Helper()
+	resp, err := http.Get(base + "/admin/stats")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var m map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&m))
+	return m
+}
+
+func TestEndToEnd(t *testing.T) {
+	bin := binary(t)
+	base := demoTarget(t, bin)
+	env := []string{"BASE_URL=" + base}
+	dir := t.TempDir()
+
+	t.Run("version", func(t *testing.T) {
+		r := run(t, bin, nil, "version")
+		assert.Equal(t, 0, r.code)
+		assert.Regexp(t, `^canary \S+ \(commit \S+, go1\.`, r.stdout)
+	})
+
+	t.Run("validate points at a misspelt key", func(t *testing.T) {
+		f := filepath.Join(dir, "typo.yaml")
+		require.NoError(t, os.WriteFile(f, []byte("name: x\nsteps:\n  - name: a\n    request: {url: \"http://127.0.0.1/\"}\n    expcet: {status: 200}\n"), 0o644))
+		r := run(t, bin, nil, "validate", f, "../../examples/checkout.yaml")
+		assert.Equal(t, 2, r.code)
+		assert.Contains(t, r.stdout, f+`:5:5: unknown key "expcet" (did you mean "expect"?)`)
+		assert.Contains(t, r.stdout, `../../examples/checkout.yaml: ok (scenario "checkout", 4 steps)`)
+	})
+
+	t.Run("smoke passes", func(t *testing.T) {
+		r := run(t, bin, env, "run", "../../examples/smoke.yaml")
+		assert.Equal(t, 0, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "verdict    PASS")
+	})
+
+	t.Run("login cart flow: each request once, report written", func(t *testing.T) {
+		before := stats(t, base)
+		out := filepath.Join(dir, "r.json")
+		summary := filepath.Join(dir, "summary.md")
+		r := run(t, bin, append(env, "GITHUB_STEP_SUMMARY="+summary), "run", "../../examples/checkout.yaml", "--iterations", "5", "--vus", "2",
+			"--out", out, "--junit", filepath.Join(dir, "j.xml"), "--html", filepath.Join(dir, "r.html"), "--slo", "p99(login)<2s")
+		require.Equal(t, 0, r.code, r.stdout+r.stderr)
+		after := stats(t, base)
+		delta := func(route string) float64 {
+			rb := before["requests"].(map[string]any)
+			ra := after["requests"].(map[string]any)
+			return ra[route].(float64) - rb[route].(float64)
+		}
+		assert.Equal(t, 5.0, delta("POST /login"))
+		assert.Equal(t, 5.0, delta("POST /cart/items"))
+		assert.Equal(t, 5.0, delta("GET /cart"))
+		var rep map[string]any
+		raw, err := os.ReadFile(out)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(raw, &rep))
+		assert.Equal(t, "canary.report/v1", rep["schema"])
+		assert.Equal(t, "pass", rep["verdict"])
+		assert.Equal(t, 5.0, rep["iterations"].(map[string]any)["success"])
+		md, err := os.ReadFile(summary)
+		require.NoError(t, err)
+		assert.Contains(t, string(md), "### canary: ✅ pass — checkout")
+		html, err := os.ReadFile(filepath.Join(dir, "r.html"))
+		require.NoError(t, err)
+		assert.Contains(t, string(html), "<svg")
+		assert.NotContains(t, string(html), "demo\"", "the password is not in the page")
+	})
+
+	t.Run("a failed expectation exits 99", func(t *testing.T) {
+		f := filepath.Join(dir, "fail.yaml")
+		require.NoError(t, os.WriteFile(f, []byte("name: f\nsteps:\n  - {name: a, request: {url: \""+base+"/health\"}, expect: {status: 201}}\n"), 0o644))
+		r := run(t, bin, nil, "run", f)
+		assert.Equal(t, 99, r.code)
+		assert.Contains(t, r.stdout, "a              http_status ×1")
+	})
+
+	t.Run("faults land in their classes", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		refused := "http://" + ln.Addr().String() + "/"
+		ln.Close()
+		for _, tc := range []struct {
+			url   string
+			args  []string
+			class string
+		}{
+			{refused, nil, "connection_refused"},
+			{base + "/slow?ms=3000", []string{"--timeout", "200ms"}, "timeout"},
+			{base + "/bytes/20000000", nil, "body_too_large"},
+			{base + "/status/503", nil, "http_status"},
+			{"http://canary-test.invalid/", nil, "dns"},
+		} {
+			out := filepath.Join(dir, tc.class+".json")
+			r := run(t, bin, nil, append([]string{"run", tc.url, "--out", out, "--quiet"}, tc.args...)...)
+			assert.Equal(t, 99, r.code, "%s: %s", tc.url, r.stderr)
+			raw, err := os.ReadFile(out)
+			require.NoError(t, err)
+			var rep struct {
+				Steps []struct{ Errors map[string]int64 } `json:"steps"`
+			}
+			require.NoError(t, json.Unmarshal(raw, &rep))
+			assert.Equal(t, map[string]int64{tc.class: 1}, rep.Steps[0].Errors, tc.url)
+		}
+	})
+
+	t.Run("usage errors exit 2", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"run", "../../examples/smoke.yaml", "--rate", "10/s"},
+			{"run", "../../examples/smoke.yaml", "--bogus"},
+			{"run", "../../examples/smoke.yaml", "--rate", "5000/s", "--duration", "1s"},
+			{"run", "nope.yaml"},
+			{"run", "../../examples/smoke.yaml", "--slo", "p99(nostep)<1s"},
+		} {
+			r := run(t, bin, env, args...)
+			assert.Equal(t, 2, r.code, "%v: %s", args, r.stderr)
+			assert.NotEmpty(t, r.stderr)
+		}
+		r := run(t, bin, env, "run", "../../examples/smoke.yaml", "--rate", "5000/s", "--duration", "1s")
+		assert.Contains(t, r.stderr, "above the safety cap of 1000/s: raise it with --max-rate 5000")
+	})
+
+	t.Run("URL mode with a rate", func(t *testing.T) {
+		r := run(t, bin, nil, "run", base+"/health", "--rate", "50/s", "--duration", "1s", "--slo", "errors<1%")
+		assert.Equal(t, 0, r.code, r.stderr)
+		assert.Contains(t, r.stdout, "iterations 50 (50.0/s of 50.0/s)")
+	})
+
+	t.Run("segments merge", func(t *testing.T) {
+		var reports []string
+		for i := 1; i <= 2; i++ {
+			out := filepath.Join(dir, "seg"+string(rune('0'+i))+".json")
+			r := run(t, bin, nil, "run", base+"/health", "--rate", "40/s", "--duration", "1s", "--segment", string(rune('0'+i))+"/2", "--out", out, "--quiet")
+			require.Equal(t, 0, r.code, r.stderr)
+			reports = append(reports, out)
+		}
+		r := run(t, bin, nil, append([]string{"report", "--merge"}, reports...)...)
+		require.Equal(t, 0, r.code, r.stderr)
+		var merged map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &merged))
+		assert.Equal(t, 40.0, merged["iterations"].(map[string]any)["total"])
+		assert.Equal(t, 2.0, merged["merged"])
+	})
+
+	t.Run("interrupted run is inconclusive", func(t *testing.T) {
+		cmd := exec.Command(bin, "run", base+"/health", "--rate", "10/s", "--duration", "1m", "--quiet")
+		var o bytes.Buffer
+		cmd.Stdout = &o
+		cmd.Stderr = io.Discard
+		require.NoError(t, cmd.Start())
+		time.Sleep(700 * time.Millisecond)
+		require.NoError(t, cmd.Process.Signal(os.Interrupt))
+		err := cmd.Wait()
+		ee, ok := err.(*exec.ExitError)
+		require.True(t, ok, "exit status: %v", err)
+		assert.Equal(t, 3, ee.ExitCode())
+		assert.True(t, strings.Contains(o.String(), "INCONCLUSIVE"), o.String())
+	})
+}
