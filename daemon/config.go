@@ -34,6 +34,7 @@ const (
 	DefaultMinSamples    = 10
 	MaxChecks            = 200
 	MaxSLOsPerCheck      = 20
+	DefaultMonitorRate   = "1/10s"
 )
 
 // Config is a loaded, validated daemon configuration. Immutable.
@@ -387,7 +388,8 @@ func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, base
 			ck.Profile = profiles.Decode(d, pn)
 		}
 	} else {
-		pr, err := profiles.FromFlags(profiles.Flags{Rate: "1/10s"})
+		// No profile: a light synthetic monitor, one iteration every 10 s.
+		pr, err := profiles.Parse("default profile", []byte("rate: "+DefaultMonitorRate+"\n"), yamlfile.Options{})
 		if err != nil {
 			d.Errorf(n, "internal: default profile: %v", err)
 		}

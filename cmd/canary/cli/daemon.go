@@ -1,0 +1,134 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/canaryproj/canary/daemon"
+	"github.com/canaryproj/canary/demotarget"
+	"github.com/canaryproj/canary/redact"
+)
+
+func newDaemonCmd(env Env) *cobra.Command {
+	var (
+		config     string
+		logFormat  string
+		logLevel   string
+		demoTarget string
+	)
+	cmd := &cobra.Command{
+		Use:   "daemon --config canary.yaml",
+		Short: "Run checks continuously, export metrics, judge SLOs, page Slack, serve the gate API",
+		Long: `daemon runs every check of the config continuously (or on its cron schedule),
+exports Prometheus metrics at /metrics, judges each check's SLOs over its window,
+pages Slack (or Alertmanager) on error-budget burn, and answers "is this version
+good?" at /api/v1/checks/{name}/verdict and /api/v1/gate/{name}. The status page
+is at /. See docs/daemon.md and docs/gates.md.
+
+SIGHUP, POST /-/reload and a change of the config file reload it; an invalid
+config is rejected whole and the old one keeps running. SIGTERM/SIGINT stop new
+iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
+		Example: `  canary daemon --config examples/canary.yaml
+  canary daemon --config examples/canary.yaml --with-demo-target 127.0.0.1:8080   # what make run does
+  kill -HUP $(pidof canary)                                                       # reload`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if config == "" {
+				return usageErr("--config is required")
+			}
+			secrets := &redact.Set{}
+			logger, err := newLogger(env, logFormat, logLevel, secrets)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			ctx, cancel := context.WithCancel(cmd.Context())
+			defer cancel()
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			if demoTarget != "" {
+				srv := demotarget.New(demotarget.Options{Logger: logger.With("component", "demo-target")})
+				ready := make(chan error, 1)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					err := demotarget.ListenAndServe(ctx, demoTarget, srv, logger, func(addr string) { ready <- nil })
+					if err != nil {
+						ready <- err
+					}
+				}()
+				if err := <-ready; err != nil {
+					return usageErr("demo target: %v", err)
+				}
+			}
+			d, err := daemon.New(daemon.Options{
+				ConfigPath: config, Env: env.Getenv, Logger: logger, Version: version, Secrets: secrets,
+				Ready: func(addr string) {
+					fmt.Fprintf(env.Stderr, "canary daemon on http://%s — status page /, metrics /metrics, verdicts /api/v1/checks\n", addr)
+				},
+			})
+			if err != nil {
+				if errors.Is(err, daemon.ErrBadConfig) {
+					return usageErr("%v", secrets.String(err.Error()))
+				}
+				return &exitError{code: ExitInternal, err: err}
+			}
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-ctx.Done():
+						return
+					case <-hup:
+						_ = d.Reload() // logged by the daemon
+					}
+				}
+			}()
+			err = d.Run(ctx)
+			cancel()
+			if err != nil {
+				if errors.Is(err, daemon.ErrBadConfig) {
+					return usageErr("%v", err)
+				}
+				return &exitError{code: ExitInternal, err: err}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&config, "config", "", "daemon config file (docs/daemon.md)")
+	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&demoTarget, "with-demo-target", "", "also serve the built-in demo target on this address (for demos: make run)")
+	return cmd
+}
+
+func newLogger(env Env, format, level string, secrets *redact.Set) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(env.Stderr, opts)
+	case "json":
+		h = slog.NewJSONHandler(env.Stderr, opts)
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+	return slog.New(redact.NewHandler(h, secrets)), nil
+}
+

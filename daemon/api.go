@@ -1,0 +1,371 @@
+package daemon
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/canaryproj/canary/alert"
+	"github.com/canaryproj/canary/internal/yamlfile"
+	"github.com/canaryproj/canary/slo"
+	"github.com/canaryproj/canary/store"
+)
+
+// MaxBodyBytes bounds every API request body.
+const MaxBodyBytes = 1 << 20
+
+func (d *Daemon) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{ErrorLog: nil, EnableOpenMetrics: true}))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
+	mux.HandleFunc("GET /-/ready", d.handleReady)
+	mux.HandleFunc("POST /-/reload", d.auth(d.handleReload))
+	mux.HandleFunc("GET /api/v1/checks", d.handleChecks)
+	mux.HandleFunc("GET /api/v1/checks/{name}/verdict", d.handleVerdict)
+	mux.HandleFunc("GET /api/v1/gate/{name}", d.handleGate)
+	mux.HandleFunc("POST /api/v1/gate/{name}", d.handleGate)
+	mux.HandleFunc("POST /api/v1/runs", d.auth(d.handleStartRun))
+	mux.HandleFunc("GET /api/v1/runs", d.handleListRuns)
+	mux.HandleFunc("GET /api/v1/runs/{id}", d.handleGetRun)
+	mux.HandleFunc("GET /api/v1/silences", d.handleSilences)
+	mux.HandleFunc("POST /api/v1/silences", d.auth(d.handleAddSilence))
+	mux.HandleFunc("DELETE /api/v1/silences/{id}", d.auth(d.handleDeleteSilence))
+	mux.Handle("/", d.statusPage())
+	return mux
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // "success>=99.5%" reads better than "success\u003e=99.5%"
+	_ = enc.Encode(v)
+}
+
+func (d *Daemon) fail(w http.ResponseWriter, status int, format string, args ...any) {
+	writeJSON(w, status, apiError{Error: d.secrets.String(fmt.Sprintf(format, args...))})
+}
+
+// auth guards a mutating endpoint with the bearer token (constant-time).
+func (d *Daemon) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token := d.config().Server.AuthToken
+		if token == "" {
+			d.fail(w, http.StatusForbidden, "this endpoint is disabled: set server.auth_token to enable it")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
+		if !ok || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="canary"`)
+			d.fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		next(w, r)
+	}
+}
+
+func (d *Daemon) handleReady(w http.ResponseWriter, r *http.Request) {
+	d.mu.Lock()
+	ready := d.ready
+	d.mu.Unlock()
+	if !ready {
+		http.Error(w, "starting\n", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "OK\n")
+}
+
+func (d *Daemon) handleReload(w http.ResponseWriter, r *http.Request) {
+	if err := d.Reload(); err != nil {
+		d.fail(w, http.StatusBadRequest, "config rejected, the previous one keeps running: %v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+}
+
+func (d *Daemon) runner(name string) *checkRunner {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.checks[name]
+}
+
+// checkSummary is one entry of GET /api/v1/checks.
+type checkSummary struct {
+	Name         string            `json:"name"`
+	Verdict      slo.Verdict       `json:"verdict"`
+	EvaluatedAt  *time.Time        `json:"evaluated_at,omitempty"`
+	Window       string            `json:"window"`
+	Samples      int64             `json:"samples"`
+	Objectives   []objectiveDoc    `json:"objectives"`
+	Reasons      []string          `json:"reasons"`
+	TargetRate   float64           `json:"target_rate"`
+	AchievedRate float64           `json:"achieved_rate"`
+	Inflight     int64             `json:"inflight"`
+	P50Ms        float64           `json:"p50_ms"`
+	P99Ms        float64           `json:"p99_ms"`
+	ErrorPct     float64           `json:"error_pct"`
+	Labels       map[string]string `json:"labels,omitempty"`
+	Schedule     string            `json:"schedule,omitempty"`
+}
+
+func (d *Daemon) summaries(now time.Time) []checkSummary {
+	d.mu.Lock()
+	runners := make([]*checkRunner, 0, len(d.checks))
+	for _, r := range d.checks {
+		runners = append(runners, r)
+	}
+	d.mu.Unlock()
+	sort.Slice(runners, func(i, j int) bool { return runners[i].ck.Name < runners[j].ck.Name })
+	out := make([]checkSummary, 0, len(runners))
+	for _, r := range runners {
+		ck := r.ck
+		s := checkSummary{Name: ck.Name, Window: slo.FormatDuration(ck.Window), Labels: ck.Labels, Schedule: ck.ScheduleText}
+		// The verdict as of the last evaluation; right after a restart, the
+		// one persisted before it.
+		var doc verdictDoc
+		if ok, _ := d.store.Get(store.Verdicts, ck.Name, &doc); ok {
+			s.Verdict, s.Samples, s.Objectives, s.Reasons = doc.Verdict, doc.Samples, doc.Objectives, doc.Reasons
+			at := doc.At
+			s.EvaluatedAt = &at
+		}
+		target, inflight := r.rates()
+		s.TargetRate, s.Inflight = round2(target), inflight
+		win := r.col.Window(now, ck.Window)
+		if n := win.Iterations.Total(); n > 0 {
+			span := min(ck.Window, now.Sub(r.started)).Seconds()
+			if span > 0 {
+				s.AchievedRate = round2(float64(win.Iterations.Success+win.Iterations.Failure) / span)
+			}
+			s.ErrorPct = round2(100 * float64(win.Iterations.Failure+win.Iterations.Dropped) / float64(n))
+		}
+		if h := win.Iteration; h != nil && h.TotalCount() > 0 {
+			s.P50Ms = round2(float64(h.ValueAtQuantile(50)) / 1000)
+			s.P99Ms = round2(float64(h.ValueAtQuantile(99)) / 1000)
+		}
+		if s.Objectives == nil {
+			s.Objectives = []objectiveDoc{}
+		}
+		if s.Reasons == nil {
+			s.Reasons = []string{}
+		}
+		if s.Verdict == "" {
+			s.Verdict = slo.Inconclusive
+			s.Reasons = []string{"not evaluated yet"}
+			for _, o := range ck.SLOs {
+				s.Objectives = append(s.Objectives, objectiveDoc{Name: o.Name, Objective: o.String(), Observed: "n/a", Target: o.Target})
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func round2(v float64) float64 { return math.Round(v*100) / 100 }
+
+func (d *Daemon) handleChecks(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"checks": d.summaries(time.Now())})
+}
+
+// verdictParams are the query (or Flagger metadata) parameters of the
+// verdict and gate endpoints.
+type verdictParams struct {
+	window     time.Duration
+	since      time.Time
+	minSamples int64
+}
+
+func (d *Daemon) parseParams(r *http.Request, run *checkRunner, meta map[string]string) (verdictParams, error) {
+	p := verdictParams{window: run.ck.Window, minSamples: run.ck.MinSamples}
+	get := func(k string) string {
+		if v := r.URL.Query().Get(k); v != "" {
+			return v
+		}
+		return meta[k]
+	}
+	if v := get("window"); v != "" {
+		w, err := yamlfile.ParseDuration(v)
+		if err != nil || w <= 0 {
+			return p, fmt.Errorf("window %q: want a duration like 10m", v)
+		}
+		if lim := run.col.Retention(); w > lim {
+			return p, fmt.Errorf("window %s: at most %s is kept for this check", v, slo.FormatDuration(lim))
+		}
+		p.window = w
+	}
+	if v := get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return p, fmt.Errorf("since %q: want an RFC 3339 time like 2026-11-23T10:00:00Z", v)
+		}
+		if t.After(time.Now()) {
+			return p, fmt.Errorf("since %q is in the future", v)
+		}
+		p.since = t
+	}
+	if v := get("min_samples"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return p, fmt.Errorf("min_samples %q: want a non-negative integer", v)
+		}
+		p.minSamples = n
+	}
+	return p, nil
+}
+
+func (d *Daemon) handleVerdict(w http.ResponseWriter, r *http.Request) {
+	run := d.runner(r.PathValue("name"))
+	if run == nil {
+		d.fail(w, http.StatusNotFound, "no check %q", r.PathValue("name"))
+		return
+	}
+	p, err := d.parseParams(r, run, nil)
+	if err != nil {
+		d.fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d.judge(run, time.Now(), p.window, p.since, p.minSamples))
+}
+
+// flaggerPayload is what Flagger's webhooks POST; metadata may carry the
+// verdict parameters (window, since, min_samples).
+type flaggerPayload struct {
+	Name      string            `json:"name"`
+	Namespace string            `json:"namespace"`
+	Phase     string            `json:"phase"`
+	Metadata  map[string]string `json:"metadata"`
+}
+
+// handleGate answers 200 on pass, 412 on fail, 503 (Retry-After) when
+// inconclusive, with the verdict body — for Flagger webhooks, probes and
+// curl --fail.
+func (d *Daemon) handleGate(w http.ResponseWriter, r *http.Request) {
+	run := d.runner(r.PathValue("name"))
+	if run == nil {
+		d.fail(w, http.StatusNotFound, "no check %q", r.PathValue("name"))
+		return
+	}
+	var meta map[string]string
+	if r.Method == http.MethodPost && r.Body != nil {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+		if err != nil {
+			d.fail(w, http.StatusRequestEntityTooLarge, "body: %v", err)
+			return
+		}
+		if len(strings.TrimSpace(string(body))) > 0 {
+			var fp flaggerPayload
+			if err := json.Unmarshal(body, &fp); err != nil {
+				d.fail(w, http.StatusBadRequest, "body: want a JSON object (a Flagger webhook payload): %v", err)
+				return
+			}
+			meta = fp.Metadata
+		}
+	}
+	p, err := d.parseParams(r, run, meta)
+	if err != nil {
+		d.fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	doc := d.judge(run, time.Now(), p.window, p.since, p.minSamples)
+	status := http.StatusOK
+	switch doc.Verdict {
+	case slo.Fail:
+		status = http.StatusPreconditionFailed
+	case slo.Inconclusive:
+		status = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(d.config().Policy.EvaluateEvery.Seconds()))))
+	}
+	writeJSON(w, status, doc)
+}
+
+// ------------------------------------------------------------- silences
+
+type silenceRequest struct {
+	Matchers  map[string]string `json:"matchers"`
+	Duration  string            `json:"duration"`
+	EndsAt    *time.Time        `json:"ends_at"`
+	Comment   string            `json:"comment"`
+	CreatedBy string            `json:"created_by"`
+}
+
+func (d *Daemon) handleSilences(w http.ResponseWriter, r *http.Request) {
+	s := d.alerts.Silences()
+	if s == nil {
+		s = []alert.Silence{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"silences": s})
+}
+
+func (d *Daemon) handleAddSilence(w http.ResponseWriter, r *http.Request) {
+	var req silenceRequest
+	if err := decodeStrict(r.Body, &req); err != nil {
+		d.fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	now := time.Now()
+	s := alert.Silence{Matchers: req.Matchers, StartsAt: now, Comment: req.Comment, CreatedBy: req.CreatedBy}
+	switch {
+	case req.EndsAt != nil:
+		s.EndsAt = *req.EndsAt
+	case req.Duration != "":
+		dur, err := yamlfile.ParseDuration(req.Duration)
+		if err != nil || dur <= 0 {
+			d.fail(w, http.StatusBadRequest, "duration %q: want a positive duration like 2h", req.Duration)
+			return
+		}
+		s.EndsAt = now.Add(dur)
+	default:
+		d.fail(w, http.StatusBadRequest, "give duration (e.g. \"2h\") or ends_at")
+		return
+	}
+	if len(req.Matchers) == 0 {
+		d.fail(w, http.StatusBadRequest, "matchers: give at least one, e.g. {\"check\": \"checkout\"}")
+		return
+	}
+	added, err := d.alerts.AddSilence(s)
+	if err != nil {
+		d.fail(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/silences/"+added.ID)
+	writeJSON(w, http.StatusCreated, added)
+}
+
+func (d *Daemon) handleDeleteSilence(w http.ResponseWriter, r *http.Request) {
+	if err := d.alerts.DeleteSilence(r.PathValue("id")); err != nil {
+		d.fail(w, http.StatusNotFound, "%v", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// decodeStrict decodes one JSON object, refusing unknown fields.
+func decodeStrict(body io.Reader, v any) error {
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("body larger than %d bytes", mbe.Limit)
+		}
+		return fmt.Errorf("body: %v", err)
+	}
+	return nil
+}

@@ -1,0 +1,356 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/canaryproj/canary/demotarget"
+	"github.com/canaryproj/canary/redact"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// fsnotify's inotify reader exits shortly after Close.
+		goleak.IgnoreTopFunction("github.com/fsnotify/fsnotify.(*inotify).readEvents"),
+	)
+}
+
+const token = "tok-sekret-1234"
+
+// testDaemon runs a daemon on a free loopback port against a demo target.
+type testDaemon struct {
+	t      *testing.T
+	dir    string
+	cfg    string
+	base   string // the daemon's API
+	demo   *demotarget.Server
+	target *httptest.Server
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+	env    map[string]string
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+const scenarioYAML = `name: shop
+vars: {base: "${TARGET}"}
+steps:
+  - name: products
+    request: {url: "{{ .base }}/products", headers: {X-Api-Key: "${API_KEY}"}}
+    expect: {status: 200}
+`
+
+func config(checks string) string {
+	return `server:
+  listen: 127.0.0.1:0
+  auth_token: "${CANARY_TOKEN}"
+  shutdown_grace: 2s
+state_dir: ./state
+allowed_hosts: [127.0.0.1]
+max_rate: 200
+alerting:
+  evaluate_every: 1s
+  resolve_after: 2
+  burn_rates:
+    - {long: 4s, short: 2s, factor: 2, severity: page}
+checks:
+` + checks
+}
+
+const shopCheck = `  - name: shop
+    scenario: shop.yaml
+    profile: {rate: 20/s}
+    slos:
+      - {name: availability, success: 95%}
+    window: 3s
+    min_samples: 10
+`
+
+func start(t *testing.T, checks string) *testDaemon {
+	t.Helper()
+	demo := demotarget.New(demotarget.Options{Seed: 1})
+	target := httptest.NewServer(demo)
+	t.Cleanup(target.Close)
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(scenarioYAML), 0o644))
+	cfg := filepath.Join(dir, "canary.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(config(checks)), 0o644))
+	td := &testDaemon{t: t, dir: dir, cfg: cfg, demo: demo, target: target, logs: &syncBuffer{},
+		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token}}
+	td.run()
+	return td
+}
+
+func (td *testDaemon) run() {
+	t := td.t
+	secrets := &redact.Set{}
+	logger := slog.New(redact.NewHandler(slog.NewTextHandler(td.logs, nil), secrets))
+	ready := make(chan string, 1)
+	d, err := New(Options{ConfigPath: td.cfg, Logger: logger, Secrets: secrets, Version: "test",
+		Env:   func(k string) (string, bool) { v, ok := td.env[k]; return v, ok },
+		Ready: func(addr string) { ready <- addr }})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	td.cancel, td.done = cancel, make(chan error, 1)
+	go func() { td.done <- d.Run(ctx) }()
+	select {
+	case addr := <-ready:
+		td.base = "http://" + addr
+	case err := <-td.done:
+		t.Fatalf("daemon stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not start")
+	}
+	t.Cleanup(td.stop)
+}
+
+func (td *testDaemon) stop() {
+	if td.cancel == nil {
+		return
+	}
+	td.cancel()
+	select {
+	case err := <-td.done:
+		assert.NoError(td.t, err)
+	case <-time.After(15 * time.Second):
+		td.t.Error("daemon did not stop")
+	}
+	td.cancel = nil
+}
+
+func (td *testDaemon) do(method, path, tok string, body any) (int, http.Header, map[string]any) {
+	td.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, td.base+path, rd)
+	require.NoError(td.t, err)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(td.t, err)
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	return resp.StatusCode, resp.Header, m
+}
+
+func (td *testDaemon) raw(path string) string {
+	resp, err := http.Get(td.base + path)
+	require.NoError(td.t, err)
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func TestVerdictAndGateFollowTheTarget(t *testing.T) {
+	td := start(t, shopCheck)
+	gate := func() (int, string) {
+		code, hdr, body := td.do("GET", "/api/v1/gate/shop", "", nil)
+		if code == http.StatusServiceUnavailable {
+			assert.NotEmpty(t, hdr.Get("Retry-After"))
+		}
+		v, _ := body["verdict"].(string)
+		return code, v
+	}
+	require.Eventually(t, func() bool { c, _ := gate(); return c == 200 }, 10*time.Second, 200*time.Millisecond, "passes once it has samples")
+	code, _, v := td.do("GET", "/api/v1/checks/shop/verdict", "", nil)
+	assert.Equal(t, 200, code)
+	assert.Equal(t, "pass", v["verdict"])
+	assert.Equal(t, "3s", v["window"])
+
+	require.NoError(t, td.demo.SetFaults(demotarget.Faults{ErrorRatio: 1, PathPrefix: "/products"}))
+	require.Eventually(t, func() bool { c, v := gate(); return c == 412 && v == "fail" }, 10*time.Second, 200*time.Millisecond, "a failing target fails the gate")
+	code, _, v = td.do("GET", "/api/v1/checks/shop/verdict", "", nil)
+	assert.Equal(t, 200, code, "the verdict endpoint always answers 200")
+	assert.Equal(t, "fail", v["verdict"])
+	assert.Contains(t, fmt.Sprint(v["reasons"]), "success")
+	// A Flagger webhook POST is accepted, its metadata overriding the window.
+	code, _, v = td.do("POST", "/api/v1/gate/shop", "", map[string]any{"name": "shop", "namespace": "prod", "phase": "Progressing", "metadata": map[string]string{"window": "2s"}})
+	assert.Equal(t, 412, code)
+	assert.Equal(t, "2s", v["window"])
+
+	td.demo.SetFaults(demotarget.Faults{})
+	require.Eventually(t, func() bool { c, _ := gate(); return c == 200 }, 10*time.Second, 200*time.Millisecond, "recovery passes again")
+
+	// The daemon's metrics saw it all.
+	metrics := td.raw("/metrics")
+	assert.Contains(t, metrics, `canary_requests_total{check="shop",code="503",error="http_status",method="GET",step="products"}`)
+	assert.Contains(t, metrics, `canary_verdict{check="shop"}`)
+	// Bad parameters are client errors, unknown checks 404.
+	code, _, _ = td.do("GET", "/api/v1/checks/shop/verdict?window=forever", "", nil)
+	assert.Equal(t, 400, code)
+	code, _, _ = td.do("GET", "/api/v1/gate/nope", "", nil)
+	assert.Equal(t, 404, code)
+}
+
+func TestReloadKeepsTheOldConfigOnError(t *testing.T) {
+	td := start(t, shopCheck)
+	require.Eventually(t, func() bool {
+		return strings.Contains(td.raw("/metrics"), "canary_config_last_reload_successful 1")
+	}, 5*time.Second, 100*time.Millisecond)
+
+	// A broken config is rejected whole: the old one keeps serving.
+	require.NoError(t, os.WriteFile(td.cfg, []byte(config(shopCheck)+"  - name: broken\n    scenario: nope.yaml\n    nmae: x\n"), 0o644))
+	code, _, body := td.do("POST", "/-/reload", token, nil)
+	assert.Equal(t, 400, code)
+	assert.Contains(t, body["error"], `unknown key "nmae"`)
+	assert.Contains(t, td.raw("/metrics"), "canary_config_last_reload_successful 0")
+	code, _, _ = td.do("GET", "/api/v1/checks/shop/verdict", "", nil)
+	assert.Equal(t, 200, code, "the old config still serves")
+	assert.Contains(t, td.logs.String(), "config reload rejected")
+
+	// A good reload applies, and the unchanged check keeps its state.
+	before := td.raw("/metrics")
+	require.NoError(t, os.WriteFile(td.cfg, []byte(config(shopCheck+strings.ReplaceAll(shopCheck, "name: shop", "name: shop2"))), 0o644))
+	code, _, _ = td.do("POST", "/-/reload", token, nil)
+	assert.Equal(t, 200, code)
+	assert.Contains(t, td.raw("/metrics"), "canary_config_last_reload_successful 1")
+	_, _, list := td.do("GET", "/api/v1/checks", "", nil)
+	assert.Len(t, list["checks"], 2)
+	assert.Contains(t, before, `canary_iterations_total{check="shop",result="success"}`)
+	after := td.raw("/metrics")
+	assert.Equal(t, counter(before, `canary_iterations_total{check="shop",result="success"}`) <= counter(after, `canary_iterations_total{check="shop",result="success"}`), true,
+		"the unchanged check's counters carry on (not reset)")
+
+	// A change of the file is picked up without a signal.
+	require.NoError(t, os.WriteFile(td.cfg, []byte(config(shopCheck)), 0o644))
+	require.Eventually(t, func() bool {
+		_, _, list := td.do("GET", "/api/v1/checks", "", nil)
+		return len(list["checks"].([]any)) == 1
+	}, 10*time.Second, 100*time.Millisecond, "the watcher reloads the edited file")
+}
+
+func counter(exposition, series string) float64 {
+	for _, line := range strings.Split(exposition, "\n") {
+		if strings.HasPrefix(line, series+" ") {
+			var v float64
+			fmt.Sscan(strings.TrimPrefix(line, series+" "), &v)
+			return v
+		}
+	}
+	return -1
+}
+
+func TestSecurity(t *testing.T) {
+	td := start(t, shopCheck)
+	// Mutating endpoints need the token.
+	for _, c := range []struct{ method, path string }{{"POST", "/-/reload"}, {"POST", "/api/v1/runs"}, {"POST", "/api/v1/silences"}, {"DELETE", "/api/v1/silences/x"}} {
+		code, hdr, _ := td.do(c.method, c.path, "", nil)
+		assert.Equal(t, 401, code, "%s %s without a token", c.method, c.path)
+		assert.Contains(t, hdr.Get("WWW-Authenticate"), "Bearer")
+		code, _, _ = td.do(c.method, c.path, "wrong-token", nil)
+		assert.Equal(t, 401, code, "%s %s with a wrong token", c.method, c.path)
+	}
+	time.Sleep(1500 * time.Millisecond) // some requests and an evaluation
+	// Secrets from the environment appear nowhere.
+	for _, path := range []string{"/metrics", "/api/v1/checks", "/", "/checks/shop"} {
+		body := td.raw(path)
+		assert.NotContains(t, body, "apikey-very-secret", path)
+		assert.NotContains(t, body, token, path)
+	}
+	code, _, _ := td.do("POST", "/api/v1/runs", token, map[string]any{"check": "shop", "duration": "1s"})
+	assert.Equal(t, 202, code)
+	td.stop()
+	assert.NotContains(t, td.logs.String(), "apikey-very-secret")
+	assert.NotContains(t, td.logs.String(), token)
+	assert.Contains(t, td.logs.String(), "check started")
+}
+
+func TestHostsOutsideAllowedHostsAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "far.yaml"), []byte("name: far\nsteps:\n  - {name: a, request: {url: \"https://example.com/\"}}\n"), 0o644))
+	cfg := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("allowed_hosts: [127.0.0.1]\nchecks:\n  - {name: far, scenario: far.yaml}\n"), 0o644))
+	_, err := LoadConfig(cfg, func(string) (string, bool) { return "", false })
+	require.Error(t, err)
+	assert.Equal(t, cfg+`:3:27: check "far": host "example.com" is not in allowed_hosts [127.0.0.1]`, err.Error())
+
+	// A host only known at run time is refused at run time, every request.
+	td := start(t, `  - name: templated
+    scenario:
+      name: templated
+      vars: {h: "{{ randString 3 }}"}
+      steps:
+        - {name: a, request: {url: "http://{{ .h }}.example.org/"}}
+    profile: {rate: 10/s}
+`)
+	require.Eventually(t, func() bool {
+		return strings.Contains(td.raw("/metrics"), `canary_requests_total{check="templated",code="0",error="other",method="GET",step="a"}`)
+	}, 5*time.Second, 100*time.Millisecond)
+}
+
+func TestOnDemandRunsAreIdempotentAndPersisted(t *testing.T) {
+	td := start(t, shopCheck)
+	req := map[string]any{"check": "shop", "profile": map[string]any{"rate": "10/s"}, "duration": "1s", "key": "deploy-42"}
+	code, hdr, first := td.do("POST", "/api/v1/runs", token, req)
+	require.Equal(t, 202, code)
+	loc := hdr.Get("Location")
+	require.NotEmpty(t, loc)
+	code, hdr, second := td.do("POST", "/api/v1/runs", token, req)
+	assert.Equal(t, 202, code)
+	assert.Equal(t, loc, hdr.Get("Location"), "the same key returns the same run")
+	assert.Equal(t, first["id"], second["id"])
+	require.Eventually(t, func() bool {
+		_, _, r := td.do("GET", loc, "", nil)
+		return r["status"] == "passed"
+	}, 15*time.Second, 200*time.Millisecond)
+	_, _, run := td.do("GET", loc, "", nil)
+	report := run["report"].(map[string]any)
+	assert.Equal(t, 10.0, report["iterations"].(map[string]any)["total"], "one run of 10/s for 1 s, not two")
+	_, _, list := td.do("GET", "/api/v1/runs", "", nil)
+	assert.Len(t, list["runs"], 1)
+
+	code, _, _ = td.do("POST", "/api/v1/runs", token, map[string]any{"check": "nope"})
+	assert.Equal(t, 404, code)
+	code, _, body := td.do("POST", "/api/v1/runs", token, map[string]any{"check": "shop", "profile": map[string]any{"rate": "5000/s"}, "duration": "1s"})
+	assert.Equal(t, 429, code, "over the global max_rate")
+	assert.Contains(t, body["error"], "max_rate")
+	code, _, _ = td.do("POST", "/api/v1/runs", token, map[string]any{"check": "shop", "unknown": 1})
+	assert.Equal(t, 400, code)
+	code, _, _ = td.do("GET", "/api/v1/runs/nope", "", nil)
+	assert.Equal(t, 404, code)
+
+	// Silences through the API.
+	code, _, sil := td.do("POST", "/api/v1/silences", token, map[string]any{"matchers": map[string]string{"check": "shop"}, "duration": "1h", "comment": "deploy"})
+	require.Equal(t, 201, code)
+	_, _, sils := td.do("GET", "/api/v1/silences", "", nil)
+	assert.Len(t, sils["silences"], 1)
+	code, _, _ = td.do("DELETE", "/api/v1/silences/"+sil["id"].(string), token, nil)
+	assert.Equal(t, 204, code)
+}
+
+func TestStatusPageAndHealth(t *testing.T) {
+	td := start(t, shopCheck)
+	assert.Equal(t, "OK\n", td.raw("/-/healthy"))
+	assert.Equal(t, "OK\n", td.raw("/-/ready"))
+	require.Eventually(t, func() bool { return strings.Contains(td.raw("/"), `href="/checks/shop"`) }, 5*time.Second, 100*time.Millisecond)
+	assert.Contains(t, td.raw("/checks/shop"), "availability")
+}
