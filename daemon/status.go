@@ -115,4 +115,3 @@ func seriesView(pts []stats.Point, start time.Time, n int) []web.Point {
 	sort.Slice(out, func(i, j int) bool { return out[i].T.Before(out[j].T) })
 	return out
 }
-

@@ -131,4 +131,3 @@ func newLogger(env Env, format, level string, secrets *redact.Set) (*slog.Logger
 	}
 	return slog.New(redact.NewHandler(h, secrets)), nil
 }
-
