@@ -241,3 +241,114 @@ func TestEndToEnd(t *testing.T) {
 		assert.True(t, strings.Contains(o.String(), "INCONCLUSIVE"), o.String())
 	})
 }
+
+// startDaemon runs `canary daemon` and returns its API address.
+func startDaemon(t *testing.T, bin, cfg string, env []string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(bin, "daemon", "--config", cfg)
+	cmd.Env = append(os.Environ(), env...)
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	re := regexp.MustCompile(`canary daemon on (http://127\.0\.0\.1:\d+)`)
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil {
+				found <- m[1]
+			}
+		}
+	}()
+	select {
+	case u := <-found:
+		return cmd, u
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("daemon did not start")
+	}
+	return nil, ""
+}
+
+func getJSON(t *testing.T, url string, into any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(into))
+	return resp.StatusCode
+}
+
+func TestDaemonLifecycle(t *testing.T) {
+	bin := binary(t)
+	base := demoTarget(t, bin)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "canary.yaml")
+	write := func(s string) { require.NoError(t, os.WriteFile(cfg, []byte(s), 0o644)) }
+	const tok = "lifecycle-token-1"
+	write(`server: {listen: 127.0.0.1:0, auth_token: "${CANARY_TOKEN}", shutdown_grace: 5s}
+state_dir: state
+allowed_hosts: [127.0.0.1]
+alerting: {evaluate_every: 1s}
+checks:
+  - name: slow
+    scenario:
+      name: slow
+      steps:
+        - {name: wait, request: {url: "` + base + `/slow?ms=1500", timeout: 10s}}
+    profile: {rate: 4/s}
+    window: 10s
+    min_samples: 1
+`)
+	env := []string{"CANARY_TOKEN=" + tok}
+
+	t.Run("SIGTERM drains in-flight iterations and exits 0", func(t *testing.T) {
+		cmd, _ := startDaemon(t, bin, cfg, env)
+		time.Sleep(2 * time.Second) // iterations of 1.5 s are in flight
+		t0 := time.Now()
+		require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+		err := cmd.Wait()
+		assert.NoError(t, err, "exit 0")
+		assert.Less(t, time.Since(t0), 5*time.Second+3*time.Second, "within the grace period")
+		assert.Greater(t, time.Since(t0), 100*time.Millisecond, "it waited for the iterations in flight")
+	})
+
+	t.Run("kill -9 during a run, restart: history and verdicts intact", func(t *testing.T) {
+		cmd, api := startDaemon(t, bin, cfg, env)
+		req, _ := http.NewRequest("POST", api+"/api/v1/runs", strings.NewReader(`{"check":"slow","duration":"1m","key":"k1"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, 202, resp.StatusCode)
+		loc := resp.Header.Get("Location")
+		time.Sleep(3 * time.Second) // a verdict has been persisted
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+
+		cmd, api = startDaemon(t, bin, cfg, env)
+		defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
+		var run map[string]any
+		assert.Equal(t, 200, getJSON(t, api+loc, &run))
+		assert.Equal(t, "inconclusive", run["status"], "a run cut by the crash is kept, as inconclusive")
+		assert.Contains(t, run["reasons"], "the daemon stopped during the run")
+		var checks struct {
+			Checks []struct {
+				Name        string     `json:"name"`
+				EvaluatedAt *time.Time `json:"evaluated_at"`
+			} `json:"checks"`
+		}
+		getJSON(t, api+"/api/v1/checks", &checks)
+		require.Len(t, checks.Checks, 1)
+		require.NotNil(t, checks.Checks[0].EvaluatedAt, "the last verdict survived the crash")
+		assert.WithinDuration(t, time.Now(), *checks.Checks[0].EvaluatedAt, 30*time.Second)
+	})
+
+	t.Run("a bad config at start exits 2", func(t *testing.T) {
+		bad := filepath.Join(dir, "bad.yaml")
+		require.NoError(t, os.WriteFile(bad, []byte("checks:\n  - name: x\n    scenraio: y.yaml\n"), 0o644))
+		r := run(t, bin, nil, "daemon", "--config", bad)
+		assert.Equal(t, 2, r.code)
+		assert.Contains(t, r.stderr, `bad.yaml:3:5: unknown key "scenraio" (did you mean "scenario"?)`)
+	})
+}
