@@ -18,8 +18,12 @@ all: build
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/canary
 
+# The daemon on the example config (examples/canary.yaml) against the
+# built-in demo target, everything on 127.0.0.1.
 run: build
-	$(BIN) demo-run
+	@echo "canary: status page http://127.0.0.1:9090/  metrics http://127.0.0.1:9090/metrics  verdicts http://127.0.0.1:9090/api/v1/checks"
+	@echo "        demo target http://127.0.0.1:8080/  (break it: curl -X PUT 127.0.0.1:8080/admin/faults -d '{\"error_ratio\":0.2}')"
+	cd examples && ../$(BIN) daemon --config canary.yaml --with-demo-target 127.0.0.1:8080
 
 deps:
 	./scripts/deps.sh
