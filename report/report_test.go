@@ -1,0 +1,156 @@
+package report
+
+import (
+	"bytes"
+	"encoding/xml"
+	"flag"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/canaryproj/canary/loadtest"
+	"github.com/canaryproj/canary/stats"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func fixture(t *testing.T) *stats.Report {
+	t.Helper()
+	t0 := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	c := stats.NewCollector([]string{"login", "cart"}, t0, stats.Options{})
+	for i := 0; i < 200; i++ {
+		d := time.Duration(1+i%20) * time.Millisecond
+		c.Shard(i).RecordStep(0, 200, stats.ClassNone, stats.AssertNone, d, d/2)
+		if i%40 == 0 {
+			c.Shard(i).RecordStep(1, 503, stats.ClassHTTPStatus, stats.AssertStatus, d, d)
+			c.Shard(i).RecordIteration(stats.Failure, stats.ClassHTTPStatus, 2*d)
+			continue
+		}
+		c.Shard(i).RecordStep(1, 200, stats.ClassNone, stats.AssertNone, d, d)
+		c.Shard(i).RecordIteration(stats.Success, stats.ClassNone, 2*d)
+		if i%50 == 0 {
+			c.Flush(t0.Add(time.Duration(i/50+1) * time.Second))
+		}
+	}
+	c.Flush(t0.Add(5 * time.Second))
+	r, err := stats.NewReport(c.Totals(), c.Series(), stats.ReportMeta{
+		Scenario: "checkout", Profile: map[string]any{"model": "open", "shape": "constant", "duration": "5s", "max_inflight": 1000},
+		TargetRate: 40, LagP99Ms: 0.8,
+	})
+	require.NoError(t, err)
+	r.SLOs = []stats.SLOResult{{Expr: "p99(login)<300ms", Observed: 19.9, Pass: true}, {Expr: "errors<1%", Observed: 2.5, Pass: false}}
+	r.Verdict = "fail"
+	r.Reasons = []string{"errors 2.5% >= 1% over the run, n=200"}
+	return r
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := "testdata/" + name
+	if *update {
+		require.NoError(t, os.MkdirAll("testdata", 0o755))
+		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
+	}
+	want, err := os.ReadFile(path)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), got)
+}
+
+func TestSummary(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, WriteSummary(&b, fixture(t)))
+	golden(t, "summary.golden.txt", b.String())
+	assert.Contains(t, b.String(), "✗ errors<1%")
+	assert.Contains(t, b.String(), "verdict    FAIL")
+	assert.Contains(t, b.String(), "cart           status 503 ×5, http_status ×5")
+}
+
+func TestMarkdown(t *testing.T) {
+	r := fixture(t)
+	r.Steps[0].Name = "lo|gin"
+	var b bytes.Buffer
+	require.NoError(t, WriteMarkdown(&b, r))
+	golden(t, "summary.golden.md", b.String())
+	assert.Contains(t, b.String(), `lo\|gin`, "table cells are escaped")
+}
+
+func TestJUnit(t *testing.T) {
+	var b bytes.Buffer
+	require.NoError(t, WriteJUnit(&b, fixture(t)))
+	var suites struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Name    string `xml:"name,attr"`
+				Failure *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	require.NoError(t, xml.Unmarshal(b.Bytes(), &suites), "valid XML")
+	s := suites.Suites[0]
+	assert.Equal(t, 4, s.Tests, "a case per SLO and per step")
+	assert.Equal(t, 2, s.Failures, "the failed SLO and the step with errors")
+	assert.Equal(t, "slo errors<1%", s.Cases[1].Name)
+	assert.Equal(t, "errors<1%: observed 2.5%", s.Cases[1].Failure.Message)
+	assert.Equal(t, "5 of 200 requests failed", s.Cases[3].Failure.Message)
+}
+
+func TestHTMLIsSelfContainedAndEscaped(t *testing.T) {
+	r := fixture(t)
+	r.Scenario = `<script>alert("x")</script>`
+	var b bytes.Buffer
+	require.NoError(t, WriteHTML(&b, r))
+	page := b.String()
+	assert.NotContains(t, page, `<script>alert`)
+	assert.Contains(t, page, "&lt;script&gt;")
+	assert.Equal(t, 2, strings.Count(page, "<svg"), "throughput and latency plots")
+	assert.Contains(t, page, `<path d="M`)
+	for _, external := range []string{"http://", "https://", "<script", "<link"} {
+		assert.NotContains(t, page, external, "the page loads nothing")
+	}
+	// An empty report still renders.
+	empty, err := stats.NewReport(stats.NewSnapshot([]string{"a"}), nil, stats.ReportMeta{Scenario: "e"})
+	require.NoError(t, err)
+	b.Reset()
+	require.NoError(t, WriteHTML(&b, empty))
+	assert.Contains(t, b.String(), "no data")
+}
+
+func TestProgress(t *testing.T) {
+	p := loadtest.Progress{Elapsed: 12 * time.Second, Total: time.Minute, TargetRate: 100, AchievedRate: 99.5, Inflight: 3,
+		P50: 2.5, P99: 12.25, ErrorPct: 0.5, Iterations: 1190, Dropped: 2}
+	assert.Equal(t, "12s/1m0s  99.5/s of 100.0/s  in-flight 3  p50 2.50 ms  p99 12.2 ms  errors 0.5%  iterations 1190  dropped 2", ProgressLine(p))
+
+	// Not a terminal: a plain line at most every 10 s.
+	var b bytes.Buffer
+	now := time.Unix(0, 0)
+	pw := NewProgressWriter(&b, false)
+	pw.now = func() time.Time { return now }
+	for i := 0; i < 25; i++ {
+		pw.Update(p)
+		now = now.Add(time.Second)
+	}
+	pw.Done()
+	assert.Equal(t, 3, strings.Count(b.String(), "\n"), "at 0, 10 and 20 s")
+	assert.NotContains(t, b.String(), "\r")
+
+	// A terminal: one line redrawn at most every second.
+	b.Reset()
+	pw = NewProgressWriter(&b, true)
+	pw.now = func() time.Time { return now }
+	for i := 0; i < 10; i++ {
+		pw.Update(p) // ten updates within the same second
+	}
+	now = now.Add(time.Second)
+	pw.Update(p)
+	pw.Done()
+	assert.Equal(t, 2, strings.Count(b.String(), "\r\033[K"), "never more than one line a second")
+	assert.True(t, strings.HasSuffix(b.String(), "\n"))
+}
