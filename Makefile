@@ -11,7 +11,7 @@ LDFLAGS  := -s -w -X github.com/canaryproj/canary/cmd/canary/cli.version=$(VERSI
 # `go test ./...` stays fast; `make test` always includes them.
 TESTFLAGS ?= -race -tags integration -timeout 9m
 
-.PHONY: all build run test unit deps fmt fmt-check vet fuzz-seeds bench clean
+.PHONY: all build run test unit deps fmt fmt-check vet generate bench clean
 
 all: build
 
@@ -45,6 +45,11 @@ test: deps fmt-check vet build
 # Quick loop while developing: no integration suites.
 unit:
 	$(GO) test -race ./...
+
+# Regenerate the committed rules and dashboard from examples/canary.yaml (a
+# test fails when they drift).
+generate:
+	$(GO) test ./cmd/canary/cli -run TestCommittedArtefactsMatchTheGenerator -update
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

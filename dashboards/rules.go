@@ -154,7 +154,12 @@ func (s Spec) checkGroup(c Check) RuleGroup {
 			continue
 		}
 		// Recording rules do not expand templates: their labels are literal.
-		sloLabels := func() map[string]string { return map[string]string{metrics.LabelSLO: o.Name} }
+		// check is already on the series the expression yields; as a static
+		// label too it keeps two checks' rules for same-named SLOs distinct
+		// to promtool's duplicate check.
+		sloLabels := func() map[string]string {
+			return map[string]string{metrics.LabelCheck: c.Name, metrics.LabelSLO: o.Name}
+		}
 		for _, w := range ws {
 			g.Rules = append(g.Rules, Rule{
 				Record: RecordPrefix + mustDuration(w),
@@ -334,3 +339,24 @@ func exhaustion(period time.Duration, factor float64) string {
 	}
 	return mustDuration(d)
 }
+
+// SLIErrorExpr is the PromQL ratio of bad events to all events of an
+// objective over window w, summed over every instance — the expression the
+// recording rules use, for `canary gate --prometheus` to judge with exactly
+// the same definition.
+func SLIErrorExpr(check string, o slo.Objective, w time.Duration) (string, error) {
+	if !o.HasBudget() {
+		return "", fmt.Errorf("%s has no error budget", o)
+	}
+	pw, err := promDuration(w)
+	if err != nil {
+		return "", err
+	}
+	return sliErrorExpr(check, o, pw), nil
+}
+
+// PromDuration prints d as a PromQL duration ("5m", "1h30m").
+func PromDuration(d time.Duration) (string, error) { return promDuration(d) }
+
+// LatencyHistogram names the classic histogram a latency objective reads.
+func LatencyHistogram(o slo.Objective) string { return histogram(o) }

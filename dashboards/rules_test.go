@@ -204,7 +204,7 @@ func TestRecordingRules(t *testing.T) {
 				assert.Contains(t, r.Labels, "check", "budget record of %s", r.Labels["slo"])
 				continue
 			}
-			assert.Equal(t, []string{"slo"}, sortedKeys(r.Labels), "record %s of %s: labels", r.Record, r.Labels["slo"])
+			assert.Equal(t, []string{"check", "slo"}, sortedKeys(r.Labels), "record %s of %s: labels", r.Record, r.Labels["slo"])
 		}
 	}
 	all := []string{

@@ -78,59 +78,75 @@ type Judgement struct {
 	Samples int64
 }
 
-// Judge evaluates objectives over in and applies the verdict rules:
-// inconclusive when the generator saturated, the run was aborted, there are
-// fewer than MinSamples iterations, or an objective has no data; otherwise
-// fail when any objective fails, else pass. With no objectives the verdict
-// is fail when any iteration failed (a smoke test is strict by default).
+// Judge evaluates objectives over in and applies the verdict rules (see
+// Conclude). With no objectives the verdict is fail when any iteration
+// failed: a smoke test is strict by default.
 func Judge(objs []Objective, in Input) Judgement {
-	j := Judgement{}
-	snap := in.Snapshot
-	if snap != nil {
-		j.Samples = snap.Iterations.Total()
-	}
-	window := in.Window
-	if window == "" {
-		window = FormatDuration(in.Duration)
-	}
+	var results []Result
 	for _, o := range objs {
-		r := Evaluate(o, in)
-		j.Results = append(j.Results, r)
+		results = append(results, Evaluate(o, in))
+	}
+	f := Facts{Window: in.Window, MinSamples: in.MinSamples, Saturated: in.Saturated, Why: in.Why, Aborted: in.Aborted}
+	if f.Window == "" {
+		f.Window = FormatDuration(in.Duration)
+	}
+	if snap := in.Snapshot; snap != nil {
+		f.Samples = snap.Iterations.Total()
+		if len(objs) == 0 {
+			if bad := snap.Iterations.Failure + snap.Iterations.Dropped; bad > 0 {
+				f.Failures = append(f.Failures, fmt.Sprintf("%d of %d iterations failed (no SLOs given: any failure fails)", bad, f.Samples))
+			}
+		}
+	}
+	return Conclude(results, f)
+}
+
+// Facts are what a verdict rests on besides the objectives' results.
+type Facts struct {
+	Samples    int64  // iterations in the window
+	Window     string // "5m", "the run"
+	MinSamples int64
+	Saturated  bool
+	Why        string // how the generator saturated
+	Aborted    bool
+	Failures   []string // failures found besides the objectives
+}
+
+// Conclude applies the verdict rules to evaluated objectives: inconclusive
+// when the generator saturated, the run was aborted, there are fewer than
+// MinSamples iterations, or an objective has no data; otherwise fail when
+// any objective (or another failure) failed; else pass. The daemon's
+// verdicts and `canary gate --prometheus` share these rules.
+func Conclude(results []Result, f Facts) Judgement {
+	j := Judgement{Samples: f.Samples, Results: results}
+	failed := len(f.Failures) > 0
+	for _, r := range results {
+		o := r.Objective
 		switch {
 		case !r.Evaluated:
-			j.Reasons = append(j.Reasons, fmt.Sprintf("%s: no data over %s", o.Subject(), window))
+			j.Reasons = append(j.Reasons, fmt.Sprintf("%s: no data over %s", o.Subject(), f.Window))
 		case !r.Pass:
+			failed = true
 			j.Reasons = append(j.Reasons, fmt.Sprintf("%s %s %s %s over %s, n=%d",
-				describe(o), r.ObservedText(), o.Op.Negated(), o.FormatValue(o.Target), window, r.Samples))
+				describe(o), r.ObservedText(), o.Op.Negated(), o.FormatValue(o.Target), f.Window, r.Samples))
 		}
 	}
-	failed := false
-	for _, r := range j.Results {
-		if r.Evaluated && !r.Pass {
-			failed = true
-		}
-	}
-	if len(objs) == 0 && snap != nil {
-		if bad := snap.Iterations.Failure + snap.Iterations.Dropped; bad > 0 {
-			failed = true
-			j.Reasons = append(j.Reasons, fmt.Sprintf("%d of %d iterations failed (no SLOs given: any failure fails)", bad, j.Samples))
-		}
-	}
+	j.Reasons = append(j.Reasons, f.Failures...)
 	var inconclusive []string
-	if in.Saturated {
-		why := in.Why
+	if f.Saturated {
+		why := f.Why
 		if why == "" {
 			why = "the load generator could not keep up"
 		}
 		inconclusive = append(inconclusive, "generator saturated: "+why)
 	}
-	if in.Aborted {
+	if f.Aborted {
 		inconclusive = append(inconclusive, "the run was aborted before its end")
 	}
-	if j.Samples < in.MinSamples || j.Samples == 0 {
-		inconclusive = append(inconclusive, fmt.Sprintf("%d iterations over %s, fewer than min_samples %d", j.Samples, window, max(in.MinSamples, 1)))
+	if f.Samples < f.MinSamples || f.Samples == 0 {
+		inconclusive = append(inconclusive, fmt.Sprintf("%d iterations over %s, fewer than min_samples %d", f.Samples, f.Window, max(f.MinSamples, 1)))
 	}
-	for _, r := range j.Results {
+	for _, r := range results {
 		if !r.Evaluated {
 			inconclusive = append(inconclusive, fmt.Sprintf("%s has no data", r.Objective.Subject()))
 			break

@@ -1,0 +1,245 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/canaryproj/canary/daemon"
+	"github.com/canaryproj/canary/dashboards"
+	"github.com/canaryproj/canary/gate"
+	"github.com/canaryproj/canary/slo"
+)
+
+func newGateCmd(env Env) *cobra.Command {
+	var (
+		server, prom, config, check, since, runProfile, duration, key, token string
+		window, wait                                                         time.Duration
+		minSamples                                                           int
+		quiet                                                                bool
+	)
+	cmd := &cobra.Command{
+		Use:   "gate --server URL --check NAME | --prometheus URL --config canary.yaml --check NAME",
+		Short: "Ask for a verdict: exit 0 pass, 99 fail, 3 inconclusive",
+		Long: `gate answers "is this version good?" for CI jobs and deployment pipelines.
+
+With --server it asks a canary daemon for a check's verdict over its window
+(or --window/--since), keeps asking while the verdict is inconclusive for up
+to --wait, or with --run starts an on-demand load test there and waits for
+its verdict. With --prometheus it judges the config's SLOs for the check in
+PromQL, over every instance exporting its metrics (the pods of a distributed
+run: canary run --segment i/n --metrics-addr).
+
+Exit codes: 0 pass, 99 fail, 3 inconclusive (not enough data before --wait
+ran out), 2 usage, 1 internal error (e.g. the daemon unreachable).`,
+		Example: `  canary gate --server http://canary:9090 --check checkout
+  canary gate --server http://canary:9090 --check checkout --since 2026-11-24T10:00:00Z --wait 5m
+  canary gate --server http://canary:9090 --check checkout --run profiles/steady.yaml --duration 2m --token $CANARY_TOKEN
+  canary gate --prometheus http://prometheus:9090 --config canary.yaml --check checkout --window 10m`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if check == "" {
+				return usageErr("--check is required")
+			}
+			if (server == "") == (prom == "") {
+				return usageErr("give --server (a canary daemon) or --prometheus (with --config)")
+			}
+			var sinceT time.Time
+			if since != "" {
+				t, err := time.Parse(time.RFC3339, since)
+				if err != nil {
+					return usageErr("--since %q: want an RFC 3339 time like 2026-11-24T10:00:00Z", since)
+				}
+				sinceT = t
+			}
+			ctx := cmd.Context()
+			var (
+				res *gate.Result
+				err error
+			)
+			progress := func(msg string) {
+				if !quiet {
+					fmt.Fprintln(env.Stderr, "canary gate:", msg)
+				}
+			}
+			if server != "" {
+				if token == "" {
+					token, _ = env.Getenv("CANARY_TOKEN")
+				}
+				o := gate.ServerOptions{URL: server, Check: check, Token: token, Window: window, Since: sinceT,
+					MinSamples: minSamples, Wait: wait, Progress: progress}
+				if runProfile != "" || cmd.Flags().Changed("duration") {
+					o.Run = &gate.RunRequest{Profile: runProfile, Duration: duration, Key: key}
+					if !cmd.Flags().Changed("wait") {
+						o.Wait = 30 * time.Minute
+					}
+				}
+				res, err = gate.AskServer(ctx, o)
+			} else {
+				res, err = askPrometheus(ctx, env, prom, config, check, window, minSamples)
+			}
+			if err != nil {
+				if errors.Is(err, gate.ErrUsage) {
+					return &exitError{code: ExitUsage, err: err}
+				}
+				return &exitError{code: ExitInternal, err: err}
+			}
+			if len(res.Body) > 0 {
+				fmt.Fprintln(env.Stdout, strings.TrimSpace(string(res.Body)))
+			} else {
+				fmt.Fprintf(env.Stdout, "%s: %s\n", check, res.Verdict)
+				for _, r := range res.Reasons {
+					fmt.Fprintf(env.Stdout, "  %s\n", r)
+				}
+			}
+			switch res.Verdict {
+			case slo.Pass:
+				return nil
+			case slo.Fail:
+				return &exitError{code: ExitSLOFailed}
+			}
+			return &exitError{code: ExitInconclusive}
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&server, "server", "", "a canary daemon's base URL")
+	f.StringVar(&prom, "prometheus", "", "a Prometheus base URL (with --config)")
+	f.StringVar(&config, "config", "", "the daemon config defining the check's SLOs (with --prometheus)")
+	f.StringVar(&check, "check", "", "the check to judge")
+	f.DurationVar(&window, "window", 0, "the verdict window (default: the check's window)")
+	f.StringVar(&since, "since", "", "judge only what happened since this RFC 3339 time (e.g. the deploy)")
+	f.IntVar(&minSamples, "min-samples", -1, "fewer iterations are inconclusive (default: the check's min_samples)")
+	f.DurationVar(&wait, "wait", 0, "keep asking while inconclusive for up to this long")
+	f.StringVar(&runProfile, "run", "", "start an on-demand run with this profile (a path on the daemon, or inline JSON like '{\"rate\":\"20/s\"}')")
+	f.StringVar(&duration, "duration", "", "with --run: how long the run lasts (e.g. 2m)")
+	f.StringVar(&key, "key", "", "with --run: an idempotency key (the same key returns the same run)")
+	f.StringVar(&token, "token", "", "bearer token for --run (default $CANARY_TOKEN)")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
+	return cmd
+}
+
+func askPrometheus(ctx context.Context, env Env, prom, config, check string, window time.Duration, minSamples int) (*gate.Result, error) {
+	if config == "" {
+		return nil, fmt.Errorf("%w: --prometheus needs --config (the SLOs to judge)", gate.ErrUsage)
+	}
+	cfg, err := daemon.LoadConfig(config, env.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", gate.ErrUsage, err)
+	}
+	ck := cfg.CheckByName(check)
+	if ck == nil {
+		return nil, fmt.Errorf("%w: no check %q in %s", gate.ErrUsage, check, config)
+	}
+	if window <= 0 {
+		window = ck.Window
+	}
+	ms := ck.MinSamples
+	if minSamples >= 0 {
+		ms = int64(minSamples)
+	}
+	return gate.AskPrometheus(ctx, gate.PromOptions{URL: prom, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ms})
+}
+
+// dashboardSpec is the rules and dashboard generator's view of a config.
+func dashboardSpec(cfg *daemon.Config) dashboards.Spec {
+	s := dashboards.Spec{Policy: cfg.Policy, ExternalURL: cfg.Server.ExternalURL}
+	for _, ck := range cfg.Checks {
+		c := dashboards.Check{Name: ck.Name, Steps: ck.Scenario.StepNames(), Labels: ck.Labels, RunbookURL: ck.RunbookURL, Scheduled: ck.Schedule != nil}
+		for _, o := range ck.SLOs {
+			c.SLOs = append(c.SLOs, dashboards.SLO{Name: o.Name, Objective: o})
+		}
+		s.Checks = append(s.Checks, c)
+	}
+	return s
+}
+
+func loadForGeneration(env Env, config string) (*daemon.Config, error) {
+	if config == "" {
+		return nil, usageErr("--config is required")
+	}
+	cfg, err := daemon.LoadConfig(config, env.Getenv)
+	if err != nil {
+		return nil, usageErr("%v", err)
+	}
+	return cfg, nil
+}
+
+func newRulesCmd(env Env) *cobra.Command {
+	var config, format, name, namespace string
+	cmd := &cobra.Command{
+		Use:   "rules --config canary.yaml [--format rules|prometheusrule]",
+		Short: "Print Prometheus recording and burn-rate alerting rules for the config's SLOs",
+		Long: `rules prints Prometheus rules generated from the daemon config's SLOs: SLI
+error ratios per window (canary:sli_error:ratio_rate<window>), multi-window
+multi-burn-rate alerts matching the daemon's own alerting policy, and an
+alert for checks that stopped reporting. The output passes promtool check
+rules; --format prometheusrule wraps it in a prometheus-operator
+PrometheusRule. See docs/rules-and-dashboards.md.`,
+		Example: `  canary rules --config canary.yaml > canary.rules.yml && promtool check rules canary.rules.yml
+  canary rules --config canary.yaml --format prometheusrule --namespace monitoring | kubectl apply -f -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadForGeneration(env, config)
+			if err != nil {
+				return err
+			}
+			rf, err := dashboards.Rules(dashboardSpec(cfg))
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			var out []byte
+			switch format {
+			case "rules":
+				out, err = rf.YAML()
+			case "prometheusrule":
+				out, err = rf.PrometheusRule(name, namespace, nil)
+			default:
+				return usageErr("--format %q: want rules or prometheusrule", format)
+			}
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			_, err = env.Stdout.Write(out)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&config, "config", "", "daemon config file")
+	f.StringVar(&format, "format", "rules", "rules (a Prometheus rule file) or prometheusrule (the prometheus-operator CRD)")
+	f.StringVar(&name, "name", "canary", "the PrometheusRule's name")
+	f.StringVar(&namespace, "namespace", "", "the PrometheusRule's namespace")
+	return cmd
+}
+
+func newDashboardsCmd(env Env) *cobra.Command {
+	var config string
+	cmd := &cobra.Command{
+		Use:   "dashboards --config canary.yaml",
+		Short: "Print a Grafana dashboard (JSON) for the config's checks",
+		Long: `dashboards prints a Grafana dashboard for the config's checks: target vs
+achieved rate, in-flight and dropped iterations, latency percentiles per step,
+errors by class and status code, SLO burn rates and remaining error budget,
+verdicts, firing alerts and config reloads. Import it in Grafana (it asks for
+the Prometheus data source). See docs/rules-and-dashboards.md.`,
+		Example: `  canary dashboards --config canary.yaml > canary.json`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadForGeneration(env, config)
+			if err != nil {
+				return err
+			}
+			out, err := dashboards.Dashboard(dashboardSpec(cfg))
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			_, err = env.Stdout.Write(out)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&config, "config", "", "daemon config file")
+	return cmd
+}
