@@ -213,7 +213,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	}
 	outcome, err := loadtest.Run(ctx, opts)
 	if srv != nil {
-		srv.finish(outcome)
+		// The summary and the files first; then the final metrics are
+		// served a little longer, for the last scrape.
+		defer srv.finish(outcome)
 	}
 	if err != nil {
 		return &exitError{code: ExitInternal, err: err}
