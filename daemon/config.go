@@ -77,6 +77,9 @@ type SlackConfig struct {
 	WebhookURL string `yaml:"webhook_url"`
 	Token      string `yaml:"token"`
 	Channel    string `yaml:"channel"`
+	// APIURL is the Web API's base URL in bot mode (a Slack-compatible
+	// gateway); default Slack's own.
+	APIURL string `yaml:"api_url"`
 }
 
 // AlertmanagerConfig is `alerting.alertmanager`.

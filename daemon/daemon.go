@@ -111,7 +111,7 @@ func New(o Options) (*Daemon, error) {
 func (d *Daemon) newAlertManager(cfg *Config) (*alert.Manager, error) {
 	var notifiers []alert.Notifier
 	if s := cfg.Alerting.Slack; s != nil && (s.WebhookURL != "" || s.Token != "") {
-		n, err := slack.New(slack.Options{WebhookURL: s.WebhookURL, Token: s.Token, Channel: s.Channel, Logger: d.log})
+		n, err := slack.New(slack.Options{WebhookURL: s.WebhookURL, Token: s.Token, Channel: s.Channel, APIURL: s.APIURL, Logger: d.log})
 		if err != nil {
 			return nil, fmt.Errorf("alerting.slack: %w", err)
 		}

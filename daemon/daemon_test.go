@@ -358,3 +358,5 @@ func TestStatusPageAndHealth(t *testing.T) {
 	require.Eventually(t, func() bool { return strings.Contains(td.raw("/"), `href="/checks/shop"`) }, 5*time.Second, 100*time.Millisecond)
 	assert.Contains(t, td.raw("/checks/shop"), "availability")
 }
+
+func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
