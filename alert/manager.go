@@ -8,97 +8,163 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
-	"sort"
+	"maps"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/canaryproj/canary/metrics"
+	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/store"
 )
 
-// Observation is one (check, SLO)'s state at an evaluation: its burn rates
-// over every window of the policy, and what a notification shows.
+// Observation is one (check, SLO) at one evaluation: its burn rates over
+// the policy's windows, and what a notification about it shows.
 type Observation struct {
 	Check, SLO string
-	Labels     map[string]string
-	Channel    string // per-check Slack channel override
+	Labels     map[string]string // the check's labels
+	Channel    string            // per-check Slack channel override; "" = the notifier's default
 	RunbookURL string
 	StatusURL  string
-	Objective  string // "success>=99.5%"
-	Observed   string // over the check's verdict window
-	// Burn is the burn rate per window length; a window without data is
-	// absent (right after a restart, say): no data is neither good nor bad.
+	Objective  string // "success >= 99.5%"
+	Observed   string // "97.9%", over the check's verdict window
+	// Burn is the burn rate (a multiple of the budget's sustainable rate)
+	// per window length, for every Long and Short of the policy. A window
+	// without data is absent: right after a restart the in-memory stats
+	// are empty, and that must neither fire nor resolve anything.
 	Burn      map[time.Duration]float64
 	TopErrors []Count
 	TopStatus []Count
 }
 
-// ManagerOptions configure a Manager.
+// ManagerOptions configure a Manager. Store is required; everything else
+// has a default.
 type ManagerOptions struct {
 	Policy    Policy
 	Store     *store.Store
-	Notifiers []Notifier
+	Notifiers []Notifier // distinct names
 	Now       func() time.Time
 	Logger    *slog.Logger
-	// Registerer receives canary_alerts_firing and the notification counters.
+	// Registerer receives canary_alerts_firing, canary_notifications_total
+	// and canary_notification_queue_dropped_total; nil registers nothing.
 	Registerer prometheus.Registerer
-	// MaxSilences bounds the silences kept (default 1000).
+	// Secrets are redacted from every error the manager logs, on top of
+	// the notifiers' own redaction (nil: URL user-info only).
+	Secrets *redact.Set
+	// MaxSilences bounds the silences kept; default 1000.
 	MaxSilences int
-	// Backoff is the wait before retry attempt n (from 1) of a failed
-	// delivery that named no Retry-After; default 1 s · 2ⁿ⁻¹ with ±20 %
-	// jitter, at most 5 min.
+	// Backoff is the wait before retry number attempt (from 1) of a
+	// delivery that failed without naming a Retry-After; default
+	// DefaultBackoff. A Retry-After is always honoured as given.
 	Backoff func(attempt int) time.Duration
-	// RateLimit is the minimum gap between two messages to one (notifier,
-	// channel); default 1 s.
+	// RateLimit is the least gap between two messages to one (notifier,
+	// channel); default 1 s (Slack's chat.postMessage allows about one
+	// message per second per channel).
 	RateLimit time.Duration
 }
 
-// AlertState is an alert's persisted state.
+// AlertState is one (check, SLO)'s alert, as persisted in the store's
+// Alerts bucket.
 type AlertState struct {
-	Check        string             `json:"check"`
-	SLO          string             `json:"slo"`
-	Firing       bool               `json:"firing"`
-	AlertID      string             `json:"alert_id,omitempty"`
-	Since        time.Time          `json:"since,omitempty"`
-	LastNotified time.Time          `json:"last_notified,omitempty"`
-	Severity     string             `json:"severity,omitempty"`
-	Window       string             `json:"window,omitempty"`
-	BurnRate     float64            `json:"burn_rate,omitempty"`
-	GoodStreak   int                `json:"good_streak,omitempty"`
-	FiringSent   bool               `json:"firing_sent,omitempty"` // the Firing notification went out (not silenced)
-	Silenced     bool               `json:"silenced,omitempty"`
-	Sent         int                `json:"sent,omitempty"` // notifications of this alert, for IDs
-	Threads      map[string]*Thread `json:"threads,omitempty"`
+	Check   string    `json:"check"`
+	SLO     string    `json:"slo"`
+	Firing  bool      `json:"firing"`
+	AlertID string    `json:"alert_id,omitempty"` // of the current (or last) alert; every notification of one alert carries it
+	Since   time.Time `json:"since,omitzero"`     // when it started firing
+	// LastNotified is when the last Firing or Reminder was queued; the
+	// next reminder is due RepeatInterval after it.
+	LastNotified time.Time     `json:"last_notified,omitzero"`
+	Severity     string        `json:"severity,omitempty"`
+	Window       string        `json:"window,omitempty"`    // of the rule that fired: "1h/5m"
+	RuleLong     time.Duration `json:"rule_long,omitempty"` // that rule's long window, for the burn rate shown
+	BurnRate     float64       `json:"burn_rate,omitempty"` // over RuleLong, at the last evaluation with data
+	GoodStreak   int           `json:"good_streak,omitempty"`
+	// FiringSent is whether the Firing notification was queued; false
+	// while the alert has been silenced since it started.
+	FiringSent bool `json:"firing_sent,omitempty"`
+	Silenced   bool `json:"silenced,omitempty"`
+	// Sent counts the notifications queued for this alert; it makes their
+	// IDs unique.
+	Sent int `json:"sent,omitempty"`
+	// Threads are what each notifier answered for the alert's first
+	// message, by notifier name.
+	Threads map[string]*Thread `json:"threads,omitempty"`
 }
 
+func (s *AlertState) clone() *AlertState {
+	c := *s
+	c.Threads = maps.Clone(s.Threads)
+	return &c
+}
+
+// sameRecord reports whether a and b persist the same: the burn rate
+// changes at every evaluation and is not worth a disk write on its own.
+func sameRecord(a, b *AlertState) bool {
+	x, y := *a, *b
+	x.BurnRate, y.BurnRate = 0, 0
+	if len(x.Threads) == 0 && len(y.Threads) == 0 {
+		x.Threads, y.Threads = nil, nil
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+// alertKey is the state's key. Check and SLO names cannot contain "/"
+// (they become metric labels), so the key is unambiguous.
 func alertKey(check, slo string) string { return check + "/" + slo }
 
 // outboxEntry is one notification for one notifier, queued durably.
 type outboxEntry struct {
 	Notifier string       `json:"notifier"`
-	Key      string       `json:"key"`
+	Key      string       `json:"key"` // the alert's key, to find its thread at send time
 	N        Notification `json:"notification"`
 }
 
-// Manager runs the alert state machines and delivers their notifications.
+// Bounds of what a notification carries. The daemon builds observations
+// from its configuration and its stats, so these only guard against a
+// runaway label set or value; notifiers clip again for their own medium.
+const (
+	maxLabels     = 64
+	maxText       = 256  // label values, objective, observed, count names
+	maxURL        = 2048 //
+	maxTopCounts  = 5
+	refreshBudget = 10 * time.Second // the most one evaluation spends refreshing
+)
+
+// Manager runs the alert state machine of every (check, SLO) and delivers
+// the notifications it decides through its notifiers. Evaluate, Firing and
+// the silence methods may be called concurrently with each other and with
+// Run.
 type Manager struct {
-	o        ManagerOptions
-	log      *slog.Logger
+	o       ManagerOptions
+	log     *slog.Logger
+	byName  map[string]Notifier
+	wake    map[string]chan struct{} // per notifier, size 1: "the outbox has something new"
+	running atomic.Bool
+
 	mu       sync.Mutex
-	states   map[string]*AlertState // bounded by the config's checks × SLOs
-	silences map[string]Silence     // bounded by MaxSilences
-	wake     map[string]chan struct{}
+	states   map[string]*AlertState // by alertKey; bounded by the configuration's checks × SLOs
+	silences map[string]Silence     // by ID; bounded by MaxSilences
 
 	firing  *prometheus.GaugeVec
-	sent    *prometheus.CounterVec
+	results *prometheus.CounterVec
 	dropped prometheus.Counter
 }
 
-// NewManager loads the alert states and silences from the store.
+// Results of canary_notifications_total.
+const (
+	resultSent    = "sent"    // delivered
+	resultRetried = "retried" // a failed attempt that will be retried
+	resultFailed  = "failed"  // refused for good (e.g. channel_not_found): dropped
+	resultDropped = "dropped" // queued for a notifier no longer configured: dropped
+)
+
+// NewManager loads the alert states and silences from o.Store.
 func NewManager(o ManagerOptions) (*Manager, error) {
 	if o.Store == nil {
 		return nil, errors.New("alert manager: no store")
@@ -113,251 +179,387 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 		o.MaxSilences = 1000
 	}
 	if o.Backoff == nil {
-		o.Backoff = defaultBackoff
+		o.Backoff = DefaultBackoff
 	}
-	if o.RateLimit == 0 {
+	if o.RateLimit <= 0 {
 		o.RateLimit = time.Second
 	}
 	if o.Policy.ResolveAfter <= 0 {
 		o.Policy.ResolveAfter = 1
 	}
 	m := &Manager{
-		o: o, log: o.Logger, states: map[string]*AlertState{}, silences: map[string]Silence{}, wake: map[string]chan struct{}{},
+		o:        o,
+		log:      o.Logger,
+		byName:   map[string]Notifier{},
+		wake:     map[string]chan struct{}{},
+		states:   map[string]*AlertState{},
+		silences: map[string]Silence{},
 		firing: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: metrics.AlertsFiring, Help: "Whether the SLO's burn-rate alert is firing (1) or not (0).",
+			Name: metrics.AlertsFiring,
+			Help: "Whether the SLO's burn-rate alert is firing (1) or not (0).",
 		}, []string{metrics.LabelCheck, metrics.LabelSLO}),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "canary_notifications_total", Help: "Notification deliveries by notifier and result (sent, retried, failed).",
+		results: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "canary_notifications_total",
+			Help: "Notification delivery attempts by notifier and result: sent, retried, failed (refused, dropped), dropped (notifier removed).",
 		}, []string{"notifier", metrics.LabelResult}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "canary_notification_queue_dropped_total", Help: "Undelivered notifications dropped because the outbox was full.",
+			Name: "canary_notification_queue_dropped_total",
+			Help: "Undelivered notifications dropped because the outbox was full.",
 		}),
 	}
+	for _, n := range o.Notifiers {
+		if n == nil {
+			return nil, errors.New("alert manager: nil notifier")
+		}
+		name := n.Name()
+		if _, dup := m.byName[name]; dup {
+			return nil, fmt.Errorf("alert manager: two notifiers named %q", name)
+		}
+		m.byName[name] = n
+		m.wake[name] = make(chan struct{}, 1)
+		for _, r := range []string{resultSent, resultRetried, resultFailed} {
+			m.results.WithLabelValues(name, r) // exported as 0 from the start
+		}
+	}
 	if o.Registerer != nil {
-		for _, c := range []prometheus.Collector{m.firing, m.sent, m.dropped} {
+		for _, c := range []prometheus.Collector{m.firing, m.results, m.dropped} {
 			if err := o.Registerer.Register(c); err != nil {
 				return nil, fmt.Errorf("alert manager metrics: %w", err)
 			}
 		}
 	}
-	seen := map[string]bool{}
-	for _, n := range o.Notifiers {
-		if seen[n.Name()] {
-			return nil, fmt.Errorf("alert manager: two notifiers named %q", n.Name())
-		}
-		seen[n.Name()] = true
-		m.wake[n.Name()] = make(chan struct{}, 1)
+	if err := m.load(); err != nil {
+		return nil, err
 	}
-	err := o.Store.Each(store.Alerts, func(k string, raw []byte) error {
+	return m, nil
+}
+
+// load reads the persisted alert states and silences.
+func (m *Manager) load() error {
+	err := m.o.Store.Each(store.Alerts, func(key string, raw []byte) error {
 		var st AlertState
-		if err := json.Unmarshal(raw, &st); err != nil {
-			m.log.Warn("alert state unreadable; starting it afresh", "alert", k, "err", err)
+		if err := json.Unmarshal(raw, &st); err != nil || st.Check == "" || alertKey(st.Check, st.SLO) != key {
+			// Starting that one afresh loses at most one page or resolve;
+			// refusing to start would lose them all.
+			m.log.Warn("alert state unreadable; starting it afresh", "alert", key, "err", err)
 			return nil
 		}
-		m.states[k] = &st
+		m.states[key] = &st
 		if st.Firing {
 			m.firing.WithLabelValues(st.Check, st.SLO).Set(1)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("alert manager: loading alert states: %w", err)
 	}
-	err = o.Store.Each(store.Silences, func(k string, raw []byte) error {
+	err = m.o.Store.Each(store.Silences, func(id string, raw []byte) error {
 		var s Silence
-		if json.Unmarshal(raw, &s) == nil {
-			if err := s.compile(); err == nil {
-				m.silences[k] = s
-			}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			m.log.Warn("silence unreadable; ignored", "silence", id, "err", err)
+			return nil
 		}
+		if err := s.compile(); err != nil {
+			m.log.Warn("silence invalid; ignored", "silence", id, "err", err)
+			return nil
+		}
+		m.silences[id] = s
 		return nil
 	})
-	return m, err
-}
-
-func defaultBackoff(attempt int) time.Duration {
-	d := time.Second << min(attempt-1, 9)
-	if d > 5*time.Minute {
-		d = 5 * time.Minute
+	if err != nil {
+		return fmt.Errorf("alert manager: loading silences: %w", err)
 	}
-	var b [1]byte
-	_, _ = rand.Read(b[:])
-	jitter := (float64(b[0])/255 - 0.5) * 0.4 // ±20 %
-	return time.Duration(float64(d) * (1 + jitter))
+	return nil
 }
 
 func newID() string {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
 	return hex.EncodeToString(b[:])
 }
 
-// verdict of one evaluation for one alert.
+// verdict is what one evaluation says about one alert.
 type verdict int
 
 const (
-	noData verdict = iota
-	good
-	bad
+	noData verdict = iota // some window has no data: neither good nor bad
+	good                  // every window has data and no rule is exceeded
+	bad                   // some rule is exceeded over both its windows
 )
 
-// judge applies the multi-window multi-burn-rate policy: bad when some rule
-// has both windows over its factor; good when every window has data and no
-// rule fires; otherwise there is not enough data.
-func (m *Manager) judge(burn map[time.Duration]float64) (verdict, BurnWindow) {
-	complete := true
-	for _, w := range m.o.Policy.Windows {
-		l, okL := burn[w.Long]
-		s, okS := burn[w.Short]
-		if okL && okS && l > w.Factor && s > w.Factor {
+// judge applies the multi-window, multi-burn-rate policy. The first rule
+// exceeded over both of its windows decides the severity: the policy lists
+// the most urgent first.
+func judge(p *Policy, burn map[time.Duration]float64) (verdict, BurnWindow) {
+	complete := len(p.Windows) > 0
+	for _, w := range p.Windows {
+		long, okL := burn[w.Long]
+		short, okS := burn[w.Short]
+		if okL && okS && long > w.Factor && short > w.Factor {
 			return bad, w
 		}
-		if !okL || !okS {
-			complete = false
-		}
+		complete = complete && okL && okS
 	}
-	if !complete || len(m.o.Policy.Windows) == 0 {
+	if !complete {
 		return noData, BurnWindow{}
 	}
 	return good, BurnWindow{}
 }
 
-// Evaluate runs one evaluation round over every observed (check, SLO).
-// Alerts whose (check, SLO) is no longer observed — removed by a reload —
-// are resolved (with a Resolved notification if they had paged) and
-// forgotten.
+// transition is one alert's change at an evaluation.
+type transition struct {
+	key   string
+	prev  *AlertState // nil: new to the manager
+	state *AlertState // nil: forget the alert
+	obs   *Observation
+	kinds []Kind // notifications to queue
+	store bool   // write (or delete) the record
+}
+
+// Evaluate runs one evaluation round over every observed (check, SLO):
+//
+//   - an alert fires when some rule of the policy is exceeded over both its
+//     long and its short window, and notifies once (Firing);
+//   - while it still fires it reminds every RepeatInterval (Reminder);
+//   - it resolves after ResolveAfter consecutive good evaluations (Resolved);
+//   - an evaluation where a window has no data changes nothing.
+//
+// Alerts of (check, SLO)s no longer observed — a reload removed them — are
+// resolved and forgotten. Every change of the round and the notifications
+// it queues are stored in one transaction: when it fails, Evaluate returns
+// the error and nothing changed, in memory or on disk. Silences apply from
+// the evaluation after they are added. Evaluate then refreshes the firing
+// alerts with the notifiers that are Refreshers, within a bounded time.
 func (m *Manager) Evaluate(ctx context.Context, obs []Observation) error {
 	now := m.o.Now()
 	m.mu.Lock()
-	m.pruneSilences(now)
-	var errs []error
-	var refresh []Notification
-	observed := map[string]bool{}
+	expired := m.expiredSilences(now)
+	var (
+		changes []transition
+		errs    []error
+		seen    = make(map[string]*Observation, len(obs))
+	)
 	for i := range obs {
 		o := &obs[i]
 		key := alertKey(o.Check, o.SLO)
-		observed[key] = true
-		st := m.states[key]
-		if st == nil {
-			st = &AlertState{Check: o.Check, SLO: o.SLO}
-		}
-		before := *st
-		v, rule := m.judge(o.Burn)
-		silenced := m.silenced(o, st.Severity, rule.Severity)
-		st.Silenced = silenced
-		var kinds []Kind
 		switch {
-		case v == bad && !st.Firing:
-			*st = AlertState{Check: o.Check, SLO: o.SLO, Firing: true, AlertID: newID(), Since: now, Severity: rule.Severity,
-				Window: windowText(rule), BurnRate: o.Burn[rule.Long], Silenced: silenced, Threads: map[string]*Thread{}}
-			if !silenced {
-				kinds = append(kinds, Firing)
-			}
-		case v == bad && st.Firing:
-			st.GoodStreak = 0
-			st.BurnRate = o.Burn[rule.Long]
-			switch {
-			case silenced:
-			case !st.FiringSent:
-				kinds = append(kinds, Firing) // the silence ended while it fired
-			case now.Sub(st.LastNotified) >= m.o.Policy.RepeatInterval && m.o.Policy.RepeatInterval > 0:
-				kinds = append(kinds, Reminder)
-			}
-		case v == good && st.Firing:
-			st.GoodStreak++
-			if st.GoodStreak >= m.o.Policy.ResolveAfter {
-				if st.FiringSent && !silenced {
-					kinds = append(kinds, Resolved)
-				}
-				st.Firing = false
-			}
-		}
-		if err := m.commit(key, st, o, kinds, now); err != nil {
-			*st = before
-			errs = append(errs, err)
+		case o.Check == "" || o.SLO == "":
+			errs = append(errs, fmt.Errorf("alert evaluation: observation %q without check or slo: ignored", key))
+			continue
+		case seen[key] != nil:
+			errs = append(errs, fmt.Errorf("alert evaluation: %s observed twice: the second ignored", key))
 			continue
 		}
-		m.states[key] = st
-		if st.Firing {
-			m.firing.WithLabelValues(o.Check, o.SLO).Set(1)
-			if st.FiringSent && !silenced {
-				refresh = append(refresh, m.notification(st, o, Firing, now))
-			}
-		} else {
-			m.firing.WithLabelValues(o.Check, o.SLO).Set(0)
+		seen[key] = o
+		prev := m.states[key]
+		st := &AlertState{Check: o.Check, SLO: o.SLO}
+		if prev != nil {
+			st = prev.clone()
+		}
+		t := transition{key: key, prev: prev, state: st, obs: o, kinds: m.step(st, o, now)}
+		// A record is written when it changed; one that never fired, never.
+		t.store = len(t.kinds) > 0 || (prev == nil && st.Firing) || (prev != nil && !sameRecord(prev, st))
+		if t.store || prev == nil || prev.BurnRate != st.BurnRate {
+			changes = append(changes, t)
 		}
 	}
-	// Alerts of checks or SLOs that a reload removed.
 	for key, st := range m.states {
-		if observed[key] {
+		if seen[key] != nil {
 			continue
 		}
-		var kinds []Kind
-		o := &Observation{Check: st.Check, SLO: st.SLO, Observed: "removed from the configuration"}
+		t := transition{key: key, prev: st, obs: &Observation{Check: st.Check, SLO: st.SLO,
+			Observed: "removed from the configuration"}, store: true}
 		if st.Firing && st.FiringSent && !st.Silenced {
-			kinds = append(kinds, Resolved)
+			t.kinds = []Kind{Resolved}
 		}
-		if err := m.forget(key, st, o, kinds, now); err != nil {
-			errs = append(errs, err)
-			continue
+		changes = append(changes, t)
+	}
+
+	dropped, queued, err := m.commit(changes, expired, now)
+	if err != nil {
+		m.mu.Unlock()
+		return errors.Join(append(errs, fmt.Errorf("alert evaluation not stored: %w", err))...)
+	}
+	for _, id := range expired {
+		delete(m.silences, id)
+	}
+	for _, t := range changes {
+		m.apply(t, now)
+	}
+	var refresh []Notification
+	for key, o := range seen {
+		if st := m.states[key]; st != nil && st.Firing && st.FiringSent && !st.Silenced {
+			refresh = append(refresh, m.notification(st, o, Firing, now))
 		}
-		delete(m.states, key)
-		m.firing.DeleteLabelValues(st.Check, st.SLO)
 	}
 	m.mu.Unlock()
-	m.signal()
+
+	if dropped > 0 {
+		m.dropped.Add(float64(dropped))
+		m.log.Warn("notification outbox full: the oldest notifications were dropped", "dropped", dropped)
+	}
+	if queued > 0 {
+		m.signal()
+	}
 	m.refresh(ctx, refresh)
 	return errors.Join(errs...)
 }
 
-func windowText(w BurnWindow) string {
-	return shortDur(w.Long) + "/" + shortDur(w.Short)
+// apply makes a committed transition the manager's state.
+func (m *Manager) apply(t transition, now time.Time) {
+	st := t.state
+	if st == nil {
+		delete(m.states, t.key)
+		m.firing.DeleteLabelValues(t.prev.Check, t.prev.SLO)
+		if t.prev.Firing {
+			m.log.Info("alert resolved: its check or SLO was removed", "check", t.prev.Check, "slo", t.prev.SLO)
+		}
+		return
+	}
+	m.states[t.key] = st
+	wasFiring := t.prev != nil && t.prev.Firing
+	switch {
+	case st.Firing && (!wasFiring || t.prev.AlertID != st.AlertID):
+		m.log.Info("alert firing", "check", st.Check, "slo", st.SLO, "severity", st.Severity,
+			"window", st.Window, "burn_rate", st.BurnRate, "silenced", st.Silenced)
+	case !st.Firing && wasFiring:
+		m.log.Info("alert resolved", "check", st.Check, "slo", st.SLO,
+			"fired_for", now.Sub(st.Since).Round(time.Second).String(), "silenced", st.Silenced)
+	case st.Firing && slices.Contains(t.kinds, Firing):
+		m.log.Info("alert silence ended: paging now", "check", st.Check, "slo", st.SLO)
+	}
+	if st.Firing {
+		m.firing.WithLabelValues(st.Check, st.SLO).Set(1)
+	} else {
+		m.firing.WithLabelValues(st.Check, st.SLO).Set(0)
+	}
 }
 
+// step advances st by one evaluation of o and returns the notifications it
+// calls for. It reads the policy and the silences (the caller holds mu).
+func (m *Manager) step(st *AlertState, o *Observation, now time.Time) []Kind {
+	p := &m.o.Policy
+	v, rule := judge(p, o.Burn)
+	if v == bad && !st.Firing {
+		*st = AlertState{
+			Check: o.Check, SLO: o.SLO, Firing: true, AlertID: newID(), Since: now,
+			Severity: rule.Severity, Window: windowText(rule), RuleLong: rule.Long, BurnRate: o.Burn[rule.Long],
+		}
+		st.Silenced = m.silenced(o, st.Severity, now)
+		if st.Silenced {
+			return nil
+		}
+		return []Kind{Firing}
+	}
+	if !st.Firing {
+		return nil
+	}
+	if b, ok := o.Burn[st.RuleLong]; ok {
+		st.BurnRate = b
+	}
+	st.Silenced = m.silenced(o, st.Severity, now)
+	switch v {
+	case bad:
+		st.GoodStreak = 0
+		switch {
+		case st.Silenced:
+			return nil
+		case !st.FiringSent:
+			// It fired while silenced and the silence has ended: page now.
+			return []Kind{Firing}
+		case p.RepeatInterval > 0 && now.Sub(st.LastNotified) >= p.RepeatInterval:
+			return []Kind{Reminder}
+		}
+	case good:
+		st.GoodStreak++
+		if st.GoodStreak < p.ResolveAfter {
+			return nil
+		}
+		st.Firing, st.GoodStreak = false, 0
+		// Nobody was paged, or the page is silenced: nothing to resolve.
+		if st.FiringSent && !st.Silenced {
+			return []Kind{Resolved}
+		}
+	}
+	return nil
+}
+
+func windowText(w BurnWindow) string { return shortDur(w.Long) + "/" + shortDur(w.Short) }
+
+// shortDur prints 1h0m0s as 1h and 5m0s as 5m.
 func shortDur(d time.Duration) string {
 	s := d.String()
-	for _, suf := range []string{"m0s", "h0m"} {
-		if strings.HasSuffix(s, suf) {
-			s = strings.TrimSuffix(s, suf[1:])
-		}
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
 }
 
-// commit persists st and its notifications in one transaction.
-func (m *Manager) commit(key string, st *AlertState, o *Observation, kinds []Kind, now time.Time) error {
-	return m.o.Store.Update(func(tx *store.Tx) error {
-		for _, k := range kinds {
-			if err := m.enqueue(tx, key, st, o, k, now); err != nil {
+// commit stores the round in one transaction: the states, their
+// notifications (one outbox entry per notifier) and the removal of expired
+// silences. On success it returns how many old outbox entries the bound
+// dropped and how many it queued.
+func (m *Manager) commit(changes []transition, expired []string, now time.Time) (dropped, queued int, err error) {
+	if len(expired) == 0 && !slices.ContainsFunc(changes, func(t transition) bool { return t.store }) {
+		return 0, 0, nil
+	}
+	err = m.o.Store.Update(func(tx *store.Tx) error {
+		dropped, queued = 0, 0 // the transaction may be run again
+		for _, t := range changes {
+			if !t.store {
+				continue // a burn-rate update is not worth a write
+			}
+			st := t.state
+			if st == nil {
+				st = t.prev.clone() // forgotten, but it notifies first
+			}
+			for _, k := range t.kinds {
+				d, err := m.enqueue(tx, t.key, st, t.obs, k, now)
+				if err != nil {
+					return err
+				}
+				dropped += d
+				queued++
+			}
+			if t.state == nil {
+				if err := tx.Delete(store.Alerts, t.key); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := tx.Put(store.Alerts, t.key, st); err != nil {
 				return err
 			}
 		}
-		return tx.Put(store.Alerts, key, st)
-	})
-}
-
-func (m *Manager) forget(key string, st *AlertState, o *Observation, kinds []Kind, now time.Time) error {
-	return m.o.Store.Update(func(tx *store.Tx) error {
-		for _, k := range kinds {
-			if err := m.enqueue(tx, key, st, o, k, now); err != nil {
+		for _, id := range expired {
+			if err := tx.Delete(store.Silences, id); err != nil {
 				return err
 			}
 		}
-		return tx.Delete(store.Alerts, key)
+		return nil
 	})
+	return dropped, queued, err
 }
 
-func (m *Manager) enqueue(tx *store.Tx, key string, st *AlertState, o *Observation, k Kind, now time.Time) error {
+// enqueue queues one notification of st for every notifier and records it
+// in st.
+func (m *Manager) enqueue(tx *store.Tx, key string, st *AlertState, o *Observation, k Kind, now time.Time) (dropped int, err error) {
 	n := m.notification(st, o, k, now)
 	for _, nt := range m.o.Notifiers {
-		_, dropped, err := tx.Enqueue(outboxEntry{Notifier: nt.Name(), Key: key, N: n})
+		e := outboxEntry{Notifier: nt.Name(), Key: key, N: n}
+		if k != Firing {
+			// Known now if the Firing was delivered; otherwise the
+			// dispatcher looks again when it sends this.
+			e.N.Thread = st.Threads[nt.Name()]
+		}
+		_, d, err := tx.Enqueue(e)
 		if err != nil {
-			return err
+			return dropped, err
 		}
-		if dropped > 0 {
-			m.dropped.Add(float64(dropped))
-			m.log.Warn("notification outbox full: oldest notifications dropped", "dropped", dropped)
-		}
+		dropped += d
 	}
 	st.Sent++
 	switch k {
@@ -367,35 +569,101 @@ func (m *Manager) enqueue(tx *store.Tx, key string, st *AlertState, o *Observati
 	case Reminder:
 		st.LastNotified = now
 	}
-	return nil
+	return dropped, nil
 }
 
+// notification builds the notification of kind k for st, bounded and with
+// the known secrets redacted.
 func (m *Manager) notification(st *AlertState, o *Observation, k Kind, now time.Time) Notification {
-	return Notification{
+	text := func(s string, max int) string { return clip(m.o.Secrets.String(s), max) }
+	n := Notification{
 		ID: fmt.Sprintf("%s-%d-%s", st.AlertID, st.Sent, k), AlertID: st.AlertID, Kind: k, At: now,
-		Check: st.Check, SLO: st.SLO, Severity: st.Severity, Labels: o.Labels, Channel: o.Channel,
-		Objective: o.Objective, Observed: o.Observed, BurnRate: st.BurnRate, Window: st.Window, Since: st.Since,
-		TopErrors: o.TopErrors, TopStatus: o.TopStatus, StatusURL: o.StatusURL, RunbookURL: o.RunbookURL,
+		Check: st.Check, SLO: st.SLO, Severity: st.Severity,
+		Channel:   text(o.Channel, maxText),
+		Objective: text(o.Objective, maxText), Observed: text(o.Observed, maxText),
+		BurnRate: st.BurnRate, Window: st.Window, Since: st.Since,
+		TopErrors:  counts(o.TopErrors, text),
+		TopStatus:  counts(o.TopStatus, text),
+		StatusURL:  text(o.StatusURL, maxURL),
+		RunbookURL: text(o.RunbookURL, maxURL),
 	}
+	if len(o.Labels) > 0 {
+		n.Labels = make(map[string]string, min(len(o.Labels), maxLabels))
+		for _, k := range slices.Sorted(maps.Keys(o.Labels)) {
+			if len(n.Labels) == maxLabels {
+				break
+			}
+			n.Labels[clip(k, maxText)] = text(o.Labels[k], maxText)
+		}
+	}
+	return n
 }
 
-// refresh re-sends firing alerts to receivers that expire them.
+func counts(cs []Count, text func(string, int) string) []Count {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]Count, 0, min(len(cs), maxTopCounts))
+	for _, c := range cs[:min(len(cs), maxTopCounts)] {
+		out = append(out, Count{Name: text(c.Name, maxText), Count: c.Count})
+	}
+	return out
+}
+
+// clip cuts s to at most max bytes on a rune boundary, marking the cut.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// refresh re-sends the firing alerts to receivers that expire them, best
+// effort: a receiver that is down must not hold up the evaluations, so the
+// whole pass has one deadline, and failures are logged once per receiver.
 func (m *Manager) refresh(ctx context.Context, ns []Notification) {
+	if len(ns) == 0 {
+		return
+	}
+	budget := refreshBudget
+	if e := m.o.Policy.EvaluateEvery; e > 0 && e/2 < budget {
+		budget = max(e/2, 100*time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	for _, nt := range m.o.Notifiers {
 		r, ok := nt.(Refresher)
 		if !ok {
 			continue
 		}
+		failed := 0
+		var first error
 		for i := range ns {
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := r.Refresh(cctx, &ns[i]); err != nil {
-				m.log.Warn("alert refresh failed", "notifier", nt.Name(), "check", ns[i].Check, "slo", ns[i].SLO, "err", err)
+			if ctx.Err() != nil {
+				failed += len(ns) - i
+				if first == nil {
+					first = ctx.Err()
+				}
+				break
 			}
-			cancel()
+			if err := r.Refresh(ctx, &ns[i]); err != nil {
+				failed++
+				if first == nil {
+					first = err
+				}
+			}
+		}
+		if failed > 0 {
+			m.log.Warn("alert refresh failed", "notifier", nt.Name(), "alerts", failed, "of", len(ns), "err", m.redactErr(first))
 		}
 	}
 }
 
+// signal wakes the dispatchers; a wake already pending is enough.
 func (m *Manager) signal() {
 	for _, ch := range m.wake {
 		select {
@@ -405,319 +673,28 @@ func (m *Manager) signal() {
 	}
 }
 
-// Firing lists the alerts firing now.
+// redactErr is err's text with the known secrets and URL user-info
+// replaced, for logging.
+func (m *Manager) redactErr(err error) string {
+	if err == nil {
+		return ""
+	}
+	return m.o.Secrets.String(err.Error())
+}
+
+// Firing lists the alerts firing now (silenced ones included, marked), by
+// check and SLO.
 func (m *Manager) Firing() []AlertState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []AlertState
 	for _, st := range m.states {
 		if st.Firing {
-			out = append(out, *st)
+			out = append(out, *st.clone())
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return alertKey(out[i].Check, out[i].SLO) < alertKey(out[j].Check, out[j].SLO) })
+	slices.SortFunc(out, func(a, b AlertState) int {
+		return strings.Compare(alertKey(a.Check, a.SLO), alertKey(b.Check, b.SLO))
+	})
 	return out
-}
-
-// ---------------------------------------------------------------- delivery
-
-// Run delivers the outbox until ctx ends: one goroutine per notifier, so a
-// receiver that is down does not hold up the others. It returns after they
-// have all exited. Notifications are removed from the outbox only after
-// delivery: a crash between delivery and removal delivers once more on
-// restart (at-least-once; Slack has no idempotency key to do better).
-func (m *Manager) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, nt := range m.o.Notifiers {
-		wg.Add(1)
-		go func(nt Notifier) {
-			defer wg.Done()
-			m.deliverLoop(ctx, nt)
-		}(nt)
-	}
-	wg.Wait()
-	return nil
-}
-
-func (m *Manager) deliverLoop(ctx context.Context, nt Notifier) {
-	wake := m.wake[nt.Name()]
-	idle := time.NewTimer(time.Hour)
-	defer idle.Stop()
-	lastSent := map[string]time.Time{} // by channel; bounded by the channels configured
-	for {
-		pending, err := m.o.Store.Pending()
-		if err != nil {
-			m.log.Error("outbox unreadable", "err", err)
-		}
-		delivered := 0
-		for _, p := range pending {
-			var e outboxEntry
-			if err := json.Unmarshal(p.Raw, &e); err != nil {
-				m.log.Error("outbox entry unreadable; dropped", "seq", p.Seq, "err", err)
-				_ = m.o.Store.Ack(p.Seq)
-				continue
-			}
-			if e.Notifier != nt.Name() {
-				if !m.knows(e.Notifier) {
-					// A notifier no longer configured: nobody will deliver it.
-					_ = m.o.Store.Ack(p.Seq)
-					m.sent.WithLabelValues(e.Notifier, "dropped").Inc()
-				}
-				continue
-			}
-			if !m.deliver(ctx, nt, p.Seq, &e, lastSent) {
-				return // ctx ended
-			}
-			delivered++
-		}
-		if delivered > 0 {
-			continue // look again: more may have arrived meanwhile
-		}
-		idle.Reset(30 * time.Second)
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-idle.C:
-		}
-	}
-}
-
-func (m *Manager) knows(name string) bool {
-	_, ok := m.wake[name]
-	return ok
-}
-
-// deliver sends one entry until it is delivered or permanently refused; it
-// returns false when ctx ended first (the entry stays queued).
-func (m *Manager) deliver(ctx context.Context, nt Notifier, seq uint64, e *outboxEntry, lastSent map[string]time.Time) bool {
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	wait := func(d time.Duration) bool {
-		if d <= 0 {
-			return ctx.Err() == nil
-		}
-		timer.Reset(d)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-timer.C:
-			return true
-		}
-	}
-	for attempt := 1; ; attempt++ {
-		if gap := m.o.RateLimit - time.Since(lastSent[e.N.Channel]); gap > 0 && !wait(gap) {
-			return false
-		}
-		m.mu.Lock()
-		if st := m.states[e.Key]; st != nil && st.AlertID == e.N.AlertID {
-			e.N.Thread = st.Threads[nt.Name()]
-		}
-		m.mu.Unlock()
-		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		thread, err := nt.Notify(cctx, &e.N)
-		cancel()
-		lastSent[e.N.Channel] = time.Now()
-		if err == nil {
-			m.sent.WithLabelValues(nt.Name(), "sent").Inc()
-			if thread != nil {
-				m.saveThread(e.Key, e.N.AlertID, nt.Name(), thread)
-			}
-			if err := m.o.Store.Ack(seq); err != nil {
-				m.log.Error("outbox ack failed", "err", err)
-			}
-			m.log.Info("notification delivered", "notifier", nt.Name(), "check", e.N.Check, "slo", e.N.SLO, "kind", e.N.Kind)
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		after, retry := Retryable(err)
-		if !retry {
-			m.sent.WithLabelValues(nt.Name(), "failed").Inc()
-			m.log.Error("notification refused; dropped", "notifier", nt.Name(), "check", e.N.Check, "slo", e.N.SLO, "kind", e.N.Kind, "err", err)
-			_ = m.o.Store.Ack(seq)
-			return true
-		}
-		m.sent.WithLabelValues(nt.Name(), "retried").Inc()
-		if after <= 0 {
-			after = m.o.Backoff(attempt)
-		}
-		m.log.Warn("notification delivery failed; retrying", "notifier", nt.Name(), "kind", e.N.Kind, "in", after, "err", err)
-		if !wait(after) {
-			return false
-		}
-	}
-}
-
-func (m *Manager) saveThread(key, alertID, notifier string, t *Thread) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	st := m.states[key]
-	if st == nil || st.AlertID != alertID {
-		return
-	}
-	if st.Threads == nil {
-		st.Threads = map[string]*Thread{}
-	}
-	if cur := st.Threads[notifier]; cur != nil && cur.TS != "" {
-		return // the first message's thread stays the thread
-	}
-	st.Threads[notifier] = t
-	if err := m.o.Store.Put(store.Alerts, key, st); err != nil {
-		m.log.Error("alert state not persisted", "alert", key, "err", err)
-	}
-}
-
-// ---------------------------------------------------------------- silences
-
-// Silence mutes notifications of the alerts its matchers all match, from
-// StartsAt to EndsAt. A matcher names check, slo, severity or a label; its
-// value is exact, or a regular expression after "~".
-type Silence struct {
-	ID        string            `json:"id"`
-	Matchers  map[string]string `json:"matchers"`
-	StartsAt  time.Time         `json:"starts_at"`
-	EndsAt    time.Time         `json:"ends_at"`
-	CreatedBy string            `json:"created_by,omitempty"`
-	Comment   string            `json:"comment,omitempty"`
-
-	res map[string]*regexp.Regexp
-}
-
-var matcherName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
-
-func (s *Silence) compile() error {
-	if len(s.Matchers) == 0 {
-		return errors.New("silence: give at least one matcher")
-	}
-	if len(s.Matchers) > 20 {
-		return errors.New("silence: at most 20 matchers")
-	}
-	s.res = map[string]*regexp.Regexp{}
-	for k, v := range s.Matchers {
-		if !matcherName.MatchString(k) {
-			return fmt.Errorf("silence matcher %q: want check, slo, severity or a label name", k)
-		}
-		if len(v) > 1024 {
-			return fmt.Errorf("silence matcher %s: value too long", k)
-		}
-		if rx, ok := strings.CutPrefix(v, "~"); ok {
-			re, err := regexp.Compile("^(?:" + rx + ")$")
-			if err != nil {
-				return fmt.Errorf("silence matcher %s: bad regular expression %q: %v", k, rx, err)
-			}
-			s.res[k] = re
-		}
-	}
-	return nil
-}
-
-func (s *Silence) active(now time.Time) bool {
-	return !now.Before(s.StartsAt) && now.Before(s.EndsAt)
-}
-
-func (s *Silence) matches(labels map[string]string) bool {
-	for k, want := range s.Matchers {
-		got, ok := labels[k]
-		if !ok {
-			return false
-		}
-		if re := s.res[k]; re != nil {
-			if !re.MatchString(got) {
-				return false
-			}
-		} else if got != want {
-			return false
-		}
-	}
-	return true
-}
-
-// silenced reports whether an active silence matches the alert.
-func (m *Manager) silenced(o *Observation, severities ...string) bool {
-	now := m.o.Now()
-	labels := map[string]string{}
-	for k, v := range o.Labels {
-		labels[k] = v
-	}
-	labels["check"], labels["slo"] = o.Check, o.SLO
-	for _, sev := range severities {
-		if sev != "" {
-			labels["severity"] = sev
-		}
-	}
-	for _, s := range m.silences {
-		if s.active(now) && s.matches(labels) {
-			return true
-		}
-	}
-	return false
-}
-
-func (m *Manager) pruneSilences(now time.Time) {
-	for id, s := range m.silences {
-		if !now.Before(s.EndsAt) {
-			delete(m.silences, id)
-			if err := m.o.Store.Delete(store.Silences, id); err != nil {
-				m.log.Warn("expired silence not deleted", "id", id, "err", err)
-			}
-		}
-	}
-}
-
-// ErrNoSilence is returned for an unknown silence id.
-var ErrNoSilence = errors.New("no such silence")
-
-// AddSilence validates and stores a silence; it takes effect at the next
-// evaluation.
-func (m *Manager) AddSilence(s Silence) (Silence, error) {
-	if err := s.compile(); err != nil {
-		return Silence{}, err
-	}
-	now := m.o.Now()
-	if s.StartsAt.IsZero() {
-		s.StartsAt = now
-	}
-	if !s.EndsAt.After(s.StartsAt) || !s.EndsAt.After(now) {
-		return Silence{}, errors.New("silence: ends_at must be in the future and after starts_at")
-	}
-	if s.EndsAt.Sub(now) > 365*24*time.Hour {
-		return Silence{}, errors.New("silence: at most a year")
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.pruneSilences(now)
-	if len(m.silences) >= m.o.MaxSilences {
-		return Silence{}, fmt.Errorf("silence: %d silences already; delete some first", len(m.silences))
-	}
-	s.ID = newID()
-	if err := m.o.Store.Put(store.Silences, s.ID, s); err != nil {
-		return Silence{}, err
-	}
-	m.silences[s.ID] = s
-	return s, nil
-}
-
-// Silences lists the active and pending silences, by end time.
-func (m *Manager) Silences() []Silence {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]Silence, 0, len(m.silences))
-	for _, s := range m.silences {
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].EndsAt.Before(out[j].EndsAt) })
-	return out
-}
-
-// DeleteSilence removes a silence.
-func (m *Manager) DeleteSilence(id string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.silences[id]; !ok {
-		return fmt.Errorf("%w %q", ErrNoSilence, id)
-	}
-	delete(m.silences, id)
-	return m.o.Store.Delete(store.Silences, id)
 }
