@@ -1,13 +1,13 @@
 package stats
 
 import (
-	"encoding/base64"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"time"
 
@@ -137,7 +137,8 @@ func Summarize(h *hdrhistogram.Histogram) LatencySummary {
 	}
 }
 
-// EncodeHistogram encodes h in HdrHistogram's V2 compressed base64 form.
+// EncodeHistogram encodes h in HdrHistogram's V2 compressed base64 form
+// ("HISTF…"), which HdrHistogram's own tools read.
 func EncodeHistogram(h *hdrhistogram.Histogram) (string, error) {
 	b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 	if err != nil {
@@ -146,35 +147,57 @@ func EncodeHistogram(h *hdrhistogram.Histogram) (string, error) {
 	return string(b), nil
 }
 
-// DecodeHistogram decodes EncodeHistogram's form (HISTF…), re-recording it
-// into canary's bounds so that decoded histograms merge exactly.
+// MaxHistogramBytes bounds one encoded histogram. A full histogram with
+// canary's bounds encodes to well under 100 KB.
+const MaxHistogramBytes = 1 << 20
+
+// DecodeHistogram decodes a V2 compressed histogram (EncodeHistogram's
+// form, or any HdrHistogram tool's) into canary's bounds, so that decoded
+// histograms merge exactly. One with other bounds or precision is
+// re-recorded bucket by bucket, values outside 1 µs .. 1 h clamped.
 func DecodeHistogram(s string) (*hdrhistogram.Histogram, error) {
-	if s == "" {
-		return NewHistogram(), nil
-	}
-	if len(s) > MaxReportBytes {
-		return nil, errors.New("histogram encoding too large")
-	}
-	if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-		return nil, fmt.Errorf("histogram: not base64: %w", err)
-	}
-	h, err := hdrhistogram.Decode([]byte(s))
+	p, _, err := decodePacked(s)
 	if err != nil {
-		return nil, fmt.Errorf("histogram: %w", err)
+		return nil, err
 	}
-	if h.LowestTrackableValue() == MinValue && h.HighestTrackableValue() == MaxValue && h.SignificantFigures() == SigDigits {
-		return h, nil
+	h := NewHistogram()
+	if dropped := p.MergeInto(h); dropped > 0 {
+		return nil, fmt.Errorf("histogram: %d values do not fit", dropped)
 	}
-	out := NewHistogram()
-	for _, b := range h.Distribution() {
-		if b.Count > 0 {
-			v := min(max(b.To, MinValue), MaxValue)
-			if err := out.RecordValues(v, b.Count); err != nil {
-				return nil, fmt.Errorf("histogram: %w", err)
-			}
+	return h, nil
+}
+
+// decodePacked decodes s sparsely: memory follows the populated buckets,
+// never a geometry the input declares (a hostile header could declare a
+// dense array of gigabytes). clamped counts values re-recorded into range.
+func decodePacked(s string) (p *hdrhistogram.PackedHistogram, clamped int64, err error) {
+	if s == "" {
+		return newPacked(), 0, nil
+	}
+	if len(s) > MaxHistogramBytes {
+		return nil, 0, fmt.Errorf("histogram: encoding of %d bytes, more than %d", len(s), MaxHistogramBytes)
+	}
+	in, err := hdrhistogram.DecodePacked([]byte(s))
+	if err != nil {
+		return nil, 0, fmt.Errorf("histogram: %w", err)
+	}
+	if in.TotalCount() == math.MaxInt64 {
+		return nil, 0, errors.New("histogram: counts overflow")
+	}
+	if in.LowestTrackableValue() == MinValue && in.HighestTrackableValue() == MaxValue && in.SignificantFigures() == SigDigits {
+		return in, 0, nil
+	}
+	out := newPacked()
+	for v, n := range in.ForEachBucket {
+		if w := min(max(v, MinValue), MaxValue); w != v {
+			v = w
+			clamped += n
+		}
+		if err := out.RecordValues(v, n); err != nil {
+			return nil, 0, fmt.Errorf("histogram: %w", err)
 		}
 	}
-	return out, nil
+	return out, clamped, nil
 }
 
 // NewReport builds the report of a run from its cumulative snapshot.
@@ -264,98 +287,220 @@ func statusKey(code int) string {
 	return strconv.Itoa(code)
 }
 
+// MaxReportSteps bounds the steps of a report read from a file (a
+// scenario has at most 100): each costs two dense histograms when merged.
+const MaxReportSteps = 1000
+
 // Snapshot rebuilds the measurements a report holds (from its encoded
-// histograms and counters), for merging.
+// histograms and counters), for merging or judging.
 func (r *Report) Snapshot() (*Snapshot, error) {
-	names := make([]string, len(r.Steps))
-	for i, s := range r.Steps {
-		names[i] = s.Name
+	if err := r.check(); err != nil {
+		return nil, err
 	}
-	s := NewSnapshot(names)
+	s := NewSnapshot(r.stepNames())
 	s.Start, s.End = r.Start, r.End
 	s.Iterations = IterationCounts{Success: r.Iterations.Success, Failure: r.Iterations.Failure, Dropped: r.Iterations.Dropped}
 	s.Clamped = r.Clamped
-	var err error
-	if s.Iteration, err = DecodeHistogram(r.HDR); err != nil {
+	h, cl, err := decodePacked(r.HDR)
+	if err != nil {
 		return nil, fmt.Errorf("hdr: %w", err)
 	}
-	for i, sr := range r.Steps {
-		st := &s.Steps[i]
-		if st.Latency, err = DecodeHistogram(sr.HDR.Latency); err != nil {
-			return nil, fmt.Errorf("step %q latency: %w", sr.Name, err)
-		}
-		if st.Service, err = DecodeHistogram(sr.HDR.Service); err != nil {
-			return nil, fmt.Errorf("step %q service: %w", sr.Name, err)
+	h.MergeInto(s.Iteration)
+	s.Clamped += cl
+	for i := range r.Steps {
+		sr, st := &r.Steps[i], &s.Steps[i]
+		for _, x := range []struct {
+			enc string
+			dst *hdrhistogram.Histogram
+		}{{sr.HDR.Latency, st.Latency}, {sr.HDR.Service, st.Service}} {
+			h, cl, err := decodePacked(x.enc)
+			if err != nil {
+				return nil, fmt.Errorf("step %q: %w", sr.Name, err)
+			}
+			h.MergeInto(x.dst)
+			s.Clamped += cl
 		}
 		for k, n := range sr.StatusCodes {
-			code := 0
-			if k != "none" {
-				if code, err = strconv.Atoi(k); err != nil || code < 100 || code >= MaxStatus {
-					return nil, fmt.Errorf("step %q: status code %q", sr.Name, k)
-				}
-			}
+			code, _ := parseStatus(k)
 			st.Status[code] += n
 		}
 		var bad int64
 		for k, n := range sr.Errors {
-			c, ok := ParseErrorClass(k)
-			if !ok {
-				return nil, fmt.Errorf("step %q: unknown error class %q", sr.Name, k)
-			}
+			c, _ := ParseErrorClass(k)
 			st.Errors[c] += n
 			bad += n
 		}
-		st.Errors[ClassNone] = sr.Count - bad
+		st.Errors[ClassNone] += sr.Count - bad
 		for k, n := range sr.Assertions {
-			for a := Assertion(0); a < NumAssertions; a++ {
-				if a.String() == k {
-					st.Assertions[a] += n
-				}
-			}
+			a, _ := parseAssertion(k)
+			st.Assertions[a] += n
 		}
 	}
 	return s, nil
 }
 
-// ReadReport reads and validates a report.
+func (r *Report) stepNames() []string {
+	names := make([]string, len(r.Steps))
+	for i, s := range r.Steps {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// check validates what Snapshot relies on, decoding every histogram
+// sparsely: the counters are consistent with each other and with the
+// histograms, so a merge of valid reports is valid.
+func (r *Report) check() error {
+	if r.Schema != ReportSchema {
+		return fmt.Errorf("schema %q: want %q", r.Schema, ReportSchema)
+	}
+	it := r.Iterations
+	if it.Success < 0 || it.Failure < 0 || it.Dropped < 0 || it.Total != it.Success+it.Failure+it.Dropped || it.Total < 0 {
+		return fmt.Errorf("iterations: total %d is not success %d + failure %d + dropped %d", it.Total, it.Success, it.Failure, it.Dropped)
+	}
+	if err := checkHistogram(r.HDR, it.Success+it.Failure); err != nil {
+		return fmt.Errorf("hdr: %w (want the success and failure iterations' latencies)", err)
+	}
+	if len(r.Steps) > MaxReportSteps {
+		return fmt.Errorf("%d steps: at most %d", len(r.Steps), MaxReportSteps)
+	}
+	seen := make(map[string]bool, len(r.Steps))
+	for i := range r.Steps {
+		sr := &r.Steps[i]
+		if seen[sr.Name] {
+			return fmt.Errorf("step %q appears twice", sr.Name)
+		}
+		seen[sr.Name] = true
+		if err := sr.check(); err != nil {
+			return fmt.Errorf("step %q: %w", sr.Name, err)
+		}
+	}
+	return nil
+}
+
+func (sr *StepReport) check() error {
+	if sr.Count < 0 {
+		return fmt.Errorf("count %d", sr.Count)
+	}
+	if err := checkHistogram(sr.HDR.Latency, sr.Count); err != nil {
+		return fmt.Errorf("hdr latency: %w", err)
+	}
+	if err := checkHistogram(sr.HDR.Service, sr.Count); err != nil {
+		return fmt.Errorf("hdr service: %w", err)
+	}
+	var sum int64
+	for k, n := range sr.StatusCodes {
+		if _, ok := parseStatus(k); !ok {
+			return fmt.Errorf("status code %q: want 100–599 or \"none\"", k)
+		}
+		if n < 0 || n > sr.Count-sum {
+			return fmt.Errorf("status codes count more requests than the step's %d", sr.Count)
+		}
+		sum += n
+	}
+	sum = 0
+	for k, n := range sr.Errors {
+		if c, ok := ParseErrorClass(k); !ok || c == ClassNone {
+			return fmt.Errorf("unknown error class %q", k)
+		}
+		if n < 0 || n > sr.Count-sum {
+			return fmt.Errorf("errors count more requests than the step's %d", sr.Count)
+		}
+		sum += n
+	}
+	for k, n := range sr.Assertions {
+		if _, ok := parseAssertion(k); !ok {
+			return fmt.Errorf("unknown assertion kind %q", k)
+		}
+		if n < 0 || n > sr.Count {
+			return fmt.Errorf("assertions: %d %s failures out of %d requests", n, k, sr.Count)
+		}
+	}
+	return nil
+}
+
+// checkHistogram decodes s and checks that it holds want values.
+func checkHistogram(s string, want int64) error {
+	h, _, err := decodePacked(s)
+	if err != nil {
+		return err
+	}
+	if h.TotalCount() != want {
+		return fmt.Errorf("holds %d values, want %d", h.TotalCount(), want)
+	}
+	return nil
+}
+
+// parseStatus reads a status_codes key: "100".."599", or "none" (0).
+func parseStatus(k string) (int, bool) {
+	if k == "none" {
+		return 0, true
+	}
+	code, err := strconv.Atoi(k)
+	if err != nil || code < 100 || code >= MaxStatus || strconv.Itoa(code) != k {
+		return 0, false
+	}
+	return code, true
+}
+
+func parseAssertion(k string) (Assertion, bool) {
+	for a := AssertNone + 1; a < NumAssertions; a++ {
+		if a.String() == k {
+			return a, true
+		}
+	}
+	return AssertNone, false
+}
+
+// ReadReport reads and validates a report (at most MaxReportBytes): the
+// schema, that the counters add up, and that every histogram decodes and
+// agrees with its counters.
 func ReadReport(rd io.Reader) (*Report, error) {
 	data, err := io.ReadAll(io.LimitReader(rd, MaxReportBytes+1))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("read report: %w", err)
 	}
 	if len(data) > MaxReportBytes {
 		return nil, fmt.Errorf("report larger than %d MiB", MaxReportBytes>>20)
 	}
-	var r Report
-	if err := json.Unmarshal(data, &r); err != nil {
+	var probe struct {
+		Schema *string `json:"schema"`
+	}
+	if err := json.Unmarshal(data, &probe); err != nil {
 		return nil, fmt.Errorf("not a canary report: %w", err)
 	}
-	if r.Schema != ReportSchema {
-		return nil, fmt.Errorf("schema %q: want %q", r.Schema, ReportSchema)
+	if probe.Schema == nil {
+		return nil, fmt.Errorf("not a canary report: no \"schema\" (want %q)", ReportSchema)
 	}
-	it := r.Iterations
-	if it.Total < 0 || it.Success < 0 || it.Failure < 0 || it.Dropped < 0 || it.Success+it.Failure+it.Dropped != it.Total {
-		return nil, fmt.Errorf("iterations: counts do not add up (%d + %d + %d ≠ %d)", it.Success, it.Failure, it.Dropped, it.Total)
+	if *probe.Schema != ReportSchema {
+		return nil, fmt.Errorf("schema %q: want %q", *probe.Schema, ReportSchema)
 	}
-	// Every histogram must decode: a report that cannot be merged is broken.
-	if _, err := r.Snapshot(); err != nil {
-		return nil, err
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if err := r.check(); err != nil {
+		return nil, fmt.Errorf("report: %w", err)
 	}
 	return &r, nil
 }
 
 // MergeReports merges the reports of one distributed run (the slices of
 // `canary run --segment`) exactly: histograms are merged from their
-// encodings and every summary recomputed; counters and rates add up; the
-// generator's worst figures win; series points with the same t add up.
+// encodings and every summary recomputed from them; counters add up; the
+// slices ran side by side, so target and achieved rates add up; the
+// generator's worst figures and the worst verdict (inconclusive, then
+// fail) win. SLOs are not re-evaluated here: the merged report lists none,
+// and its reasons are the slices' own. Series are aligned on wall-clock
+// time (each report's t is from its own start) at the coarsest resolution
+// among them: rates add up, p50 is the rate-weighted mean, p99 the worst.
 func MergeReports(rs ...*Report) (*Report, error) {
 	if len(rs) == 0 {
 		return nil, errors.New("nothing to merge")
 	}
 	var snap *Snapshot
 	out := &Report{Schema: ReportSchema, Scenario: rs[0].Scenario, Profile: rs[0].Profile, SLOs: []SLOResult{}}
-	series := map[float64]Point{}
-	saturatedAny := false
+	var achieved float64
 	for i, r := range rs {
 		if r.Scenario != out.Scenario {
 			return nil, fmt.Errorf("report %d is of scenario %q, not %q", i+1, r.Scenario, out.Scenario)
@@ -370,43 +515,105 @@ func MergeReports(rs ...*Report) (*Report, error) {
 			return nil, fmt.Errorf("report %d: %w", i+1, err)
 		}
 		out.Rate.Target += r.Rate.Target
+		achieved += r.Rate.Achieved
 		out.Generator.LagP99Ms = math.Max(out.Generator.LagP99Ms, r.Generator.LagP99Ms)
 		out.Generator.BehindPct = math.Max(out.Generator.BehindPct, r.Generator.BehindPct)
-		saturatedAny = saturatedAny || r.Generator.Saturated
-		for _, p := range r.Series {
-			q := series[p.T]
-			q.T = p.T
-			q.Rate += p.Rate
-			q.Errors += p.Errors
-			q.P50 = math.Max(q.P50, p.P50)
-			q.P99 = math.Max(q.P99, p.P99)
-			series[p.T] = q
+		out.Generator.Saturated = out.Generator.Saturated || r.Generator.Saturated
+		out.Verdict = worseVerdict(out.Verdict, r.Verdict)
+		for _, why := range r.Reasons {
+			out.Reasons = append(out.Reasons, fmt.Sprintf("report %d: %s", i+1, why))
 		}
-		if r.Verdict == "inconclusive" || r.Verdict == "fail" || out.Verdict == "" {
-			if out.Verdict != "inconclusive" {
-				out.Verdict = r.Verdict
-			}
-		}
+		out.Merged += max(r.Merged, 1)
 	}
-	out.Generator.Saturated = saturatedAny
 	out.Start, out.End = snap.Start.UTC(), snap.End.UTC()
 	out.DurationS = round(out.End.Sub(out.Start).Seconds(), 3)
 	out.Clamped = snap.Clamped
-	out.Merged = len(rs)
-	out.Rate.Target = round(out.Rate.Target, 3)
-	var achieved float64
-	for _, r := range rs {
-		achieved += r.Rate.Achieved
-	}
 	if err := out.fill(snap, out.DurationS); err != nil {
 		return nil, err
 	}
-	// The slices ran side by side: their achieved rates add up.
+	out.Rate.Target = round(out.Rate.Target, 3)
 	out.Rate.Achieved = round(achieved, 3)
-	out.Series = make([]Point, 0, len(series))
-	for _, p := range series {
-		out.Series = append(out.Series, p)
-	}
-	sort.Slice(out.Series, func(i, j int) bool { return out.Series[i].T < out.Series[j].T })
+	out.Series = mergeSeries(out.Start, rs)
 	return out, nil
+}
+
+// worseVerdict orders verdicts: inconclusive (the generator could not
+// keep up, so nothing is known), then fail, then anything else.
+func worseVerdict(a, b string) string {
+	rank := func(v string) int {
+		switch v {
+		case "inconclusive":
+			return 3
+		case "fail":
+			return 2
+		case "":
+			return 0
+		}
+		return 1
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
+}
+
+// mergeSeries aligns the reports' series on wall-clock time, in buckets as
+// wide as the coarsest series' spacing (a series is per second until it is
+// downsampled).
+func mergeSeries(start time.Time, rs []*Report) []Point {
+	width := 1.0
+	for _, r := range rs {
+		if len(r.Series) > 1 {
+			width = math.Max(width, math.Round((r.Series[len(r.Series)-1].T-r.Series[0].T)/float64(len(r.Series)-1)))
+		}
+	}
+	type acc struct {
+		rate, errs, p50w, p99 float64
+		n                     int
+	}
+	buckets := map[int64][]acc{} // bucket → per report
+	for i, r := range rs {
+		offset := r.Start.Sub(start).Seconds()
+		for _, p := range r.Series {
+			// A point's t is where its span starts: to the nearest second
+			// (flushes jitter), then the bucket that second falls in.
+			k := int64(math.Floor(math.Round(p.T+offset) / width))
+			b := buckets[k]
+			if b == nil {
+				b = make([]acc, len(rs))
+				buckets[k] = b
+			}
+			a := &b[i]
+			a.rate += p.Rate
+			a.errs += p.Errors
+			a.p50w += p.P50 * p.Rate
+			a.p99 = math.Max(a.p99, p.P99)
+			a.n++
+		}
+	}
+	out := make([]Point, 0, len(buckets))
+	for k, b := range buckets {
+		p := Point{T: round(float64(k)*width, 3)}
+		var weight float64
+		for _, a := range b {
+			if a.n == 0 {
+				continue
+			}
+			// Points of one report in one bucket cover equal spans: average them.
+			p.Rate += a.rate / float64(a.n)
+			p.Errors += a.errs / float64(a.n)
+			p.P50 += a.p50w / float64(a.n)
+			weight += a.rate / float64(a.n)
+			p.P99 = math.Max(p.P99, a.p99)
+		}
+		if weight > 0 {
+			p.P50 /= weight
+		} else {
+			p.P50 = 0
+		}
+		p.Rate, p.Errors, p.P50 = round(p.Rate, 3), round(p.Errors, 3), round(p.P50, 3)
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
+	return out
 }

@@ -22,13 +22,14 @@ func newPacked() *hdrhistogram.PackedHistogram {
 	return hdrhistogram.NewPacked(MinValue, MaxValue, SigDigits)
 }
 
-// micros converts d to a histogram value, clamped into the bounds; clamped
-// reports whether it had to be.
+// micros converts d to a histogram value, truncated to whole microseconds
+// and clamped into 1 µs .. 1 h; clamped reports whether it had to be
+// (below 1 µs, which includes negative durations, or above 1 h).
 func micros(d time.Duration) (v int64, clamped bool) {
 	v = int64(d / time.Microsecond)
 	switch {
 	case v < MinValue:
-		return MinValue, d < 0
+		return MinValue, true
 	case v > MaxValue:
 		return MaxValue, true
 	}
@@ -93,7 +94,7 @@ type Snapshot struct {
 	IterationErrors [NumErrorClasses]int64 // failed iterations by the class of their failure
 	Iteration       *hdrhistogram.Histogram
 	Lag             *hdrhistogram.Histogram
-	Clamped         int64 // values clamped into the histograms' range
+	Clamped         int64 // values clamped into the histograms' range (below 1 µs or above 1 h)
 	Steps           []StepSnapshot
 }
 

@@ -1,0 +1,269 @@
+package stats
+
+import (
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// interval is what a shard records between flushes.
+type interval struct {
+	used    bool // anything recorded since the last reset
+	its     IterationCounts
+	iterErr [NumErrorClasses]int64
+	iter    recorder
+	lag     recorder
+	clamped int64
+	steps   []stepInterval
+}
+
+type stepInterval struct {
+	latency, service recorder
+	status           *[MaxStatus]int64 // nil until the step is used
+	errors           [NumErrorClasses]int64
+	asserts          [NumAssertions]int64
+}
+
+func newInterval(steps int) *interval {
+	return &interval{steps: make([]stepInterval, steps)}
+}
+
+func (iv *interval) reset() {
+	if !iv.used {
+		return
+	}
+	iv.used = false
+	iv.its = IterationCounts{}
+	iv.iterErr = [NumErrorClasses]int64{}
+	iv.clamped = 0
+	iv.iter.reset()
+	iv.lag.reset()
+	for i := range iv.steps {
+		st := &iv.steps[i]
+		if st.errors == ([NumErrorClasses]int64{}) {
+			continue // not used: every request counts under some class
+		}
+		st.latency.reset()
+		st.service.reset()
+		*st.status = [MaxStatus]int64{}
+		st.errors = [NumErrorClasses]int64{}
+		st.asserts = [NumAssertions]int64{}
+	}
+}
+
+// recorderBuf is how many values a recorder keeps before it needs its
+// dense histogram.
+const recorderBuf = 64
+
+// recorder is where a shard records one histogram's values. Recording into
+// a dense histogram is a few nanoseconds where a sparse one pays a search
+// and, for every new bucket, an insert; but a dense histogram is ~190 KB
+// that a flush must walk and clear. So the first values of an interval
+// only go into a small buffer, and the dense histogram is allocated (once)
+// and used only when an interval holds more: a light synthetic check never
+// allocates one, and flushing it costs its few values.
+type recorder struct {
+	n     int
+	buf   [recorderBuf]uint32 // µs; MaxValue fits
+	dense *hdrhistogram.Histogram
+}
+
+func (r *recorder) record(v int64) {
+	if r.n < recorderBuf {
+		r.buf[r.n] = uint32(v)
+		r.n++
+		return
+	}
+	if r.dense == nil {
+		r.dense = NewHistogram() // once per recorder; cheap next to the values that made it necessary
+	}
+	_ = r.dense.RecordValue(v) // in range: micros clamps
+}
+
+func (r *recorder) reset() {
+	r.n = 0
+	if r.dense != nil && r.dense.TotalCount() > 0 {
+		r.dense.Reset()
+	}
+}
+
+// addTo adds the recorder's values to dst; conv is scratch.
+func (r *recorder) addTo(dst, conv *hdrhistogram.PackedHistogram) {
+	if r.dense != nil && r.dense.TotalCount() > 0 {
+		mergeDense(dst, r.dense, conv)
+	}
+	for _, v := range r.buf[:r.n] {
+		_ = dst.RecordValue(int64(v)) // in range: micros clamped it
+	}
+}
+
+// mergeDense adds src into dst. Into an empty dst the dense counts append
+// in order; otherwise they go through conv, because inserting buckets into
+// a populated packed histogram shifts its tail each time (quadratic), while
+// merging two packed ones is a single linear pass.
+func mergeDense(dst *hdrhistogram.PackedHistogram, src *hdrhistogram.Histogram, conv *hdrhistogram.PackedHistogram) {
+	if dst.TotalCount() == 0 {
+		dst.MergeFrom(src)
+		return
+	}
+	conv.Reset()
+	conv.MergeFrom(src)
+	dst.Merge(conv)
+}
+
+// sparse holds measurements in packed histograms (storage proportional to
+// the populated buckets) and sparse status counts: the accumulators of a
+// collector and the slots of its window ring.
+type sparse struct {
+	idx     int64 // window slot number; -1: empty
+	used    bool
+	its     IterationCounts
+	iterErr [NumErrorClasses]int64
+	clamped int64
+	iter    *hdrhistogram.PackedHistogram
+	lag     *hdrhistogram.PackedHistogram
+	steps   []sparseStep
+}
+
+type sparseStep struct {
+	latency, service *hdrhistogram.PackedHistogram
+	status           map[int]int64 // at most the 501 codes RecordStep keeps
+	errors           [NumErrorClasses]int64
+	asserts          [NumAssertions]int64
+}
+
+func newSparse(steps int) *sparse {
+	ps := &sparse{idx: -1, iter: newPacked(), lag: newPacked(), steps: make([]sparseStep, steps)}
+	for i := range ps.steps {
+		ps.steps[i] = sparseStep{latency: newPacked(), service: newPacked(), status: map[int]int64{}}
+	}
+	return ps
+}
+
+func (ps *sparse) reset() {
+	ps.idx = -1
+	if !ps.used {
+		return
+	}
+	ps.used = false
+	ps.its, ps.iterErr, ps.clamped = IterationCounts{}, [NumErrorClasses]int64{}, 0
+	ps.iter.Reset()
+	ps.lag.Reset()
+	for i := range ps.steps {
+		st := &ps.steps[i]
+		st.latency.Reset()
+		st.service.Reset()
+		clear(st.status)
+		st.errors, st.asserts = [NumErrorClasses]int64{}, [NumAssertions]int64{}
+	}
+}
+
+// compact shrinks storage to its contents (a window slot, once closed).
+func (ps *sparse) compact() {
+	ps.iter.Compact()
+	ps.lag.Compact()
+	for i := range ps.steps {
+		ps.steps[i].latency.Compact()
+		ps.steps[i].service.Compact()
+	}
+}
+
+// bytes estimates the memory ps holds.
+func (ps *sparse) bytes() int {
+	const mapEntry = 16 + 8 // key and value; leaves out the map's own overhead
+	n := ps.iter.GetMemorySize() + ps.lag.GetMemorySize()
+	for i := range ps.steps {
+		st := &ps.steps[i]
+		n += st.latency.GetMemorySize() + st.service.GetMemorySize() + len(st.status)*mapEntry + 48 + 8*(int(NumErrorClasses)+int(NumAssertions))
+	}
+	return n
+}
+
+// addInterval adds a shard's interval; conv is scratch.
+func (ps *sparse) addInterval(iv *interval, conv *hdrhistogram.PackedHistogram) {
+	if !iv.used {
+		return
+	}
+	ps.used = true
+	ps.its.add(iv.its)
+	for c := range iv.iterErr {
+		ps.iterErr[c] += iv.iterErr[c]
+	}
+	ps.clamped += iv.clamped
+	iv.iter.addTo(ps.iter, conv)
+	iv.lag.addTo(ps.lag, conv)
+	for i := range iv.steps {
+		a, b := &ps.steps[i], &iv.steps[i]
+		if b.errors == ([NumErrorClasses]int64{}) {
+			continue // no request
+		}
+		b.latency.addTo(a.latency, conv)
+		b.service.addTo(a.service, conv)
+		for code, n := range b.status {
+			if n > 0 {
+				a.status[code] += n
+			}
+		}
+		for k, n := range b.errors {
+			a.errors[k] += n
+		}
+		for k, n := range b.asserts {
+			a.asserts[k] += n
+		}
+	}
+}
+
+// add adds another sparse accumulator.
+func (ps *sparse) add(o *sparse) {
+	if !o.used {
+		return
+	}
+	ps.used = true
+	ps.its.add(o.its)
+	for c := range o.iterErr {
+		ps.iterErr[c] += o.iterErr[c]
+	}
+	ps.clamped += o.clamped
+	ps.iter.Merge(o.iter)
+	ps.lag.Merge(o.lag)
+	for i := range o.steps {
+		a, b := &ps.steps[i], &o.steps[i]
+		a.latency.Merge(b.latency)
+		a.service.Merge(b.service)
+		for code, n := range b.status {
+			a.status[code] += n
+		}
+		for k, n := range b.errors {
+			a.errors[k] += n
+		}
+		for k, n := range b.asserts {
+			a.asserts[k] += n
+		}
+	}
+}
+
+// mergeInto adds ps into a snapshot's dense histograms.
+func (ps *sparse) mergeInto(s *Snapshot) {
+	if !ps.used {
+		return
+	}
+	s.Iterations.add(ps.its)
+	for c := range ps.iterErr {
+		s.IterationErrors[c] += ps.iterErr[c]
+	}
+	s.Clamped += ps.clamped
+	ps.iter.MergeInto(s.Iteration)
+	ps.lag.MergeInto(s.Lag)
+	for i := range ps.steps {
+		a, b := &s.Steps[i], &ps.steps[i]
+		b.latency.MergeInto(a.Latency)
+		b.service.MergeInto(a.Service)
+		for code, n := range b.status {
+			a.Status[code] += n
+		}
+		for k, n := range b.errors {
+			a.Errors[k] += n
+		}
+		for k, n := range b.asserts {
+			a.Assertions[k] += n
+		}
+	}
+}
