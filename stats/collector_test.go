@@ -1,118 +1,274 @@
 package stats
 
 import (
-	"bytes"
-	"encoding/json"
-	"flag"
 	"math/rand/v2"
-	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
-
-var t0 = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-
-func at(s float64) time.Time { return t0.Add(time.Duration(s * float64(time.Second))) }
-
-func ms(n float64) time.Duration { return time.Duration(n * float64(time.Millisecond)) }
-
 func TestRecordFlushTotalsAreExact(t *testing.T) {
 	c := NewCollector([]string{"login", "cart"}, t0, Options{Shards: 3})
-	want := NewHistogram()
-	wantSvc := NewHistogram()
+	var lat, svc, its, lags []time.Duration
 	rng := rand.New(rand.NewPCG(1, 2))
-	for sec := 0; sec < 5; sec++ {
-		for i := 0; i < 200; i++ {
-			d := ms(rng.Float64() * 50)
+	for sec := range 5 {
+		for i := range 200 {
+			d := ms(rng.ExpFloat64() * 30)
 			c.Shard(i).RecordStep(0, 200, ClassNone, AssertNone, d, d/2)
-			v, _ := micros(d)
-			want.RecordValue(v)
-			w, _ := micros(d / 2)
-			wantSvc.RecordValue(w)
-			c.Shard(i).RecordIteration(Success, ClassNone, d)
+			lat, svc = append(lat, d), append(svc, d/2)
+			c.Shard(i).RecordIteration(Success, ClassNone, d+ms(1))
+			its = append(its, d+ms(1))
 		}
 		c.Shard(0).RecordStep(1, 503, ClassHTTPStatus, AssertStatus, ms(3), ms(3))
 		c.Shard(1).RecordStep(1, 0, ClassConnectionRefused, AssertNone, ms(1), ms(1))
 		c.Shard(2).RecordIteration(Failure, ClassHTTPStatus, ms(4))
+		its = append(its, ms(4))
 		c.Shard(0).RecordDropped(2)
-		c.Shard(1).RecordLag(ms(0.3))
+		c.Shard(1).RecordIteration(Dropped, ClassNone, time.Hour) // no latency: it never ran
+		c.Shard(1).RecordLag(ms(0.3 * float64(sec+1)))
+		lags = append(lags, ms(0.3*float64(sec+1)))
 		c.Flush(at(float64(sec + 1)))
 	}
 	s := c.Totals()
-	assert.True(t, want.Equals(s.Steps[0].Latency), "corrected latency equals a histogram fed the same values")
-	assert.True(t, wantSvc.Equals(s.Steps[0].Service))
-	assert.Equal(t, IterationCounts{Success: 1000, Failure: 5, Dropped: 10}, s.Iterations)
+	requireSameHistogram(t, fed(t, lat...), s.Steps[0].Latency, "login corrected latency")
+	requireSameHistogram(t, fed(t, svc...), s.Steps[0].Service, "login service latency")
+	requireSameHistogram(t, fed(t, its...), s.Iteration, "iteration latency")
+	requireSameHistogram(t, fed(t, lags...), s.Lag, "generator lag")
+	want := fed(t, lat...)
+	for _, q := range []float64{0, 50, 90, 99, 99.9, 100} {
+		assert.Equal(t, want.ValueAtQuantile(q), s.Steps[0].Latency.ValueAtQuantile(q), "p%v", q)
+	}
+	assert.Equal(t, IterationCounts{Success: 1000, Failure: 5, Dropped: 15}, s.Iterations)
 	assert.Equal(t, int64(5), s.IterationErrors[ClassHTTPStatus])
-	assert.Equal(t, int64(10), s.IterationErrors[ClassDropped])
+	assert.Equal(t, int64(15), s.IterationErrors[ClassDropped])
+	assert.Equal(t, map[int]int64{200: 1000}, s.Steps[0].Status)
 	assert.Equal(t, map[int]int64{503: 5, 0: 5}, s.Steps[1].Status)
 	assert.Equal(t, int64(5), s.Steps[1].Errors[ClassConnectionRefused])
+	assert.Equal(t, int64(5), s.Steps[1].Errors[ClassHTTPStatus])
 	assert.Equal(t, int64(5), s.Steps[1].Assertions[AssertStatus])
+	assert.Zero(t, s.Steps[1].Assertions[AssertNone], "passing requests are not assertion failures")
 	assert.Equal(t, int64(10), s.Steps[1].Count())
-	assert.Equal(t, int64(5), s.Lag.TotalCount())
 	assert.Equal(t, t0, s.Start)
 	assert.Equal(t, at(5), s.End)
-	assert.Equal(t, IterationCounts{Success: 1000, Failure: 5, Dropped: 10}, c.Counts())
+	assert.Equal(t, s.Iterations, c.Counts())
+	assert.Zero(t, s.Clamped)
 
-	series := c.Series()
-	require.Len(t, series, 5)
-	assert.Equal(t, 1.0, series[1].T)
-	assert.Equal(t, 201.0, series[1].Rate, "completed iterations per second")
-	assert.Equal(t, 3.0, series[1].Errors, "failed and dropped iterations per second")
-	assert.Greater(t, series[1].P99, series[1].P50)
+	// Totals is as of the last Flush: later records wait for the next one.
+	c.Shard(0).RecordIteration(Success, ClassNone, ms(1))
+	assert.Equal(t, int64(1000), c.Totals().Iterations.Success)
+	c.Flush(at(6))
+	assert.Equal(t, int64(1001), c.Totals().Iterations.Success)
+}
+
+func TestRecordStepBoundsItsInputs(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		step       int
+		status     int
+		class      ErrorClass
+		assertion  Assertion
+		wantStatus int
+		wantClass  ErrorClass
+		recorded   bool
+	}{
+		{name: "ok", status: 200, class: ClassNone, wantStatus: 200, wantClass: ClassNone, recorded: true},
+		{name: "lowest status", status: 100, wantStatus: 100, recorded: true},
+		{name: "highest status", status: 599, wantStatus: 599, recorded: true},
+		{name: "below 100 is none", status: 99, wantStatus: 0, recorded: true},
+		{name: "600 is none", status: 600, wantStatus: 0, recorded: true},
+		{name: "negative status is none", status: -5, wantStatus: 0, recorded: true},
+		{name: "unknown class is other", status: 200, class: NumErrorClasses + 3, wantStatus: 200, wantClass: ClassOther, recorded: true},
+		{name: "unknown assertion is not counted", status: 500, class: ClassAssertion, assertion: NumAssertions + 1, wantStatus: 500, wantClass: ClassAssertion, recorded: true},
+		{name: "step past the end", step: 2, status: 200},
+		{name: "negative step", step: -1, status: 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCollector([]string{"a", "b"}, t0, Options{Shards: 1})
+			c.Shard(0).RecordStep(tc.step, tc.status, tc.class, tc.assertion, ms(2), ms(1))
+			c.Flush(at(1))
+			s := c.Totals()
+			var n int64
+			for _, st := range s.Steps {
+				n += st.Count() + st.Latency.TotalCount()
+				assert.Zero(t, st.Assertions, "assertions")
+			}
+			if !tc.recorded {
+				assert.Zero(t, n, "nothing recorded for step %d", tc.step)
+				return
+			}
+			st := s.Steps[tc.step]
+			assert.Equal(t, map[int]int64{tc.wantStatus: 1}, st.Status)
+			assert.Equal(t, int64(1), st.Errors[tc.wantClass])
+			assert.Equal(t, int64(1), st.Latency.TotalCount())
+		})
+	}
 }
 
 func TestClampsAreCounted(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		d       time.Duration
+		want    int64 // µs recorded
+		clamped bool
+	}{
+		{"negative", -time.Second, MinValue, true},
+		{"zero", 0, MinValue, true},
+		{"below a microsecond", 999 * time.Nanosecond, MinValue, true},
+		{"one microsecond", time.Microsecond, 1, false},
+		{"truncated to microseconds", 1999 * time.Nanosecond, 1, false},
+		{"one hour", time.Hour, MaxValue, false},
+		{"past one hour", time.Hour + time.Microsecond, MaxValue, true},
+		{"a day", 24 * time.Hour, MaxValue, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCollector([]string{"s"}, t0, Options{Shards: 1})
+			c.Shard(0).RecordStep(0, 200, ClassNone, AssertNone, tc.d, time.Millisecond)
+			c.Shard(0).RecordIteration(Success, ClassNone, tc.d)
+			c.Shard(0).RecordLag(tc.d)
+			c.Flush(at(1))
+			s := c.Totals()
+			for name, h := range map[string]interface{ Max() int64 }{"step": s.Steps[0].Latency, "iteration": s.Iteration, "lag": s.Lag} {
+				assert.True(t, s.Iteration.ValuesAreEquivalent(tc.want, h.Max()), "%s: %v recorded as %d µs, want %d", name, tc.d, h.Max(), tc.want)
+			}
+			want := int64(0)
+			if tc.clamped {
+				want = 3
+			}
+			assert.Equal(t, want, s.Clamped, "%v clamped in the step, iteration and lag histograms", tc.d)
+		})
+	}
+}
+
+func TestSeriesPointsAreExact(t *testing.T) {
 	c := NewCollector([]string{"s"}, t0, Options{})
-	c.Shard(0).RecordStep(0, 200, ClassNone, AssertNone, 2*time.Hour, -time.Second)
-	c.Shard(0).RecordStep(0, 999, ClassNone, AssertNone, 0, 0)
-	c.Flush(at(1))
-	s := c.Totals()
-	assert.Equal(t, int64(2), s.Clamped, "above 1 h and below 0 are clamped and counted; 0 µs is merely the floor")
-	assert.True(t, s.Steps[0].Latency.ValuesAreEquivalent(MaxValue, s.Steps[0].Latency.Max()), "clamped to 1 h")
-	assert.Equal(t, int64(1), s.Steps[0].Status[0], "an impossible status code is counted as none")
+	// Flushes at 1, 2, 2.5 and 4.5 s: 10, 0, 5 and 30 iterations, 1 in 5
+	// failed, one dropped per flush; latencies from k+1 ms in flush k.
+	flushes := []struct {
+		at float64
+		n  int
+	}{{1, 10}, {2, 0}, {2.5, 5}, {4.5, 30}}
+	for k, f := range flushes {
+		var ds []time.Duration
+		for i := range f.n {
+			d := ms(float64(k+1) + float64(i)/10)
+			ds = append(ds, d)
+			o := Success
+			if i%5 == 4 {
+				o = Failure
+			}
+			c.Shard(i).RecordIteration(o, ClassTimeout, d)
+		}
+		c.Shard(0).RecordDropped(1)
+		c.Flush(at(f.at))
+		pts := c.Series()
+		require.Len(t, pts, k+1, "a point per flush")
+		p := pts[k]
+		prev := 0.0
+		if k > 0 {
+			prev = flushes[k-1].at
+		}
+		span := f.at - prev
+		assert.Equal(t, prev, p.T, "flush %d: t is where its interval starts", k)
+		assert.InDelta(t, float64(f.n)/span, p.Rate, 1e-3, "flush %d: completed iterations over %v s", k, span)
+		assert.InDelta(t, float64(f.n/5+1)/span, p.Errors, 1e-3, "flush %d: failed and dropped iterations per second", k)
+		if f.n == 0 {
+			assert.Zero(t, p.P50, "flush %d: no iterations, no percentiles", k)
+			continue
+		}
+		h := fed(t, ds...)
+		assert.Equal(t, Millis(h.ValueAtQuantile(50)), p.P50, "flush %d p50", k)
+		assert.Equal(t, Millis(h.ValueAtQuantile(99)), p.P99, "flush %d p99", k)
+	}
+}
+
+func TestSeriesDownsamplingKeepsRatesExact(t *testing.T) {
+	c := NewCollector([]string{"s"}, t0, Options{SeriesCap: 8})
+	// Flush k completes k+1 iterations; flushes are unevenly spaced so
+	// that averaging the rates of merged points would be wrong.
+	now := 0.0
+	var ends []float64
+	for k := range 37 {
+		for range k + 1 {
+			c.Shard(k).RecordIteration(Success, ClassNone, ms(float64(k+1)))
+		}
+		now += 0.5 + float64(k%3)*0.5
+		ends = append(ends, now)
+		c.Flush(at(now))
+	}
+	pts := c.Series()
+	require.Less(t, len(pts), 8, "the series stays under its cap")
+	require.Greater(t, len(pts), 2)
+	assert.Equal(t, 0.0, pts[0].T)
+	for i, p := range pts[:len(pts)-1] { // the last point's end is not in the series
+		next := pts[i+1].T
+		var done int // iterations of the flushes the point covers: those ending in (p.T, next]
+		for k, e := range ends {
+			if e > p.T && e <= next {
+				done += k + 1
+			}
+		}
+		assert.InDelta(t, float64(done)/(next-p.T), p.Rate, 1e-3, "point %d at %v s over %v s", i, p.T, next-p.T)
+	}
 }
 
 func TestWindowsIncludeExactlyTheirSlots(t *testing.T) {
 	c := NewCollector([]string{"s"}, t0, Options{WindowSlot: 10 * time.Second, WindowRetention: time.Minute})
-	// One iteration per second for 95 s; iteration k records k+1 ms.
-	for sec := 0; sec < 95; sec++ {
-		c.Shard(sec).RecordIteration(Success, ClassNone, ms(float64(sec+1)))
-		c.Shard(sec).RecordStep(0, 200, ClassNone, AssertNone, ms(float64(sec+1)), ms(1))
-		c.Flush(at(float64(sec + 1)))
+	require.Equal(t, time.Minute, c.Retention())
+	// One iteration per second for 95 s; the flush at t = k s carries k ms.
+	for k := 1; k <= 95; k++ {
+		c.Shard(k).RecordIteration(Success, ClassNone, ms(float64(k)))
+		c.Shard(k).RecordStep(0, 200, ClassNone, AssertNone, ms(float64(k)), ms(1))
+		c.Flush(at(float64(k)))
 	}
 	now := at(95)
-	// The flush at t = k+1 s carries iteration k (k+1 ms) into slot
-	// floor(t/10 s). A window includes every slot that ends after its start,
-	// so the slot holding the start is in.
+	// Slot j holds the flushes in (10j, 10j+10] s; the open slot 9 holds
+	// 91..95. A window holds every slot that ends after its start; the
+	// ring keeps 6 closed slots besides the open one.
 	for _, tc := range []struct {
-		d        time.Duration
-		count    int64
-		minV     int64 // µs
-		startSec float64
+		name     string
+		since    time.Time
+		from, to int // the flushes (ms values) it must hold
 	}{
-		{5 * time.Second, 6, 90000, 90},   // from 90 s: slot 9 (flushes 90..95)
-		{10 * time.Second, 16, 80000, 80}, // from 85 s: slots 8, 9
-		{30 * time.Second, 36, 60000, 60}, // from 65 s: slots 6..9
-		{time.Hour, 66, 30000, 30},        // the ring keeps 6 closed slots + the open one: slots 3..9
+		{"last 5 s", at(90), 91, 95},
+		{"last 10 s", at(85), 81, 95},
+		{"last 30 s", at(65), 61, 95},
+		{"since a slot boundary", at(60), 61, 95},
+		{"since just past a boundary", at(60.001), 61, 95},
+		{"longer than the retention", at(0), 31, 95},
 	} {
-		s := c.Window(now, tc.d)
-		assert.Equal(t, tc.count, s.Iterations.Success, "Window(%v) iterations", tc.d)
-		assert.Equal(t, tc.count, s.Steps[0].Latency.TotalCount(), "Window(%v) step samples", tc.d)
-		assert.True(t, s.Iteration.ValuesAreEquivalent(tc.minV, s.Iteration.Min()), "Window(%v) min %d, want %d", tc.d, s.Iteration.Min(), tc.minV)
-		assert.Equal(t, at(tc.startSec), s.Start, "Window(%v) start", tc.d)
-		assert.Equal(t, now, s.End)
+		t.Run(tc.name, func(t *testing.T) {
+			s := c.WindowSince(now, tc.since)
+			var want []time.Duration
+			for k := tc.from; k <= tc.to; k++ {
+				want = append(want, ms(float64(k)))
+			}
+			requireSameHistogram(t, fed(t, want...), s.Iteration, "iterations since %v", tc.since)
+			requireSameHistogram(t, fed(t, want...), s.Steps[0].Latency, "step since %v", tc.since)
+			assert.Equal(t, int64(len(want)), s.Iterations.Success)
+			assert.Equal(t, at(float64(tc.from-1)), s.Start, "the window starts where its oldest slot does")
+			assert.Equal(t, now, s.End)
+			assert.Equal(t, s.Iterations, c.Window(now, now.Sub(tc.since)).Iterations, "Window(d) is WindowSince(now-d)")
+		})
 	}
-	since := c.WindowSince(now, at(62))
-	assert.Equal(t, int64(36), since.Iterations.Success, "slots 6..9: flushes 60..95")
-	assert.Equal(t, 60*time.Second, c.Retention())
+}
+
+func TestWindowsSkipStaleSlots(t *testing.T) {
+	c := NewCollector([]string{"s"}, t0, Options{WindowSlot: 10 * time.Second, WindowRetention: time.Minute})
+	for k := 1; k <= 30; k++ {
+		c.Shard(0).RecordIteration(Success, ClassNone, ms(1))
+		c.Flush(at(float64(k)))
+	}
+	// Nothing flushed for a long while (a paused check), then one flush:
+	// ring positions still hold slots 0..2, which are long gone.
+	c.Shard(0).RecordIteration(Success, ClassNone, ms(7))
+	c.Flush(at(1000))
+	s := c.Window(at(1000), time.Hour)
+	assert.Equal(t, int64(1), s.Iterations.Success, "only the flush at 1000 s is within the retention")
+	assert.True(t, s.Iteration.ValuesAreEquivalent(7000, s.Iteration.Max()))
+	assert.Equal(t, at(930), s.Start, "the oldest slot the ring can hold: 93 (flushes in (930, 940] s)")
 }
 
 func TestWindowsWithoutRetentionAreEmpty(t *testing.T) {
@@ -123,211 +279,132 @@ func TestWindowsWithoutRetentionAreEmpty(t *testing.T) {
 	assert.Zero(t, c.Retention())
 }
 
+func TestWindowRingSize(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		slot, retention time.Duration
+		wantSlot        time.Duration
+		wantRing        int
+	}{
+		{"default slot, 5 minutes", 0, 5 * time.Minute, 10 * time.Second, 31},
+		{"partial slot rounds up", 10 * time.Second, 95 * time.Second, 10 * time.Second, 11},
+		{"exactly the cap", time.Second, MaxSlots * time.Second, time.Second, MaxSlots + 1},
+		{"one hour at 1 s widens to 5 s", time.Second, time.Hour, 5 * time.Second, MaxSlots + 1},
+		{"a day widens to 2 minutes", 10 * time.Second, 24 * time.Hour, 2 * time.Minute, MaxSlots + 1},
+		{"30 days", 10 * time.Second, 30 * 24 * time.Hour, time.Hour, MaxSlots + 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCollector([]string{"s"}, t0, Options{WindowSlot: tc.slot, WindowRetention: tc.retention})
+			assert.Equal(t, tc.wantSlot, c.win.slot)
+			assert.Len(t, c.win.ring, tc.wantRing)
+			assert.GreaterOrEqual(t, c.Retention(), tc.retention, "windows reach back at least the retention")
+		})
+	}
+}
+
 func TestMemoryStaysBounded(t *testing.T) {
-	c := NewCollector([]string{"a", "b"}, t0, Options{SeriesCap: 100, WindowRetention: 24 * time.Hour})
-	assert.LessOrEqual(t, len(c.ring), MaxSlots+1, "a long retention widens the slot instead of growing the ring")
-	assert.Equal(t, 2*time.Minute, c.slot)
-	for sec := 0; sec < 40000; sec++ {
+	const seconds = 100_000
+	c := NewCollector([]string{"a", "b"}, t0, Options{SeriesCap: 100, WindowRetention: time.Hour, Shards: 1})
+	ring := len(c.win.ring)
+	rng := rand.New(rand.NewPCG(5, 6))
+	var peak int
+	for sec := 1; sec <= seconds; sec++ {
 		if sec%7 == 0 {
-			c.Shard(sec).RecordIteration(Success, ClassNone, ms(float64(sec%90+1)))
+			d := ms(rng.ExpFloat64() * 50)
+			c.Shard(sec).RecordIteration(Success, ClassNone, d)
+			c.Shard(sec).RecordStep(sec%2, 200+sec%3, ClassNone, AssertNone, d, d/2)
 		}
-		c.Flush(at(float64(sec + 1)))
+		c.Flush(at(float64(sec)))
+		if sec%10_000 == 0 {
+			peak = max(peak, c.win.bytes())
+		}
 	}
 	assert.Less(t, len(c.Series()), 100, "the series never exceeds its cap")
-	assert.Equal(t, int64(40000/7+1), c.Counts().Success)
+	assert.Len(t, c.win.ring, ring, "the ring never grows")
+	assert.Equal(t, int64(seconds/7), c.Counts().Success)
+	// A downsampled point's rate is its exact count over its span: here,
+	// the multiples of 7 among the flushes it covers.
 	s := c.Series()
-	assert.InDelta(t, 1.0/7, s[len(s)/2].Rate, 0.02, "downsampled points keep the rate")
+	mid, next := s[len(s)/2], s[len(s)/2+1]
+	covered := int(next.T)/7 - int(mid.T)/7
+	assert.InDelta(t, float64(covered)/(next.T-mid.T), mid.Rate, 0.0005, "point at %v s over %v s", mid.T, next.T-mid.T)
+	t.Logf("window ring: %d slots of %v, %d bytes (%d per slot) at ~%d iterations per slot", ring, c.win.slot, peak, peak/ring, int(c.win.slot/time.Second)/7)
+	assert.Less(t, peak, 8<<20, "the ring of %d slots stays small", ring)
 }
 
-func TestSnapshotMergeIsExact(t *testing.T) {
-	steps := []string{"login", "cart"}
-	all := NewCollector(steps, t0, Options{})
-	parts := []*Collector{NewCollector(steps, t0, Options{}), NewCollector(steps, t0, Options{}), NewCollector(steps, t0, Options{})}
-	rng := rand.New(rand.NewPCG(3, 4))
-	for i := 0; i < 3000; i++ {
-		d := ms(rng.ExpFloat64() * 20)
-		st, code, cl := i%2, 200, ClassNone
-		if i%50 == 0 {
-			code, cl = 500, ClassHTTPStatus
+func TestShardsAllocateOnlyWhenUsed(t *testing.T) {
+	c := NewCollector([]string{"a", "b", "c"}, t0, Options{Shards: 64})
+	dense := func() (n int) {
+		count := func(iv *interval) {
+			for _, r := range []*recorder{&iv.iter, &iv.lag} {
+				if r.dense != nil {
+					n++
+				}
+			}
+			for i := range iv.steps {
+				for _, r := range []*recorder{&iv.steps[i].latency, &iv.steps[i].service} {
+					if r.dense != nil {
+						n++
+					}
+				}
+			}
 		}
-		for _, c := range []*Collector{all, parts[i%3]} {
-			c.Shard(i).RecordStep(st, code, cl, AssertNone, d, d/3)
-			c.Shard(i).RecordIteration(Success, ClassNone, d)
+		for i := range c.shards {
+			count(c.shards[i].cur)
 		}
+		count(c.spare)
+		return n
 	}
-	for _, c := range append(parts, all) {
-		c.Flush(at(10))
-	}
-	merged := parts[0].Totals()
-	for _, p := range parts[1:] {
-		require.NoError(t, merged.Merge(p.Totals()))
-	}
-	whole := all.Totals()
-	assert.True(t, whole.Iteration.Equals(merged.Iteration))
-	for i := range steps {
-		assert.True(t, whole.Steps[i].Latency.Equals(merged.Steps[i].Latency), "step %s latency", steps[i])
-		assert.True(t, whole.Steps[i].Service.Equals(merged.Steps[i].Service), "step %s service", steps[i])
-		assert.Equal(t, whole.Steps[i].Status, merged.Steps[i].Status)
-		assert.Equal(t, whole.Steps[i].Errors, merged.Steps[i].Errors)
-	}
-	assert.Equal(t, whole.Iterations, merged.Iterations)
-	assert.Error(t, merged.Merge(NewSnapshot([]string{"other", "cart"})), "different steps do not merge")
+	assert.Zero(t, dense(), "a new collector holds no dense histograms")
 
-	// Through reports and their encoded histograms: the same.
-	var reps []*Report
-	for _, p := range parts {
-		r, err := NewReport(p.Totals(), p.Series(), ReportMeta{Scenario: "s", TargetRate: 10})
-		require.NoError(t, err)
-		var buf bytes.Buffer
-		require.NoError(t, json.NewEncoder(&buf).Encode(r))
-		back, err := ReadReport(&buf)
-		require.NoError(t, err)
-		reps = append(reps, back)
-	}
-	m, err := MergeReports(reps...)
-	require.NoError(t, err)
-	single, err := NewReport(whole, nil, ReportMeta{Scenario: "s"})
-	require.NoError(t, err)
-	assert.Equal(t, single.Latency, m.Latency, "top-level latency recomputed from the merged histogram")
-	assert.Equal(t, single.Steps[0].Latency, m.Steps[0].Latency)
-	assert.Equal(t, single.Steps[1].StatusCodes, m.Steps[1].StatusCodes)
-	assert.Equal(t, single.Iterations, m.Iterations)
-	assert.Equal(t, 30.0, m.Rate.Target, "target rates of the slices add up")
-	assert.Equal(t, 3, m.Merged)
-	ms0, err := m.Snapshot()
-	require.NoError(t, err)
-	assert.True(t, whole.Steps[0].Latency.Equals(ms0.Steps[0].Latency), "the merged report's hdr equals one run's histogram")
-}
-
-func TestReportGolden(t *testing.T) {
-	c := NewCollector([]string{"login", "cart"}, t0, Options{})
-	for i := 0; i < 100; i++ {
-		c.Shard(i).RecordStep(0, 200, ClassNone, AssertNone, ms(float64(i%10+1)), ms(float64(i%10+1)/2))
-		if i%25 == 0 {
-			c.Shard(i).RecordStep(1, 503, ClassHTTPStatus, AssertStatus, ms(7), ms(6))
-			c.Shard(i).RecordIteration(Failure, ClassHTTPStatus, ms(20))
-			continue
+	// A light check: a few requests a second from one worker.
+	var want []time.Duration
+	for sec := 1; sec <= 50; sec++ {
+		for i := range 5 {
+			d := ms(float64(sec) + float64(i))
+			c.Shard(0).RecordStep(1, 200, ClassNone, AssertNone, d, d)
+			c.Shard(0).RecordIteration(Success, ClassNone, d)
+			want = append(want, d)
 		}
-		c.Shard(i).RecordStep(1, 200, ClassNone, AssertNone, ms(3), ms(2))
-		c.Shard(i).RecordIteration(Success, ClassNone, ms(float64(i%10+5)))
-		c.Shard(i).RecordLag(ms(0.2))
+		c.Flush(at(float64(sec)))
 	}
-	c.Flush(at(1))
-	c.Shard(0).RecordDropped(1)
-	c.Flush(at(2))
-	r, err := NewReport(c.Totals(), c.Series(), ReportMeta{
-		Scenario: "checkout", Profile: map[string]any{"model": "open"}, TargetRate: 50, LagP99Ms: 0.2,
-	})
-	require.NoError(t, err)
-	r.SLOs = append(r.SLOs, SLOResult{Expr: "p99<300ms", Observed: 14, Pass: true})
-	r.Verdict = "pass"
-	got, err := json.MarshalIndent(r, "", "  ")
-	require.NoError(t, err)
-	golden := "testdata/report.golden.json"
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(golden, got, 0o644))
-	}
-	want, err := os.ReadFile(golden)
-	require.NoError(t, err)
-	assert.Equal(t, string(want), string(got))
+	assert.Zero(t, dense(), "a few values an interval stay in the recorders' buffers")
+	requireSameHistogram(t, fed(t, want...), c.Totals().Steps[1].Latency, "light step")
 
-	// The SPEC §7 keys are all there.
-	var m map[string]any
-	require.NoError(t, json.Unmarshal(got, &m))
-	for _, k := range []string{"schema", "scenario", "profile", "start", "end", "duration_s", "rate", "iterations", "generator", "latency", "steps", "series", "slos", "verdict"} {
-		assert.Contains(t, m, k)
-	}
-	step := m["steps"].([]any)[1].(map[string]any)
-	for _, k := range []string{"name", "count", "latency", "service", "status_codes", "errors", "hdr"} {
-		assert.Contains(t, step, k)
-	}
-	assert.True(t, strings.HasPrefix(step["hdr"].(map[string]any)["latency"].(string), "HISTF"), "standard compressed encoding")
-}
-
-func TestReadReportRejectsBadInput(t *testing.T) {
-	good, err := NewReport(NewSnapshot([]string{"a"}), nil, ReportMeta{Scenario: "x"})
-	require.NoError(t, err)
-	enc, _ := json.Marshal(good)
-	for name, in := range map[string]string{
-		"empty":       "",
-		"not json":    "{{",
-		"truncated":   string(enc[:len(enc)/2]),
-		"schema":      strings.Replace(string(enc), ReportSchema, "k6.summary/v1", 1),
-		"bad base64":  strings.Replace(string(enc), `"HISTF`, `"!!!HISTF`, 1),
-		"bad counts":  strings.Replace(string(enc), `"total":0`, `"total":5`, 1),
-		"bad class":   strings.Replace(string(enc), `"errors":{}`, `"errors":{"gremlins":1}`, 1),
-		"bad status":  strings.Replace(string(enc), `"status_codes":{}`, `"status_codes":{"abc":1}`, 1),
-		"corrupt hdr": strings.Replace(string(enc), `"hdr":"HISTF`, `"hdr":"HISTFAAAAAA`, 1),
-	} {
-		_, err := ReadReport(strings.NewReader(in))
-		assert.Error(t, err, name)
-	}
-	_, err = ReadReport(bytes.NewReader(enc))
-	assert.NoError(t, err)
-}
-
-func FuzzReadReport(f *testing.F) {
-	good, _ := NewReport(NewSnapshot([]string{"a"}), nil, ReportMeta{Scenario: "x"})
-	enc, _ := json.Marshal(good)
-	f.Add(string(enc))
-	f.Add(`{"schema":"canary.report/v1","steps":[{"name":"a","hdr":{"latency":"HISTFAAAACB42pNpmSzMwMDAyQABzFCaEUwzghgAGx8BEA=="}}]}`)
-	f.Add("{}")
-	f.Fuzz(func(t *testing.T, s string) {
-		r, err := ReadReport(strings.NewReader(s))
-		if err != nil {
-			return
+	// Heavy traffic on one worker: that shard's interval, and the spare it
+	// rotates with, need dense histograms for the step it records.
+	for sec := 51; sec <= 60; sec++ {
+		for i := range recorderBuf * 3 {
+			d := ms(float64(i%50) + 0.5)
+			c.Shard(0).RecordStep(1, 200, ClassNone, AssertNone, d, d)
+			want = append(want, d)
 		}
-		if _, err := MergeReports(r, r); err != nil {
-			t.Fatalf("a report that reads must merge with itself: %v", err)
-		}
-	})
-}
-
-func TestHdrLogReadsBack(t *testing.T) {
-	var buf bytes.Buffer
-	log, err := NewHdrLog(&buf, t0)
-	require.NoError(t, err)
-	c := NewCollector([]string{"login"}, t0, Options{OnInterval: func(iv Interval) {
-		require.NoError(t, log.Write(iv))
-	}})
-	for sec := 0; sec < 3; sec++ {
-		for i := 0; i < 10; i++ {
-			c.Shard(i).RecordStep(0, 200, ClassNone, AssertNone, ms(float64(sec+1)), ms(0.5))
-		}
-		c.Flush(at(float64(sec + 1)))
+		c.Flush(at(float64(sec)))
 	}
-	assert.Contains(t, buf.String(), "#[StartTime:")
-	r := hdrhistogram.NewHistogramLogReader(&buf)
-	var tags []string
-	var total int64
-	for {
-		h, err := r.NextIntervalHistogram()
-		require.NoError(t, err)
-		if h == nil {
-			break
-		}
-		tags = append(tags, h.Tag())
-		total += h.TotalCount()
-	}
-	assert.Equal(t, []string{"login", "login.service", "login", "login.service", "login", "login.service"}, tags)
-	assert.Equal(t, int64(60), total)
+	assert.Equal(t, 4, dense(), "step b's latency and service in the busy shard's interval and the spare")
+	requireSameHistogram(t, fed(t, want...), c.Totals().Steps[1].Latency, "buffered and dense values together")
 }
 
 func TestConcurrentRecordAndFlush(t *testing.T) {
-	c := NewCollector([]string{"a"}, t0, Options{WindowRetention: time.Minute, Shards: 4})
+	c := NewCollector([]string{"a", "b"}, t0, Options{WindowRetention: time.Minute, Shards: 4})
+	const goroutines, each = 8, 2000
 	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for g := 0; g < 8; g++ {
+	for g := range goroutines {
 		wg.Add(1)
-		go func(g int) {
+		go func() {
 			defer wg.Done()
-			for i := 0; i < 2000; i++ {
-				c.Shard(g).RecordStep(0, 200, ClassNone, AssertNone, ms(1), ms(1))
-				c.Shard(g).RecordIteration(Success, ClassNone, ms(1))
+			sh := c.Shard(g)
+			for i := range each {
+				sh.RecordStep(i%2, 200, ClassNone, AssertNone, ms(float64(i%20+1)), ms(1))
+				sh.RecordIteration(Success, ClassNone, ms(float64(i%20+1)))
+				sh.RecordLag(ms(0.1))
+				if i%100 == 0 {
+					sh.RecordDropped(1)
+				}
 			}
-		}(g)
+		}()
 	}
+	stop := make(chan struct{})
 	flushed := make(chan struct{})
 	go func() {
 		defer close(flushed)
@@ -340,66 +417,70 @@ func TestConcurrentRecordAndFlush(t *testing.T) {
 			c.Flush(at(float64(sec)))
 			_ = c.Window(at(float64(sec)), time.Minute)
 			_ = c.Totals()
+			_ = c.Series()
 		}
 	}()
 	wg.Wait()
 	close(stop)
 	<-flushed
 	c.Flush(at(1e6))
-	assert.Equal(t, int64(16000), c.Counts().Success, "nothing is lost while flushing")
-	assert.Equal(t, int64(16000), c.Totals().Steps[0].Latency.TotalCount())
+	s := c.Totals()
+	assert.Equal(t, IterationCounts{Success: goroutines * each, Dropped: goroutines * each / 100}, s.Iterations, "nothing is lost while flushing")
+	assert.Equal(t, int64(goroutines*each/2), s.Steps[0].Latency.TotalCount())
+	assert.Equal(t, int64(goroutines*each), s.Lag.TotalCount())
 }
 
-func BenchmarkRecordStep(b *testing.B) {
-	c := NewCollector([]string{"a", "b"}, t0, Options{})
-	sh := c.Shard(0)
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		sh.RecordStep(i&1, 200, ClassNone, AssertNone, ms(3), ms(2))
+func TestSnapshotMergeIsExact(t *testing.T) {
+	steps := []string{"login", "cart"}
+	const n = 4
+	all := NewCollector(steps, t0, Options{})
+	parts := make([]*Collector, n)
+	for i := range parts {
+		parts[i] = NewCollector(steps, t0.Add(time.Duration(i)*time.Second), Options{})
 	}
-}
-
-func BenchmarkRecordStepParallel(b *testing.B) {
-	c := NewCollector([]string{"a", "b"}, t0, Options{})
-	var worker sync.Mutex
-	n := 0
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		worker.Lock()
-		sh := c.Shard(n)
-		n++
-		worker.Unlock()
-		for i := 0; pb.Next(); i++ {
-			sh.RecordStep(i&1, 200, ClassNone, AssertNone, ms(3), ms(2))
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range 4000 {
+		d := ms(rng.ExpFloat64() * 20)
+		st, code, cl, as := i%2, 200, ClassNone, AssertNone
+		if i%50 == 0 {
+			code, cl, as = 500, ClassHTTPStatus, AssertStatus
 		}
-	})
-}
-
-func BenchmarkFlush(b *testing.B) {
-	c := NewCollector([]string{"a", "b", "c", "d"}, t0, Options{WindowRetention: time.Hour})
-	b.ReportAllocs()
-	sec := 0
-	for b.Loop() {
-		for i := 0; i < 1000; i++ {
-			c.Shard(i).RecordStep(i%4, 200, ClassNone, AssertNone, ms(float64(i%50)), ms(1))
-			c.Shard(i).RecordIteration(Success, ClassNone, ms(float64(i%50)))
+		for _, c := range []*Collector{all, parts[i%n]} {
+			c.Shard(i).RecordStep(st, code, cl, as, d, d/3)
+			c.Shard(i).RecordIteration(Success, ClassNone, d)
+			c.Shard(i).RecordLag(d / 100)
 		}
-		sec++
-		c.Flush(at(float64(sec)))
 	}
-}
+	for i, c := range parts {
+		c.Flush(at(10 + float64(i)))
+	}
+	all.Flush(at(13))
+	merged := parts[0].Totals()
+	for _, p := range parts[1:] {
+		require.NoError(t, merged.Merge(p.Totals()))
+	}
+	whole := all.Totals()
+	requireSameHistogram(t, whole.Iteration, merged.Iteration, "iterations")
+	requireSameHistogram(t, whole.Lag, merged.Lag, "lag")
+	for i, name := range steps {
+		requireSameHistogram(t, whole.Steps[i].Latency, merged.Steps[i].Latency, "step %s latency", name)
+		requireSameHistogram(t, whole.Steps[i].Service, merged.Steps[i].Service, "step %s service", name)
+		assert.Equal(t, whole.Steps[i].Status, merged.Steps[i].Status, "step %s status", name)
+		assert.Equal(t, whole.Steps[i].Errors, merged.Steps[i].Errors, "step %s errors", name)
+		assert.Equal(t, whole.Steps[i].Assertions, merged.Steps[i].Assertions, "step %s assertions", name)
+	}
+	assert.Equal(t, whole.Iterations, merged.Iterations)
+	assert.Equal(t, t0, merged.Start, "the earliest start")
+	assert.Equal(t, at(13), merged.End, "the latest end")
 
-func BenchmarkWindow(b *testing.B) {
-	c := NewCollector([]string{"a", "b", "c", "d"}, t0, Options{WindowRetention: time.Hour})
-	for sec := 1; sec <= 3600; sec++ {
-		for i := 0; i < 20; i++ {
-			c.Shard(i).RecordStep(i%4, 200, ClassNone, AssertNone, ms(float64(i*3%70)), ms(1))
-			c.Shard(i).RecordIteration(Success, ClassNone, ms(float64(i*3%70)))
-		}
-		c.Flush(at(float64(sec)))
+	for name, other := range map[string]*Snapshot{
+		"other step names": NewSnapshot([]string{"other", "cart"}),
+		"fewer steps":      NewSnapshot([]string{"login"}),
+	} {
+		assert.Error(t, merged.Clone().Merge(other), name)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		_ = c.Window(at(3600), 5*time.Minute)
-	}
+	c := merged.Clone()
+	require.NoError(t, c.Merge(merged))
+	assert.Equal(t, 2*merged.Iteration.TotalCount(), c.Iteration.TotalCount(), "a clone is independent of its original")
+	assert.Equal(t, whole.Iteration.TotalCount(), merged.Iteration.TotalCount())
 }
