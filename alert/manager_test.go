@@ -153,6 +153,9 @@ func withLogger(l *slog.Logger) harnessOpt { return func(c *harnessConfig) { c.m
 func withRateLimit(d time.Duration) harnessOpt {
 	return func(c *harnessConfig) { c.manager.RateLimit = d }
 }
+func withMaxSilences(n int) harnessOpt {
+	return func(c *harnessConfig) { c.manager.MaxSilences = n }
+}
 func withMaxOutbox(n int) harnessOpt { return func(c *harnessConfig) { c.store.MaxOutbox = n } }
 
 // noRun leaves the dispatcher stopped: notifications stay in the outbox.
