@@ -50,6 +50,7 @@ type runFlags struct {
 	body        string
 	timeout     time.Duration
 	grace       time.Duration
+	cpuProfile  string
 }
 
 func newRunCmd(env Env) *cobra.Command {
@@ -103,6 +104,7 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.StringVar(&f.body, "body", "", "URL mode: request body")
 	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
 	fl.DurationVar(&f.grace, "grace", loadtest.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
+	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the run here (diagnostics: go tool pprof)")
 	return cmd
 }
 
@@ -210,6 +212,13 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		pw := report.NewProgressWriter(env.Stderr, isTerminal(env.Stderr))
 		opts.Progress = pw.Update
 		defer pw.Done()
+	}
+	if f.cpuProfile != "" {
+		stop, err := startCPUProfile(f.cpuProfile)
+		if err != nil {
+			return usageErr("--cpu-profile: %v", err)
+		}
+		defer stop()
 	}
 	outcome, err := loadtest.Run(ctx, opts)
 	if srv != nil {
