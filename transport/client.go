@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/canaryproj/canary/redact"
@@ -28,6 +29,16 @@ type Client struct {
 	secrets *redact.Set
 	plain   *plainPath // http://
 	tls     *tlsPath   // https://
+	// lastURL is the most recently parsed request URL. A load test sends
+	// the same URL over and over; parsing it once saves an allocation and
+	// a few percent of the CPU per request. The parsed URL is shared and
+	// never modified.
+	lastURL atomic.Pointer[parsedURL]
+}
+
+type parsedURL struct {
+	raw string
+	u   *url.URL
 }
 
 // New validates o, applies the defaults and loads the TLS material it names.
@@ -181,7 +192,7 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 	}
 
 	rawURL := req.URL
-	u, err := parseURL(rawURL)
+	u, err := c.parseURL(rawURL)
 	if err != nil {
 		return c.fail(stats.ClassOther, method, rawURL, err)
 	}
@@ -276,6 +287,18 @@ func isRedirect(status int) bool {
 }
 
 // parseURL parses an absolute http:// or https:// URL.
+// parseURL is the package's parseURL, remembering the last URL parsed.
+func (c *Client) parseURL(raw string) (*url.URL, error) {
+	if last := c.lastURL.Load(); last != nil && last.raw == raw {
+		return last.u, nil
+	}
+	u, err := parseURL(raw)
+	if err == nil {
+		c.lastURL.Store(&parsedURL{raw: raw, u: u})
+	}
+	return u, err
+}
+
 func parseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {

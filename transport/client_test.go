@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -863,4 +864,78 @@ func TestResponseHeaderParity(t *testing.T) {
 			assert.Empty(t, cmp.Diff(tt.want, got[scheme]), "%s over %s: Response.Header (-want +got)", tt.name, scheme)
 		}
 	}
+}
+
+// TestContextWatchedPerConnection covers the cancellation watch that stays
+// registered on a connection across requests under one context: it aborts
+// a request under that context, never one under another context that
+// reuses the connection, and a cancelled context sends nothing.
+func TestContextWatchedPerConnection(t *testing.T) {
+	release, held := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	closeRelease := func() { releaseOnce.Do(func() { close(release) }) }
+	defer closeRelease() // a failure must not leave the server's handler waiting
+	defer close(held)
+	var stallOn atomic.Int64 // the request number to hold until release
+	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := s.readRequest(br); err != nil {
+				return
+			}
+			switch n := s.requests.Load(); {
+			case n == 4 && n == stallOn.Load():
+				<-release
+			case n == stallOn.Load():
+				<-held // until the test ends
+			}
+			if _, err := io.WriteString(c, okResponse); err != nil {
+				return
+			}
+		}
+	})
+	c := newClient(t, Options{})
+	var resp Response
+
+	a, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	for i := 0; i < 3; i++ {
+		require.NoError(t, c.Do(a, &Request{URL: srv.URL}, &resp))
+	}
+	b, cancelB := context.WithCancel(context.Background())
+	defer cancelB()
+
+	// Request 4, under b on the connection a watches, is held; cancelling
+	// a meanwhile must not abort it.
+	stallOn.Store(4)
+	done := make(chan error, 1)
+	go func() {
+		var r Response
+		done <- c.Do(b, &Request{URL: srv.URL, Timeout: 10 * time.Second}, &r)
+	}()
+	require.Eventually(t, func() bool { return srv.requests.Load() == 4 }, 5*time.Second, time.Millisecond)
+	cancelA()
+	select {
+	case err := <-done:
+		t.Fatalf("the request under another context ended with %v", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	closeRelease()
+	require.NoError(t, <-done)
+
+	// A cancelled context sends nothing, on the same connection or a new one.
+	require.ErrorIs(t, c.Do(a, &Request{URL: srv.URL}, &resp), context.Canceled)
+	assert.Equal(t, int64(4), srv.requests.Load(), "nothing sent under a cancelled context")
+
+	// Still one connection for all of it.
+	require.NoError(t, c.Do(b, &Request{URL: srv.URL}, &resp))
+	assert.Equal(t, int64(1), srv.accepted.Load(), "one keep-alive connection throughout")
+
+	// b now watches the connection: cancelling it aborts a held request.
+	stallOn.Store(6)
+	time.AfterFunc(100*time.Millisecond, cancelB)
+	start := time.Now()
+	err := c.Do(b, &Request{URL: srv.URL, Timeout: 10 * time.Second}, &resp)
+	require.ErrorIs(t, err, context.Canceled, "Do = %v", err)
+	assert.Less(t, time.Since(start), 2*time.Second, "Do returned long after the cancellation")
 }

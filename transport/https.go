@@ -58,7 +58,8 @@ func (p *tlsPath) do(ctx context.Context, h *hop, resp *Response) (location stri
 	if err != nil {
 		return "", err
 	}
-	hreq.URL = h.url
+	u := *h.url // h.url may be shared with other requests; net/http gets its own
+	hreq.URL = &u
 	hreq.Host = h.url.Host
 	if h.host != "" {
 		hreq.Host = h.host

@@ -342,11 +342,53 @@ type poolConn struct {
 	br      *bufio.Reader
 	bw      *bufio.Writer
 	lastUse time.Time
-	// abort makes the connection's blocked reads and writes fail at once:
-	// the context of the request using it was cancelled. It is built once
-	// per connection so that watching a context allocates nothing more.
-	abort func()
+
+	// A request's context is watched so that its cancellation makes the
+	// connection's blocked reads and writes fail at once. Registering a
+	// watch per request (context.AfterFunc) costs a lock and a map entry on
+	// the context every time; a load test sends every request under the
+	// same long-lived context, so the watch is registered once per
+	// (connection, context) and stays. serving says whether a request
+	// under the watched context is on the wire: a watch that fires while
+	// the connection idles, or serves another context, does nothing.
+	watchedDone <-chan struct{} // Done of the watched context
+	unwatch     func() bool
+	watchID     uint64
+	serving     atomic.Uint64 // watchID while a request under it is on the wire, else 0
 }
+
+// watch makes sure a cancellation of ctx aborts this connection's I/O
+// while serving is set to watchID. It reports false for a context that
+// is never cancelled. Only the connection's current user calls it.
+func (pc *poolConn) watch(ctx context.Context) bool {
+	done := ctx.Done()
+	if done == nil {
+		return false
+	}
+	if done != pc.watchedDone {
+		pc.stopWatching()
+		pc.watchID++
+		id, c := pc.watchID, pc.c
+		pc.unwatch = context.AfterFunc(ctx, func() {
+			if pc.serving.Load() == id {
+				_ = c.SetDeadline(aLongTimeAgo)
+			}
+		})
+		pc.watchedDone = done
+	}
+	return true
+}
+
+func (pc *poolConn) stopWatching() {
+	if pc.unwatch != nil {
+		pc.unwatch()
+		pc.unwatch, pc.watchedDone = nil, nil
+	}
+}
+
+// errCancelledBeforeSending is a request whose context ended as it was
+// about to be written.
+var errCancelledBeforeSending = errors.New("cancelled before sending")
 
 // errClosedEarly is a connection closed before the first response byte.
 var errClosedEarly = fmt.Errorf("server closed the connection before responding: %w", io.EOF)
@@ -370,9 +412,17 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		p.discard(pc)
 		return err
 	}
-	var stop func() bool
-	if ctx.Done() != nil {
-		stop = context.AfterFunc(ctx, pc.abort)
+	// The deadline first, then serving, then the context: a cancellation
+	// either finds serving set and moves the deadline into the past, or
+	// happened before and is seen here.
+	watching := pc.watch(ctx)
+	if watching {
+		pc.serving.Store(pc.watchID)
+		if ctx.Err() != nil {
+			pc.serving.Store(0)
+			p.put(pc)
+			return errCancelledBeforeSending
+		}
 	}
 
 	err = req.Write(pc.bw)
@@ -393,7 +443,13 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		x.untilClose, err = readResponse(resp, pc.br, int(h.maxBody))
 	}
 
-	aborted := stop != nil && !stop()
+	aborted := false
+	if watching {
+		pc.serving.Store(0)
+		// A watch firing from here on finds serving unset; one that fired
+		// before left the deadline in the past.
+		aborted = ctx.Err() != nil
+	}
 	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() || pc.br.Buffered() > 0 {
 		// A failed or aborted exchange leaves the connection in an unknown
 		// state, and an aborted one with a deadline in the past. Bytes
@@ -455,7 +511,6 @@ func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn
 		br: bufio.NewReaderSize(c, readBufferSize),
 		bw: bufio.NewWriterSize(c, writeBufferSize),
 	}
-	pc.abort = func() { _ = c.SetDeadline(aLongTimeAgo) }
 	return pc, nil
 }
 
@@ -497,6 +552,7 @@ func (p *hostPool) put(pc *poolConn) {
 }
 
 func (p *hostPool) discard(pc *poolConn) {
+	pc.stopWatching()
 	_ = pc.c.Close()
 }
 
