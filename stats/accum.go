@@ -26,6 +26,14 @@ func newInterval(steps int) *interval {
 	return &interval{steps: make([]stepInterval, steps)}
 }
 
+// allocateDense gives every recorder its dense histogram now.
+func (iv *interval) allocateDense() {
+	iv.iter.dense, iv.lag.dense = NewHistogram(), NewHistogram()
+	for i := range iv.steps {
+		iv.steps[i].latency.dense, iv.steps[i].service.dense = NewHistogram(), NewHistogram()
+	}
+}
+
 func (iv *interval) reset() {
 	if !iv.used {
 		return

@@ -15,6 +15,13 @@ type Options struct {
 	// each) only once it records more than a few dozen values between two
 	// flushes, so shards little used cost little.
 	Shards int
+	// Dense allocates every shard's dense histograms up front (the bound:
+	// shards+1 intervals × (2 per step + 2) × ~190 KB) instead of when a
+	// shard first records more than a few dozen values between two
+	// flushes. For a load test, memory is then flat from the first second
+	// rather than climbing to the same bound over minutes as more shards
+	// get busy.
+	Dense bool
 	// SeriesCap bounds the per-second series; past it adjacent points merge
 	// and the resolution doubles. Default 3600.
 	SeriesCap int
@@ -87,6 +94,12 @@ func NewCollector(steps []string, start time.Time, o Options) *Collector {
 	}
 	for i := range c.shards {
 		c.shards[i].cur = newInterval(n)
+	}
+	if o.Dense {
+		c.spare.allocateDense()
+		for i := range c.shards {
+			c.shards[i].cur.allocateDense()
+		}
 	}
 	if o.WindowRetention > 0 {
 		c.win = newWindow(start, o.WindowSlot, o.WindowRetention, n)

@@ -51,6 +51,7 @@ type runFlags struct {
 	timeout     time.Duration
 	grace       time.Duration
 	cpuProfile  string
+	memProfile  string
 }
 
 func newRunCmd(env Env) *cobra.Command {
@@ -105,6 +106,7 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
 	fl.DurationVar(&f.grace, "grace", loadtest.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the run here (diagnostics: go tool pprof)")
+	fl.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile here at the end of the run (diagnostics: go tool pprof)")
 	return cmd
 }
 
@@ -221,6 +223,11 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		defer stop()
 	}
 	outcome, err := loadtest.Run(ctx, opts)
+	if f.memProfile != "" {
+		if perr := writeHeapProfile(f.memProfile); perr != nil {
+			fmt.Fprintf(env.Stderr, "canary: --mem-profile: %v\n", perr)
+		}
+	}
 	if srv != nil {
 		// The summary and the files first; then the final metrics are
 		// served a little longer, for the last scrape.

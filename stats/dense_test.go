@@ -1,0 +1,82 @@
+package stats
+
+import (
+	"testing"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// denseHistograms lists every dense histogram the collector's intervals
+// hold (the shards' and the spare).
+func denseHistograms(c *Collector) []*hdrhistogram.Histogram {
+	var out []*hdrhistogram.Histogram
+	ivs := []*interval{c.spare}
+	for i := range c.shards {
+		ivs = append(ivs, c.shards[i].cur)
+	}
+	for _, iv := range ivs {
+		rs := []*recorder{&iv.iter, &iv.lag}
+		for i := range iv.steps {
+			rs = append(rs, &iv.steps[i].latency, &iv.steps[i].service)
+		}
+		for _, r := range rs {
+			if r.dense != nil {
+				out = append(out, r.dense)
+			}
+		}
+	}
+	return out
+}
+
+// TestDenseUpFront: with Options.Dense every histogram the collector will
+// ever need exists from the start, so a busy run allocates none later (its
+// memory is flat); without it they appear as shards get busy. Both record
+// the same.
+func TestDenseUpFront(t *testing.T) {
+	start := time.Unix(1000, 0)
+	steps := []string{"a", "b"}
+	const shards = 4
+	eager := NewCollector(steps, start, Options{Dense: true, Shards: shards})
+	lazy := NewCollector(steps, start, Options{Shards: shards})
+
+	before := denseHistograms(eager)
+	require.Len(t, before, (shards+1)*(2+2*len(steps)), "every recorder of every interval")
+	assert.Empty(t, denseHistograms(lazy), "lazy: nothing dense before anything is recorded")
+
+	for sec := 1; sec <= 5; sec++ {
+		for _, c := range []*Collector{eager, lazy} {
+			for w := 0; w < shards; w++ {
+				for i := 0; i < 3*recorderBuf; i++ {
+					d := time.Duration(100+i*w) * time.Microsecond
+					c.Shard(w).RecordStep(i%2, 200, ClassNone, AssertNone, d, d/2)
+					c.Shard(w).RecordIteration(Success, ClassNone, d)
+					c.Shard(w).RecordLag(d / 10)
+				}
+			}
+			c.Flush(start.Add(time.Duration(sec) * time.Second))
+		}
+	}
+
+	after := denseHistograms(eager)
+	require.Len(t, after, len(before))
+	set := map[*hdrhistogram.Histogram]bool{}
+	for _, h := range before {
+		set[h] = true
+	}
+	for _, h := range after {
+		assert.True(t, set[h], "a dense histogram allocated during the run")
+	}
+	assert.NotEmpty(t, denseHistograms(lazy), "lazy: busy shards went dense")
+
+	e, l := eager.Totals(), lazy.Totals()
+	assert.Equal(t, l.Iterations, e.Iterations)
+	for i := range steps {
+		assert.Equal(t, l.Steps[i].Latency.TotalCount(), e.Steps[i].Latency.TotalCount())
+		assert.Equal(t, l.Steps[i].Latency.ValueAtQuantile(99), e.Steps[i].Latency.ValueAtQuantile(99))
+		assert.Equal(t, l.Steps[i].Service.ValueAtQuantile(50), e.Steps[i].Service.ValueAtQuantile(50))
+	}
+	assert.Equal(t, l.Lag.TotalCount(), e.Lag.TotalCount())
+}
