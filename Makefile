@@ -11,7 +11,7 @@ LDFLAGS  := -s -w -X github.com/canaryproj/canary/cmd/canary/cli.version=$(VERSI
 # `go test ./...` stays fast; `make test` always includes them.
 TESTFLAGS ?= -race -tags integration -timeout 9m
 
-.PHONY: all build run test unit deps fmt fmt-check vet generate bench clean
+.PHONY: all build run test unit deps fmt fmt-check vet lint generate bench clean
 
 all: build
 
@@ -37,9 +37,14 @@ fmt-check:
 vet:
 	$(GO) vet -tags integration ./...
 
-# Everything: formatting, vet, unit + integration tests with the race
-# detector (fuzz seed corpora run as part of `go test`).
-test: deps fmt-check vet build
+# staticcheck, pinned, fetched through the Go module proxy.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint:
+	$(GO) run $(STATICCHECK) -tags integration ./...
+
+# Everything: formatting, vet, staticcheck, unit + integration tests with
+# the race detector (fuzz seed corpora run as part of `go test`).
+test: deps fmt-check vet lint build
 	$(GO) test $(TESTFLAGS) ./...
 
 # Quick loop while developing: no integration suites.

@@ -11,7 +11,6 @@ import (
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/scenario"
-	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/transport"
 )
@@ -35,7 +34,6 @@ type checkRunner struct {
 	done   chan struct{}
 
 	mu        sync.Mutex
-	judgement *slo.Judgement // last evaluation
 	evaluated time.Time
 	running   atomic.Bool // a scheduled run is in progress (or the check is continuous)
 }

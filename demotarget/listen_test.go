@@ -48,17 +48,17 @@ func listen(t *testing.T, addr string, o Options) *running {
 
 // stop cancels the context and returns ListenAndServe's result and how long
 // it took to return.
-func (r *running) stop(t *testing.T) (error, time.Duration) {
+func (r *running) stop(t *testing.T) (time.Duration, error) {
 	t.Helper()
 	start := time.Now()
 	r.cancel()
 	select {
 	case err := <-r.done:
 		r.done <- err // for the cleanup
-		return err, time.Since(start)
+		return time.Since(start), err
 	case <-time.After(20 * time.Second):
 		t.Fatal("ListenAndServe still running 20s after its context ended")
-		return nil, 0
+		return 0, nil
 	}
 }
 
@@ -75,7 +75,7 @@ func TestListenAndServe(t *testing.T) {
 			require.Equal(t, 200, a.status)
 			assert.JSONEq(t, `{"status":"ok"}`, string(a.body))
 
-			err, took := r.stop(t)
+			took, err := r.stop(t)
 			require.NoError(t, err)
 			assert.Less(t, took, 5*time.Second, "an idle server stops at once")
 			_, err = r.client.Get("http://" + r.addr + "/health")
@@ -153,7 +153,7 @@ func TestListenAndServeDrainsInFlight(t *testing.T) {
 		got <- answer{status: res.StatusCode}
 	}()
 	require.Eventually(t, func() bool { return r.s.Counts()["GET /slow"] == 1 }, 5*time.Second, time.Millisecond)
-	err, took := r.stop(t)
+	took, err := r.stop(t)
 	require.NoError(t, err)
 	a := <-got
 	assert.Equal(t, 200, a.status, "the in-flight request completes: %s", a.body)
@@ -181,7 +181,7 @@ func TestListenAndServeCutsOffAfterGrace(t *testing.T) {
 				failed <- err
 			}()
 			require.Eventually(t, func() bool { return r.s.Counts()[tc.route] == 1 }, 5*time.Second, time.Millisecond)
-			err, took := r.stop(t)
+			took, err := r.stop(t)
 			require.NoError(t, err)
 			assert.Less(t, took, 5*time.Second, "cut off after a 50ms grace, not after the request's 10s+")
 			assert.Error(t, <-failed, "the cut-off request gets no answer")

@@ -160,7 +160,7 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node) *Profile {
 			}
 			v.checkDuration(child(item, "duration"), s.Duration)
 			v.checkTarget(child(item, "target"), s.Target)
-			p.Stages = append(p.Stages, Stage{Duration: s.Duration, Target: s.Target})
+			p.Stages = append(p.Stages, Stage(s))
 		}
 	case "rate":
 		r, err := ParseRate(y.Rate)

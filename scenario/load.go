@@ -361,20 +361,6 @@ func mapKeys(n *yaml.Node) []string {
 	return out
 }
 
-// keyAt returns the key node of key in mapping n.
-func keyAt(n *yaml.Node, key string) *yaml.Node {
-	n = yamlfile.Resolve(n)
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i]
-		}
-	}
-	return nil
-}
-
 func item(n *yaml.Node, i int) *yaml.Node {
 	n = yamlfile.Resolve(n)
 	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {

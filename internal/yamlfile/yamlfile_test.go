@@ -46,11 +46,11 @@ func (u *upper) UnmarshalYAMLNode(d *Decoder, n *yaml.Node) error {
 	return nil
 }
 
-func decodeDoc(t *testing.T, src string, env map[string]string) (doc, error, *redact.Set) {
+func decodeDoc(t *testing.T, src string, env map[string]string) (doc, *redact.Set, error) {
 	t.Helper()
 	n, err := Parse("f.yaml", []byte(src))
 	if err != nil {
-		return doc{}, err, nil
+		return doc{}, nil, err
 	}
 	secrets := &redact.Set{}
 	d := NewDecoder("f.yaml", Options{
@@ -59,7 +59,7 @@ func decodeDoc(t *testing.T, src string, env map[string]string) (doc, error, *re
 	})
 	var out doc
 	d.Decode(n, &out)
-	return out, d.Err(), secrets
+	return out, secrets, d.Err()
 }
 
 func TestDecodeValid(t *testing.T) {
@@ -75,7 +75,7 @@ raw: [1, 2]
 custom: word
 members: {a: 1}
 `
-	out, err, secrets := decodeDoc(t, src, map[string]string{"TOKEN": "s3cr3t-token"})
+	out, secrets, err := decodeDoc(t, src, map[string]string{"TOKEN": "s3cr3t-token"})
 	require.NoError(t, err)
 	assert.Equal(t, "demo", out.Name)
 	assert.Equal(t, 3, out.Count)
@@ -104,7 +104,7 @@ body: "${UNSET}"
 custom: bad
 members: {a: 1, a: 2}
 `
-	_, err, _ := decodeDoc(t, src, nil)
+	_, _, err := decodeDoc(t, src, nil)
 	require.Error(t, err)
 	want := []string{
 		`f.yaml:1:1: missing required key "name"`,
