@@ -178,8 +178,9 @@ func (c *courier) deliver(ctx context.Context, seq uint64, e *outboxEntry) bool 
 			if thread != nil && thread.TS != "" {
 				c.remember(e, thread)
 			}
-			c.ack(seq)
+			// Logged before the ack: once the outbox is empty, the log says so.
 			log.Info("notification delivered", "attempts", attempt)
+			c.ack(seq)
 			return true
 		}
 		if ctx.Err() != nil {
