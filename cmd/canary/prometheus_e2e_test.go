@@ -132,7 +132,11 @@ func TestPrometheusEndToEnd(t *testing.T) {
 	bin := binary(t)
 	base := demoTarget(t, bin)
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte("name: shop\nsteps:\n  - {name: products, request: {url: \""+base+"/products\"}, expect: {status: 200}}\n"), 0o644))
+	// The checked step answers in 35 ms, well inside the (25 ms, 50 ms]
+	// bucket: over an 8 s window (320 requests) a p99 is the 4th slowest,
+	// and a target answering in microseconds put it on either side of a
+	// bucket bound from one window to the next.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte("name: shop\nsteps:\n  - {name: products, request: {url: \""+base+"/slow?ms=35\"}, expect: {status: 200}}\n"), 0o644))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "seg.yaml"), []byte("name: seg\nsteps:\n  - {name: health, request: {url: \""+base+"/health\"}}\n"), 0o644))
 	daemonAddr := freePort(t)
 	slos := `    slos:
@@ -212,7 +216,7 @@ checks:
 	})
 
 	t.Run("gate --prometheus agrees with the daemon: fail", func(t *testing.T) {
-		req, _ := http.NewRequest("PUT", base+"/admin/faults", strings.NewReader(`{"error_ratio":0.5,"path_prefix":"/products"}`))
+		req, _ := http.NewRequest("PUT", base+"/admin/faults", strings.NewReader(`{"error_ratio":0.5,"path_prefix":"/slow"}`))
 		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		resp.Body.Close()
