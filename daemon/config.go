@@ -182,16 +182,16 @@ func ParseConfig(file string, data []byte, env func(string) (string, bool)) (*Co
 	baseDir := filepath.Dir(file)
 
 	c := &Config{File: file, Server: raw.Server, Alerting: raw.Alerting, Secrets: secrets, MaxRate: DefaultMaxRate}
-	checksNode := childNode(root, "checks")
+	checksNode := yamlfile.Child(root, "checks")
 	c.applyDefaults(raw, baseDir)
 	c.validateServer(d, root)
-	c.Policy = c.buildPolicy(d, childNode(root, "alerting"))
-	c.validateAlerting(d, childNode(root, "alerting"))
+	c.Policy = c.buildPolicy(d, yamlfile.Child(root, "alerting"))
+	c.validateAlerting(d, yamlfile.Child(root, "alerting"))
 
 	if raw.MaxRate != nil {
 		c.MaxRate = *raw.MaxRate
 		if c.MaxRate <= 0 {
-			d.Errorf(childNode(root, "max_rate"), "max_rate must be positive")
+			d.Errorf(yamlfile.Child(root, "max_rate"), "max_rate must be positive")
 		}
 	}
 	allow := c.HostAllowed
@@ -201,19 +201,19 @@ func ParseConfig(file string, data []byte, env func(string) (string, bool)) (*Co
 	seen := map[string]bool{}
 	var peak float64
 	for i, cy := range raw.Checks {
-		n := seqItem(checksNode, i)
+		n := yamlfile.Item(checksNode, i)
 		ck := c.loadCheck(d, n, cy, baseDir, env, secrets)
 		if ck == nil {
 			continue
 		}
 		if seen[ck.Name] {
-			d.Errorf(childNode(n, "name"), "duplicate check name %q", ck.Name)
+			d.Errorf(yamlfile.Child(n, "name"), "duplicate check name %q", ck.Name)
 		}
 		seen[ck.Name] = true
 		if ck.Scenario != nil {
 			for _, h := range ck.Scenario.StaticHosts() {
 				if err := allow(h); err != nil {
-					d.Errorf(childNode(n, "scenario"), "check %q: %v", ck.Name, err)
+					d.Errorf(yamlfile.Child(n, "scenario"), "check %q: %v", ck.Name, err)
 				}
 			}
 		}
@@ -260,16 +260,16 @@ func (c *Config) applyDefaults(raw configYAML, baseDir string) {
 }
 
 func (c *Config) validateServer(d *yamlfile.Decoder, root *yaml.Node) {
-	srv := childNode(root, "server")
+	srv := yamlfile.Child(root, "server")
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
-		d.Errorf(childNode(srv, "listen"), "listen %q: want HOST:PORT, e.g. 127.0.0.1:9090", c.Server.Listen)
+		d.Errorf(yamlfile.Child(srv, "listen"), "listen %q: want HOST:PORT, e.g. 127.0.0.1:9090", c.Server.Listen)
 	}
 	if u := c.Server.ExternalURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		d.Errorf(childNode(srv, "external_url"), "external_url %q must start with http:// or https://", u)
+		d.Errorf(yamlfile.Child(srv, "external_url"), "external_url %q must start with http:// or https://", u)
 	}
 	for i, h := range c.AllowedHosts {
 		if h == "" || strings.ContainsAny(h, "/ :@") && net.ParseIP(h) == nil {
-			d.Errorf(seqItem(childNode(root, "allowed_hosts"), i), "allowed_hosts entry %q: want a host name or IP (no scheme, port or path); *.example.com allows subdomains", h)
+			d.Errorf(yamlfile.Item(yamlfile.Child(root, "allowed_hosts"), i), "allowed_hosts entry %q: want a host name or IP (no scheme, port or path); *.example.com allows subdomains", h)
 		}
 	}
 }
@@ -291,17 +291,17 @@ func (c *Config) buildPolicy(d *yamlfile.Decoder, n *yaml.Node) alert.Policy {
 	}
 	if len(a.BurnRates) > 0 {
 		p.Windows = nil
-		rates := childNode(n, "burn_rates")
+		rates := yamlfile.Child(n, "burn_rates")
 		for i, br := range a.BurnRates {
-			item := seqItem(rates, i)
+			item := yamlfile.Item(rates, i)
 			switch {
 			case br.Long <= 0 || br.Short <= 0:
 				d.Errorf(item, "burn rate windows must be positive")
 			case br.Short >= br.Long:
-				d.Errorf(childNode(item, "short"), "short window %v must be shorter than the long window %v", br.Short, br.Long)
+				d.Errorf(yamlfile.Child(item, "short"), "short window %v must be shorter than the long window %v", br.Short, br.Long)
 			}
 			if br.Factor <= 0 {
-				d.Errorf(childNode(item, "factor"), "factor must be positive")
+				d.Errorf(yamlfile.Child(item, "factor"), "factor must be positive")
 			}
 			sev := br.Severity
 			if sev == "" {
@@ -315,22 +315,22 @@ func (c *Config) buildPolicy(d *yamlfile.Decoder, n *yaml.Node) alert.Policy {
 
 func (c *Config) validateAlerting(d *yamlfile.Decoder, n *yaml.Node) {
 	if a := c.Alerting; a.ResolveAfter < 0 {
-		d.Errorf(childNode(n, "resolve_after"), "resolve_after must be at least 1")
+		d.Errorf(yamlfile.Child(n, "resolve_after"), "resolve_after must be at least 1")
 	}
 	if s := c.Alerting.Slack; s != nil {
-		sn := childNode(n, "slack")
+		sn := yamlfile.Child(n, "slack")
 		if s.WebhookURL != "" && s.Token != "" {
 			d.Errorf(sn, "slack: set webhook_url or token, not both")
 		}
 		if s.WebhookURL != "" && !strings.HasPrefix(s.WebhookURL, "https://") && !strings.HasPrefix(s.WebhookURL, "http://") {
-			d.Errorf(childNode(sn, "webhook_url"), "slack webhook_url must be an http(s) URL")
+			d.Errorf(yamlfile.Child(sn, "webhook_url"), "slack webhook_url must be an http(s) URL")
 		}
 		if s.Token != "" && s.Channel == "" {
 			d.Errorf(sn, "slack: a bot token needs a channel")
 		}
 	}
 	if am := c.Alerting.Alertmanager; am != nil && am.URL != "" && !strings.HasPrefix(am.URL, "http") {
-		d.Errorf(childNode(childNode(n, "alertmanager"), "url"), "alertmanager url must be an http(s) URL")
+		d.Errorf(yamlfile.Child(yamlfile.Child(n, "alertmanager"), "url"), "alertmanager url must be an http(s) URL")
 	}
 }
 
@@ -342,7 +342,7 @@ func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, base
 		SlackChannel: cy.Alert.SlackChannel, RunbookURL: cy.Alert.RunbookURL, ScheduleText: cy.Schedule,
 	}
 	if cy.Name != "" && !nameRE.MatchString(cy.Name) {
-		d.Errorf(childNode(n, "name"), "check name %q: use lower-case letters, digits, '-' and '_' (it becomes a metric label)", cy.Name)
+		d.Errorf(yamlfile.Child(n, "name"), "check name %q: use lower-case letters, digits, '-' and '_' (it becomes a metric label)", cy.Name)
 	}
 	if ck.RunbookURL == "" {
 		ck.RunbookURL = c.Alerting.RunbookURL
@@ -352,13 +352,13 @@ func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, base
 	}
 	if cy.MinSamples != nil {
 		if *cy.MinSamples < 0 {
-			d.Errorf(childNode(n, "min_samples"), "min_samples must not be negative")
+			d.Errorf(yamlfile.Child(n, "min_samples"), "min_samples must not be negative")
 		}
 		ck.MinSamples = int64(*cy.MinSamples)
 	}
 	for k := range cy.Labels {
 		if !labelNameRE.MatchString(k) || k == "check" || k == "slo" || k == "severity" {
-			d.Errorf(childNode(n, "labels"), "label %q: want a Prometheus label name other than check, slo and severity", k)
+			d.Errorf(yamlfile.Child(n, "labels"), "label %q: want a Prometheus label name other than check, slo and severity", k)
 		}
 	}
 	files := []string{}
@@ -401,17 +401,17 @@ func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, base
 	if cy.Schedule != "" {
 		s, err := cron.ParseStandard(cy.Schedule)
 		if err != nil {
-			d.Errorf(childNode(n, "schedule"), "schedule %q: %v (want a cron expression like \"*/15 * * * *\" or @hourly)", cy.Schedule, err)
+			d.Errorf(yamlfile.Child(n, "schedule"), "schedule %q: %v (want a cron expression like \"*/15 * * * *\" or @hourly)", cy.Schedule, err)
 		}
 		ck.Schedule = s
 		if ck.Profile != nil && ck.Profile.Loop {
-			d.Errorf(childNode(n, "profile"), "a scheduled check runs its profile once per schedule; a looping profile would never end")
+			d.Errorf(yamlfile.Child(n, "profile"), "a scheduled check runs its profile once per schedule; a looping profile would never end")
 		}
 	} else if ck.Profile != nil && !ck.Profile.Loop && ck.Profile.Duration() > 0 {
 		// A continuous check repeats its stages forever.
 		ck.Profile = ck.Profile.Looping()
 	}
-	ck.SLOs = c.loadSLOs(d, childNode(n, "slos"), cy, ck.Scenario)
+	ck.SLOs = c.loadSLOs(d, yamlfile.Child(n, "slos"), cy, ck.Scenario)
 	ck.Fingerprint = fingerprint(n, files, ck.Scenario)
 	return ck
 }
@@ -430,13 +430,13 @@ func (c *Config) loadSLOs(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, sc *s
 	seen := map[string]bool{}
 	var out []slo.Objective
 	for i, s := range cy.SLOs {
-		item := seqItem(n, i)
+		item := yamlfile.Item(n, i)
 		if seen[s.Name] {
-			d.Errorf(childNode(item, "name"), "duplicate SLO name %q", s.Name)
+			d.Errorf(yamlfile.Child(item, "name"), "duplicate SLO name %q", s.Name)
 		}
 		seen[s.Name] = true
 		if s.Name != "" && !nameRE.MatchString(s.Name) {
-			d.Errorf(childNode(item, "name"), "SLO name %q: use lower-case letters, digits, '-' and '_'", s.Name)
+			d.Errorf(yamlfile.Child(item, "name"), "SLO name %q: use lower-case letters, digits, '-' and '_'", s.Name)
 		}
 		kinds := 0
 		o := slo.Objective{Name: s.Name}
@@ -444,7 +444,7 @@ func (c *Config) loadSLOs(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, sc *s
 			kinds++
 			v, err := slo.ParseRatio(s.Success)
 			if err != nil {
-				d.Errorf(childNode(item, "success"), "success %q: %v", s.Success, err)
+				d.Errorf(yamlfile.Child(item, "success"), "success %q: %v", s.Success, err)
 			}
 			o.Kind, o.Op, o.Target = slo.KindSuccess, slo.GE, v
 		}
@@ -452,21 +452,21 @@ func (c *Config) loadSLOs(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, sc *s
 			kinds++
 			v, err := slo.ParseRatio(s.Errors)
 			if err != nil {
-				d.Errorf(childNode(item, "errors"), "errors %q: %v", s.Errors, err)
+				d.Errorf(yamlfile.Child(item, "errors"), "errors %q: %v", s.Errors, err)
 			}
 			o.Kind, o.Op, o.Target = slo.KindErrors, slo.LT, v
 		}
 		if l := s.Latency; l != nil {
 			kinds++
-			ln := childNode(item, "latency")
+			ln := yamlfile.Child(item, "latency")
 			if l.Percentile <= 0 || l.Percentile >= 100 {
-				d.Errorf(childNode(ln, "percentile"), "percentile %v must be between 0 and 100 (exclusive)", l.Percentile)
+				d.Errorf(yamlfile.Child(ln, "percentile"), "percentile %v must be between 0 and 100 (exclusive)", l.Percentile)
 			}
 			if l.Below <= 0 {
-				d.Errorf(childNode(ln, "below"), "below must be a positive duration")
+				d.Errorf(yamlfile.Child(ln, "below"), "below must be a positive duration")
 			}
 			if l.Step != "" && steps != nil && !steps[l.Step] {
-				d.Errorf(childNode(ln, "step"), "step %q is not in the scenario (steps: %s)", l.Step, strings.Join(sortedKeys(steps), ", "))
+				d.Errorf(yamlfile.Child(ln, "step"), "step %q is not in the scenario (steps: %s)", l.Step, strings.Join(sortedKeys(steps), ", "))
 			}
 			o.Kind, o.Op, o.Target = slo.KindLatency, slo.LT, l.Below.Seconds()
 			o.Stat, o.Percentile, o.Step, o.Service = slo.Percentile, l.Percentile, l.Step, l.Service
@@ -532,28 +532,6 @@ func fingerprint(n *yaml.Node, files []string, sc *scenario.Scenario) string {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
-}
-
-// childNode returns the value node of key in mapping n (nil if absent).
-func childNode(n *yaml.Node, key string) *yaml.Node {
-	n = yamlfile.Resolve(n)
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
-}
-
-func seqItem(n *yaml.Node, i int) *yaml.Node {
-	n = yamlfile.Resolve(n)
-	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
-		return n
-	}
-	return n.Content[i]
 }
 
 func sortedKeys(m map[string]bool) []string {

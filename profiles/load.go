@@ -147,7 +147,7 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node) *Profile {
 		if len(y.Stages) > MaxStages {
 			v.errorf("stages", "%d stages: at most %d", len(y.Stages), MaxStages)
 		}
-		sn := child(n, "stages")
+		sn := yamlfile.Child(n, "stages")
 		for i, s := range y.Stages {
 			item := yamlfile.Resolve(sn)
 			if item != nil && i < len(item.Content) {
@@ -155,11 +155,11 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node) *Profile {
 			}
 			// Only a duration that was written and parsed can be judged;
 			// a missing or unparsable one has been reported already.
-			if dn := child(item, "duration"); dn != nil && s.Duration <= 0 && parsedDuration(dn) {
+			if dn := yamlfile.Child(item, "duration"); dn != nil && s.Duration <= 0 && parsedDuration(dn) {
 				d.Errorf(dn, "stage duration must be positive")
 			}
-			v.checkDuration(child(item, "duration"), s.Duration)
-			v.checkTarget(child(item, "target"), s.Target)
+			v.checkDuration(yamlfile.Child(item, "duration"), s.Duration)
+			v.checkTarget(yamlfile.Child(item, "target"), s.Target)
 			p.Stages = append(p.Stages, Stage(s))
 		}
 	case "rate":
@@ -177,46 +177,46 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node) *Profile {
 		p.Stages = []Stage{{Duration: time.Hour, Target: r}}
 	case "constant":
 		c := y.Constant
-		cn := child(n, "constant")
-		v.checkTarget(child(cn, "target"), c.Target)
-		v.checkPositive(child(cn, "duration"), c.Duration, "duration")
+		cn := yamlfile.Child(n, "constant")
+		v.checkTarget(yamlfile.Child(cn, "target"), c.Target)
+		v.checkPositive(yamlfile.Child(cn, "duration"), c.Duration, "duration")
 		p.Shape, p.Start = "constant", c.Target
 		p.Stages = []Stage{{Duration: c.Duration, Target: c.Target}}
 	case "spike":
 		s := y.Spike
-		sn := child(n, "spike")
-		v.checkTarget(child(sn, "base"), s.Base)
-		v.checkTarget(child(sn, "peak"), s.Peak)
-		v.checkPositive(child(sn, "duration"), s.Duration, "duration")
+		sn := yamlfile.Child(n, "spike")
+		v.checkTarget(yamlfile.Child(sn, "base"), s.Base)
+		v.checkTarget(yamlfile.Child(sn, "peak"), s.Peak)
+		v.checkPositive(yamlfile.Child(sn, "duration"), s.Duration, "duration")
 		if s.At+s.Hold > s.Duration {
-			d.Errorf(child(sn, "hold"), "at (%v) + hold (%v) must fit in duration (%v)", s.At, s.Hold, s.Duration)
+			d.Errorf(yamlfile.Child(sn, "hold"), "at (%v) + hold (%v) must fit in duration (%v)", s.At, s.Hold, s.Duration)
 		}
 		p.Shape, p.Start = "spike", s.Base
 		// Instant jumps are stages of zero length.
 		p.Stages = []Stage{{s.At, s.Base}, {0, s.Peak}, {s.Hold, s.Peak}, {0, s.Base}, {s.Duration - s.At - s.Hold, s.Base}}
 	case "sine":
 		s := y.Sine
-		sn := child(n, "sine")
-		v.checkTarget(child(sn, "min"), s.Min)
-		v.checkTarget(child(sn, "max"), s.Max)
+		sn := yamlfile.Child(n, "sine")
+		v.checkTarget(yamlfile.Child(sn, "min"), s.Min)
+		v.checkTarget(yamlfile.Child(sn, "max"), s.Max)
 		if s.Max < s.Min {
-			d.Errorf(child(sn, "max"), "max (%v) must not be below min (%v)", s.Max, s.Min)
+			d.Errorf(yamlfile.Child(sn, "max"), "max (%v) must not be below min (%v)", s.Max, s.Min)
 		}
-		v.checkPositive(child(sn, "period"), s.Period, "period")
-		v.checkPositive(child(sn, "duration"), s.Duration, "duration")
+		v.checkPositive(yamlfile.Child(sn, "period"), s.Period, "period")
+		v.checkPositive(yamlfile.Child(sn, "duration"), s.Duration, "duration")
 		p.Shape = "sine"
 		p.Start = s.Min
 		p.sine = &sineShape{min: s.Min, max: s.Max, period: s.Period, duration: s.Duration}
 	case "steps":
 		s := y.Steps
-		sn := child(n, "steps")
-		v.checkTarget(child(sn, "from"), s.From)
-		v.checkTarget(child(sn, "to"), s.To)
-		v.checkPositive(child(sn, "every"), s.Every, "every")
+		sn := yamlfile.Child(n, "steps")
+		v.checkTarget(yamlfile.Child(sn, "from"), s.From)
+		v.checkTarget(yamlfile.Child(sn, "to"), s.To)
+		v.checkPositive(yamlfile.Child(sn, "every"), s.Every, "every")
 		if s.Step <= 0 {
-			d.Errorf(child(sn, "step"), "step must be positive")
+			d.Errorf(yamlfile.Child(sn, "step"), "step must be positive")
 		} else if levels := math.Abs(s.To-s.From)/s.Step + 1; levels > MaxStages/2 {
-			d.Errorf(child(sn, "step"), "%.0f levels: at most %d", levels, MaxStages/2)
+			d.Errorf(yamlfile.Child(sn, "step"), "%.0f levels: at most %d", levels, MaxStages/2)
 		} else {
 			p.Shape, p.Start = "steps", s.From
 			dir := 1.0
@@ -249,7 +249,7 @@ type validator struct {
 }
 
 func (v validator) errorf(key, format string, args ...any) {
-	at := child(v.n, key)
+	at := yamlfile.Child(v.n, key)
 	if at == nil {
 		at = v.n
 	}
@@ -284,20 +284,6 @@ func (v validator) checkPositive(n *yaml.Node, d time.Duration, what string) {
 		v.d.Errorf(n, "%s must be positive", what)
 	}
 	v.checkDuration(n, d)
-}
-
-// child returns the value node of key in mapping n (nil if absent).
-func child(n *yaml.Node, key string) *yaml.Node {
-	n = yamlfile.Resolve(n)
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }
 
 // ParseRate reads an arrival rate: "100/s", "100/1m", "0.5/s", "1/10s", or a

@@ -58,14 +58,14 @@ func (c *compiler) compileExpect(n *yaml.Node, y *expectYAML, where string) expe
 	if y.Status != nil && !yamlfile.IsNull(y.Status) {
 		c.compileStatus(y.Status, &e)
 	}
-	hn := at(n, "headers")
+	hn := yamlfile.Child(n, "headers")
 	for _, k := range sortedKeys(y.Headers) {
 		v := y.Headers[k]
 		h := headerExpect{name: k, value: v}
 		if rx, ok := strings.CutPrefix(v, "~"); ok {
 			re, err := regexp.Compile(rx)
 			if err != nil {
-				d.Errorf(at(hn, k), "%s expect header %s: bad regular expression %q: %v", where, k, rx, regexErr(err))
+				d.Errorf(yamlfile.Child(hn, k), "%s expect header %s: bad regular expression %q: %v", where, k, rx, regexErr(err))
 				continue
 			}
 			h.re = re
@@ -73,16 +73,16 @@ func (c *compiler) compileExpect(n *yaml.Node, y *expectYAML, where string) expe
 		e.headers = append(e.headers, h)
 	}
 	e.contains = y.BodyContains
-	mn := at(n, "body_matches")
+	mn := yamlfile.Child(n, "body_matches")
 	for i, rx := range y.BodyMatches {
 		re, err := regexp.Compile(rx)
 		if err != nil {
-			d.Errorf(item(mn, i), "%s body_matches: bad regular expression %q: %v", where, rx, regexErr(err))
+			d.Errorf(yamlfile.Item(mn, i), "%s body_matches: bad regular expression %q: %v", where, rx, regexErr(err))
 			continue
 		}
 		e.matches = append(e.matches, re)
 	}
-	jn := at(n, "json")
+	jn := yamlfile.Child(n, "json")
 	keys, vals := d.Pairs(jn)
 	for i, k := range keys {
 		if err := checkJSONPath(k.Value); err != nil {
@@ -94,7 +94,7 @@ func (c *compiler) compileExpect(n *yaml.Node, y *expectYAML, where string) expe
 	if y.Expr != "" {
 		prog, err := expr.Compile(y.Expr, expr.Env(exprEnv{}), expr.AsBool())
 		if err != nil {
-			d.Errorf(at(n, "expr"), "%s expr: %s", where, oneLine(err.Error()))
+			d.Errorf(yamlfile.Child(n, "expr"), "%s expr: %s", where, oneLine(err.Error()))
 		} else {
 			e.expr = prog
 			e.exprJSON = strings.Contains(y.Expr, "json")

@@ -284,12 +284,12 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node, opts LoadOptions) *Scenario {
 	c.s = s
 
 	if y.Name != "" && !nameRE.MatchString(y.Name) {
-		d.Errorf(at(root, "name"), "name %q: use lower-case letters, digits, '-' and '_', starting with a letter or digit", y.Name)
+		d.Errorf(yamlfile.Child(root, "name"), "name %q: use lower-case letters, digits, '-' and '_', starting with a letter or digit", y.Name)
 	}
-	stepsNode := yamlfile.Resolve(at(root, "steps"))
+	stepsNode := yamlfile.Resolve(yamlfile.Child(root, "steps"))
 	c.capturedBy = map[string]string{}
 	for i := range y.Steps {
-		for _, k := range mapKeys(at(item(stepsNode, i), "capture")) {
+		for _, k := range mapKeys(yamlfile.Child(yamlfile.Item(stepsNode, i), "capture")) {
 			if _, ok := c.capturedBy[k]; !ok {
 				c.capturedBy[k] = fmt.Sprintf("step %q", y.Steps[i].Name)
 			}
@@ -297,12 +297,12 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node, opts LoadOptions) *Scenario {
 	}
 	// Data columns, then vars in file order, then --vars, define names.
 	if y.Data != "" {
-		c.loadData(at(root, "data"), y.Data)
+		c.loadData(yamlfile.Child(root, "data"), y.Data)
 	}
-	c.compileVars(at(root, "vars"))
-	c.compileDefaults(at(root, "defaults"), &y.Defaults)
+	c.compileVars(yamlfile.Child(root, "vars"))
+	c.compileDefaults(yamlfile.Child(root, "defaults"), &y.Defaults)
 	if y.ThinkTime != "" {
-		s.think = c.thinkTime(at(root, "think_time"), y.ThinkTime)
+		s.think = c.thinkTime(yamlfile.Child(root, "think_time"), y.ThinkTime)
 	}
 
 	if stepsNode != nil && stepsNode.Kind == yaml.SequenceNode && len(y.Steps) == 0 {
@@ -313,15 +313,15 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node, opts LoadOptions) *Scenario {
 	}
 	names := map[string]bool{}
 	for i := range y.Steps {
-		sn := item(stepsNode, i)
+		sn := yamlfile.Item(stepsNode, i)
 		sy := &y.Steps[i]
 		if sy.Name != "" {
 			if names[sy.Name] {
-				d.Errorf(at(sn, "name"), "duplicate step name %q", sy.Name)
+				d.Errorf(yamlfile.Child(sn, "name"), "duplicate step name %q", sy.Name)
 			}
 			names[sy.Name] = true
 			if !nameRE.MatchString(sy.Name) {
-				d.Errorf(at(sn, "name"), "step name %q: use lower-case letters, digits, '-' and '_' (it becomes a metric label)", sy.Name)
+				d.Errorf(yamlfile.Child(sn, "name"), "step name %q: use lower-case letters, digits, '-' and '_' (it becomes a metric label)", sy.Name)
 			}
 		}
 		if st := c.compileStep(sn, sy); st != nil {
@@ -332,20 +332,6 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node, opts LoadOptions) *Scenario {
 		return nil
 	}
 	return s
-}
-
-// at returns the value node of key in mapping n (nil if absent).
-func at(n *yaml.Node, key string) *yaml.Node {
-	n = yamlfile.Resolve(n)
-	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
-	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == key {
-			return n.Content[i+1]
-		}
-	}
-	return nil
 }
 
 // mapKeys lists a mapping's keys.
@@ -359,14 +345,6 @@ func mapKeys(n *yaml.Node) []string {
 		out = append(out, n.Content[i].Value)
 	}
 	return out
-}
-
-func item(n *yaml.Node, i int) *yaml.Node {
-	n = yamlfile.Resolve(n)
-	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
-		return n
-	}
-	return n.Content[i]
 }
 
 // compiler carries the state of one scenario's compilation.
@@ -503,22 +481,22 @@ func (c *compiler) compileDefaults(n *yaml.Node, y *defaultsYAML) {
 	if y.MaxBody != "" {
 		v, err := parseByteSize(y.MaxBody)
 		if err != nil {
-			c.d.Errorf(at(n, "max_body"), "max_body %q: %v", y.MaxBody, err)
+			c.d.Errorf(yamlfile.Child(n, "max_body"), "max_body %q: %v", y.MaxBody, err)
 		} else {
 			c.def.maxBody = v
 		}
 	}
-	hn := at(n, "headers")
+	hn := yamlfile.Child(n, "headers")
 	for _, k := range sortedKeys(y.Headers) {
-		c.def.headers = append(c.def.headers, defaultHeader{name: k, value: y.Headers[k], node: at(hn, k)})
+		c.def.headers = append(c.def.headers, defaultHeader{name: k, value: y.Headers[k], node: yamlfile.Child(hn, k)})
 	}
 	if y.MaxRedirects != nil {
 		if *y.MaxRedirects < 0 || *y.MaxRedirects > 100 {
-			c.d.Errorf(at(n, "max_redirects"), "max_redirects %d: want 0..100", *y.MaxRedirects)
+			c.d.Errorf(yamlfile.Child(n, "max_redirects"), "max_redirects %d: want 0..100", *y.MaxRedirects)
 		}
 		s.maxRedirs = *y.MaxRedirects
 	}
-	tn := at(n, "tls")
+	tn := yamlfile.Child(n, "tls")
 	resolve := func(key, p string) string {
 		if p == "" {
 			return ""
@@ -528,7 +506,7 @@ func (c *compiler) compileDefaults(n *yaml.Node, y *defaultsYAML) {
 			full = filepath.Join(c.opts.BaseDir, p)
 		}
 		if _, err := os.Stat(full); err != nil {
-			c.d.Errorf(at(tn, key), "tls %s %s: %v", key, p, unwrapPathErr(err))
+			c.d.Errorf(yamlfile.Child(tn, key), "tls %s %s: %v", key, p, unwrapPathErr(err))
 		}
 		s.dataFiles = append(s.dataFiles, full)
 		return full
@@ -577,7 +555,7 @@ var methodRE = regexp.MustCompile(`^[A-Z]+$`)
 
 func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 	d := c.d
-	rn := at(n, "request")
+	rn := yamlfile.Child(n, "request")
 	where := fmt.Sprintf("step %q", y.Name)
 	st := &Step{Name: y.Name, ContinueOnFailure: y.ContinueOnFailure, follow: c.def.follow, maxBody: c.def.maxBody, timeout: c.def.timeout}
 
@@ -586,13 +564,13 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 		st.Method = "GET"
 	}
 	if !methodRE.MatchString(st.Method) || len(st.Method) > 20 {
-		d.Errorf(at(rn, "method"), "method %q: want an HTTP method like GET or POST", y.Request.Method)
+		d.Errorf(yamlfile.Child(rn, "method"), "method %q: want an HTTP method like GET or POST", y.Request.Method)
 	}
 	if y.Request.URL != "" {
-		st.url = c.compile(at(rn, "url"), y.Request.URL, where+" url")
+		st.url = c.compile(yamlfile.Child(rn, "url"), y.Request.URL, where+" url")
 		if st.url != nil && st.url.isStatic() {
 			if err := checkURL(st.url.static); err != nil {
-				d.Errorf(at(rn, "url"), "url %q: %v", c.s.Secrets.String(st.url.static), err)
+				d.Errorf(yamlfile.Child(rn, "url"), "url %q: %v", c.s.Secrets.String(st.url.static), err)
 			}
 		}
 	}
@@ -604,7 +582,7 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 	}
 
 	// Headers: the defaults under the step's own (case-insensitive names).
-	hn := at(rn, "headers")
+	hn := yamlfile.Child(rn, "headers")
 	byName := map[string]int{}
 	addHeader := func(name, value string, node *yaml.Node) {
 		if !validHeaderName(name) {
@@ -627,12 +605,12 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 		addHeader(h.name, h.value, h.node)
 	}
 	for _, k := range sortedKeys(y.Request.Headers) {
-		addHeader(k, y.Request.Headers[k], at(hn, k))
+		addHeader(k, y.Request.Headers[k], yamlfile.Child(hn, k))
 	}
 
-	qn := at(rn, "query")
+	qn := yamlfile.Child(rn, "query")
 	for _, k := range sortedKeys(y.Request.Query) {
-		if t := c.compile(at(qn, k), y.Request.Query[k], fmt.Sprintf("%s query %s", where, k)); t != nil {
+		if t := c.compile(yamlfile.Child(qn, k), y.Request.Query[k], fmt.Sprintf("%s query %s", where, k)); t != nil {
 			st.query = append(st.query, queryTmpl{name: k, t: t})
 		}
 	}
@@ -649,21 +627,21 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 		kinds = append(kinds, "form")
 	}
 	if len(kinds) > 1 {
-		d.Errorf(at(rn, kinds[1]), "give one of json, body or form, not %s", strings.Join(kinds, " and "))
+		d.Errorf(yamlfile.Child(rn, kinds[1]), "give one of json, body or form, not %s", strings.Join(kinds, " and "))
 	} else if len(kinds) == 1 {
 		switch kinds[0] {
 		case "json":
-			st.body = c.compileJSONBody(at(rn, "json"), where)
+			st.body = c.compileJSONBody(yamlfile.Child(rn, "json"), where)
 			st.setDefaultHeader("Content-Type", "application/json")
 		case "body":
-			if t := c.compile(at(rn, "body"), *y.Request.Body, where+" body"); t != nil {
+			if t := c.compile(yamlfile.Child(rn, "body"), *y.Request.Body, where+" body"); t != nil {
 				st.body = bodyTmpl{raw: t}
 			}
 		case "form":
-			fn := at(rn, "form")
+			fn := yamlfile.Child(rn, "form")
 			var form []queryTmpl
 			for _, k := range sortedKeys(y.Request.Form) {
-				if t := c.compile(at(fn, k), y.Request.Form[k], fmt.Sprintf("%s form %s", where, k)); t != nil {
+				if t := c.compile(yamlfile.Child(fn, k), y.Request.Form[k], fmt.Sprintf("%s form %s", where, k)); t != nil {
 					form = append(form, queryTmpl{name: k, t: t})
 				}
 			}
@@ -672,8 +650,8 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 		}
 	}
 
-	st.expect = c.compileExpect(at(n, "expect"), &y.Expect, where)
-	st.captures = c.compileCaptures(at(n, "capture"), where, y.Name)
+	st.expect = c.compileExpect(yamlfile.Child(n, "expect"), &y.Expect, where)
+	st.captures = c.compileCaptures(yamlfile.Child(n, "capture"), where, y.Name)
 	st.needHdrs = st.expect.needHeaders()
 	for _, cp := range st.captures {
 		if cp.kind == captureHeader {

@@ -172,6 +172,31 @@ func Resolve(n *yaml.Node) *yaml.Node {
 	return n
 }
 
+// Child returns the value node of key in mapping n (nil if n is not a
+// mapping or has no such key).
+func Child(n *yaml.Node, key string) *yaml.Node {
+	n = Resolve(n)
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// Item returns the i-th node of sequence n, or n itself when it is not a
+// sequence that long (so an error still points somewhere near).
+func Item(n *yaml.Node, i int) *yaml.Node {
+	n = Resolve(n)
+	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+		return n
+	}
+	return n.Content[i]
+}
+
 // IsNull reports whether n is absent or an explicit null.
 func IsNull(n *yaml.Node) bool {
 	n = Resolve(n)
