@@ -151,30 +151,8 @@ func (c *compiler) compile(n *yaml.Node, text, where string) *tmpl {
 // or reads iteration or vu.
 func hasFuncs(n parse.Node) bool {
 	found := false
-	var walk func(parse.Node)
-	walk = func(n parse.Node) {
-		if found || n == nil {
-			return
-		}
+	inspect(n, func(n parse.Node) bool {
 		switch x := n.(type) {
-		case *parse.ListNode:
-			if x == nil {
-				return
-			}
-			for _, c := range x.Nodes {
-				walk(c)
-			}
-		case *parse.ActionNode:
-			walk(x.Pipe)
-		case *parse.PipeNode:
-			if x == nil {
-				return
-			}
-			for _, cmd := range x.Cmds {
-				for _, a := range cmd.Args {
-					walk(a)
-				}
-			}
 		case *parse.IdentifierNode:
 			found = true
 		case *parse.FieldNode:
@@ -184,9 +162,57 @@ func hasFuncs(n parse.Node) bool {
 		case *parse.IfNode, *parse.RangeNode, *parse.WithNode, *parse.TemplateNode:
 			found = true // control flow: keep it simple, render at run time
 		}
-	}
-	walk(n)
+		return !found
+	})
 	return found
+}
+
+// inspect calls visit for n and, as long as visit returns true, for every
+// node below it, depth first.
+func inspect(n parse.Node, visit func(parse.Node) bool) {
+	switch x := n.(type) {
+	case nil:
+		return
+	case *parse.ListNode:
+		if x == nil {
+			return
+		}
+	case *parse.PipeNode:
+		if x == nil {
+			return
+		}
+	}
+	if !visit(n) {
+		return
+	}
+	switch x := n.(type) {
+	case *parse.ListNode:
+		for _, c := range x.Nodes {
+			inspect(c, visit)
+		}
+	case *parse.ActionNode:
+		inspect(x.Pipe, visit)
+	case *parse.PipeNode:
+		for _, cmd := range x.Cmds {
+			for _, a := range cmd.Args {
+				inspect(a, visit)
+			}
+		}
+	case *parse.ChainNode:
+		inspect(x.Node, visit)
+	case *parse.IfNode:
+		inspect(x.Pipe, visit)
+		inspect(x.List, visit)
+		inspect(x.ElseList, visit)
+	case *parse.RangeNode:
+		inspect(x.Pipe, visit)
+		inspect(x.List, visit)
+		inspect(x.ElseList, visit)
+	case *parse.WithNode:
+		inspect(x.Pipe, visit)
+		inspect(x.List, visit)
+		inspect(x.ElseList, visit)
+	}
 }
 
 func (c *compiler) definedNames() []string {
@@ -275,51 +301,16 @@ func rewriteIterFuncs(n parse.Node) {
 
 // refs lists the top-level names a template reads ({{ .name }}).
 func refs(tree *parse.Tree) []string {
+	if tree == nil {
+		return nil
+	}
 	set := map[string]bool{}
-	var walk func(parse.Node)
-	walk = func(n parse.Node) {
-		switch x := n.(type) {
-		case *parse.ListNode:
-			if x == nil {
-				return
-			}
-			for _, c := range x.Nodes {
-				walk(c)
-			}
-		case *parse.ActionNode:
-			walk(x.Pipe)
-		case *parse.PipeNode:
-			if x == nil {
-				return
-			}
-			for _, cmd := range x.Cmds {
-				for _, a := range cmd.Args {
-					walk(a)
-				}
-			}
-		case *parse.FieldNode:
-			if len(x.Ident) > 0 {
-				set[x.Ident[0]] = true
-			}
-		case *parse.ChainNode:
-			walk(x.Node)
-		case *parse.IfNode:
-			walk(x.Pipe)
-			walk(x.List)
-			walk(x.ElseList)
-		case *parse.RangeNode:
-			walk(x.Pipe)
-			walk(x.List)
-			walk(x.ElseList)
-		case *parse.WithNode:
-			walk(x.Pipe)
-			walk(x.List)
-			walk(x.ElseList)
+	inspect(tree.Root, func(n parse.Node) bool {
+		if f, ok := n.(*parse.FieldNode); ok && len(f.Ident) > 0 {
+			set[f.Ident[0]] = true
 		}
-	}
-	if tree != nil {
-		walk(tree.Root)
-	}
+		return true
+	})
 	out := make([]string, 0, len(set))
 	for k := range set {
 		out = append(out, k)
