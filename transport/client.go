@@ -182,14 +182,11 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody
 	}
-	if err := validate(method, req.Header); err != nil {
+	host, err := validate(method, req.Header)
+	if err != nil {
 		return c.fail(stats.ClassOther, method, req.URL, err)
 	}
-	for _, f := range req.Header {
-		if strings.EqualFold(f.Name, "Host") {
-			h.host = f.Value
-		}
-	}
+	h.host = host
 
 	rawURL := req.URL
 	u, err := c.parseURL(rawURL)
@@ -359,23 +356,27 @@ func checkURL(u *url.URL) error {
 // validate rejects what would otherwise reach the wire broken: a method
 // that is not a token, header names that are not tokens and values with
 // line breaks (header injection). net/http would refuse them too, fasthttp
-// would not, so the check lives here for both.
-func validate(method string, header []Header) error {
+// would not, so the check lives here for both. It also returns the Host
+// header's value, if any.
+func validate(method string, header []Header) (host string, err error) {
 	if !validToken(method) {
-		return fmt.Errorf("invalid method %q", method)
+		return "", fmt.Errorf("invalid method %q", method)
 	}
 	for _, f := range header {
 		if !validToken(f.Name) {
-			return fmt.Errorf("invalid header name %q", f.Name)
+			return "", fmt.Errorf("invalid header name %q", f.Name)
 		}
 		if !validHeaderValue(f.Value) {
-			return fmt.Errorf("invalid value for header %s", f.Name)
+			return "", fmt.Errorf("invalid value for header %s", f.Name)
 		}
-		if strings.EqualFold(f.Name, "Host") && !validHost(f.Value) {
-			return fmt.Errorf("invalid Host header %q", f.Value)
+		if strings.EqualFold(f.Name, "Host") {
+			if !validHost(f.Value) {
+				return "", fmt.Errorf("invalid Host header %q", f.Value)
+			}
+			host = f.Value
 		}
 	}
-	return nil
+	return host, nil
 }
 
 // validHost reports whether h can be a Host header: the bytes net/http
