@@ -64,7 +64,7 @@ func (j *ScenarioJob) Iterate(ctx context.Context, it Iteration) {
 	if j.VU != nil {
 		vu = j.VU(vu)
 	}
-	res := j.Runner.Run(ctx, scenario.Iteration{Number: it.Number, VU: vu, Due: it.Due}, sink)
+	res := j.Runner.Run(ctx, scenario.Iteration{Number: it.Number, VU: vu, Due: it.Due, Start: it.Start}, sink)
 	// The whole iteration counts from its due time, like its first step.
 	d := res.End.Sub(it.Due)
 	outcome := stats.Success

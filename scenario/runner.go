@@ -159,7 +159,8 @@ type Doer interface {
 type Iteration struct {
 	Number uint64    // global iteration number: picks the data row; {{ iteration }}
 	VU     int       // virtual user: {{ vu }}
-	Due    time.Time // when it should have started; zero = now
+	Due    time.Time // when it should have started; zero = Start
+	Start  time.Time // when it started (the engine has just read the clock); zero = now
 }
 
 // StepResult is one executed step. Corrected latency is Done−Due, service
@@ -231,7 +232,10 @@ func (r *Runner) Run(ctx context.Context, it Iteration, obs Observer) Result {
 		st = &iterState{vars: map[string]string{}}
 	}
 	defer r.pool.Put(st)
-	start := time.Now()
+	start := it.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	res := Result{OK: true, FailedStep: -1, Start: start}
 	due := it.Due
 	if due.IsZero() {
@@ -262,8 +266,10 @@ func (r *Runner) Run(ctx context.Context, it Iteration, obs Observer) Result {
 	}
 	think := s.think[0] < s.think[1] || s.think[0] > 0
 	var timer *time.Timer
+	var end time.Time // the last step's end, while nothing has happened since
 	for i, step := range s.Steps {
 		if i > 0 && think {
+			end = time.Time{}
 			if timer == nil {
 				timer = time.NewTimer(time.Hour)
 				defer timer.Stop()
@@ -281,6 +287,7 @@ func (r *Runner) Run(ctx context.Context, it Iteration, obs Observer) Result {
 			due = time.Now()
 		}
 		sr := r.runStep(ctx, i, step, st, due)
+		end = sr.Done
 		if obs != nil {
 			obs.ObserveStep(sr)
 		}
@@ -291,7 +298,10 @@ func (r *Runner) Run(ctx context.Context, it Iteration, obs Observer) Result {
 			}
 		}
 	}
-	res.End = time.Now()
+	if end.IsZero() {
+		end = time.Now()
+	}
+	res.End = end
 	return res
 }
 

@@ -220,6 +220,31 @@ func TestDueTimeCountsFromTheIterationsDueTime(t *testing.T) {
 	assert.Less(t, st.Done.Sub(st.Sent), 300*time.Millisecond, "service latency does not")
 }
 
+// TestIterationSpan: an iteration starts when the engine says it did and
+// ends with its last step, or after the think time it failed in.
+func TestIterationSpan(t *testing.T) {
+	srv := target(t, 200, nil, "")
+	s := parseSrc(t, fmt.Sprintf("name: a\nsteps:\n  - {name: s, request: {url: %q}}\n  - {name: t, request: {url: %q}}\n", srv.URL, srv.URL), nil)
+	start := time.Now().Add(-time.Second) // as the engine's clock read it
+	rec := &recorder{}
+	res := NewRunner(s, client(t, s)).Run(context.Background(), Iteration{Start: start}, rec)
+	require.True(t, res.OK, "%v", res.Err)
+	assert.Equal(t, start, res.Start)
+	assert.Equal(t, start, rec.steps[0].Due, "without a due time, the first step is due at the start")
+	require.Len(t, rec.steps, 2)
+	assert.Equal(t, rec.steps[1].Done, res.End, "the iteration ends with its last step")
+
+	// Cancelled in the think time before step two: it ends then, not at step one's end.
+	s = parseSrc(t, fmt.Sprintf("name: a\nthink_time: 200ms\nsteps:\n  - {name: s, request: {url: %q}}\n  - {name: t, request: {url: %q}}\n", srv.URL, srv.URL), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	rec = &recorder{}
+	res = NewRunner(s, client(t, s)).Run(ctx, Iteration{}, rec)
+	require.Len(t, rec.steps, 1)
+	assert.False(t, res.OK)
+	assert.GreaterOrEqual(t, res.End.Sub(rec.steps[0].Done), 20*time.Millisecond, "the end is after the interrupted think time began")
+}
+
 // The SPEC §2 flow: login → token → cart, against the built-in demo target,
 // which counts what it receives.
 func TestLoginCartFlowAgainstDemoTarget(t *testing.T) {
