@@ -94,7 +94,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 
 	start := time.Now()
 	var hdrLog *stats.HdrLog
-	sopts := stats.Options{Dense: denseRecording(p)}
+	sopts := stats.Options{Rate: expectedRate(p)}
 	if o.HdrLog != nil {
 		var err error
 		if hdrLog, err = stats.NewHdrLog(o.HdrLog, start); err != nil {
@@ -220,25 +220,15 @@ func Saturated(lagP99Ms, behindPct float64) (bool, string) {
 	return false, ""
 }
 
-// denseRecording reports whether a run is busy enough for the collector's
-// shards to need their dense histograms anyway; allocating them at the
-// start keeps memory flat over the run (issue 3: RSS flat from minute 1 to
-// minute 10). A light run (a smoke test, a few iterations a second) keeps
-// the lazy allocation and its small footprint.
-func denseRecording(p *profiles.Profile) bool {
-	switch p.Model {
-	case profiles.Open:
-		return p.PeakTarget() >= denseRate
-	case profiles.Closed:
-		return true
+// expectedRate is the open model's peak arrival rate, for sizing the
+// collector up front (0 for the closed model and iterations: their workers,
+// one per VU, use all the collector's shards from the start).
+func expectedRate(p *profiles.Profile) float64 {
+	if p.Model == profiles.Open {
+		return p.PeakTarget()
 	}
-	return false
+	return 0
 }
-
-// denseRate is the arrival rate (per second) from which a run allocates
-// its dense histograms up front: spread over 4 × GOMAXPROCS shards it fills
-// their buffers between two flushes.
-const denseRate = 500
 
 // Connections is how many connections per host a profile needs: the open
 // model's max_inflight, the closed model's peak VUs, the iteration workers.

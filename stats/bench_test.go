@@ -10,13 +10,13 @@ import (
 // iteration from many goroutines: corrected and service latency, status,
 // class, and the iteration's latency and outcome.
 func BenchmarkRecordStep(b *testing.B) {
-	for _, dense := range []bool{false, true} {
+	for _, rate := range []float64{0, 1e6} {
 		name := "lazy"
-		if dense {
+		if rate > 0 {
 			name = "dense"
 		}
 		b.Run(name, func(b *testing.B) {
-			c := NewCollector([]string{"a"}, t0, Options{Dense: dense})
+			c := NewCollector([]string{"a"}, t0, Options{Rate: rate})
 			var worker atomic.Int64
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
@@ -41,7 +41,7 @@ func BenchmarkRecordStep(b *testing.B) {
 func BenchmarkFlush(b *testing.B) {
 	for _, windows := range []bool{false, true} {
 		name := "no-windows"
-		o := Options{Dense: true}
+		o := Options{Rate: 5000}
 		if windows {
 			name = "windows"
 			o.WindowSlot, o.WindowRetention = time.Second, time.Hour

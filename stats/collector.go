@@ -15,13 +15,15 @@ type Options struct {
 	// each) only once it records more than a few dozen values between two
 	// flushes, so shards little used cost little.
 	Shards int
-	// Dense allocates every shard's dense histograms up front (the bound:
-	// shards+1 intervals × (2 per step + 2) × ~190 KB) instead of when a
-	// shard first records more than a few dozen values between two
-	// flushes. For a load test, memory is then flat from the first second
-	// rather than climbing to the same bound over minutes as more shards
-	// get busy.
-	Dense bool
+	// Rate is the expected arrival rate (iterations per second; 0 when
+	// unknown). Shards allocate their dense histograms (~190 KB each) when
+	// they first record more values between two flushes than their buffer
+	// holds; at a rate that fills every shard's buffer each second they all
+	// will, so they are allocated up front (shards+1 intervals × (2 per
+	// step + 2) histograms). Memory is then flat from the first second
+	// rather than climbing to the same bound over minutes as an open
+	// model's workers spread over more shards.
+	Rate float64
 	// SeriesCap bounds the per-second series; past it adjacent points merge
 	// and the resolution doubles. Default 3600.
 	SeriesCap int
@@ -95,7 +97,7 @@ func NewCollector(steps []string, start time.Time, o Options) *Collector {
 	for i := range c.shards {
 		c.shards[i].cur = newInterval(n)
 	}
-	if o.Dense {
+	if o.Rate >= float64(recorderBuf*o.Shards) {
 		c.spare.allocateDense()
 		for i := range c.shards {
 			c.shards[i].cur.allocateDense()

@@ -31,7 +31,8 @@ func denseHistograms(c *Collector) []*hdrhistogram.Histogram {
 	return out
 }
 
-// TestDenseUpFront: with Options.Dense every histogram the collector will
+// TestDenseUpFront: at a rate that fills every shard's buffer each second
+// (Options.Rate), every histogram the collector will
 // ever need exists from the start, so a busy run allocates none later (its
 // memory is flat); without it they appear as shards get busy. Both record
 // the same.
@@ -39,7 +40,9 @@ func TestDenseUpFront(t *testing.T) {
 	start := time.Unix(1000, 0)
 	steps := []string{"a", "b"}
 	const shards = 4
-	eager := NewCollector(steps, start, Options{Dense: true, Shards: shards})
+	eager := NewCollector(steps, start, Options{Rate: recorderBuf * shards, Shards: shards})
+	slower := NewCollector(steps, start, Options{Rate: recorderBuf*shards - 1, Shards: shards})
+	assert.Empty(t, denseHistograms(slower), "below that rate, allocated when needed")
 	lazy := NewCollector(steps, start, Options{Shards: shards})
 
 	before := denseHistograms(eager)
