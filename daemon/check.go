@@ -51,7 +51,7 @@ func retention(ck *Check, longest time.Duration) (ret, slot time.Duration) {
 func newCheckRunner(ck *Check, m *metrics.Check, allow func(string) error, longest, grace time.Duration, log *slog.Logger,
 	admit func(float64) (func(), bool)) (*checkRunner, error) {
 	topts := ck.Scenario.TransportOptions()
-	topts.MaxConnsPerHost = connections(ck.Profile)
+	topts.MaxConnsPerHost = ck.Profile.Concurrency()
 	topts.Allow = allow
 	client, err := transport.New(topts)
 	if err != nil {
@@ -70,16 +70,6 @@ func newCheckRunner(ck *Check, m *metrics.Check, allow func(string) error, longe
 		admit:   admit,
 		done:    make(chan struct{}),
 	}, nil
-}
-
-func connections(p *profiles.Profile) int {
-	switch p.Model {
-	case profiles.Open:
-		return p.MaxInflight
-	case profiles.Closed:
-		return max(int(p.PeakTarget()), 1)
-	}
-	return max(p.VUs(0), 1)
 }
 
 // start runs the check until stop; it returns at once.

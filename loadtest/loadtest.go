@@ -82,7 +82,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	client := o.Client
 	if client == nil {
 		topts := sc.TransportOptions()
-		topts.MaxConnsPerHost = Connections(p)
+		topts.MaxConnsPerHost = p.Concurrency()
 		topts.Allow = o.Allow
 		c, err := transport.New(topts)
 		if err != nil {
@@ -228,18 +228,6 @@ func expectedRate(p *profiles.Profile) float64 {
 		return p.PeakTarget()
 	}
 	return 0
-}
-
-// Connections is how many connections per host a profile needs: the open
-// model's max_inflight, the closed model's peak VUs, the iteration workers.
-func Connections(p *profiles.Profile) int {
-	switch p.Model {
-	case profiles.Open:
-		return p.MaxInflight
-	case profiles.Closed:
-		return max(int(p.PeakTarget()), 1)
-	}
-	return max(p.VUs(0), 1)
 }
 
 func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile, lastStarted *uint64) Progress {

@@ -382,6 +382,19 @@ func (p *Profile) Number(k uint64) uint64 {
 // VUNumber maps a local VU index to a number disjoint across segments.
 func (p *Profile) VUNumber(local int) int { return local*max(p.nseg, 1) + p.seg }
 
+// Concurrency is the most iterations this profile runs at once, which is
+// how many connections per host it needs: the open model's max_inflight,
+// the closed model's peak VUs, the iteration workers.
+func (p *Profile) Concurrency() int {
+	switch p.Model {
+	case Open:
+		return p.MaxInflight
+	case Closed:
+		return max(int(p.PeakTarget()), 1)
+	}
+	return max(p.VUs(0), 1)
+}
+
 // PeakTarget is the highest rate (open) or VU count (closed) this profile
 // reaches, for the safety caps.
 func (p *Profile) PeakTarget() float64 {

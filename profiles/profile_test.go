@@ -362,3 +362,14 @@ func TestWithDuration(t *testing.T) {
 	it, _ := FromFlags(Flags{Iterations: 5})
 	assert.Same(t, it, it.WithDuration(time.Second), "iterations have no duration")
 }
+
+func TestConcurrency(t *testing.T) {
+	open, err := FromFlags(Flags{Rate: "200/s", Duration: 10 * time.Second, MaxInflight: 37})
+	require.NoError(t, err)
+	assert.Equal(t, 37, open.Concurrency(), "open: max_inflight")
+	closed := parse(t, "model: closed\nstages: [{duration: 10s, target: 5}, {duration: 10s, target: 12}, {duration: 5s, target: 0}]\n")
+	assert.Equal(t, 12, closed.Concurrency(), "closed: the peak VUs, not the current or last")
+	it, err := FromFlags(Flags{Iterations: 10, VUs: 4})
+	require.NoError(t, err)
+	assert.Equal(t, 4, it.Concurrency(), "iterations: the workers")
+}

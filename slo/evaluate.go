@@ -3,7 +3,6 @@ package slo
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -170,15 +169,7 @@ func describe(o Objective) string {
 	if o.Kind != KindLatency {
 		return o.Kind.String()
 	}
-	var s string
-	switch o.Stat {
-	case Max:
-		s = "max"
-	case Mean:
-		s = "mean"
-	default:
-		s = "p" + strconv.FormatFloat(o.Percentile, 'f', -1, 64)
-	}
+	s := o.statName()
 	if o.Service {
 		s += " (service)"
 	}

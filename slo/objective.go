@@ -122,15 +122,7 @@ func (o Objective) Subject() string {
 	case KindSuccess, KindErrors, KindRPS:
 		return o.Kind.String()
 	}
-	var s string
-	switch o.Stat {
-	case Max:
-		s = "max"
-	case Mean:
-		s = "mean"
-	default:
-		s = "p" + strconv.FormatFloat(o.Percentile, 'f', -1, 64)
-	}
+	s := o.statName()
 	switch {
 	case o.Step != "" && o.Service:
 		s += "(" + o.Step + ", service)"
@@ -140,6 +132,17 @@ func (o Objective) Subject() string {
 		s += "(service)"
 	}
 	return s
+}
+
+// statName is a latency objective's statistic: "p99", "max", "mean".
+func (o Objective) statName() string {
+	switch o.Stat {
+	case Max:
+		return "max"
+	case Mean:
+		return "mean"
+	}
+	return "p" + strconv.FormatFloat(o.Percentile, 'f', -1, 64)
 }
 
 // FormatValue prints a value in the objective's unit: "300ms", "99.5%", "90".
