@@ -383,15 +383,3 @@ func (o *outputs) write(rep *stats.Report) error {
 	}
 	return nil
 }
-
-func appendFile(path string, fn func(io.Writer) error) error {
-	fh, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	if err := fn(fh); err != nil {
-		fh.Close()
-		return err
-	}
-	return fh.Close()
-}

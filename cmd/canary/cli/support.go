@@ -217,8 +217,18 @@ through their HdrHistograms, and writes the merged report to --out (or stdout).`
 	return cmd
 }
 
+// writeFile writes path (created or truncated) through fn.
 func writeFile(path string, fn func(io.Writer) error) error {
-	fh, err := os.Create(path)
+	return openAndWrite(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fn)
+}
+
+// appendFile appends to path (created if need be) through fn.
+func appendFile(path string, fn func(io.Writer) error) error {
+	return openAndWrite(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, fn)
+}
+
+func openAndWrite(path string, flag int, fn func(io.Writer) error) error {
+	fh, err := os.OpenFile(path, flag, 0o644)
 	if err != nil {
 		return err
 	}
