@@ -55,6 +55,25 @@ func run(t *testing.T, bin string, env []string, args ...string) result {
 	return result{code, o.String(), e.String()}
 }
 
+// watchFor reads a process's output line by line until it closes and sends
+// the first submatch of re (the first match only) on the returned channel.
+// It keeps reading after the match so the process never blocks on a full
+// pipe; the goroutine ends with the process.
+func watchFor(r io.Reader, re *regexp.Regexp) <-chan string {
+	found := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(r)
+		sent := false
+		for sc.Scan() {
+			if m := re.FindStringSubmatch(sc.Text()); m != nil && !sent {
+				found <- m[len(m)-1]
+				sent = true
+			}
+		}
+	}()
+	return found
+}
+
 // demoTarget starts `canary demo-target` on a free loopback port.
 func demoTarget(t *testing.T, bin string) string {
 	t.Helper()
@@ -63,16 +82,7 @@ func demoTarget(t *testing.T, bin string) string {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
+	found := watchFor(stderr, regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`))
 	select {
 	case u := <-found:
 		return u
@@ -250,16 +260,7 @@ func startDaemon(t *testing.T, bin, cfg string, env []string) (*exec.Cmd, string
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	re := regexp.MustCompile(`canary daemon on (http://127\.0\.0\.1:\d+)`)
-	found := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				found <- m[1]
-			}
-		}
-	}()
+	found := watchFor(stderr, regexp.MustCompile(`canary daemon on (http://127\.0\.0\.1:\d+)`))
 	select {
 	case u := <-found:
 		return cmd, u

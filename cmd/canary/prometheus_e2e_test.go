@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -89,9 +88,9 @@ func promQuery(t *testing.T, base, q string) float64 {
 }
 
 // metricsRun starts `canary run … --metrics-addr 127.0.0.1:0` and returns
-// the process, its metrics address, and a channel closed when its summary
-// has been printed (the run is over; it lingers for the last scrape).
-func metricsRun(t *testing.T, bin string, args ...string) (*exec.Cmd, string, <-chan struct{}) {
+// the process, its metrics address, and a channel that receives once its
+// summary has been printed (the run is over; it lingers for the last scrape).
+func metricsRun(t *testing.T, bin string, args ...string) (*exec.Cmd, string, <-chan string) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"run"}, append(args, "--metrics-addr", "127.0.0.1:0")...)...)
 	stderr, err := cmd.StderrPipe()
@@ -100,25 +99,9 @@ func metricsRun(t *testing.T, bin string, args ...string) (*exec.Cmd, string, <-
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	addr := make(chan string, 1)
-	done := make(chan struct{})
-	go func() {
-		re := regexp.MustCompile(`metrics on http://(127\.0\.0\.1:\d+)/metrics`)
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := re.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "verdict") {
-				close(done)
-			}
-		}
-	}()
+	addr := watchFor(stderr, regexp.MustCompile(`metrics on http://(127\.0\.0\.1:\d+)/metrics`))
+	// The summary's verdict line: the run is over.
+	done := watchFor(stdout, regexp.MustCompile(`^\s*(verdict)\s`))
 	select {
 	case a := <-addr:
 		return cmd, a, done
@@ -162,7 +145,7 @@ checks:
 	daemon, api := startDaemon(t, bin, cfg, nil)
 	defer func() { _ = daemon.Process.Signal(syscall.SIGTERM); _ = daemon.Wait() }()
 	var segs []*exec.Cmd
-	var segDone []<-chan struct{}
+	var segDone []<-chan string
 	targets := []string{strings.TrimPrefix(api, "http://")}
 	for i := 1; i <= 2; i++ {
 		cmd, addr, done := metricsRun(t, bin, filepath.Join(dir, "seg.yaml"), "--rate", "60/s", "--duration", "12s", "--segment", fmt.Sprintf("%d/2", i), "--quiet")
