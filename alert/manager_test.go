@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -25,10 +23,9 @@ import (
 
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/alert/alertmanager"
+	"github.com/canaryproj/canary/internal/golden"
 	"github.com/canaryproj/canary/store"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
@@ -631,22 +628,14 @@ func TestNotificationGolden(t *testing.T) {
 	require.NotEmpty(t, n.AlertID)
 	assert.Equal(t, n.AlertID+"-0-firing", n.ID)
 	n.ID, n.AlertID = "ID", "ALERT" // random
-	golden(t, "firing_notification.golden.json", n)
+	goldenJSON(t, "firing_notification.golden.json", n)
 }
 
-func golden(t *testing.T, name string, v any) {
+func goldenJSON(t *testing.T, name string, v any) {
 	t.Helper()
 	got, err := json.MarshalIndent(v, "", "  ")
 	require.NoError(t, err)
-	got = append(got, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file %s (go test -update writes it)", path)
-	assert.Equal(t, string(want), string(got), "%s differs (go test -update rewrites it)", path)
+	golden.Assert(t, filepath.Join("testdata", name), append(got, '\n'))
 }
 
 // refresher is a Notifier that is also a Refresher.

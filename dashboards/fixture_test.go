@@ -1,20 +1,14 @@
 package dashboards
 
 import (
-	"flag"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/slo"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/")
 
 // objective parses a --slo expression, naming it name.
 func objective(t testing.TB, name, expr string) SLO {
@@ -72,16 +66,4 @@ func fixture(t testing.TB, p alert.Policy) Spec {
 			},
 		},
 	}
-}
-
-// golden compares got with testdata/name, rewriting it under -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		require.NoError(t, os.WriteFile(path, got, 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file %s (run go test -update)", path)
-	assert.Equal(t, string(want), string(got), "output differs from %s (go test ./dashboards -update rewrites it)", path)
 }

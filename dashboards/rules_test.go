@@ -2,6 +2,7 @@ package dashboards
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
 	"text/template"
@@ -12,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/canaryproj/canary/alert"
+	"github.com/canaryproj/canary/internal/golden"
 )
 
 func TestGolden(t *testing.T) {
@@ -29,15 +31,15 @@ func TestGolden(t *testing.T) {
 			require.NoError(t, err)
 			rules, err := f.YAML()
 			require.NoError(t, err)
-			golden(t, "rules"+tc.suffix+".golden.yml", rules)
+			golden.Assert(t, filepath.Join("testdata", "rules"+tc.suffix+".golden.yml"), rules)
 
 			pr, err := f.PrometheusRule("canary-slos", "monitoring", map[string]string{"release": "kube-prometheus-stack", "app.kubernetes.io/name": "canary"})
 			require.NoError(t, err)
-			golden(t, "prometheusrule"+tc.suffix+".golden.yml", pr)
+			golden.Assert(t, filepath.Join("testdata", "prometheusrule"+tc.suffix+".golden.yml"), pr)
 
 			dash, err := Dashboard(spec)
 			require.NoError(t, err)
-			golden(t, "dashboard"+tc.suffix+".golden.json", dash)
+			golden.Assert(t, filepath.Join("testdata", "dashboard"+tc.suffix+".golden.json"), dash)
 		})
 	}
 }

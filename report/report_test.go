@@ -3,8 +3,6 @@ package report
 import (
 	"bytes"
 	"encoding/xml"
-	"flag"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,11 +10,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/canaryproj/canary/internal/golden"
 	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/stats"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 func fixture(t *testing.T) *stats.Report {
 	t.Helper()
@@ -48,22 +45,10 @@ func fixture(t *testing.T) *stats.Report {
 	return r
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := "testdata/" + name
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, string(want), got)
-}
-
 func TestSummary(t *testing.T) {
 	var b bytes.Buffer
 	require.NoError(t, WriteSummary(&b, fixture(t)))
-	golden(t, "summary.golden.txt", b.String())
+	golden.Assert(t, "testdata/summary.golden.txt", b.Bytes())
 	assert.Contains(t, b.String(), "✗ errors<1%")
 	assert.Contains(t, b.String(), "verdict    FAIL")
 	assert.Contains(t, b.String(), "cart           status 503 ×5, http_status ×5")
@@ -74,7 +59,7 @@ func TestMarkdown(t *testing.T) {
 	r.Steps[0].Name = "lo|gin"
 	var b bytes.Buffer
 	require.NoError(t, WriteMarkdown(&b, r))
-	golden(t, "summary.golden.md", b.String())
+	golden.Assert(t, "testdata/summary.golden.md", b.Bytes())
 	assert.Contains(t, b.String(), `lo\|gin`, "table cells are escaped")
 }
 

@@ -3,11 +3,9 @@ package web
 import (
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -15,11 +13,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/canaryproj/canary/internal/golden"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
@@ -54,28 +52,16 @@ func get(t *testing.T, h http.Handler, method, path string) (int, string) {
 	return rec.Code, string(b)
 }
 
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := "testdata/" + name
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(path, []byte(got), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err)
-	assert.Equal(t, string(want), got)
-}
-
 func TestPagesGolden(t *testing.T) {
 	h := Handler(func(context.Context) (Status, error) { return fixture(), nil }, nil)
 	code, body := get(t, h, "GET", "/")
 	require.Equal(t, 200, code)
-	golden(t, "overview.golden.html", body)
+	golden.Assert(t, "testdata/overview.golden.html", []byte(body))
 	assert.Contains(t, body, "<title>canary — 1 failing</title>")
 	assert.Less(t, strings.Index(body, `href="/checks/checkout"`), strings.Index(body, `href="/checks/health"`), "failing checks first")
 	code, body = get(t, h, "GET", "/checks/checkout")
 	require.Equal(t, 200, code)
-	golden(t, "check.golden.html", body)
+	golden.Assert(t, "testdata/check.golden.html", []byte(body))
 	assert.Contains(t, body, "success 87.5% &lt; 99.5% over 2m, n=600")
 }
 

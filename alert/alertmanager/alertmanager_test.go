@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"io"
 	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -23,11 +21,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/canaryproj/canary/alert"
+	"github.com/canaryproj/canary/internal/golden"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var since = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 
@@ -133,14 +130,7 @@ func checkGolden(t *testing.T, name string, body []byte) {
 	var b bytes.Buffer
 	require.NoError(t, json.Indent(&b, body, "", "  "), "body %s", body)
 	b.WriteByte('\n')
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		require.NoError(t, os.MkdirAll("testdata", 0o755))
-		require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
-	}
-	want, err := os.ReadFile(path)
-	require.NoError(t, err, "golden file %s (regenerate with go test -update)", path)
-	assert.Equal(t, string(want), b.String(), "the %s post differs from %s", name, path)
+	golden.Assert(t, filepath.Join("testdata", name+".golden.json"), b.Bytes())
 }
 
 // The alert's lifecycle as Alertmanager sees it, byte for byte.

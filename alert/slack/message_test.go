@@ -3,7 +3,6 @@ package slack
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,9 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/alert"
+	"github.com/canaryproj/canary/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 var since = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 
@@ -124,11 +122,7 @@ func TestMessageGolden(t *testing.T) {
 	for _, tc := range goldenCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			got := marshalPayload(t, tc.nt)
-			if *update {
-				require.NoError(t, os.MkdirAll("testdata", 0o755))
-				require.NoError(t, os.WriteFile(goldenPath(tc.name), got, 0o644))
-			}
-			assert.Equal(t, string(readGolden(t, tc.name)), string(got), "Message(%s) differs from %s", tc.name, goldenPath(tc.name))
+			golden.Assert(t, goldenPath(tc.name), got)
 			// Pure: a second build is the same, byte for byte.
 			assert.Equal(t, string(got), string(marshalPayload(t, tc.nt)), "Message(%s) is not deterministic", tc.name)
 		})

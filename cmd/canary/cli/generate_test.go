@@ -3,15 +3,14 @@ package cli
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-var update = flag.Bool("update", false, "rewrite the committed artefacts")
+	"github.com/canaryproj/canary/internal/golden"
+)
 
 // The committed dashboards/canary.rules.yml and dashboards/canary.json are
 // what the generator makes of examples/canary.yaml (make generate).
@@ -27,7 +26,7 @@ func TestCommittedArtefactsMatchTheGenerator(t *testing.T) {
 		var out, errb bytes.Buffer
 		code := RunEnv(context.Background(), tc.args, Env{Stdout: &out, Stderr: &errb, Getenv: env})
 		require.Equal(t, ExitOK, code, errb.String())
-		if *update {
+		if golden.Updating() {
 			require.NoError(t, os.WriteFile(tc.file, out.Bytes(), 0o644))
 		}
 		want, err := os.ReadFile(tc.file)
