@@ -218,6 +218,9 @@ func NewRunner(s *Scenario, c Doer) *Runner {
 		if st.static {
 			req := &transport.Request{}
 			if err := r.build(st, req, nil, &bytes.Buffer{}, nil, &strings.Builder{}); err == nil {
+				// A URL that does not parse is left to Do, which reports it
+				// on every request like a templated one.
+				req.Parsed, _ = transport.ParseURL(req.URL)
 				r.fixed[i] = req
 			}
 		}

@@ -480,3 +480,20 @@ steps:
 }
 
 func writeFile(path, s string) error { return os.WriteFile(path, []byte(s), 0o644) }
+
+// TestStaticRequestsParsedOnce: a static step's request carries its parsed
+// URL (the transport does not parse it per request); a templated one is
+// built, and parsed, per iteration.
+func TestStaticRequestsParsedOnce(t *testing.T) {
+	s := parseSrc(t, `name: a
+vars: {n: "1"}
+steps:
+  - {name: static, request: {url: "http://127.0.0.1:8080/a?x=1"}}
+  - {name: templated, request: {url: "http://127.0.0.1:8080/{{ .n }}/{{ iteration }}"}}
+`, nil)
+	r := NewRunner(s, nil)
+	require.NotNil(t, r.fixed[0])
+	require.NotNil(t, r.fixed[0].Parsed)
+	assert.Equal(t, r.fixed[0].URL, r.fixed[0].Parsed.String())
+	assert.Nil(t, r.fixed[1], "templated: built per iteration")
+}

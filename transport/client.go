@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/canaryproj/canary/redact"
@@ -29,16 +28,6 @@ type Client struct {
 	secrets *redact.Set
 	plain   *plainPath // http://
 	tls     *tlsPath   // https://
-	// lastURL is the most recently parsed request URL. A load test sends
-	// the same URL over and over; parsing it once saves an allocation and
-	// a few percent of the CPU per request. The parsed URL is shared and
-	// never modified.
-	lastURL atomic.Pointer[parsedURL]
-}
-
-type parsedURL struct {
-	raw string
-	u   *url.URL
 }
 
 // New validates o, applies the defaults and loads the TLS material it names.
@@ -189,9 +178,11 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 	h.host = host
 
 	rawURL := req.URL
-	u, err := c.parseURL(rawURL)
-	if err != nil {
-		return c.fail(stats.ClassOther, method, rawURL, err)
+	u := req.Parsed
+	if u == nil {
+		if u, err = ParseURL(rawURL); err != nil {
+			return c.fail(stats.ClassOther, method, rawURL, err)
+		}
 	}
 	h.url = u
 	firstHost := u.Hostname()
@@ -283,20 +274,9 @@ func isRedirect(status int) bool {
 	return false
 }
 
-// parseURL parses an absolute http:// or https:// URL.
-// parseURL is the package's parseURL, remembering the last URL parsed.
-func (c *Client) parseURL(raw string) (*url.URL, error) {
-	if last := c.lastURL.Load(); last != nil && last.raw == raw {
-		return last.u, nil
-	}
-	u, err := parseURL(raw)
-	if err == nil {
-		c.lastURL.Store(&parsedURL{raw: raw, u: u})
-	}
-	return u, err
-}
-
-func parseURL(raw string) (*url.URL, error) {
+// ParseURL parses and checks a request URL as Do does (an absolute
+// http:// or https:// URL with a host), for Request.Parsed.
+func ParseURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Error repeats the URL, which the message already has.

@@ -939,3 +939,24 @@ func TestContextWatchedPerConnection(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled, "Do = %v", err)
 	assert.Less(t, time.Since(start), 2*time.Second, "Do returned long after the cancellation")
 }
+
+// TestParsedURL: a request parsed beforehand (Request.Parsed) is sent to
+// the parsed URL without parsing URL again; ParseURL rejects what Do does.
+func TestParsedURL(t *testing.T) {
+	srv := httpServer(t, "http", nil, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.URL.Path)
+	}))
+	c := newClient(t, Options{})
+	u, err := ParseURL(srv.URL + "/parsed")
+	require.NoError(t, err)
+	var resp Response
+	// URL names a refused port: only the parsed URL can reach the server.
+	require.NoError(t, c.Do(context.Background(), &Request{URL: "http://127.0.0.1:1/string", Parsed: u}, &resp))
+	assert.Equal(t, "/parsed", string(resp.Body))
+	assert.Equal(t, srv.URL+"/parsed", u.String(), "Do leaves the parsed URL as it was")
+
+	for _, bad := range []string{"ftp://127.0.0.1/", "/only/a/path", "http:///path", "http://127.0.0.1:bad/"} {
+		_, err := ParseURL(bad)
+		assert.Error(t, err, bad)
+	}
+}

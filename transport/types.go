@@ -13,6 +13,7 @@ package transport
 
 import (
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -76,6 +77,10 @@ type Header struct {
 type Request struct {
 	Method string // default GET
 	URL    string // absolute http:// or https:// URL
+	// Parsed, when set, is URL as ParseURL returned it: a request sent many
+	// times (a scenario's static step) is parsed once, not per request.
+	// Do trusts it to match URL and never modifies it.
+	Parsed *url.URL
 	Header []Header
 	Body   []byte
 
