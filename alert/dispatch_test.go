@@ -19,6 +19,7 @@ import (
 
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/alert/slack"
+	"github.com/canaryproj/canary/internal/logtest"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/store"
 )
@@ -262,7 +263,7 @@ func TestSlackRetries(t *testing.T) {
 // delivered one through the webhook with debug logging: the webhook's path
 // (its secret) appears nowhere in the logs.
 func TestWebhookSecretNeverLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	fs := &fakeSlack{fail: []int{404, 500, 500}}
 	n, secret := newSlack(t, fs, "webhook", logger)
@@ -307,7 +308,7 @@ func (l *leaky) Notify(context.Context, *alert.Notification) (*alert.Thread, err
 }
 
 func TestManagerRedactsNotifierErrors(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	secrets := &redact.Set{}
 	secrets.Add("s3cr3t-hook-path")
 	st, err := store.Open(t.TempDir(), store.Options{})

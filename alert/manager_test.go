@@ -1,7 +1,6 @@
 package alert_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/alert/alertmanager"
 	"github.com/canaryproj/canary/internal/golden"
+	"github.com/canaryproj/canary/internal/logtest"
 	"github.com/canaryproj/canary/store"
 )
 
@@ -683,7 +683,7 @@ func TestRefreshEveryFiringAlertEachEvaluation(t *testing.T) {
 }
 
 func TestRefreshIsBounded(t *testing.T) {
-	var logs syncBuffer
+	var logs logtest.Buffer
 	r := &refresher{recorder: recorder{name: "am"}, block: true}
 	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{r},
 		withLogger(slog.New(slog.NewTextHandler(&logs, nil))))
@@ -750,24 +750,6 @@ func TestAlertmanagerEndToEnd(t *testing.T) {
 		resolvedAt = ends(p)
 	}
 	assert.True(t, ends(resolve).Before(resolvedAt), "the resolve ends the alert at once")
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers (loggers).
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // gauge and counter read one series: the label values in order, none for

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/canaryproj/canary/demotarget"
+	"github.com/canaryproj/canary/internal/logtest"
 	"github.com/canaryproj/canary/redact"
 )
 
@@ -41,23 +41,11 @@ type testDaemon struct {
 	base   string // the daemon's API
 	demo   *demotarget.Server
 	target *httptest.Server
-	logs   *syncBuffer
+	logs   *logtest.Buffer
 	cancel context.CancelFunc
 	done   chan error
 	env    map[string]string
 }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 const scenarioYAML = `name: shop
 vars: {base: "${TARGET}"}
@@ -102,7 +90,7 @@ func start(t *testing.T, checks string) *testDaemon {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(scenarioYAML), 0o644))
 	cfg := filepath.Join(dir, "canary.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(config(checks)), 0o644))
-	td := &testDaemon{t: t, dir: dir, cfg: cfg, demo: demo, target: target, logs: &syncBuffer{},
+	td := &testDaemon{t: t, dir: dir, cfg: cfg, demo: demo, target: target, logs: &logtest.Buffer{},
 		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token}}
 	td.run()
 	return td

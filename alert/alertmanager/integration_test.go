@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,34 +18,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/alert"
+	"github.com/canaryproj/canary/internal/logtest"
 )
 
 const (
 	alertmanagerBin = "/usr/bin/prometheus-alertmanager"
 	amtoolBin       = "/usr/bin/amtool"
 )
-
-// lockedBuffer collects a child process's output; exec writes it from its
-// own goroutine while a failing test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.b.Len() > 1<<20 {
-		return len(p), nil // bounded: the start is what explains a failure
-	}
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // startAlertmanager runs Debian's Alertmanager on a free loopback port with
 // clustering off, a null receiver and its own storage, and returns its URL
@@ -67,7 +45,7 @@ func startAlertmanager(ctx context.Context, t *testing.T) string {
 	addr := l.Addr().String()
 	require.NoError(t, l.Close())
 
-	out := &lockedBuffer{}
+	out := &logtest.Buffer{}
 	cmd := exec.CommandContext(ctx, alertmanagerBin,
 		"--config.file="+config,
 		"--storage.path="+filepath.Join(dir, "data"),

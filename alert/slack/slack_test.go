@@ -1,7 +1,6 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/alert"
+	"github.com/canaryproj/canary/internal/logtest"
 )
 
 const (
@@ -30,26 +30,8 @@ const (
 // secrets are the strings no error and no log line may contain.
 var secrets = []string{testToken, "SeCrEtBoTtOkEn", testWebhookPath, "T0SECRET", "B0SECRET", "WebhookSecretXYZ"}
 
-// logBuf collects a logger's output for inspection.
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func newLogger() (*slog.Logger, *logBuf) {
-	lb := &logBuf{}
+func newLogger() (*slog.Logger, *logtest.Buffer) {
+	lb := &logtest.Buffer{}
 	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelDebug})), lb
 }
 
