@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"time"
 
@@ -180,6 +181,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	rep, err := stats.NewReport(snap, col.Series(), stats.ReportMeta{
 		Scenario: sc.Name, Profile: p.Describe(), TargetRate: target, RateSpan: span,
 		LagP99Ms: lagP99, BehindPct: res.BehindPct, Saturated: saturated, End: res.End,
+		CPUs: runtime.GOMAXPROCS(0),
 	})
 	if err != nil {
 		return nil, err

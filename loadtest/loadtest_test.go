@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -148,6 +149,9 @@ func TestSegmentsTogetherAreTheWhole(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int64(600), merged.Iterations.Total)
 	assert.InDelta(t, 300, merged.Rate.Target, 1e-9)
+	procs := runtime.GOMAXPROCS(0)
+	assert.Equal(t, procs, reports[0].Generator.CPUs, "a report names the CPUs its generator ran on")
+	assert.Equal(t, 3*procs, merged.Generator.CPUs, "a merged report sums its parts' CPUs")
 	h0, _ := stats.DecodeHistogram(reports[0].Steps[0].HDR.Latency)
 	for _, r := range reports[1:] {
 		h, _ := stats.DecodeHistogram(r.Steps[0].HDR.Latency)

@@ -208,7 +208,7 @@ th{font-weight:600;color:#374151}td.num,th.num{text-align:right}
 <table><tbody>
 <tr><th>iterations</th><td>{{.R.Iterations.Total}} — {{.R.Iterations.Success}} succeeded, {{.R.Iterations.Failure}} failed, {{.R.Iterations.Dropped}} dropped</td></tr>
 <tr><th>rate</th><td>{{printf "%.2f" .R.Rate.Achieved}}/s achieved{{if .R.Rate.Target}} of {{printf "%.2f" .R.Rate.Target}}/s{{end}}</td></tr>
-<tr><th>generator</th><td>lag p99 {{printf "%.2f" .R.Generator.LagP99Ms}} ms, {{printf "%.2f" .R.Generator.BehindPct}}% behind{{if .R.Generator.Saturated}} — saturated: the generator, not the target, was the bottleneck{{end}}</td></tr>
+<tr><th>generator</th><td>lag p99 {{printf "%.2f" .R.Generator.LagP99Ms}} ms, {{printf "%.2f" .R.Generator.BehindPct}}% behind{{with .R.Generator.CPUs}}, {{.}} CPU{{if ne . 1}}s{{end}}{{end}}{{if .R.Generator.Saturated}} — saturated: the generator, not the target, was the bottleneck{{end}}</td></tr>
 </tbody></table>
 {{if .SLOs}}<h2>SLOs</h2><table><thead><tr><th>objective</th><th class="num">observed</th><th>result</th></tr></thead><tbody>
 {{range .SLOs}}<tr><td><code>{{.Expr}}</code></td><td class="num">{{.Observed}}</td><td>{{if .Pass}}<span class="verdict pass">pass</span>{{else}}<span class="verdict fail">fail</span>{{end}}</td></tr>{{end}}

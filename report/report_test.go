@@ -36,7 +36,7 @@ func fixture(t *testing.T) *stats.Report {
 	c.Flush(t0.Add(5 * time.Second))
 	r, err := stats.NewReport(c.Totals(), c.Series(), stats.ReportMeta{
 		Scenario: "checkout", Profile: map[string]any{"model": "open", "shape": "constant", "duration": "5s", "max_inflight": 1000},
-		TargetRate: 40, LagP99Ms: 0.8,
+		TargetRate: 40, LagP99Ms: 0.8, CPUs: 2,
 	})
 	require.NoError(t, err)
 	r.SLOs = []stats.SLOResult{{Expr: "p99(login)<300ms", Observed: 19.9, Pass: true}, {Expr: "errors<1%", Observed: 2.5, Pass: false}}
@@ -52,6 +52,21 @@ func TestSummary(t *testing.T) {
 	assert.Contains(t, b.String(), "✗ errors<1%")
 	assert.Contains(t, b.String(), "verdict    FAIL")
 	assert.Contains(t, b.String(), "cart           status 503 ×5, http_status ×5")
+	assert.Contains(t, b.String(), "generator  lag p99 0.80 ms, 0.00% behind schedule, 2 CPUs\n")
+}
+
+func TestSummarySaturatedPointsAtCPUs(t *testing.T) {
+	r := fixture(t)
+	r.Generator.Saturated, r.Generator.CPUs = true, 1
+	var b bytes.Buffer
+	require.NoError(t, WriteSummary(&b, r))
+	assert.Contains(t, b.String(), ", 1 CPU  — SATURATED: the generator, not the target, was the bottleneck (more CPUs: --cpus)\n")
+
+	// A merged report's generators ran as separate processes: no hint.
+	r.Merged = 2
+	b.Reset()
+	require.NoError(t, WriteSummary(&b, r))
+	assert.NotContains(t, b.String(), "--cpus")
 }
 
 func TestMarkdown(t *testing.T) {
@@ -97,6 +112,7 @@ func TestHTMLIsSelfContainedAndEscaped(t *testing.T) {
 	assert.Contains(t, page, "&lt;script&gt;")
 	assert.Equal(t, 2, strings.Count(page, "<svg"), "throughput and latency plots")
 	assert.Contains(t, page, `<path d="M`)
+	assert.Contains(t, page, "% behind, 2 CPUs")
 	for _, external := range []string{"http://", "https://", "<script", "<link"} {
 		assert.NotContains(t, page, external, "the page loads nothing")
 	}

@@ -30,8 +30,14 @@ func WriteSummary(w io.Writer, r *stats.Report) error {
 	}
 	fmt.Fprintf(&b, "  iterations %d (%s)  ✓ %d succeeded  ✗ %d failed  %d dropped\n", it.Total, rate, it.Success, it.Failure, it.Dropped)
 	gen := fmt.Sprintf("lag p99 %.2f ms, %.2f%% behind schedule", r.Generator.LagP99Ms, r.Generator.BehindPct)
+	if n := r.Generator.CPUs; n > 0 {
+		gen += fmt.Sprintf(", %d CPU%s", n, plural(n))
+	}
 	if r.Generator.Saturated {
 		gen += "  — SATURATED: the generator, not the target, was the bottleneck"
+		if r.Generator.CPUs > 0 && r.Merged == 0 {
+			gen += " (more CPUs: --cpus)"
+		}
 	}
 	fmt.Fprintf(&b, "  generator  %s\n\n", gen)
 
@@ -358,4 +364,12 @@ func WriteJUnit(w io.Writer, r *stats.Report) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// plural is "s" unless n is 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

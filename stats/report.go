@@ -67,6 +67,9 @@ type GeneratorReport struct {
 	LagP99Ms  float64 `json:"lag_p99_ms"`
 	BehindPct float64 `json:"behind_pct"`
 	Saturated bool    `json:"saturated"`
+	// CPUs is how many CPUs (Go processors) the generator ran on; a merged
+	// report sums its parts'. 0 when unknown (reports of older versions).
+	CPUs int `json:"cpus,omitempty"`
 }
 
 // LatencySummary summarises a histogram in milliseconds.
@@ -118,6 +121,7 @@ type ReportMeta struct {
 	LagP99Ms   float64
 	BehindPct  float64
 	Saturated  bool
+	CPUs       int       // the generator's Go processors (GOMAXPROCS)
 	End        time.Time // default snap.End
 	// RateSpan is the span the achieved rate is measured over: the
 	// profile's active duration, not the drain after it (default: the
@@ -209,7 +213,7 @@ func NewReport(snap *Snapshot, series []Point, meta ReportMeta) (*Report, error)
 	r := &Report{
 		Schema: ReportSchema, Scenario: meta.Scenario, Profile: meta.Profile,
 		Start: snap.Start.UTC(), End: end.UTC(), Series: series, SLOs: []SLOResult{},
-		Generator: GeneratorReport{LagP99Ms: round(meta.LagP99Ms, 3), BehindPct: round(meta.BehindPct, 3), Saturated: meta.Saturated},
+		Generator: GeneratorReport{LagP99Ms: round(meta.LagP99Ms, 3), BehindPct: round(meta.BehindPct, 3), Saturated: meta.Saturated, CPUs: meta.CPUs},
 		Rate:      RateReport{Target: round(meta.TargetRate, 3)},
 		Clamped:   snap.Clamped,
 	}
@@ -519,6 +523,7 @@ func MergeReports(rs ...*Report) (*Report, error) {
 		out.Generator.LagP99Ms = math.Max(out.Generator.LagP99Ms, r.Generator.LagP99Ms)
 		out.Generator.BehindPct = math.Max(out.Generator.BehindPct, r.Generator.BehindPct)
 		out.Generator.Saturated = out.Generator.Saturated || r.Generator.Saturated
+		out.Generator.CPUs += r.Generator.CPUs
 		out.Verdict = worseVerdict(out.Verdict, r.Verdict)
 		for _, why := range r.Reasons {
 			out.Reasons = append(out.Reasons, fmt.Sprintf("report %d: %s", i+1, why))

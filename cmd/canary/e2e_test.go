@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -218,6 +219,31 @@ func TestEndToEnd(t *testing.T) {
 		r := run(t, bin, nil, "run", base+"/health", "--rate", "50/s", "--duration", "1s", "--slo", "errors<1%")
 		assert.Equal(t, 0, r.code, r.stderr)
 		assert.Contains(t, r.stdout, "iterations 50 (50.0/s of 50.0/s)")
+	})
+
+	t.Run("--cpus sets the generator's CPUs", func(t *testing.T) {
+		cpus := func(env []string, args ...string) int {
+			out := filepath.Join(dir, "cpus.json")
+			r := run(t, bin, env, append([]string{"run", base + "/health", "--iterations", "3", "--quiet", "--out", out}, args...)...)
+			require.Equal(t, 0, r.code, r.stderr)
+			var rep struct {
+				Generator struct{ CPUs int } `json:"generator"`
+			}
+			raw, err := os.ReadFile(out)
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(raw, &rep))
+			assert.Regexp(t, `behind schedule, \d+ CPUs?\n`, r.stdout)
+			return rep.Generator.CPUs
+		}
+		assert.Equal(t, 1, cpus(nil, "--cpus", "1"))
+		assert.Equal(t, 3, cpus([]string{"GOMAXPROCS=3"}), "$GOMAXPROCS is kept")
+		assert.Equal(t, 2, cpus([]string{"GOMAXPROCS=3"}, "--cpus", "2"), "--cpus wins")
+		if _, set := os.LookupEnv("GOMAXPROCS"); !set {
+			assert.Equal(t, max(1, runtime.GOMAXPROCS(0)/2), cpus(nil), "half of the CPUs by default")
+		}
+		r := run(t, bin, nil, "run", base+"/health", "--cpus", "-2")
+		assert.Equal(t, 2, r.code)
+		assert.Contains(t, r.stderr, "--cpus -2: want 1..1024, or 0 for every CPU")
 	})
 
 	t.Run("segments merge", func(t *testing.T) {

@@ -50,6 +50,7 @@ type runFlags struct {
 	body        string
 	timeout     time.Duration
 	grace       time.Duration
+	cpus        int
 	cpuProfile  string
 	memProfile  string
 }
@@ -75,7 +76,8 @@ coordinated omission), or --vus N --duration D (closed model), or
   canary run examples/checkout.yaml --rate 50/s --duration 1m --slo 'p99(login)<300ms' --slo 'errors<1%'
   canary run examples/checkout.yaml --profile examples/profiles/ramp.yaml --out report.json --html report.html
   canary run http://127.0.0.1:8080/health --rate 200/s --duration 30s --slo 'p99<50ms'
-  canary run examples/checkout.yaml --vus 20 --duration 2m --segment 1/4 --metrics-addr 127.0.0.1:9464`,
+  canary run examples/checkout.yaml --vus 20 --duration 2m --segment 1/4 --metrics-addr 127.0.0.1:9464
+  canary run http://127.0.0.1:8080/ --rate 20000/s --max-rate 20000 --duration 1m --cpus 0   # every CPU`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRun(cmd.Context(), env, args[0], f, cmd)
@@ -105,6 +107,7 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.StringVar(&f.body, "body", "", "URL mode: request body")
 	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
 	fl.DurationVar(&f.grace, "grace", loadtest.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
+	fl.IntVar(&f.cpus, "cpus", 0, "CPUs the generator may use, 0 = all (default: half of them, at least 1; $GOMAXPROCS when set)")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the run here (diagnostics: go tool pprof)")
 	fl.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile here at the end of the run (diagnostics: go tool pprof)")
 	return cmd
@@ -215,6 +218,12 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		opts.Progress = pw.Update
 		defer pw.Done()
 	}
+	_, envProcs := env.Getenv("GOMAXPROCS")
+	cpus, err := runCPUs(f.cpus, cmd.Flags().Changed("cpus"), envProcs, startProcs)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	defer setCPUs(cpus)()
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
 		if err != nil {
