@@ -44,8 +44,11 @@ lint:
 
 # Everything: formatting, vet, staticcheck, unit + integration tests with
 # the race detector (fuzz seed corpora run as part of `go test`).
+# The second go test: the transport's raw system calls exist only without the
+# race detector (transport/rawsys_race.go), so they are tested as they ship.
 test: deps fmt-check vet lint build
 	$(GO) test $(TESTFLAGS) ./...
+	$(GO) test -count=1 ./transport
 
 # Quick loop while developing: no integration suites.
 unit:

@@ -506,6 +506,7 @@ func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn
 	if err != nil {
 		return nil, err
 	}
+	c = newRawIO(c)
 	pc := &poolConn{
 		c:  c,
 		br: bufio.NewReaderSize(c, readBufferSize),
