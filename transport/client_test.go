@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -770,8 +771,41 @@ func TestServerClosesIdleConnection(t *testing.T) {
 	}
 }
 
+// TestClosedConnectionLeavesBuffers: a server that ends every connection
+// (as nginx does after 1,000 requests) makes the plain path dial again and
+// again; the next connection takes the closed one's buffers instead of
+// allocating 68 KiB anew.
+func TestClosedConnectionLeavesBuffers(t *testing.T) {
+	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
+		if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+	})
+	c := newClient(t, Options{})
+	var resp Response
+	req := &Request{URL: srv.URL}
+	require.NoError(t, c.Do(context.Background(), req, &resp))
+
+	const n = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := range n {
+		require.NoError(t, c.Do(context.Background(), req, &resp), "request %d", i)
+		assert.Equal(t, "ok", string(resp.Body))
+	}
+	runtime.ReadMemStats(&after)
+	assert.Equal(t, int64(n+1), srv.accepted.Load(), "every request on a new connection")
+	// The test's server allocates too (a reader and a goroutine per
+	// connection); a fresh 64 KiB read buffer per dial would be far above.
+	perRequest := (after.TotalAlloc - before.TotalAlloc) / n
+	t.Logf("%d bytes allocated per request", perRequest)
+	assert.Less(t, perRequest, uint64(32<<10), "bytes allocated per request")
+}
+
 // TestUnsolicitedBytesDiscardConnection checks that a connection with bytes
-// after a response (a HEAD answered with a body) is not reused.
+// after a response (a HEAD answered with a body) is not reused, and that
+// its buffers, taken by the next connection, hold none of them.
 func TestUnsolicitedBytesDiscardConnection(t *testing.T) {
 	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
 		br := bufio.NewReader(c)
