@@ -21,12 +21,13 @@ func alive(c net.Conn) bool {
 		return false
 	}
 	var perr error
-	err = rc.Read(func(fd uintptr) bool {
+	// Control, not Read: Read would refuse to run once the last request's
+	// deadline has passed, which says nothing about the connection.
+	err = rc.Control(func(fd uintptr) {
 		var b [1]byte
 		// Without an error, the peek saw either the server's FIN (0 bytes)
 		// or a response nobody asked for (1 byte): dead either way.
 		_, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return true // never wait
 	})
 	if err != nil || perr == nil {
 		return false

@@ -335,28 +335,33 @@ type hostPool struct {
 
 	mu   sync.Mutex
 	idle []*poolConn // most recently used last
-	// spare holds the buffers of closed connections for the next dial,
-	// at most maxSpareBuffers pairs. Servers close keep-alive connections
-	// after so many requests (nginx: 1,000), so a long run dials all the
-	// time, and a 64 KiB read buffer per dial was nearly all the garbage
-	// it made: the heap, and with it the resident set, climbed for minutes
-	// between collections.
-	spare []connBuffers
 }
 
-// connBuffers are a plain connection's buffered reader and writer.
+// connBuffers are the buffered reader and writer of a plain connection
+// while it carries a request; an idle connection holds none. A pool of
+// them keeps a run's memory to what its concurrency needs: the buffers
+// (64 KiB to read, 4 KiB to write) are most of a connection's memory, and
+// a long run keeps dialling — a burst needs more connections, they idle
+// at the bottom of the pool until the idle timeout, the next burst dials
+// again. With buffers per connection, each dial was 68 KiB of garbage:
+// the heap, and the resident set with it, climbed for minutes between
+// collections. The pool holds at most what was in use since the last two
+// garbage collections.
 type connBuffers struct {
 	br *bufio.Reader
 	bw *bufio.Writer
 }
 
-// maxSpareBuffers bounds a host's spare buffers (≈ 68 KiB a pair).
-const maxSpareBuffers = 4
+var connBufferPool = sync.Pool{New: func() any {
+	return &connBuffers{
+		br: bufio.NewReaderSize(nil, readBufferSize),
+		bw: bufio.NewWriterSize(nil, writeBufferSize),
+	}
+}}
 
 type poolConn struct {
 	c       net.Conn
-	br      *bufio.Reader
-	bw      *bufio.Writer
+	buf     *connBuffers // while it carries a request, else nil
 	lastUse time.Time
 
 	// A request's context is watched so that its cancellation makes the
@@ -424,6 +429,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 	if err != nil {
 		return err
 	}
+	pc.attach()
 	if err := pc.c.SetDeadline(deadline); err != nil {
 		p.discard(pc)
 		return err
@@ -441,14 +447,15 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		}
 	}
 
-	err = req.Write(pc.bw)
+	br, bw := pc.buf.br, pc.buf.bw
+	err = req.Write(bw)
 	if err == nil {
-		err = pc.bw.Flush()
+		err = bw.Flush()
 	}
 	if err == nil {
 		// fasthttp reports any failure before the first response byte as
 		// io.EOF; peeking first keeps the real cause (a reset, say).
-		if _, err = pc.br.Peek(1); err == io.EOF {
+		if _, err = br.Peek(1); err == io.EOF {
 			err = errClosedEarly
 		}
 	}
@@ -456,7 +463,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		if req.Header.IsHead() {
 			resp.SkipBody = true
 		}
-		x.untilClose, err = readResponse(resp, pc.br, int(h.maxBody))
+		x.untilClose, err = readResponse(resp, br, int(h.maxBody))
 	}
 
 	aborted := false
@@ -466,7 +473,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		// before left the deadline in the past.
 		aborted = ctx.Err() != nil
 	}
-	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() || pc.br.Buffered() > 0 {
+	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() || br.Buffered() > 0 {
 		// A failed or aborted exchange leaves the connection in an unknown
 		// state, and an aborted one with a deadline in the past. Bytes
 		// after the response (a HEAD answered with a body, say) would be
@@ -522,24 +529,25 @@ func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn
 	if err != nil {
 		return nil, err
 	}
-	c = newRawIO(c)
-	pc := &poolConn{c: c}
-	p.mu.Lock()
-	if n := len(p.spare); n > 0 {
-		b := p.spare[n-1]
-		p.spare[n-1] = connBuffers{}
-		p.spare = p.spare[:n-1]
-		pc.br, pc.bw = b.br, b.bw
+	return &poolConn{c: newRawIO(c)}, nil
+}
+
+// attach gives pc buffers for a request.
+func (pc *poolConn) attach() {
+	pc.buf = connBufferPool.Get().(*connBuffers)
+	pc.buf.br.Reset(pc.c)
+	pc.buf.bw.Reset(pc.c)
+}
+
+// detach returns pc's buffers, with nothing left in them, to the pool.
+func (pc *poolConn) detach() {
+	if pc.buf == nil {
+		return
 	}
-	p.mu.Unlock()
-	if pc.br != nil {
-		pc.br.Reset(c)
-		pc.bw.Reset(c)
-	} else {
-		pc.br = bufio.NewReaderSize(c, readBufferSize)
-		pc.bw = bufio.NewWriterSize(c, writeBufferSize)
-	}
-	return pc, nil
+	pc.buf.br.Reset(nil)
+	pc.buf.bw.Reset(nil)
+	connBufferPool.Put(pc.buf)
+	pc.buf = nil
 }
 
 // checkIdleAfter is how long a connection must have idled before it is
@@ -561,6 +569,7 @@ const (
 var aLongTimeAgo = time.Unix(1, 0)
 
 func (p *hostPool) put(pc *poolConn) {
+	pc.detach()
 	pc.lastUse = time.Now()
 	p.mu.Lock()
 	p.idle = append(p.idle, pc)
@@ -579,22 +588,10 @@ func (p *hostPool) put(pc *poolConn) {
 	}
 }
 
-// discard closes pc and keeps its buffers for a later dial. Nothing uses
-// pc afterwards.
 func (p *hostPool) discard(pc *poolConn) {
+	pc.detach()
 	pc.stopWatching()
 	_ = pc.c.Close()
-	if pc.br == nil {
-		return
-	}
-	pc.br.Reset(nil) // drops what was buffered, and the closed connection
-	pc.bw.Reset(nil)
-	p.mu.Lock()
-	if len(p.spare) < maxSpareBuffers {
-		p.spare = append(p.spare, connBuffers{pc.br, pc.bw})
-	}
-	p.mu.Unlock()
-	pc.br, pc.bw = nil, nil
 }
 
 func (p *hostPool) closeIdle() {
@@ -605,8 +602,4 @@ func (p *hostPool) closeIdle() {
 	for _, pc := range idle {
 		p.discard(pc)
 	}
-	p.mu.Lock()
-	clear(p.spare)
-	p.spare = p.spare[:0]
-	p.mu.Unlock()
 }
