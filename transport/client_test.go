@@ -839,6 +839,94 @@ func TestIdleConnectionHoldsNoBuffers(t *testing.T) {
 	}
 }
 
+// TestLargeHeaderSection: a plain connection reads through a 4 KiB buffer,
+// yet a header section up to maxHeaderBytes is read on both paths alike,
+// after interim responses too, and one past it fails on both. The
+// connection that carried a large one is not reused: what follows the
+// response is in a buffer of its own.
+func TestLargeHeaderSection(t *testing.T) {
+	pki := newPKI(t)
+	big := func(n int) string { return "X-Big: " + strings.Repeat("a", n) + "\r\n" }
+	tests := []struct {
+		name     string
+		response string
+		wantErr  bool
+	}{
+		{"fits the small buffer", "HTTP/1.1 200 OK\r\n" + big(100) + "Content-Length: 2\r\n\r\nok", false},
+		{"just past the small buffer", "HTTP/1.1 200 OK\r\n" + big(readBufferSize) + "Content-Length: 2\r\n\r\nok", false},
+		{"40 KiB", "HTTP/1.1 200 OK\r\n" + big(40<<10) + "Content-Length: 2\r\n\r\nok", false},
+		{"after an interim response", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n" + big(10<<10) + "Content-Length: 2\r\n\r\nok", false},
+		{"past maxHeaderBytes", "HTTP/1.1 200 OK\r\n" + big(maxHeaderBytes+1024) + "Content-Length: 2\r\n\r\nok", true},
+	}
+	for _, scheme := range schemes {
+		for _, tt := range tests {
+			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
+				srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+					br := bufio.NewReader(c)
+					for {
+						if _, err := s.readRequest(br); err != nil {
+							return
+						}
+						if _, err := io.WriteString(c, tt.response); err != nil {
+							return
+						}
+					}
+				})
+				c := clientFor(t, pki, Options{})
+				var resp Response
+				req := &Request{URL: srv.URL, NeedHeaders: true}
+				err := c.Do(context.Background(), req, &resp)
+				if tt.wantErr {
+					require.Error(t, err)
+					return
+				}
+				require.NoError(t, err)
+				assert.Equal(t, 200, resp.Status)
+				assert.Equal(t, "ok", string(resp.Body))
+				i := strings.Index(tt.response, "X-Big: ") + len("X-Big: ")
+				want := tt.response[i : i+strings.Index(tt.response[i:], "\r\n")]
+				assert.Equal(t, want, resp.Get("X-Big"))
+				// And again: a second request gets the same.
+				require.NoError(t, c.Do(context.Background(), req, &resp))
+				assert.Equal(t, want, resp.Get("X-Big"))
+				assert.Equal(t, "ok", string(resp.Body))
+			})
+		}
+	}
+	t.Run("http/trailer past the small buffer", func(t *testing.T) {
+		srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
+			if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"+big(10<<10)+"\r\n")
+			_, _ = io.Copy(io.Discard, c)
+		})
+		c := newClient(t, Options{})
+		var resp Response
+		require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+		assert.Equal(t, "ok", string(resp.Body))
+	})
+	t.Run("http/not reused after a large one", func(t *testing.T) {
+		srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
+			br := bufio.NewReader(c)
+			for {
+				if _, err := s.readRequest(br); err != nil {
+					return
+				}
+				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\n"+big(8<<10)+"Content-Length: 2\r\n\r\nok"); err != nil {
+					return
+				}
+			}
+		})
+		c := newClient(t, Options{})
+		var resp Response
+		for range 3 {
+			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+		}
+		assert.Equal(t, int64(3), srv.accepted.Load())
+	})
+}
+
 // TestIdleConnectionPastItsDeadline: a keep-alive connection that idled
 // longer than its last request's timeout is still open, and is reused.
 func TestIdleConnectionPastItsDeadline(t *testing.T) {

@@ -37,6 +37,8 @@ func FuzzResponse(f *testing.F) {
 		"HTTP/1.1 200\r\n\r\n",
 		"HTTP/2.0 200 OK\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nX: " + strings.Repeat("v", 70<<10) + "\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nX: " + strings.Repeat("v", 5<<10) + "\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX: " + strings.Repeat("t", 5<<10) + "\r\n\r\n",
 		"HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
 		"\r\n\r\n",
 		"",

@@ -265,12 +265,12 @@ func hasToken(v []byte, token string) bool {
 // maxInterimResponses bounds the 1xx responses before the final one.
 const maxInterimResponses = 100
 
-// readResponse reads a response from br as fasthttp's
-// Response.ReadLimitBody does — header, interim 1xx responses, body up to
-// maxBody, trailer — and also reports whether the body ran until the
-// connection closed, which fasthttp forgets once it has read it.
-func readResponse(resp *fasthttp.Response, br *bufio.Reader, maxBody int) (untilClose bool, err error) {
-	if err := resp.Header.Read(br); err != nil {
+// readResponse reads a response as fasthttp's Response.ReadLimitBody does
+// — header, interim 1xx responses, body up to maxBody, trailer — and also
+// reports whether the body ran until the connection closed, which fasthttp
+// forgets once it has read it.
+func readResponse(resp *fasthttp.Response, r *respReader, maxBody int) (untilClose bool, err error) {
+	if err := r.header(resp.Header.Read); err != nil {
 		return false, err
 	}
 	for n := 0; ; n++ {
@@ -281,7 +281,7 @@ func readResponse(resp *fasthttp.Response, br *bufio.Reader, maxBody int) (until
 		if n >= maxInterimResponses {
 			return false, fmt.Errorf("more than %d interim (1xx) responses", maxInterimResponses)
 		}
-		if err := resp.Header.Read(br); err != nil {
+		if err := r.header(resp.Header.Read); err != nil {
 			return false, err
 		}
 	}
@@ -291,11 +291,11 @@ func readResponse(resp *fasthttp.Response, br *bufio.Reader, maxBody int) (until
 	}
 	chunked := resp.Header.ContentLength() == -1
 	untilClose = resp.Header.ContentLength() == -2
-	if err := resp.ReadBody(br, maxBody); err != nil {
+	if err := resp.ReadBody(r.br, maxBody); err != nil {
 		return untilClose, err
 	}
 	if chunked {
-		if err := resp.Header.ReadTrailer(br); err != nil {
+		if err := r.header(resp.Header.ReadTrailer); err != nil {
 			if err == io.EOF {
 				return false, io.ErrUnexpectedEOF
 			}
@@ -303,6 +303,29 @@ func readResponse(resp *fasthttp.Response, br *bufio.Reader, maxBody int) (until
 		}
 	}
 	return untilClose, nil
+}
+
+// respReader reads a response through the connection's buffer, which is
+// small (readBufferSize), and moves to one of maxHeaderBytes when a header
+// section does not fit in it: a header section may be as large on this
+// path as on the https one, while a connection carries 4 KiB, not 64.
+type respReader struct {
+	br    *bufio.Reader
+	conn  io.Reader
+	large bool // br is the large buffer; the connection cannot be reused
+}
+
+// header reads a header section (or trailer) with read, which leaves the
+// buffer as it was when it fails.
+func (r *respReader) header(read func(*bufio.Reader) error) error {
+	err := read(r.br)
+	if err == nil || r.large || r.br.Buffered() < r.br.Size() {
+		return err
+	}
+	held, _ := r.br.Peek(r.br.Buffered())
+	r.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(held)), r.conn), maxHeaderBytes)
+	r.large = true
+	return read(r.br)
 }
 
 func protoString(p []byte) string {
@@ -340,10 +363,11 @@ type hostPool struct {
 // connBuffers are the buffered reader and writer of a plain connection
 // while it carries a request; an idle connection holds none. A pool of
 // them keeps a run's memory to what its concurrency needs: the buffers
-// (64 KiB to read, 4 KiB to write) are most of a connection's memory, and
+// are most of a connection's memory (when they were 64 KiB to read and 4 to
+// write, at least), and
 // a long run keeps dialling — a burst needs more connections, they idle
 // at the bottom of the pool until the idle timeout, the next burst dials
-// again. With buffers per connection, each dial was 68 KiB of garbage:
+// again. With buffers per connection, each dial was that much garbage:
 // the heap, and the resident set with it, climbed for minutes between
 // collections. The pool holds at most what was in use since the last two
 // garbage collections.
@@ -448,6 +472,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 	}
 
 	br, bw := pc.buf.br, pc.buf.bw
+	largeHeader := false // read through a buffer of its own: the connection is not reused
 	err = req.Write(bw)
 	if err == nil {
 		err = bw.Flush()
@@ -463,7 +488,9 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		if req.Header.IsHead() {
 			resp.SkipBody = true
 		}
-		x.untilClose, err = readResponse(resp, br, int(h.maxBody))
+		rr := respReader{br: br, conn: pc.c}
+		x.untilClose, err = readResponse(resp, &rr, int(h.maxBody))
+		largeHeader = rr.large
 	}
 
 	aborted := false
@@ -473,7 +500,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		// before left the deadline in the past.
 		aborted = ctx.Err() != nil
 	}
-	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() || br.Buffered() > 0 {
+	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() || br.Buffered() > 0 || largeHeader {
 		// A failed or aborted exchange leaves the connection in an unknown
 		// state, and an aborted one with a deadline in the past. Bytes
 		// after the response (a HEAD answered with a body, say) would be
@@ -558,10 +585,10 @@ func (pc *poolConn) detach() {
 // for microseconds and skip the system call.
 const checkIdleAfter = 200 * time.Millisecond
 
-// Buffer sizes of a plain connection. The read buffer bounds the response
-// header section, as maxHeaderBytes does on the https path.
+// Buffer sizes of a plain connection. A response header section larger
+// than the read buffer moves to one of maxHeaderBytes (respReader).
 const (
-	readBufferSize  = maxHeaderBytes
+	readBufferSize  = 4 << 10
 	writeBufferSize = 4 << 10
 )
 
