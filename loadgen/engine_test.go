@@ -144,6 +144,47 @@ func TestOpenModelCountsSlotWaitFromDueTime(t *testing.T) {
 	assert.Equal(t, 28, waited)
 }
 
+// A burst of iterations held up by the target starts a worker for each;
+// once it passes, the spare workers leave.
+func TestOpenModelShedsSpareWorkers(t *testing.T) {
+	var (
+		e        *Engine
+		gate     = make(chan struct{})
+		open     sync.Once
+		peak     atomic.Int64
+		lateMost atomic.Int64
+	)
+	most := func(a *atomic.Int64, v int64) {
+		for cur := a.Load(); v > cur && !a.CompareAndSwap(cur, v); cur = a.Load() {
+		}
+	}
+	e, err := New(Options{
+		Model: Open, Plan: constPlan{rate: 1000, dur: 1500 * time.Millisecond}, MaxInflight: 500, MaxLag: 5 * time.Second,
+		Job: JobFunc(func(ctx context.Context, it Iteration) {
+			switch {
+			case it.Number < 100: // the target holds the first 100 ms of iterations
+				select {
+				case <-gate:
+				case <-ctx.Done():
+				}
+			case it.Number == 100:
+				open.Do(func() { close(gate) })
+			}
+			n := e.workers.Load()
+			most(&peak, n)
+			if it.Number >= 1000 { // 0.9 s after the burst
+				most(&lateMost, n)
+			}
+		}),
+	})
+	require.NoError(t, err)
+	res := e.Run(context.Background())
+	assert.Equal(t, uint64(1500), res.Started)
+	assert.GreaterOrEqual(t, peak.Load(), int64(100), "a worker for each held iteration")
+	assert.Less(t, lateMost.Load(), int64(maxSpareWorkers+10), "workers left after the burst")
+	assert.Zero(t, e.workers.Load())
+}
+
 func TestOpenModelDropsIterationsLaterThanMaxLag(t *testing.T) {
 	rec := &recorder{}
 	res, err := Run(context.Background(), Options{
