@@ -361,16 +361,13 @@ type hostPool struct {
 }
 
 // connBuffers are the buffered reader and writer of a plain connection
-// while it carries a request; an idle connection holds none. A pool of
-// them keeps a run's memory to what its concurrency needs: the buffers
-// are most of a connection's memory (when they were 64 KiB to read and 4 to
-// write, at least), and
-// a long run keeps dialling — a burst needs more connections, they idle
-// at the bottom of the pool until the idle timeout, the next burst dials
-// again. With buffers per connection, each dial was that much garbage:
-// the heap, and the resident set with it, climbed for minutes between
-// collections. The pool holds at most what was in use since the last two
-// garbage collections.
+// while it carries a request; an idle connection holds none, so memory
+// follows the requests in flight, not the connections in the pool. A long
+// run keeps dialling (a burst needs more connections, they idle at the
+// bottom of the pool until the idle timeout, the next burst dials again);
+// with buffers of its own, each connection was garbage to collect later
+// and the resident set climbed for minutes between collections. The pool
+// holds at most what was in use since the last two garbage collections.
 type connBuffers struct {
 	br *bufio.Reader
 	bw *bufio.Writer
