@@ -350,7 +350,7 @@ func (e *Engine) openWorker(w int, freeSince time.Time) {
 	timer.Stop()
 	defer timer.Stop()
 	for {
-		if e.isStopping() {
+		if e.isStopping() || e.waiting.Load() >= maxSpareWorkers {
 			return
 		}
 		k := e.next.Add(1) - 1
@@ -387,9 +387,6 @@ func (e *Engine) openWorker(w int, freeSince time.Time) {
 			if slotWait {
 				// Not generator lag: the target held every slot.
 				e.run(w, k, due, now, false)
-				if e.waiting.Load() >= maxSpareWorkers {
-					return
-				}
 				freeSince = e.o.Now()
 				continue
 			}
@@ -398,17 +395,14 @@ func (e *Engine) openWorker(w int, freeSince time.Time) {
 			return
 		}
 		e.run(w, k, due, now, true)
-		if e.waiting.Load() >= maxSpareWorkers {
-			return
-		}
 		freeSince = e.o.Now()
 	}
 }
 
-// maxSpareWorkers: a worker that finishes an iteration while this many
-// others hold claims leaves. A burst of late iterations (the target slow
-// for a moment) starts a worker for each; without this they would all stay
-// for the rest of the run, each with its stack and its share of claims.
+// maxSpareWorkers: a worker about to claim an iteration while this many
+// others hold claims leaves instead. A burst of late iterations (the
+// target slow for a moment) starts a worker for each; without this they
+// would all stay for the rest of the run, each with its stack.
 const maxSpareWorkers = 8
 
 // run starts iteration k (due at due, starting now), keeping one worker

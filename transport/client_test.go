@@ -327,17 +327,7 @@ func TestConnectionReuse(t *testing.T) {
 	pki := newPKI(t)
 	for _, scheme := range schemes {
 		t.Run(scheme, func(t *testing.T) {
-			srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
-				br := bufio.NewReader(c)
-				for {
-					if _, err := s.readRequest(br); err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, okResponse); err != nil {
-						return
-					}
-				}
-			})
+			srv := answering(t, scheme, pki, okResponse)
 			c := clientFor(t, pki, Options{IdleConnTimeout: 300 * time.Millisecond})
 			var resp Response
 			for range 5 {
@@ -776,17 +766,7 @@ func TestServerClosesIdleConnection(t *testing.T) {
 // server that ends every connection (as nginx does after a number of
 // requests) does not make each new one allocate 68 KiB.
 func TestIdleConnectionHoldsNoBuffers(t *testing.T) {
-	keepAlive := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := s.readRequest(br); err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, okResponse); err != nil {
-				return
-			}
-		}
-	})
+	keepAlive := answering(t, "http", nil, okResponse)
 	closing := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
 		if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
 			return
@@ -848,48 +828,34 @@ func TestLargeHeaderSection(t *testing.T) {
 	pki := newPKI(t)
 	big := func(n int) string { return "X-Big: " + strings.Repeat("a", n) + "\r\n" }
 	tests := []struct {
-		name     string
-		response string
-		wantErr  bool
+		name    string
+		interim string // responses before the final one
+		size    int    // of the X-Big value
+		wantErr bool
 	}{
-		{"fits the small buffer", "HTTP/1.1 200 OK\r\n" + big(100) + "Content-Length: 2\r\n\r\nok", false},
-		{"just past the small buffer", "HTTP/1.1 200 OK\r\n" + big(readBufferSize) + "Content-Length: 2\r\n\r\nok", false},
-		{"40 KiB", "HTTP/1.1 200 OK\r\n" + big(40<<10) + "Content-Length: 2\r\n\r\nok", false},
-		{"after an interim response", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n" + big(10<<10) + "Content-Length: 2\r\n\r\nok", false},
-		{"past maxHeaderBytes", "HTTP/1.1 200 OK\r\n" + big(maxHeaderBytes+1024) + "Content-Length: 2\r\n\r\nok", true},
+		{"fits the small buffer", "", 100, false},
+		{"just past the small buffer", "", readBufferSize, false},
+		{"40 KiB", "", 40 << 10, false},
+		{"after an interim response", "HTTP/1.1 100 Continue\r\n\r\n", 10 << 10, false},
+		{"past maxHeaderBytes", "", maxHeaderBytes + 1024, true},
 	}
 	for _, scheme := range schemes {
 		for _, tt := range tests {
 			t.Run(scheme+"/"+tt.name, func(t *testing.T) {
-				srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
-					br := bufio.NewReader(c)
-					for {
-						if _, err := s.readRequest(br); err != nil {
-							return
-						}
-						if _, err := io.WriteString(c, tt.response); err != nil {
-							return
-						}
-					}
-				})
+				srv := answering(t, scheme, pki, tt.interim+"HTTP/1.1 200 OK\r\n"+big(tt.size)+"Content-Length: 2\r\n\r\nok")
 				c := clientFor(t, pki, Options{})
 				var resp Response
 				req := &Request{URL: srv.URL, NeedHeaders: true}
-				err := c.Do(context.Background(), req, &resp)
 				if tt.wantErr {
-					require.Error(t, err)
+					require.Error(t, c.Do(context.Background(), req, &resp))
 					return
 				}
-				require.NoError(t, err)
-				assert.Equal(t, 200, resp.Status)
-				assert.Equal(t, "ok", string(resp.Body))
-				i := strings.Index(tt.response, "X-Big: ") + len("X-Big: ")
-				want := tt.response[i : i+strings.Index(tt.response[i:], "\r\n")]
-				assert.Equal(t, want, resp.Get("X-Big"))
-				// And again: a second request gets the same.
-				require.NoError(t, c.Do(context.Background(), req, &resp))
-				assert.Equal(t, want, resp.Get("X-Big"))
-				assert.Equal(t, "ok", string(resp.Body))
+				for range 2 { // the second request gets the same
+					require.NoError(t, c.Do(context.Background(), req, &resp))
+					assert.Equal(t, 200, resp.Status)
+					assert.Equal(t, "ok", string(resp.Body))
+					assert.Equal(t, strings.Repeat("a", tt.size), resp.Get("X-Big"))
+				}
 			})
 		}
 	}
@@ -907,17 +873,7 @@ func TestLargeHeaderSection(t *testing.T) {
 		assert.Equal(t, "ok", string(resp.Body))
 	})
 	t.Run("http/not reused after a large one", func(t *testing.T) {
-		srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
-			br := bufio.NewReader(c)
-			for {
-				if _, err := s.readRequest(br); err != nil {
-					return
-				}
-				if _, err := io.WriteString(c, "HTTP/1.1 200 OK\r\n"+big(8<<10)+"Content-Length: 2\r\n\r\nok"); err != nil {
-					return
-				}
-			}
-		})
+		srv := answering(t, "http", nil, "HTTP/1.1 200 OK\r\n"+big(8<<10)+"Content-Length: 2\r\n\r\nok")
 		c := newClient(t, Options{})
 		var resp Response
 		for range 3 {
@@ -930,17 +886,7 @@ func TestLargeHeaderSection(t *testing.T) {
 // TestIdleConnectionPastItsDeadline: a keep-alive connection that idled
 // longer than its last request's timeout is still open, and is reused.
 func TestIdleConnectionPastItsDeadline(t *testing.T) {
-	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := s.readRequest(br); err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, okResponse); err != nil {
-				return
-			}
-		}
-	})
+	srv := answering(t, "http", nil, okResponse)
 	c := newClient(t, Options{})
 	var resp Response
 	req := &Request{URL: srv.URL, Timeout: 50 * time.Millisecond}
@@ -954,17 +900,7 @@ func TestIdleConnectionPastItsDeadline(t *testing.T) {
 // after a response (a HEAD answered with a body) is not reused, and that
 // its buffers, taken by the next connection, hold none of them.
 func TestUnsolicitedBytesDiscardConnection(t *testing.T) {
-	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := s.readRequest(br); err != nil {
-				return
-			}
-			if _, err := io.WriteString(c, okResponse); err != nil { // a body even for HEAD
-				return
-			}
-		}
-	})
+	srv := answering(t, "http", nil, okResponse) // a body even for HEAD
 	c := newClient(t, Options{})
 	var resp Response
 	require.NoError(t, c.Do(context.Background(), &Request{Method: "HEAD", URL: srv.URL}, &resp))

@@ -235,6 +235,23 @@ func tcpConn(c net.Conn) *net.TCPConn {
 // okResponse is a complete keep-alive response.
 const okResponse = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
+// answering is a server that answers every request on a connection with
+// response, keeping the connection open.
+func answering(t testing.TB, scheme string, pki *testPKI, response string) *rawServer {
+	t.Helper()
+	return newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := s.readRequest(br); err != nil {
+				return
+			}
+			if _, err := io.WriteString(c, response); err != nil {
+				return
+			}
+		}
+	})
+}
+
 // errorText returns err's message, or "" for nil.
 func errorText(err error) string {
 	if err == nil {

@@ -322,8 +322,10 @@ func (r *respReader) header(read func(*bufio.Reader) error) error {
 	if err == nil || r.large || r.br.Buffered() < r.br.Size() {
 		return err
 	}
+	// What the small buffer holds is read first; it is not read again, so
+	// the bytes stay as they are until the exchange ends.
 	held, _ := r.br.Peek(r.br.Buffered())
-	r.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(held)), r.conn), maxHeaderBytes)
+	r.br = bufio.NewReaderSize(io.MultiReader(bytes.NewReader(held), r.conn), maxHeaderBytes)
 	r.large = true
 	return read(r.br)
 }
@@ -468,16 +470,15 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		}
 	}
 
-	br, bw := pc.buf.br, pc.buf.bw
-	largeHeader := false // read through a buffer of its own: the connection is not reused
-	err = req.Write(bw)
+	rr := respReader{br: pc.buf.br, conn: pc.c}
+	err = req.Write(pc.buf.bw)
 	if err == nil {
-		err = bw.Flush()
+		err = pc.buf.bw.Flush()
 	}
 	if err == nil {
 		// fasthttp reports any failure before the first response byte as
 		// io.EOF; peeking first keeps the real cause (a reset, say).
-		if _, err = br.Peek(1); err == io.EOF {
+		if _, err = rr.br.Peek(1); err == io.EOF {
 			err = errClosedEarly
 		}
 	}
@@ -485,9 +486,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		if req.Header.IsHead() {
 			resp.SkipBody = true
 		}
-		rr := respReader{br: br, conn: pc.c}
 		x.untilClose, err = readResponse(resp, &rr, int(h.maxBody))
-		largeHeader = rr.large
 	}
 
 	aborted := false
@@ -497,11 +496,12 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		// before left the deadline in the past.
 		aborted = ctx.Err() != nil
 	}
-	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() || br.Buffered() > 0 || largeHeader {
+	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() || rr.large || rr.br.Buffered() > 0 {
 		// A failed or aborted exchange leaves the connection in an unknown
 		// state, and an aborted one with a deadline in the past. Bytes
 		// after the response (a HEAD answered with a body, say) would be
-		// read as the next request's response.
+		// read as the next request's response. A large header section
+		// left the connection's own buffer behind (respReader).
 		p.discard(pc)
 	} else {
 		p.put(pc)
