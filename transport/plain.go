@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -476,6 +477,16 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		err = pc.buf.bw.Flush()
 	}
 	if err == nil {
+		// Let the goroutines that are ready run before reading. A loopback
+		// target rarely answers before the write returns, so a read now
+		// finds nothing, and the wait costs a second read and a trip
+		// through the netpoller. When the process is busy (a closed loop
+		// of 50 connections on one processor), the answer is there by the
+		// time the others have had their turn: one read per response
+		// instead of two, and 10-15 % more requests per second
+		// (docs/PERFORMANCE.md). With nothing else ready this returns at
+		// once.
+		runtime.Gosched()
 		// fasthttp reports any failure before the first response byte as
 		// io.EOF; peeking first keeps the real cause (a reset, say).
 		if _, err = rr.br.Peek(1); err == io.EOF {
