@@ -354,7 +354,8 @@ type hostPool struct {
 	sem         chan struct{}
 	dialTimeout time.Duration
 	idleTimeout time.Duration
-	// procs is GOMAXPROCS when the pool was made (exchange's yield).
+	// procs is GOMAXPROCS when the pool was made, for exchange's yield;
+	// kept because runtime.GOMAXPROCS(0) takes the scheduler's lock.
 	procs int64
 
 	// inflight counts the requests using the pool; a host with none may be
@@ -486,8 +487,8 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		// nothing, and the wait costs a second read and a trip through the
 		// netpoller. In a closed loop of 50 connections the answer is there
 		// by the time the others have had their turn: one read per
-		// response instead of two, and 30-45 % more requests per second
-		// (docs/PERFORMANCE.md). With fewer in flight a processor is
+		// response instead of two, and 30 % more requests for the same
+		// CPU (docs/PERFORMANCE.md). With fewer in flight a processor is
 		// likely idle, and a yield would only wake it (runtime.Gosched
 		// does) to find nothing.
 		if p.inflight.Load() > p.procs {
