@@ -295,7 +295,7 @@ func TestHostsOutsideAllowedHostsAreRefused(t *testing.T) {
     profile: {rate: 10/s}
 `)
 	require.Eventually(t, func() bool {
-		return strings.Contains(td.raw("/metrics"), `canary_requests_total{check="templated",code="0",error="other",method="GET",step="a"}`)
+		return strings.Contains(td.raw("/metrics"), `canary_requests_total{check="templated",code="0",error="host_not_allowed",method="GET",step="a"}`)
 	}, 5*time.Second, 100*time.Millisecond)
 }
 

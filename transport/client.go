@@ -191,7 +191,7 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 		if c.opts.Allow != nil {
 			host := strings.ToLower(h.url.Hostname())
 			if err := c.opts.Allow(host); err != nil {
-				return c.fail(stats.ClassOther, h.method, rawURL, fmt.Errorf("host %s refused: %w", host, err))
+				return c.fail(stats.ClassHostNotAllowed, h.method, rawURL, fmt.Errorf("host %s refused: %w", host, err))
 			}
 		}
 		if err := ctx.Err(); err != nil {

@@ -711,6 +711,7 @@ func TestClassify(t *testing.T) {
 		{"body too large", bodyTooLarge(10), stats.ClassBodyTooLarge},
 		{"tls alert", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, stats.ClassTLS},
 		{"plain server", errors.New("http: server gave HTTP response to HTTPS client"), stats.ClassTLS},
+		{"host refused", NewError(stats.ClassHostNotAllowed, "GET", "https://x/", errors.New("host x refused"), nil), stats.ClassHostNotAllowed},
 		{"anything else", errors.New("boom"), stats.ClassOther},
 	}
 	for _, tt := range tests {

@@ -53,9 +53,10 @@ type Options struct {
 	// MaxRedirects bounds a redirect chain when a request follows redirects.
 	MaxRedirects int
 	// Allow, when set, is asked before every request and every redirect hop;
-	// a non-nil error refuses the request (class "other", the error's text in
-	// the message). host is the URL's host name in lower case, without the
-	// port. Do calls it from many goroutines at once.
+	// a non-nil error refuses the request (class "host_not_allowed"; the
+	// message names the host, then the error's text). host is the URL's
+	// host name in lower case, without the port. Do calls it from many
+	// goroutines at once.
 	Allow func(host string) error
 	// DialTimeout bounds connecting; 0 = the request's own timeout.
 	DialTimeout time.Duration
