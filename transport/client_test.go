@@ -915,6 +915,9 @@ func TestIdleConnectionPastItsDeadline(t *testing.T) {
 			srv := answering(t, scheme, pki, okResponse)
 			c := clientFor(t, pki, Options{})
 			var resp Response
+			// The connection is made (a TLS handshake may take a while under
+			// -race), then carries a request with a short deadline.
+			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
 			req := &Request{URL: srv.URL, Timeout: 50 * time.Millisecond}
 			require.NoError(t, c.Do(context.Background(), req, &resp))
 			time.Sleep(checkIdleAfter + 100*time.Millisecond) // past the deadline, and long enough to be checked

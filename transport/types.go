@@ -26,7 +26,7 @@ import (
 // Defaults.
 const (
 	DefaultTimeout      = 5 * time.Second
-	DefaultMaxBody      = 10 << 20 // 10 MiB (SPEC §2 defaults.max_body)
+	DefaultMaxBody      = 10 << 20 // 10 MiB, a scenario's defaults.max_body
 	DefaultMaxRedirects = 10
 	DefaultMaxConns     = 1000
 	// DefaultIdleConnTimeout closes connections unused for this long. It is
@@ -39,7 +39,7 @@ const (
 	MaxHosts = 256
 	// DefaultMaxBodyMemory bounds the response bodies one client holds at
 	// once (Options.MaxBodyMemory).
-	DefaultMaxBodyMemory = 256 << 20
+	DefaultMaxBodyMemory = 128 << 20
 )
 
 // TLSOptions are a scenario's defaults.tls.
