@@ -56,6 +56,7 @@ type Scenario struct {
 	data      *feeder
 	think     [2]time.Duration
 	tls       transport.TLSOptions
+	http2     bool
 	maxRedirs int
 	dataFiles []string
 	env       func(string) (string, bool)
@@ -85,6 +86,7 @@ type Step struct {
 	expect   expectations
 	captures []capture
 	needHdrs bool
+	needBody bool
 	static   bool // nothing to render: the request is built once
 }
 
@@ -125,7 +127,7 @@ func (s *Scenario) ThinkTime() (min, max time.Duration) { return s.think[0], s.t
 
 // TransportOptions are the client options the scenario asks for.
 func (s *Scenario) TransportOptions() transport.Options {
-	return transport.Options{TLS: s.tls, MaxRedirects: s.maxRedirs, Secrets: s.Secrets}
+	return transport.Options{TLS: s.tls, HTTP2: s.http2, MaxRedirects: s.maxRedirs, Secrets: s.Secrets}
 }
 
 // StaticHosts lists the hosts of URLs known at load time: literal URLs and
@@ -172,6 +174,7 @@ type defaultsYAML struct {
 	FollowRedirects *bool             `yaml:"follow_redirects"`
 	MaxRedirects    *int              `yaml:"max_redirects"`
 	MaxBody         string            `yaml:"max_body"`
+	HTTP2           bool              `yaml:"http2"`
 }
 
 type tlsYAML struct {
@@ -496,6 +499,7 @@ func (c *compiler) compileDefaults(n *yaml.Node, y *defaultsYAML) {
 		}
 		s.maxRedirs = *y.MaxRedirects
 	}
+	s.http2 = y.HTTP2
 	tn := yamlfile.Child(n, "tls")
 	resolve := func(key, p string) string {
 		if p == "" {
@@ -653,9 +657,12 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 	st.expect = c.compileExpect(yamlfile.Child(n, "expect"), &y.Expect, where)
 	st.captures = c.compileCaptures(yamlfile.Child(n, "capture"), where, y.Name)
 	st.needHdrs = st.expect.needHeaders()
+	st.needBody = st.expect.needBody()
 	for _, cp := range st.captures {
 		if cp.kind == captureHeader {
 			st.needHdrs = true
+		} else {
+			st.needBody = true
 		}
 	}
 	st.static = st.url != nil && st.url.isStatic() && st.body.isStatic()

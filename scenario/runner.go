@@ -228,13 +228,20 @@ func NewRunner(s *Scenario, c Doer) *Runner {
 	return r
 }
 
+// put returns st to the pool, without a large body: the client counts
+// one against its body budget while a Response holds it.
+func (r *Runner) put(st *iterState) {
+	st.resp.Release()
+	r.pool.Put(st)
+}
+
 // Run executes one iteration, reporting each step to obs (may be nil).
 func (r *Runner) Run(ctx context.Context, it Iteration, obs Observer) Result {
 	st, _ := r.pool.Get().(*iterState)
 	if st == nil {
 		st = &iterState{vars: map[string]string{}}
 	}
-	defer r.pool.Put(st)
+	defer r.put(st)
 	start := it.Start
 	if start.IsZero() {
 		start = time.Now()
@@ -423,6 +430,7 @@ func (r *Runner) build(step *Step, req *transport.Request, vars map[string]strin
 	}
 	req.Method, req.URL = step.Method, u
 	req.Timeout, req.FollowRedirects, req.MaxBody, req.NeedHeaders = step.timeout, step.follow, step.maxBody, step.needHdrs
+	req.DiscardBody = !step.needBody
 	req.Header = req.Header[:0]
 	for _, h := range step.headers {
 		v, err := h.t.render(buf, vars)
