@@ -96,6 +96,7 @@ type URLOptions struct {
 	Headers []string // "K: V"
 	Body    string
 	Timeout time.Duration
+	CAFile  string // PEM bundle added to the system roots, as defaults.tls.ca_file
 }
 
 // FromURL builds the implicit scenario of `canary run URL`: one step,
@@ -145,7 +146,7 @@ func FromURL(rawURL string, o URLOptions) (*Scenario, error) {
 		st.body = bodyTmpl{raw: staticTmpl(o.Body)}
 	}
 	return &Scenario{Name: "adhoc", File: rawURL, Steps: []*Step{st}, Secrets: secrets, maxRedirs: DefaultMaxRedirects,
-		env: func(string) (string, bool) { return "", false }}, nil
+		tls: transport.TLSOptions{CAFile: o.CAFile}, env: func(string) (string, bool) { return "", false }}, nil
 }
 
 // ---------------------------------------------------------------- running

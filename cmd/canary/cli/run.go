@@ -49,6 +49,7 @@ type runFlags struct {
 	headers     []string
 	body        string
 	timeout     time.Duration
+	caFile      string
 	grace       time.Duration
 	cpus        int
 	cpuProfile  string
@@ -106,6 +107,7 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "URL mode: request header, repeatable: 'K: V'")
 	fl.StringVar(&f.body, "body", "", "URL mode: request body")
 	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
+	fl.StringVar(&f.caFile, "ca-file", "", "URL mode: PEM certificates to trust besides the system's (a self-signed https target)")
 	fl.DurationVar(&f.grace, "grace", loadtest.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
 	fl.IntVar(&f.cpus, "cpus", 0, "CPUs the generator may use, 0 = all (default: half of them, at least 1; $GOMAXPROCS when set)")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the run here (diagnostics: go tool pprof)")
@@ -130,9 +132,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		if cmd.Flags().Changed("var") {
 			return usageErr("--var applies to scenario files, not to a URL")
 		}
-		sc, err = scenario.FromURL(target, scenario.URLOptions{Method: f.method, Headers: f.headers, Body: f.body, Timeout: f.timeout})
+		sc, err = scenario.FromURL(target, scenario.URLOptions{Method: f.method, Headers: f.headers, Body: f.body, Timeout: f.timeout, CAFile: f.caFile})
 	} else {
-		for _, fl := range []string{"method", "header", "body", "timeout"} {
+		for _, fl := range []string{"method", "header", "body", "timeout", "ca-file"} {
 			if cmd.Flags().Changed(fl) {
 				return usageErr("--%s applies to a URL; a scenario file sets its own requests", fl)
 			}
