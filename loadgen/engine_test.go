@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/canaryproj/canary/internal/clock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -348,4 +350,57 @@ func TestOptionsValidation(t *testing.T) {
 	assert.EqualError(t, err, "loadgen: no plan")
 	_, err = Run(context.Background(), Options{Model: Open, Plan: constPlan{rate: 1}, MaxLag: -1, Job: JobFunc(func(context.Context, Iteration) {})})
 	assert.EqualError(t, err, "loadgen: max_lag -1ns must not be negative")
+}
+
+// TestOpenModelOnInjectedClock: the open model tells the time and sleeps
+// on the clock it is given. On a fake clock every iteration starts exactly
+// at its due time on that clock, whatever real time does.
+func TestOpenModelOnInjectedClock(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	fake := clock.NewFake(t0)
+	rec := &recorder{}
+	ran := make(chan Iteration, 10)
+	type outcome struct {
+		res Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := Run(context.Background(), Options{
+			Model: Open, Plan: constPlan{rate: 10, dur: time.Second}, MaxInflight: 4, MaxLag: time.Second,
+			Monitor: rec, Clock: fake, Job: JobFunc(func(_ context.Context, it Iteration) { ran <- it }),
+		})
+		done <- outcome{res, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	next := func() Iteration {
+		select {
+		case it := <-ran:
+			return it
+		case <-ctx.Done():
+			t.Fatal("no iteration ran")
+			return Iteration{}
+		}
+	}
+	its := []Iteration{next()} // due at the start
+	for range 9 {
+		// The worker holding the next claim waits for it: move the clock
+		// to its due time, and only there.
+		require.NoError(t, fake.BlockUntil(ctx, 1))
+		fake.Advance(100 * time.Millisecond)
+		its = append(its, next())
+	}
+	out := <-done
+	require.NoError(t, out.err)
+	assert.Equal(t, uint64(10), out.res.Started)
+	assert.Equal(t, t0, out.res.Start, "the run starts at the fake clock's time")
+	for k, it := range its {
+		assert.Equal(t, uint64(k), it.Number)
+		assert.Equal(t, t0.Add(time.Duration(k)*100*time.Millisecond), it.Due, "iteration %d due", k)
+		assert.Equal(t, it.Due, it.Start, "iteration %d starts at its due time on the fake clock", k)
+	}
+	for _, l := range rec.lags {
+		assert.Zero(t, l, "no lag on a fake clock that stops at each due time")
+	}
 }

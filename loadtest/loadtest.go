@@ -112,7 +112,6 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(sc, client), Stats: col, Observer: o.Observer, VU: p.VUNumber}
 	eopts := loadgen.Options{
 		Plan: p, MaxInflight: p.MaxInflight, MaxLag: p.MaxLag, Grace: o.Grace, Job: job, Monitor: job,
-		Now: func() time.Time { return time.Now() },
 	}
 	switch p.Model {
 	case profiles.Open:
