@@ -414,8 +414,10 @@ func (e *Engine) openWorker(w int, freeSince time.Time) {
 }
 
 // spinBelow: a wait this short is spent yielding to other goroutines
-// until the due time, not in a system call to arm a timer.
-const spinBelow = 20 * time.Microsecond
+// until the due time: it costs less than the two system calls of a
+// precise sleep. (Longer spins cost more CPU than they save: 20 µs made a
+// run at 5,000/s use a tenth more CPU.)
+const spinBelow = 5 * time.Microsecond
 
 // sleepUntil waits until due, wait from now, on a precise timer when the
 // engine has them and otherwise on timer (the worker's clock timer). It
@@ -432,7 +434,11 @@ func (e *Engine) sleepUntil(due time.Time, wait time.Duration, timer clock.Timer
 			return true
 		}
 		if t := e.timers.get(); t != nil {
-			err := t.sleep(wait)
+			var err error
+			for err == nil && wait > 0 {
+				err = t.sleep(wait)
+				wait = due.Sub(e.clock.Now())
+			}
 			e.timers.put(t)
 			if err == nil {
 				return true
@@ -441,7 +447,7 @@ func (e *Engine) sleepUntil(due time.Time, wait time.Duration, timer clock.Timer
 				return false
 			}
 			// The timer failed: the clock's timer does the rest.
-			if wait = due.Sub(e.clock.Now()); wait <= 0 {
+			if wait <= 0 {
 				return true
 			}
 		}

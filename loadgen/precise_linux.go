@@ -20,7 +20,6 @@ type preciseTimer struct {
 	f      *os.File
 	rc     syscall.RawConn
 	its    itimerspec
-	buf    [8]byte
 	armed  bool
 	err    syscall.Errno
 	readFn func(uintptr) bool
@@ -56,8 +55,10 @@ func newPreciseTimer() *preciseTimer {
 	return t
 }
 
-// sleep waits d. It returns an error when interrupt was called (before or
-// during the wait).
+// sleep waits about d: not less, unless the wake-up came early for a
+// reason of the netpoller's own, which the caller's check of the time
+// covers. It returns an error when interrupt was called (before or during
+// the wait).
 func (t *preciseTimer) sleep(d time.Duration) error {
 	t.its.value = syscall.NsecToTimespec(int64(d))
 	t.armed, t.err = false, 0
@@ -70,32 +71,25 @@ func (t *preciseTimer) sleep(d time.Duration) error {
 	return nil
 }
 
-// read arms the timer on its first call, then reads it: false (nothing to
-// read yet) makes RawConn wait in the netpoller until the expiry makes the
-// descriptor readable. Arming inside the read keeps the order safe: the
-// readiness the expiry brings cannot be cleared by RawConn's own start.
+// read arms the timer on its first call and returns false, which makes
+// RawConn wait in the netpoller until the expiry makes the descriptor
+// readable; the second call, after that wake-up, ends the wait. Arming
+// here, after RawConn has reset the descriptor's readiness, is what makes
+// this safe: an expiry before the wait begins is still seen by it. The
+// expiry count is never read: arming resets it, and the caller checks the
+// time after waking. The call is raw: it cannot block, and telling the
+// scheduler about it brought sysmon in, as with the transport's sockets.
 func (t *preciseTimer) read(fd uintptr) bool {
-	if !t.armed {
-		t.armed = true
-		_, _, e := syscall.Syscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.its)), 0, 0, 0)
-		if e != 0 {
-			t.err = e
-			return true
-		}
+	if t.armed {
+		return true
 	}
-	for {
-		_, _, e := syscall.Syscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&t.buf[0])), uintptr(len(t.buf)))
-		switch e {
-		case 0:
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
+	t.armed = true
+	_, _, e := syscall.RawSyscall6(syscall.SYS_TIMERFD_SETTIME, fd, 0, uintptr(unsafe.Pointer(&t.its)), 0, 0, 0)
+	if e != 0 {
 		t.err = e
 		return true
 	}
+	return false
 }
 
 // interrupt ends the current sleep and every later one.
