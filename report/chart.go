@@ -60,7 +60,7 @@ const (
 	charW       = 5.5 // an 11px character, for laying out labels
 	// maxDrawn bounds the points of a line drawn: beyond it, neighbours
 	// are merged, so a long run's page stays light.
-	maxDrawn = 1500
+	maxDrawn = 1000
 )
 
 var palette = []string{"#2563eb", "#9333ea", "#16a34a", "#ea580c", "#0891b2", "#be123c", "#4d7c0f", "#a16207", "#4338ca", "#0f766e", "#c026d3", "#525252"}

@@ -6,6 +6,7 @@ import (
 	"encoding/xml"
 	"io"
 	"math"
+	"math/rand/v2"
 	"regexp"
 	"slices"
 	"strconv"
@@ -311,7 +312,7 @@ func TestManyStepsArePlottedUpToTheBound(t *testing.T) {
 }
 
 func TestThinKeepsTheWorst(t *testing.T) {
-	// 4507 points: merged 4 by 4 into 1127.
+	// Just over 3 times as many points as drawn: merged 4 by 4.
 	n := 3*maxDrawn + 7
 	c := chart{xs: make([]float64, n), lines: []line{{ys: make([]float64, n)}, {worst: true, ys: make([]float64, n)}}}
 	for i := range n {
@@ -321,10 +322,44 @@ func TestThinKeepsTheWorst(t *testing.T) {
 	c.lines[1].ys[1001] = 99
 	c.lines[0].ys[5] = math.NaN()
 	c.thin()
-	require.Len(t, c.xs, 1127)
+	require.Len(t, c.xs, (n+3)/4)
 	assert.Equal(t, 1000.0, c.xs[250], "a merged point sits at its first x")
 	assert.Equal(t, 99.0, c.lines[1].ys[250], "a spike survives in a worst line")
 	assert.Equal(t, 3.0, c.lines[1].ys[0])
 	assert.Equal(t, 1.5, c.lines[0].ys[0], "a rate is averaged")
 	assert.InDelta(t, 5.0/3, c.lines[0].ys[1], 1e-9, "over the values it has")
+}
+
+// BenchmarkWriteHTMLHourLong renders the report of an hour-long run of 10
+// steps at 100 iterations/s (1800 series points after downsampling).
+func BenchmarkWriteHTMLHourLong(b *testing.B) {
+	names := []string{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"}
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	c := stats.NewCollector(names, start, stats.Options{})
+	rng := rand.New(rand.NewPCG(1, 2))
+	for sec := range 3600 {
+		for i := range 100 {
+			d := time.Duration((1 + rng.ExpFloat64()) * float64(time.Millisecond))
+			for s := range names {
+				c.Shard(i).RecordStep(s, 200, stats.ClassNone, stats.AssertNone, d, d)
+			}
+			o, class := stats.Success, stats.ClassNone
+			if i == 0 && sec%7 == 0 {
+				o, class = stats.Failure, stats.ClassTimeout
+			}
+			c.Shard(i).RecordIteration(o, class, 10*d)
+		}
+		c.Flush(start.Add(time.Duration(sec+1) * time.Second))
+	}
+	r, err := stats.NewReport(c.Totals(), c.Series(), stats.ReportMeta{Scenario: "long"})
+	require.NoError(b, err)
+	r.SLOs = []stats.SLOResult{{Expr: "p99(s3)<20ms", Pass: true}, {Expr: "errors<1%", Pass: true}}
+	var out bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		out.Reset()
+		require.NoError(b, WriteHTML(&out, r))
+	}
+	b.ReportMetric(float64(out.Len()), "page-bytes")
+	b.ReportMetric(float64(len(r.Series)), "points")
 }
