@@ -118,7 +118,7 @@ func (c *chart) render() template.HTML {
 
 	xs := make([]string, len(c.xs))
 	for i, x := range c.xs {
-		xs[i] = strconv.FormatFloat(x, 'f', -1, 64)
+		xs[i] = strconv.FormatFloat(math.Round(x*1e4)/1e4, 'f', -1, 64) // enough for the readout
 	}
 	kind := "time"
 	if c.x == xPercentile {
