@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/loadgen"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/profiles"
@@ -19,7 +20,7 @@ import (
 // schedule), its stats with sliding windows, its metrics. It is replaced
 // whole when a reload changes the check's definition.
 type checkRunner struct {
-	ck      *Check
+	ck      *config.Check
 	col     *stats.Collector
 	metrics *metrics.Check
 	client  *transport.Client
@@ -42,13 +43,13 @@ type checkRunner struct {
 // the longest burn-rate window. Windows are accurate to a slot: retention
 // over the ring's 720 slots, at least a second (5 s for a 1 h retention,
 // 30 s for the SRE workbook's 6 h).
-func retention(ck *Check, longest time.Duration) (ret, slot time.Duration) {
+func retention(ck *config.Check, longest time.Duration) (ret, slot time.Duration) {
 	ret = max(ck.Window, longest)
 	slot = max(time.Second, (ret/stats.MaxSlots+time.Second-1)/time.Second*time.Second)
 	return ret, slot
 }
 
-func newCheckRunner(ck *Check, m *metrics.Check, allow func(string) error, longest, grace time.Duration, log *slog.Logger,
+func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error, longest, grace time.Duration, log *slog.Logger,
 	admit func(float64) (func(), bool)) (*checkRunner, error) {
 	topts := ck.Scenario.TransportOptions()
 	topts.MaxConnsPerHost = ck.Profile.Concurrency()

@@ -22,6 +22,7 @@ import (
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/alert/alertmanager"
 	"github.com/canaryproj/canary/alert/slack"
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/slo"
@@ -57,7 +58,7 @@ type Daemon struct {
 	alerts  *alert.Manager
 
 	mu        sync.Mutex
-	cfg       *Config
+	cfg       *config.Config
 	checks    map[string]*checkRunner
 	lastErr   string // last failed reload, redacted
 	lastOK    time.Time
@@ -81,7 +82,7 @@ func New(o Options) (*Daemon, error) {
 	if o.Secrets == nil {
 		o.Secrets = &redact.Set{}
 	}
-	cfg, err := LoadConfig(o.ConfigPath, o.Env)
+	cfg, err := config.Load(o.ConfigPath, o.Env)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
@@ -108,16 +109,16 @@ func New(o Options) (*Daemon, error) {
 	return d, nil
 }
 
-func (d *Daemon) newAlertManager(cfg *Config) (*alert.Manager, error) {
+func (d *Daemon) newAlertManager(cfg *config.Config) (*alert.Manager, error) {
 	var notifiers []alert.Notifier
-	if s := cfg.Alerting.Slack; s != nil && (s.WebhookURL != "" || s.Token != "") {
+	if s := cfg.Alerting.Slack; s.Enabled() {
 		n, err := slack.New(slack.Options{WebhookURL: s.WebhookURL, Token: s.Token, Channel: s.Channel, APIURL: s.APIURL, Logger: d.log})
 		if err != nil {
 			return nil, fmt.Errorf("alerting.slack: %w", err)
 		}
 		notifiers = append(notifiers, n)
 	}
-	if am := cfg.Alerting.Alertmanager; am != nil && am.URL != "" {
+	if am := cfg.Alerting.Alertmanager; am.Enabled() {
 		n, err := alertmanager.New(alertmanager.Options{URL: am.URL, Logger: d.log, ResolveTimeout: 4 * cfg.Policy.EvaluateEvery})
 		if err != nil {
 			return nil, fmt.Errorf("alerting.alertmanager: %w", err)
@@ -190,7 +191,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Daemon) config() *Config {
+func (d *Daemon) config() *config.Config {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cfg
@@ -207,7 +208,7 @@ func longestWindow(p alert.Policy) time.Duration {
 
 // apply starts, keeps or replaces checks to match cfg. Checks whose
 // fingerprint did not change keep running, with their windows.
-func (d *Daemon) apply(cfg *Config) {
+func (d *Daemon) apply(cfg *config.Config) {
 	parent := d.parentCtx()
 	d.mu.Lock()
 	old := d.checks
@@ -254,17 +255,17 @@ func (d *Daemon) apply(cfg *Config) {
 	d.mu.Unlock()
 }
 
-func sameNotifiers(a, b *Config) bool {
+func sameNotifiers(a, b *config.Config) bool {
 	ja, _ := json.Marshal(a.Alerting)
 	jb, _ := json.Marshal(b.Alerting)
 	return string(ja) == string(jb)
 }
 
-func sameAlerting(a, b *Check) bool {
+func sameAlerting(a, b *config.Check) bool {
 	return a.SlackChannel == b.SlackChannel && a.RunbookURL == b.RunbookURL && a.MinSamples == b.MinSamples && a.Window == b.Window
 }
 
-func checkMetricsOptions(ck *Check, cfg *Config) metrics.CheckOptions {
+func checkMetricsOptions(ck *config.Check, cfg *config.Config) metrics.CheckOptions {
 	o := metrics.CheckOptions{Steps: ck.Scenario.StepNames(), Methods: ck.Scenario.Methods()}
 	for _, s := range ck.SLOs {
 		o.SLOs = append(o.SLOs, s.Name)
@@ -343,7 +344,7 @@ func (d *Daemon) admit(rate float64) (release func(), ok bool) {
 func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	cfg, err := LoadConfig(d.o.ConfigPath, d.o.Env)
+	cfg, err := config.Load(d.o.ConfigPath, d.o.Env)
 	if err != nil {
 		msg := d.secrets.String(err.Error())
 		d.mu.Lock()
@@ -587,7 +588,7 @@ func (d *Daemon) parentCtx() context.Context {
 	return d.parent
 }
 
-func statusURL(cfg *Config, check string) string {
+func statusURL(cfg *config.Config, check string) string {
 	if cfg.Server.ExternalURL == "" {
 		return ""
 	}

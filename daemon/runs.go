@@ -14,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/profiles"
@@ -178,7 +179,7 @@ func (d *Daemon) handleStartRun(w http.ResponseWriter, r *http.Request) {
 
 // runProfile is the load of an on-demand run: the request's profile (inline
 // or a path relative to the config) or the check's own, capped at duration.
-func (d *Daemon) runProfile(ck *Check, req runRequest) (*profiles.Profile, error) {
+func (d *Daemon) runProfile(ck *config.Check, req runRequest) (*profiles.Profile, error) {
 	p := ck.Profile
 	raw := strings.TrimSpace(string(req.Profile))
 	if raw != "" && raw != "null" {
@@ -232,7 +233,7 @@ const (
 	errBadDuration = apiErrorText(`duration: want a positive duration up to 24h, like "2m"`)
 )
 
-func (m *runManager) execute(ctx context.Context, doc runDoc, ck *Check, p *profiles.Profile) {
+func (m *runManager) execute(ctx context.Context, doc runDoc, ck *config.Check, p *profiles.Profile) {
 	cfg := m.d.config()
 	out, err := loadtest.Run(ctx, loadtest.Options{
 		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,

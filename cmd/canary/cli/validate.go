@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
-	"github.com/canaryproj/canary/daemon"
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/scenario"
@@ -66,7 +66,7 @@ func validateFile(f string, getenv func(string) (string, bool)) (string, error) 
 	}
 	switch {
 	case keys["checks"] || keys["server"] || keys["alerting"]:
-		cfg, err := daemon.ParseConfig(f, data, getenv)
+		cfg, err := config.Parse(f, data, getenv)
 		if err != nil {
 			return "", err
 		}
