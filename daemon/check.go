@@ -138,7 +138,7 @@ func peakRate(p *profiles.Profile) float64 {
 
 // runOnce drives the profile until it ends or ctx ends.
 func (r *checkRunner) runOnce(ctx context.Context, p *profiles.Profile) {
-	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(r.ck.Scenario, r.client), Stats: r.col, Observer: r.metrics}
+	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(r.ck.Scenario, r.client), Stats: r.col, Also: r.metrics}
 	o := loadgen.Options{Plan: p, MaxInflight: p.MaxInflight, MaxLag: p.MaxLag, Grace: r.grace, Job: job, Monitor: job}
 	switch p.Model {
 	case profiles.Open:

@@ -39,27 +39,12 @@ type Options struct {
 	Client scenario.Doer
 	Allow  func(host string) error
 	Grace  time.Duration
-	// Observer also receives every measurement (Prometheus metrics).
-	Observer loadgen.Observer
+	// Also receives every measurement too (the Prometheus metrics).
+	Also stats.Recorder
 	// Progress, when set, is called about once a second.
-	Progress func(Progress)
+	Progress func(stats.Progress)
 	// HdrLog, when set, receives the HdrHistogram interval log.
 	HdrLog io.Writer
-}
-
-// Progress is the live state of a run.
-type Progress struct {
-	Elapsed, Total time.Duration // Total 0: unknown (iterations)
-	Model          profiles.Model
-	TargetRate     float64 // open model: iterations/s asked for now
-	AchievedRate   float64 // iterations/s completed over the last second
-	VUs            int     // closed model: VUs now
-	Inflight       int64
-	Started        uint64
-	Dropped        uint64
-	Iterations     int64   // completed so far
-	P50, P99       float64 // ms, iteration latency over the last second
-	ErrorPct       float64 // failed iterations over the last second
 }
 
 // Outcome is a finished load test.
@@ -109,7 +94,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		}
 	}
 	col := stats.NewCollector(sc.StepNames(), start, sopts)
-	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(sc, client), Stats: col, Observer: o.Observer, VU: p.VUNumber}
+	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(sc, client), Stats: col, Also: o.Also, VU: p.VUNumber}
 	eopts := loadgen.Options{
 		Plan: p, MaxInflight: p.MaxInflight, MaxLag: p.MaxLag, Grace: o.Grace, Job: job, Monitor: job,
 		Now: func() time.Time { return time.Now() },
@@ -232,10 +217,10 @@ func expectedRate(p *profiles.Profile) float64 {
 	return 0
 }
 
-func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile, lastStarted *uint64) Progress {
+func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile, lastStarted *uint64) stats.Progress {
 	el := e.Elapsed()
-	pr := Progress{
-		Elapsed: el, Total: p.Duration(), Model: p.Model, Inflight: e.Inflight(),
+	pr := stats.Progress{
+		Elapsed: el, Total: p.Duration(), Inflight: e.Inflight(),
 		Started: e.Started(), Dropped: e.Dropped(),
 	}
 	switch p.Model {

@@ -258,8 +258,10 @@ var codeLabels = func() [600]string {
 	return out
 }()
 
-// ObserveStep records one executed step.
-func (c *Check) ObserveStep(step, status int, class stats.ErrorClass, assertion stats.Assertion, corrected, service time.Duration) {
+var _ stats.Recorder = (*Check)(nil)
+
+// RecordStep records one executed step.
+func (c *Check) RecordStep(step, status int, class stats.ErrorClass, assertion stats.Assertion, corrected, service time.Duration) {
 	if step < 0 || step >= len(c.steps) {
 		return
 	}
@@ -289,22 +291,26 @@ func (c *Check) ObserveStep(step, status int, class stats.ErrorClass, assertion 
 	}
 }
 
-// ObserveIteration records one finished iteration (dropped ones go through
-// ObserveDropped).
-func (c *Check) ObserveIteration(success bool, d time.Duration) {
-	if success {
+// RecordIteration records one finished iteration; a Dropped outcome counts
+// one dropped iteration, like RecordDropped.
+func (c *Check) RecordIteration(o stats.Outcome, _ stats.ErrorClass, d time.Duration) {
+	switch o {
+	case stats.Success:
 		c.success.Inc()
-	} else {
+	case stats.Failure:
 		c.failure.Inc()
+	default:
+		c.RecordDropped(1)
+		return
 	}
 	c.iterDuration.Observe(d.Seconds())
 }
 
-// ObserveLag records generator lag.
-func (c *Check) ObserveLag(d time.Duration) { c.lag.Observe(d.Seconds()) }
+// RecordLag records generator lag.
+func (c *Check) RecordLag(d time.Duration) { c.lag.Observe(d.Seconds()) }
 
-// ObserveDropped records n iterations dropped for lateness.
-func (c *Check) ObserveDropped(n uint64) {
+// RecordDropped records n iterations dropped for lateness.
+func (c *Check) RecordDropped(n uint64) {
 	c.dropped.Add(float64(n))
 	c.droppedIts.Add(float64(n))
 }

@@ -211,7 +211,7 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		if err != nil {
 			return usageErr("%v", err)
 		}
-		opts.Observer = srv.check
+		opts.Also = srv.check
 	}
 	if !f.quiet {
 		pw := report.NewProgressWriter(env.Stderr, isTerminal(env.Stderr))
