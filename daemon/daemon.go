@@ -25,6 +25,7 @@ import (
 	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/store"
@@ -321,7 +322,7 @@ func (d *Daemon) admit(rate float64) (release func(), ok bool) {
 	base := 0.0
 	for _, ck := range d.cfg.Checks {
 		if ck.Schedule == nil {
-			base += peakRate(ck.Profile)
+			base += run.ExpectedRate(ck.Profile)
 		}
 	}
 	if base+d.rateInUse+rate > d.cfg.MaxRate+1e-9 {
@@ -486,17 +487,13 @@ func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, sinc
 	if alive := now.Sub(r.started); alive < span {
 		span = alive
 	}
-	saturated, why := false, ""
-	if snap.Lag != nil && snap.Lag.TotalCount() > 0 {
-		if p99 := time.Duration(snap.Lag.ValueAtQuantile(99)) * time.Microsecond; p99 > 10*time.Millisecond {
-			saturated, why = true, fmt.Sprintf("generator lag p99 %v > 10ms", p99)
-		}
-	}
 	label := slo.FormatDuration(window)
 	if !since.IsZero() {
 		label = "since " + since.UTC().Format(time.RFC3339)
 	}
-	j := slo.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples, Saturated: saturated, Why: why})
+	// How far a continuous check falls behind its schedule is not kept per
+	// window: its lag decides.
+	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples}, 0)
 	doc := verdictDoc{
 		Check: r.ck.Name, Verdict: j.Verdict, Window: slo.FormatDuration(window), At: now.UTC(),
 		Samples: j.Samples, Reasons: j.Reasons, Objectives: []objectiveDoc{},

@@ -14,10 +14,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/canaryproj/canary/internal/yamlfile"
-	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/report"
+	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
@@ -106,7 +106,7 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "URL mode: request header, repeatable: 'K: V'")
 	fl.StringVar(&f.body, "body", "", "URL mode: request body")
 	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
-	fl.DurationVar(&f.grace, "grace", loadtest.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
+	fl.DurationVar(&f.grace, "grace", run.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
 	fl.IntVar(&f.cpus, "cpus", 0, "CPUs the generator may use, 0 = all (default: half of them, at least 1; $GOMAXPROCS when set)")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the run here (diagnostics: go tool pprof)")
 	fl.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile here at the end of the run (diagnostics: go tool pprof)")
@@ -201,7 +201,7 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	}
 	defer outs.close()
 
-	opts := loadtest.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace}
+	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace}
 	if outs.hdr != nil { // a nil *os.File in an io.Writer is not a nil io.Writer
 		opts.HdrLog = outs.hdr
 	}
@@ -231,7 +231,7 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		}
 		defer stop()
 	}
-	outcome, err := loadtest.Run(ctx, opts)
+	outcome, err := run.Run(ctx, opts)
 	if f.memProfile != "" {
 		if perr := writeHeapProfile(f.memProfile); perr != nil {
 			fmt.Fprintf(env.Stderr, "canary: --mem-profile: %v\n", perr)
@@ -242,9 +242,12 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		// served a little longer, for the last scrape.
 		defer srv.finish(outcome)
 	}
-	if err != nil {
+	if outcome == nil {
 		return &exitError{code: ExitInternal, err: err}
 	}
+	// A run that finished but could not write its HDR log still has its
+	// summary and files written; then it exits 1 with that error.
+	runErr := err
 	rep := outcome.Report
 	redactReport(rep, secrets, sc.Secrets)
 
@@ -258,6 +261,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		if err := appendFile(path, func(w io.Writer) error { return report.WriteMarkdown(w, rep) }); err != nil {
 			fmt.Fprintf(env.Stderr, "canary: $GITHUB_STEP_SUMMARY: %v\n", err)
 		}
+	}
+	if runErr != nil {
+		return &exitError{code: ExitInternal, err: runErr}
 	}
 	switch outcome.Judgement.Verdict {
 	case slo.Pass:

@@ -18,10 +18,10 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/report"
+	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
@@ -125,7 +125,7 @@ func startMetrics(ctx context.Context, addr string, sc *scenario.Scenario, objs 
 
 // finish sets the final verdict gauges, lingers for the last scrape (cut
 // short by Ctrl-C) and stops the server.
-func (m *metricsServer) finish(o *loadtest.Outcome) {
+func (m *metricsServer) finish(o *run.Outcome) {
 	if o != nil {
 		m.check.SetVerdict(o.Judgement.Verdict.Gauge())
 		for _, r := range o.Judgement.Results {
