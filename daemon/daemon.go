@@ -267,13 +267,7 @@ func sameAlerting(a, b *config.Check) bool {
 }
 
 func checkMetricsOptions(ck *config.Check, cfg *config.Config) metrics.CheckOptions {
-	o := metrics.CheckOptions{Steps: ck.Scenario.StepNames(), Methods: ck.Scenario.Methods()}
-	for _, s := range ck.SLOs {
-		o.SLOs = append(o.SLOs, s.Name)
-		if s.Kind == slo.KindLatency {
-			o.Thresholds = append(o.Thresholds, s.Target)
-		}
-	}
+	o := metrics.CheckOptionsFor(ck.Scenario.StepNames(), ck.Scenario.Methods(), ck.SLOs)
 	o.Windows = windowLabels(cfg.Policy)
 	return o
 }

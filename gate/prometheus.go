@@ -10,6 +10,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/promql"
 	"github.com/canaryproj/canary/slo"
 )
@@ -24,6 +25,24 @@ type PromOptions struct {
 	Window     time.Duration
 	MinSamples int64
 	Now        time.Time // evaluation time; default now
+}
+
+// PromOptionsFor is how to judge check of a daemon config in Prometheus:
+// its SLOs, over window (0: the check's window), with at least minSamples
+// iterations (negative: the check's min_samples).
+func PromOptionsFor(cfg *config.Config, url, check string, window time.Duration, minSamples int) (PromOptions, error) {
+	ck := cfg.CheckByName(check)
+	if ck == nil {
+		return PromOptions{}, fmt.Errorf("%w: no check %q in %s", ErrUsage, check, cfg.File)
+	}
+	o := PromOptions{URL: url, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ck.MinSamples}
+	if o.Window <= 0 {
+		o.Window = ck.Window
+	}
+	if minSamples >= 0 {
+		o.MinSamples = int64(minSamples)
+	}
+	return o, nil
 }
 
 // AskPrometheus evaluates the SLOs with PromQL and applies the daemon's

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 )
 
@@ -79,6 +80,20 @@ type CheckOptions struct {
 	Thresholds []float64
 	SLOs       []string // SLO names
 	Windows    []string // burn-rate window label values ("5m", "1h")
+}
+
+// CheckOptionsFor are the options of a check that runs steps (with their
+// methods, by index) and is judged by objs: every SLO gets its series, and
+// every latency threshold a bucket boundary.
+func CheckOptionsFor(steps, methods []string, objs []slo.Objective) CheckOptions {
+	o := CheckOptions{Steps: steps, Methods: methods}
+	for _, s := range objs {
+		o.SLOs = append(o.SLOs, s.Name)
+		if s.Kind == slo.KindLatency {
+			o.Thresholds = append(o.Thresholds, s.Target)
+		}
+	}
+	return o
 }
 
 // AddCheck registers the metrics of one check. Remove them with RemoveCheck.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 )
 
@@ -214,4 +215,19 @@ func BenchmarkRecordStep(b *testing.B) {
 			c.RecordStep(0, 200, stats.ClassNone, stats.AssertNone, 3*time.Millisecond, 2*time.Millisecond)
 		}
 	})
+}
+
+func TestCheckOptionsFor(t *testing.T) {
+	var objs []slo.Objective
+	for _, e := range []string{"success>=99%", "p99(login)<300ms", "mean<1.5s"} {
+		o, err := slo.ParseExpr(e)
+		require.NoError(t, err)
+		o.Name = e[:3]
+		objs = append(objs, o)
+	}
+	o := CheckOptionsFor([]string{"login", "cart"}, []string{"POST", "GET"}, objs)
+	assert.Equal(t, CheckOptions{
+		Steps: []string{"login", "cart"}, Methods: []string{"POST", "GET"},
+		SLOs: []string{"suc", "p99", "mea"}, Thresholds: []float64{0.3, 1.5},
+	}, o)
 }

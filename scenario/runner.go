@@ -98,6 +98,12 @@ type URLOptions struct {
 	Timeout time.Duration
 }
 
+// IsURL reports whether a `canary run` argument is a URL (the one-step
+// scenario of FromURL) rather than a scenario file.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
+}
+
 // FromURL builds the implicit scenario of `canary run URL`: one step,
 // "request", that expects a 2xx.
 func FromURL(rawURL string, o URLOptions) (*Scenario, error) {

@@ -130,31 +130,11 @@ func askPrometheus(ctx context.Context, env Env, prom, configPath, check string,
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", gate.ErrUsage, err)
 	}
-	ck := cfg.CheckByName(check)
-	if ck == nil {
-		return nil, fmt.Errorf("%w: no check %q in %s", gate.ErrUsage, check, configPath)
+	o, err := gate.PromOptionsFor(cfg, prom, check, window, minSamples)
+	if err != nil {
+		return nil, err
 	}
-	if window <= 0 {
-		window = ck.Window
-	}
-	ms := ck.MinSamples
-	if minSamples >= 0 {
-		ms = int64(minSamples)
-	}
-	return gate.AskPrometheus(ctx, gate.PromOptions{URL: prom, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ms})
-}
-
-// dashboardSpec is the rules and dashboard generator's view of a config.
-func dashboardSpec(cfg *config.Config) dashboards.Spec {
-	s := dashboards.Spec{Policy: cfg.Policy, ExternalURL: cfg.Server.ExternalURL}
-	for _, ck := range cfg.Checks {
-		c := dashboards.Check{Name: ck.Name, Steps: ck.Scenario.StepNames(), Labels: ck.Labels, RunbookURL: ck.RunbookURL, Scheduled: ck.Schedule != nil}
-		for _, o := range ck.SLOs {
-			c.SLOs = append(c.SLOs, dashboards.SLO{Name: o.Name, Objective: o})
-		}
-		s.Checks = append(s.Checks, c)
-	}
-	return s
+	return gate.AskPrometheus(ctx, o)
 }
 
 func loadForGeneration(env Env, configPath string) (*config.Config, error) {
@@ -187,7 +167,7 @@ PrometheusRule. See docs/rules-and-dashboards.md.`,
 			if err != nil {
 				return err
 			}
-			rf, err := dashboards.Rules(dashboardSpec(cfg))
+			rf, err := dashboards.Rules(dashboards.FromConfig(cfg))
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -232,7 +212,7 @@ the Prometheus data source). See docs/rules-and-dashboards.md.`,
 			if err != nil {
 				return err
 			}
-			out, err := dashboards.Dashboard(dashboardSpec(cfg))
+			out, err := dashboards.Dashboard(dashboards.FromConfig(cfg))
 			if err != nil {
 				return usageErr("%v", err)
 			}
