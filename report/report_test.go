@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/internal/golden"
-	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/stats"
 )
 
@@ -103,7 +102,7 @@ func TestJUnit(t *testing.T) {
 }
 
 func TestProgress(t *testing.T) {
-	p := loadtest.Progress{Elapsed: 12 * time.Second, Total: time.Minute, TargetRate: 100, AchievedRate: 99.5, Inflight: 3,
+	p := stats.Progress{Elapsed: 12 * time.Second, Total: time.Minute, TargetRate: 100, AchievedRate: 99.5, Inflight: 3,
 		P50: 2.5, P99: 12.25, ErrorPct: 0.5, Iterations: 1190, Dropped: 2}
 	assert.Equal(t, "12s/1m0s  99.5/s of 100.0/s  in-flight 3  p50 2.50 ms  p99 12.2 ms  errors 0.5%  iterations 1190  dropped 2", ProgressLine(p))
 
