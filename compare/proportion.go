@@ -68,7 +68,8 @@ func checkCounts(xk, xn, yk, yn int64) error {
 }
 
 // smallExpected reports whether a cell of the 2×2 table expects fewer than
-// 5 counts when both samples share one rate.
+// 5 counts when both samples share one rate. Such a table has a margin
+// under 10, so Fisher's test then takes at most 10 steps.
 func smallExpected(xk, xn, yk, yn int64) bool {
 	n := float64(xn) + float64(yn)
 	k := float64(xk) + float64(yk)
