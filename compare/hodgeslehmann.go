@@ -36,7 +36,12 @@ func HodgesLehmann(x, y Sample, confidence float64) (Shift, error) {
 	if n%2 == 1 {
 		s.Estimate = float64(kthDifference(x, y, (n+1)/2))
 	} else {
-		s.Estimate = (float64(kthDifference(x, y, n/2)) + float64(kthDifference(x, y, n/2+1))) / 2
+		lo := kthDifference(x, y, n/2)
+		hi := lo
+		if differencesAtMost(x, y, lo, y.N()) < n/2+1 {
+			hi = kthDifference(x, y, n/2+1)
+		}
+		s.Estimate = (float64(lo) + float64(hi)) / 2
 	}
 	lo, hi, err := rankTestInterval(x, y, confidence)
 	if err != nil {
@@ -50,9 +55,10 @@ func HodgesLehmann(x, y Sample, confidence float64) (Shift, error) {
 // x_i − y_j: the least t with at least k differences at or below it.
 func kthDifference(x, y Sample, k int64) int64 {
 	lo, hi := x[0].Value-y[len(y)-1].Value, x[len(x)-1].Value-y[0].Value
+	ny := y.N()
 	for lo < hi {
 		mid := lo + (hi-lo)/2
-		if differencesAtMost(x, y, mid) >= k {
+		if differencesAtMost(x, y, mid, ny) >= k {
 			hi = mid
 		} else {
 			lo = mid + 1
@@ -62,10 +68,9 @@ func kthDifference(x, y Sample, k int64) int64 {
 }
 
 // differencesAtMost counts the pairs with x_i − y_j ≤ t, that is
-// y_j ≥ x_i − t: as x_i ascends, so does the first such y_j.
-func differencesAtMost(x, y Sample, t int64) int64 {
+// y_j ≥ x_i − t: as x_i ascends, so does the first such y_j. ny is y.N().
+func differencesAtMost(x, y Sample, t, ny int64) int64 {
 	var count, below int64 // below: y values < x_i − t
-	ny := y.N()
 	j := 0
 	for _, b := range x {
 		for j < len(y) && y[j].Value < b.Value-t {
