@@ -14,9 +14,10 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/yamlfile"
-	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/profiles"
+	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/store"
 )
@@ -132,12 +133,12 @@ func (d *Daemon) handleStartRun(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	run := d.runner(req.Check)
-	if run == nil {
+	ck := d.runner(req.Check)
+	if ck == nil {
 		d.fail(w, http.StatusNotFound, "no check %q", req.Check)
 		return
 	}
-	p, err := d.runProfile(run.ck, req)
+	p, err := d.runProfile(ck.ck, req)
 	if err != nil {
 		d.fail(w, http.StatusBadRequest, "%v", err)
 		return
@@ -147,14 +148,14 @@ func (d *Daemon) handleStartRun(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusTooManyRequests, "%d runs are in progress; try again later", len(m.active))
 		return
 	}
-	release, ok := d.admit(peakRate(p))
+	release, ok := d.admit(run.ExpectedRate(p))
 	if !ok {
 		w.Header().Set("Retry-After", "30")
-		d.fail(w, http.StatusTooManyRequests, "a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", peakRate(p), d.config().MaxRate)
+		d.fail(w, http.StatusTooManyRequests, "a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", run.ExpectedRate(p), d.config().MaxRate)
 		return
 	}
 	id := newRunID()
-	doc := runDoc{ID: id, Key: req.Key, Check: run.ck.Name, Status: RunRunning, Created: time.Now().UTC(), Profile: p.Describe(), Location: "/api/v1/runs/" + id}
+	doc := runDoc{ID: id, Key: req.Key, Check: ck.ck.Name, Status: RunRunning, Created: time.Now().UTC(), Profile: p.Describe(), Location: "/api/v1/runs/" + id}
 	if _, err := d.store.PutRun(id, req.Key, doc); err != nil {
 		release()
 		d.fail(w, http.StatusInternalServerError, "run not persisted: %v", err)
@@ -166,7 +167,7 @@ func (d *Daemon) handleStartRun(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		defer m.wg.Done()
 		defer release()
-		m.execute(ctx, doc, run.ck, p)
+		m.execute(ctx, doc, ck.ck, p)
 		cancel()
 		m.mu.Lock()
 		delete(m.active, id)
@@ -178,7 +179,7 @@ func (d *Daemon) handleStartRun(w http.ResponseWriter, r *http.Request) {
 
 // runProfile is the load of an on-demand run: the request's profile (inline
 // or a path relative to the config) or the check's own, capped at duration.
-func (d *Daemon) runProfile(ck *Check, req runRequest) (*profiles.Profile, error) {
+func (d *Daemon) runProfile(ck *config.Check, req runRequest) (*profiles.Profile, error) {
 	p := ck.Profile
 	raw := strings.TrimSpace(string(req.Profile))
 	if raw != "" && raw != "null" {
@@ -232,9 +233,9 @@ const (
 	errBadDuration = apiErrorText(`duration: want a positive duration up to 24h, like "2m"`)
 )
 
-func (m *runManager) execute(ctx context.Context, doc runDoc, ck *Check, p *profiles.Profile) {
+func (m *runManager) execute(ctx context.Context, doc runDoc, ck *config.Check, p *profiles.Profile) {
 	cfg := m.d.config()
-	out, err := loadtest.Run(ctx, loadtest.Options{
+	out, err := run.Run(ctx, run.Options{
 		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
 	})
 	now := time.Now().UTC()

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/canaryproj/canary/metrics"
+	"github.com/canaryproj/canary/promql"
 )
 
 // DashboardUID is the generated dashboard's uid: importing a newer version
@@ -291,7 +292,7 @@ func sloTable(s Spec) string {
 	}
 	b.WriteString("\n| long window | short window | factor | severity | budget spent in |\n|---|---|---|---|---|\n")
 	for _, w := range s.Policy.Windows {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mustDuration(w.Long), mustDuration(w.Short), number(w.Factor), md(w.Severity), exhaustion(s.Policy.Period, w.Factor))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", mustDuration(w.Long), mustDuration(w.Short), promql.Number(w.Factor), md(w.Severity), exhaustion(s.Policy.Period, w.Factor))
 	}
 	return b.String()
 }
@@ -303,13 +304,13 @@ func md(s string) string { return strings.ReplaceAll(html.EscapeString(s), "|", 
 func percentiles(hist, sel, by, legend string) []target {
 	var ts []target
 	for _, p := range []float64{0.5, 0.9, 0.99} {
-		ts = append(ts, q(quantile(p, hist, sel, by), legend+" p"+number(p*100)))
+		ts = append(ts, q(quantile(p, hist, sel, by), legend+" p"+promql.Number(p*100)))
 	}
 	return ts
 }
 
 func quantile(p float64, hist, sel, by string) string {
-	return fmt.Sprintf("histogram_quantile(%s, sum by (%s, le) (rate(%s_bucket{%s}[%s])))", number(p), by, hist, sel, rateInterval)
+	return promql.Quantile(p, hist, sel, by, rateInterval)
 }
 
 func q(expr, legend string) target {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 )
 
@@ -79,6 +80,20 @@ type CheckOptions struct {
 	Thresholds []float64
 	SLOs       []string // SLO names
 	Windows    []string // burn-rate window label values ("5m", "1h")
+}
+
+// CheckOptionsFor are the options of a check that runs steps (with their
+// methods, by index) and is judged by objs: every SLO gets its series, and
+// every latency threshold a bucket boundary.
+func CheckOptionsFor(steps, methods []string, objs []slo.Objective) CheckOptions {
+	o := CheckOptions{Steps: steps, Methods: methods}
+	for _, s := range objs {
+		o.SLOs = append(o.SLOs, s.Name)
+		if s.Kind == slo.KindLatency {
+			o.Thresholds = append(o.Thresholds, s.Target)
+		}
+	}
+	return o
 }
 
 // AddCheck registers the metrics of one check. Remove them with RemoveCheck.
@@ -258,8 +273,10 @@ var codeLabels = func() [600]string {
 	return out
 }()
 
-// ObserveStep records one executed step.
-func (c *Check) ObserveStep(step, status int, class stats.ErrorClass, assertion stats.Assertion, corrected, service time.Duration) {
+var _ stats.Recorder = (*Check)(nil)
+
+// RecordStep records one executed step.
+func (c *Check) RecordStep(step, status int, class stats.ErrorClass, assertion stats.Assertion, corrected, service time.Duration) {
 	if step < 0 || step >= len(c.steps) {
 		return
 	}
@@ -289,22 +306,26 @@ func (c *Check) ObserveStep(step, status int, class stats.ErrorClass, assertion 
 	}
 }
 
-// ObserveIteration records one finished iteration (dropped ones go through
-// ObserveDropped).
-func (c *Check) ObserveIteration(success bool, d time.Duration) {
-	if success {
+// RecordIteration records one finished iteration; a Dropped outcome counts
+// one dropped iteration, like RecordDropped.
+func (c *Check) RecordIteration(o stats.Outcome, _ stats.ErrorClass, d time.Duration) {
+	switch o {
+	case stats.Success:
 		c.success.Inc()
-	} else {
+	case stats.Failure:
 		c.failure.Inc()
+	default:
+		c.RecordDropped(1)
+		return
 	}
 	c.iterDuration.Observe(d.Seconds())
 }
 
-// ObserveLag records generator lag.
-func (c *Check) ObserveLag(d time.Duration) { c.lag.Observe(d.Seconds()) }
+// RecordLag records generator lag.
+func (c *Check) RecordLag(d time.Duration) { c.lag.Observe(d.Seconds()) }
 
-// ObserveDropped records n iterations dropped for lateness.
-func (c *Check) ObserveDropped(n uint64) {
+// RecordDropped records n iterations dropped for lateness.
+func (c *Check) RecordDropped(n uint64) {
 	c.dropped.Add(float64(n))
 	c.droppedIts.Add(float64(n))
 }

@@ -217,6 +217,19 @@ type expectYAML struct {
 
 // ---------------------------------------------------------------- loading
 
+// ParseVars reads `--var key=value` settings into LoadOptions.Vars.
+func ParseVars(kvs []string) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--var %q: want key=value", kv)
+		}
+		vars[strings.TrimSpace(k)] = v
+	}
+	return vars, nil
+}
+
 // Load reads and validates a scenario file.
 func Load(path string, opts LoadOptions) (*Scenario, error) {
 	data, err := os.ReadFile(path)
