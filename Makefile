@@ -11,7 +11,7 @@ LDFLAGS  := -s -w -X github.com/canaryproj/canary/cmd/canary/cli.version=$(VERSI
 # `go test ./...` stays fast; `make test` always includes them.
 TESTFLAGS ?= -race -tags integration -timeout 9m
 
-.PHONY: all build run test unit deps fmt fmt-check vet lint generate bench clean
+.PHONY: all build run test unit deps fmt fmt-check vet lint tidy-check generate bench clean
 
 all: build
 
@@ -37,6 +37,11 @@ fmt-check:
 vet:
 	$(GO) vet -tags integration ./...
 
+# go.mod and go.sum say exactly what the code imports: `go mod tidy` has
+# nothing to change (it prints the change and fails otherwise).
+tidy-check:
+	$(GO) mod tidy -diff
+
 # staticcheck, pinned, fetched through the Go module proxy.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
@@ -46,7 +51,7 @@ lint:
 # the race detector (fuzz seed corpora run as part of `go test`).
 # The second go test: the transport's raw system calls exist only without the
 # race detector (transport/rawsys_race.go), so they are tested as they ship.
-test: deps fmt-check vet lint build
+test: deps fmt-check tidy-check vet lint build
 	$(GO) test $(TESTFLAGS) ./...
 	$(GO) test -count=1 ./transport
 

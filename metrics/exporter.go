@@ -344,7 +344,7 @@ func (c *Check) SetLatency(step string, count uint64, sum float64, q func(quanti
 	c.latency.set(step, count, sum, q)
 }
 
-// windowQuantiles exports canary_latency_seconds. SPEC §4 calls it a gauge
+// windowQuantiles exports canary_latency_seconds. It was designed as a gauge
 // with a quantile label; Prometheus' conventions (and promlint) reserve the
 // quantile label for summaries, and a summary is what it is — exact
 // quantiles, with the window's count and sum — so it is exposed as one,

@@ -263,7 +263,7 @@ func TestIterationSpan(t *testing.T) {
 	assert.GreaterOrEqual(t, res.End.Sub(rec.steps[0].At), 20*time.Millisecond, "the end is after the interrupted think time began")
 }
 
-// The SPEC §2 flow: login → token → cart, against the built-in demo target,
+// The documented flow (docs/scenario.md): login → token → cart, against the built-in demo target,
 // which counts what it receives.
 func TestLoginCartFlowAgainstDemoTarget(t *testing.T) {
 	demo := demotarget.New(demotarget.Options{Seed: 1})

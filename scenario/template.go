@@ -85,7 +85,7 @@ func cleanTemplateErr(err error) error {
 	return fmt.Errorf("template: %s", msg)
 }
 
-// funcs are the template functions (SPEC §2). iteration and vu are
+// funcs are the template functions (docs/scenario.md, "Templates"). iteration and vu are
 // placeholders here: compile rewrites them into data fields.
 func (c *compiler) funcs() template.FuncMap {
 	secrets := c.s.Secrets

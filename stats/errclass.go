@@ -2,7 +2,7 @@ package stats
 
 // ErrorClass is why a request or iteration failed: the `error` label of
 // canary_requests_total and the keys of a report's "errors". The set is fixed
-// (SPEC §4) so that labels stay bounded.
+// (docs/scenario.md, "Error classes") so that labels stay bounded.
 type ErrorClass uint8
 
 // The error classes, in the order reports list them.
@@ -57,20 +57,11 @@ func ParseErrorClass(s string) (ErrorClass, bool) {
 	return ClassOther, false
 }
 
-// ErrorClasses returns every class, ClassNone first.
-func ErrorClasses() []ErrorClass {
-	out := make([]ErrorClass, NumErrorClasses)
-	for i := range out {
-		out[i] = ErrorClass(i)
-	}
-	return out
-}
-
 // Assertion is the kind of expectation that failed: the `assertion` label of
 // canary_assertion_failures_total. A fixed set, like ErrorClass.
 type Assertion uint8
 
-// The assertion kinds of a step's `expect` (SPEC §2).
+// The assertion kinds of a step's `expect` (docs/scenario.md).
 const (
 	AssertNone         Assertion = iota // nothing failed
 	AssertStatus                        // expect.status

@@ -2,7 +2,7 @@ package stats
 
 import "time"
 
-// Point is one point of the per-second series (SPEC §7 "series").
+// Point is one point of the report's per-second series.
 type Point struct {
 	T      float64 `json:"t"`      // seconds since the start
 	Rate   float64 `json:"rate"`   // completed iterations per second

@@ -24,7 +24,7 @@ import (
 // Defaults.
 const (
 	DefaultTimeout      = 5 * time.Second
-	DefaultMaxBody      = 10 << 20 // 10 MiB (SPEC §2 defaults.max_body)
+	DefaultMaxBody      = 10 << 20 // 10 MiB (a scenario's defaults.max_body)
 	DefaultMaxRedirects = 10
 	DefaultMaxConns     = 1000
 	// DefaultIdleConnTimeout closes connections unused for this long. It is
