@@ -2,8 +2,9 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -124,12 +125,7 @@ func LatencyBuckets(thresholds []float64) []float64 {
 			set[t] = true
 		}
 	}
-	out := make([]float64, 0, len(set))
-	for b := range set {
-		out = append(out, b)
-	}
-	sort.Float64s(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Check is one check's metrics. Its methods are safe for concurrent use and
