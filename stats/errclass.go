@@ -57,6 +57,15 @@ func ParseErrorClass(s string) (ErrorClass, bool) {
 	return ClassOther, false
 }
 
+// ErrorClasses returns every class, ClassNone first.
+func ErrorClasses() []ErrorClass {
+	out := make([]ErrorClass, NumErrorClasses)
+	for i := range out {
+		out[i] = ErrorClass(i)
+	}
+	return out
+}
+
 // Assertion is the kind of expectation that failed: the `assertion` label of
 // canary_assertion_failures_total. A fixed set, like ErrorClass.
 type Assertion uint8
