@@ -109,32 +109,21 @@ func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, base
 	files := []string{}
 	// Scenario: a path or an inline mapping.
 	if sn := yamlfile.Resolve(cy.Scenario); sn != nil {
-		opts := scenario.LoadOptions{Env: env, BaseDir: baseDir, Secrets: secrets}
-		if sn.Kind == yaml.ScalarNode {
-			p := resolvePath(baseDir, sn.Value)
-			files = append(files, p)
-			sc, err := scenario.Load(p, scenario.LoadOptions{Env: env, Secrets: secrets})
-			if err != nil {
-				d.Report(sn, prefixed(fmt.Sprintf("check %q: scenario", cy.Name), err))
-			}
-			ck.Scenario = sc
-		} else {
-			ck.Scenario = scenario.Decode(d, sn, opts)
-		}
+		ck.Scenario = referenced(d, sn, "scenario", cy.Name, baseDir, &files,
+			func(p string) (*scenario.Scenario, error) {
+				return scenario.Load(p, scenario.LoadOptions{Env: env, Secrets: secrets})
+			},
+			func(n *yaml.Node) *scenario.Scenario {
+				return scenario.Decode(d, n, scenario.LoadOptions{Env: env, BaseDir: baseDir, Secrets: secrets})
+			})
 	}
 	// Profile: a path, an inline mapping, or absent (a light monitor).
 	if pn := yamlfile.Resolve(cy.Profile); pn != nil && !yamlfile.IsNull(pn) {
-		if pn.Kind == yaml.ScalarNode {
-			p := resolvePath(baseDir, pn.Value)
-			files = append(files, p)
-			pr, err := profiles.Load(p, yamlfile.Options{Env: env, Secrets: secrets})
-			if err != nil {
-				d.Report(pn, prefixed(fmt.Sprintf("check %q: profile", cy.Name), err))
-			}
-			ck.Profile = pr
-		} else {
-			ck.Profile = profiles.Decode(d, pn)
-		}
+		ck.Profile = referenced(d, pn, "profile", cy.Name, baseDir, &files,
+			func(p string) (*profiles.Profile, error) {
+				return profiles.Load(p, yamlfile.Options{Env: env, Secrets: secrets})
+			},
+			func(n *yaml.Node) *profiles.Profile { return profiles.Decode(d, n) })
 	} else {
 		// No profile: a light synthetic monitor, one iteration every 10 s.
 		pr, err := profiles.Parse("default profile", []byte("rate: "+DefaultMonitorRate+"\n"), yamlfile.Options{})
@@ -182,21 +171,19 @@ func loadSLOs(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, sc *scenario.Scen
 		}
 		kinds := 0
 		o := slo.Objective{Name: s.Name}
-		if s.Success != "" {
+		ratio := func(key, text string, kind slo.Kind, op slo.Op) {
 			kinds++
-			v, err := slo.ParseRatio(s.Success)
+			v, err := slo.ParseRatio(text)
 			if err != nil {
-				d.Errorf(yamlfile.Child(item, "success"), "success %q: %v", s.Success, err)
+				d.Errorf(yamlfile.Child(item, key), "%s %q: %v", key, text, err)
 			}
-			o.Kind, o.Op, o.Target = slo.KindSuccess, slo.GE, v
+			o.Kind, o.Op, o.Target = kind, op, v
+		}
+		if s.Success != "" {
+			ratio("success", s.Success, slo.KindSuccess, slo.GE)
 		}
 		if s.Errors != "" {
-			kinds++
-			v, err := slo.ParseRatio(s.Errors)
-			if err != nil {
-				d.Errorf(yamlfile.Child(item, "errors"), "errors %q: %v", s.Errors, err)
-			}
-			o.Kind, o.Op, o.Target = slo.KindErrors, slo.LT, v
+			ratio("errors", s.Errors, slo.KindErrors, slo.LT)
 		}
 		if l := s.Latency; l != nil {
 			kinds++
@@ -220,6 +207,24 @@ func loadSLOs(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, sc *scenario.Scen
 		out = append(out, o)
 	}
 	return out
+}
+
+// referenced is a check's scenario or profile: a path (relative to the
+// config) read by load, whose problems keep their own file's positions and
+// which joins files (the fingerprint reads it), or an inline mapping read
+// by decode.
+func referenced[T any](d *yamlfile.Decoder, n *yaml.Node, what, check, baseDir string, files *[]string,
+	load func(path string) (*T, error), decode func(*yaml.Node) *T) *T {
+	if n.Kind != yaml.ScalarNode {
+		return decode(n)
+	}
+	p := resolvePath(baseDir, n.Value)
+	*files = append(*files, p)
+	v, err := load(p)
+	if err != nil {
+		d.Report(n, prefixed(fmt.Sprintf("check %q: %s", check, what), err))
+	}
+	return v
 }
 
 func resolvePath(base, p string) string {

@@ -29,7 +29,7 @@ const (
 	MaxRunDuration     = 24 * time.Hour
 )
 
-// Run statuses (SPEC §6).
+// Run statuses, as GET /api/v1/runs/{id} answers them (docs/gates.md).
 const (
 	RunRunning      = "running"
 	RunPassed       = "passed"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
@@ -25,6 +26,8 @@ type PromOptions struct {
 	Window     time.Duration
 	MinSamples int64
 	Now        time.Time // evaluation time; default now
+	// HTTPClient asks Prometheus; nil is client_golang's default.
+	HTTPClient *http.Client
 }
 
 // PromOptionsFor is how to judge check of a daemon config in Prometheus:
@@ -50,7 +53,7 @@ func PromOptionsFor(cfg *config.Config, url, check string, window time.Duration,
 // the recording rules' own SLI expressions (canary rules), so the gate,
 // the alerts and the daemon agree on what "bad" means.
 func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
-	client, err := api.NewClient(api.Config{Address: o.URL})
+	client, err := api.NewClient(api.Config{Address: o.URL, Client: o.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("%w: --prometheus %q: %v", ErrUsage, o.URL, err)
 	}

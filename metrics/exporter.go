@@ -2,8 +2,9 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -124,12 +125,7 @@ func LatencyBuckets(thresholds []float64) []float64 {
 			set[t] = true
 		}
 	}
-	out := make([]float64, 0, len(set))
-	for b := range set {
-		out = append(out, b)
-	}
-	sort.Float64s(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Check is one check's metrics. Its methods are safe for concurrent use and
@@ -344,7 +340,7 @@ func (c *Check) SetLatency(step string, count uint64, sum float64, q func(quanti
 	c.latency.set(step, count, sum, q)
 }
 
-// windowQuantiles exports canary_latency_seconds. SPEC §4 calls it a gauge
+// windowQuantiles exports canary_latency_seconds. It was designed as a gauge
 // with a quantile label; Prometheus' conventions (and promlint) reserve the
 // quantile label for summaries, and a summary is what it is — exact
 // quantiles, with the window's count and sum — so it is exposed as one,

@@ -1,10 +1,11 @@
-// Package metrics exports canary's measurements to Prometheus (SPEC §4).
+// Package metrics exports canary's measurements to Prometheus
+// (docs/metrics.md).
 // The metric and label names live here, in one place, because the exporter,
 // the generated recording/alerting rules and the Grafana dashboard must agree
 // on them exactly.
 package metrics
 
-// Metric names (SPEC §4).
+// Metric names: the public contract of docs/metrics.md.
 const (
 	RequestsTotal            = "canary_requests_total"                               // counter: check, step, method, code, error
 	RequestDuration          = "canary_request_duration_seconds"                     // histogram, corrected latency: check, step

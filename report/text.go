@@ -1,4 +1,4 @@
-// Package report renders a run report (stats.Report, SPEC §7) for people
+// Package report renders a run report (stats.Report) for people
 // and tools: the end-of-run summary, the live progress line, GitHub's step
 // summary in Markdown, JUnit XML, and a self-contained HTML page.
 package report

@@ -1,7 +1,7 @@
-// Package scenario owns the scenario file format (SPEC §2) — strict loading
-// with every problem reported as file:line:col — and the execution of one
-// iteration: requests built from templates, sent through a transport,
-// judged by expectations, with captures feeding later steps.
+// Package scenario owns the scenario file format (docs/scenario.md) —
+// strict loading with every problem reported as file:line:col — and the
+// execution of one iteration: requests built from templates, sent through a
+// transport, judged by expectations, with captures feeding later steps.
 package scenario
 
 import (
@@ -22,7 +22,7 @@ import (
 	"github.com/canaryproj/canary/transport"
 )
 
-// Defaults (SPEC §2).
+// Defaults of a scenario's `defaults` block.
 const (
 	DefaultTimeout      = 5 * time.Second
 	DefaultMaxBody      = transport.DefaultMaxBody

@@ -2,7 +2,7 @@ package stats
 
 // ErrorClass is why a request or iteration failed: the `error` label of
 // canary_requests_total and the keys of a report's "errors". The set is fixed
-// (SPEC §4) so that labels stay bounded.
+// (docs/scenario.md, "Error classes") so that labels stay bounded.
 type ErrorClass uint8
 
 // The error classes, in the order reports list them.
@@ -72,7 +72,7 @@ func ErrorClasses() []ErrorClass {
 // canary_assertion_failures_total. A fixed set, like ErrorClass.
 type Assertion uint8
 
-// The assertion kinds of a step's `expect` (SPEC §2).
+// The assertion kinds of a step's `expect` (docs/scenario.md).
 const (
 	AssertNone         Assertion = iota // nothing failed
 	AssertStatus                        // expect.status

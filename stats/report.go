@@ -20,7 +20,7 @@ const ReportSchema = "canary.report/v1"
 // MaxReportBytes bounds what ReadReport accepts.
 const MaxReportBytes = 64 << 20
 
-// Report is the machine-readable run report (SPEC §7). Latencies are in
+// Report is the machine-readable run report (docs/run.md, "The report"). Latencies are in
 // milliseconds; "latency" counts from the due time (corrected), "service"
 // from the actual send.
 type Report struct {
@@ -38,7 +38,7 @@ type Report struct {
 	Series     []Point         `json:"series"`
 	SLOs       []SLOResult     `json:"slos"`
 	Verdict    string          `json:"verdict"`
-	// Beyond SPEC §7: why the verdict is what it is, the iteration
+	// Besides the figures: why the verdict is what it is, the iteration
 	// histogram (so merged reports recompute "latency" exactly), how many
 	// values were clamped into the histograms' range, and how many reports a
 	// merged one is made of.

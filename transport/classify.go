@@ -15,7 +15,7 @@ import (
 	"github.com/canaryproj/canary/stats"
 )
 
-// Classify returns the error class of err: the class of a *Error,
+// Classify returns the error class of err (docs/scenario.md): the class of a *Error,
 // otherwise what the cause says (a timeout, a refused or reset connection,
 // a name that did not resolve, a TLS failure, a connection closed early, a
 // body over the cap). Anything else is stats.ClassOther; nil is

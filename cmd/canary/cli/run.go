@@ -24,7 +24,8 @@ import (
 	"github.com/canaryproj/canary/stats"
 )
 
-// DefaultMaxRate is `canary run`'s safety cap (SPEC §8), iterations/s.
+// DefaultMaxRate is `canary run`'s safety cap (docs/run.md, "Safety"),
+// iterations/s.
 const DefaultMaxRate = 1000.0
 
 type runFlags struct {

@@ -63,7 +63,7 @@ func isTerminal(w io.Writer) bool {
 // two default scrape intervals, so the last values are scraped.
 const ScrapeLinger = 30 * time.Second
 
-// metricsServer serves one run's metrics (SPEC §4) while it runs.
+// metricsServer serves one run's metrics (docs/metrics.md) while it runs.
 type metricsServer struct {
 	check  *metrics.Check
 	srv    *http.Server
