@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/store"
@@ -49,8 +50,11 @@ type ManagerOptions struct {
 	Policy    Policy
 	Store     *store.Store
 	Notifiers []Notifier // distinct names
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Clock times the evaluations, silences and reminders and every wait
+	// of the dispatcher (pacing, backoff, Retry-After); nil is the wall
+	// clock.
+	Clock  clock.Clock
+	Logger *slog.Logger
 	// Registerer receives canary_alerts_firing, canary_notifications_total
 	// and canary_notification_queue_dropped_total; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -142,6 +146,7 @@ const (
 // Run.
 type Manager struct {
 	o       ManagerOptions
+	clk     clock.Clock
 	log     *slog.Logger
 	byName  map[string]Notifier
 	wake    map[string]chan struct{} // per notifier, size 1: "the outbox has something new"
@@ -169,9 +174,7 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 	if o.Store == nil {
 		return nil, errors.New("alert manager: no store")
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.OrReal(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -189,6 +192,7 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 	}
 	m := &Manager{
 		o:        o,
+		clk:      o.Clock,
 		log:      o.Logger,
 		byName:   map[string]Notifier{},
 		wake:     map[string]chan struct{}{},
@@ -331,7 +335,7 @@ type transition struct {
 // the evaluation after they are added. Evaluate then refreshes the firing
 // alerts with the notifiers that are Refreshers, within a bounded time.
 func (m *Manager) Evaluate(ctx context.Context, obs []Observation) error {
-	now := m.o.Now()
+	now := m.clk.Now()
 	m.mu.Lock()
 	expired := m.expiredSilences(now)
 	var (
@@ -633,7 +637,7 @@ func (m *Manager) refresh(ctx context.Context, ns []Notification) {
 	if e := m.o.Policy.EvaluateEvery; e > 0 && e/2 < budget {
 		budget = max(e/2, 100*time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(ctx, budget)
+	ctx, cancel := m.withTimeout(ctx, budget)
 	defer cancel()
 	for _, nt := range m.o.Notifiers {
 		r, ok := nt.(Refresher)
@@ -646,7 +650,7 @@ func (m *Manager) refresh(ctx context.Context, ns []Notification) {
 			if ctx.Err() != nil {
 				failed += len(ns) - i
 				if first == nil {
-					first = ctx.Err()
+					first = context.Cause(ctx)
 				}
 				break
 			}
@@ -660,6 +664,32 @@ func (m *Manager) refresh(ctx context.Context, ns []Notification) {
 		if failed > 0 {
 			m.log.Warn("alert refresh failed", "notifier", nt.Name(), "alerts", failed, "of", len(ns), "err", m.redactErr(first))
 		}
+	}
+}
+
+// withTimeout is context.WithTimeout on the manager's clock: the refresh
+// budget is a share of evaluate_every, so it is measured on the clock that
+// paces the evaluations. Its cancel waits for the timer's goroutine.
+func (m *Manager) withTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	t := m.clk.NewTimer(d)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-t.C():
+			cancel(context.DeadlineExceeded)
+		case <-stop:
+			t.Stop()
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			cancel(context.Canceled)
+		})
 	}
 }
 

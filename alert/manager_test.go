@@ -22,6 +22,7 @@ import (
 
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/alert/alertmanager"
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/internal/golden"
 	"github.com/canaryproj/canary/internal/logtest"
 	"github.com/canaryproj/canary/store"
@@ -62,29 +63,16 @@ func observe(b map[time.Duration]float64) []alert.Observation {
 	}}
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// t0 is when every test's fake clock starts.
+var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock.Fake { return clock.NewFake(t0) }
 
 // recorder is a Notifier that records what it delivers, answering each
 // Firing with a thread of its own.
 type recorder struct {
 	name string
+	clk  clock.Clock // when set, the time of each delivery is kept in at
 	mu   sync.Mutex
 	got  []alert.Notification
 	at   []time.Time
@@ -102,7 +90,9 @@ func (r *recorder) Notify(_ context.Context, n *alert.Notification) (*alert.Thre
 		return nil, err
 	}
 	r.got = append(r.got, *n)
-	r.at = append(r.at, time.Now())
+	if r.clk != nil {
+		r.at = append(r.at, r.clk.Now())
+	}
 	if n.Thread != nil {
 		return n.Thread, nil
 	}
@@ -130,7 +120,7 @@ type harness struct {
 	dir  string
 	st   *store.Store
 	m    *alert.Manager
-	clk  *clock
+	clk  *clock.Fake
 	reg  *prometheus.Registry
 	stop context.CancelFunc
 	done chan struct{}
@@ -158,13 +148,13 @@ func withMaxOutbox(n int) harnessOpt { return func(c *harnessConfig) { c.store.M
 // noRun leaves the dispatcher stopped: notifications stay in the outbox.
 func noRun() harnessOpt { return func(c *harnessConfig) { c.noRun = true } }
 
-func newHarness(t *testing.T, dir string, clk *clock, notifiers []alert.Notifier, opts ...harnessOpt) *harness {
+func newHarness(t *testing.T, dir string, clk *clock.Fake, notifiers []alert.Notifier, opts ...harnessOpt) *harness {
 	t.Helper()
 	c := harnessConfig{manager: alert.ManagerOptions{
-		Policy: policy, Notifiers: notifiers, Now: clk.Now,
+		Policy: policy, Notifiers: notifiers, Clock: clk,
 		// Retries without Retry-After are quick in tests; a Retry-After is
 		// still honoured as given.
-		Backoff:   func(int) time.Duration { return 10 * time.Millisecond },
+		Backoff:   func(int) time.Duration { return harnessWait },
 		RateLimit: time.Millisecond,
 	}}
 	for _, f := range opts {
@@ -199,16 +189,38 @@ func (h *harness) close() {
 func (h *harness) eval(o []alert.Observation) {
 	h.t.Helper()
 	require.NoError(h.t, h.m.Evaluate(context.Background(), o))
-	h.clk.Add(policy.EvaluateEvery)
+	h.clk.Advance(policy.EvaluateEvery)
+}
+
+// harnessWait is the harness's backoff; settle moves the clock on by it
+// whenever the dispatcher waits on the clock.
+const harnessWait = 10 * time.Millisecond
+
+// settle waits until cond holds, letting the dispatcher's pacing and
+// backoff pass: whenever it waits on the fake clock, the clock moves on
+// by harnessWait. It polls (the dispatcher's progress is a goroutine's),
+// but never assumes how long anything takes: the deadline only stops a
+// test that hangs.
+func (h *harness) settle(cond func() bool, what string) {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool {
+		if cond() {
+			return true
+		}
+		if h.clk.Waiters() > 0 {
+			h.clk.Advance(harnessWait)
+		}
+		return false
+	}, time.Minute, time.Millisecond, what)
 }
 
 // drained waits until the outbox is empty.
 func (h *harness) drained() {
 	h.t.Helper()
-	require.Eventually(h.t, func() bool {
+	h.settle(func() bool {
 		p, err := h.st.Pending()
 		return err == nil && len(p) == 0
-	}, 10*time.Second, 2*time.Millisecond, "the outbox drains")
+	}, "the outbox drains")
 }
 
 func (h *harness) pending() int {
@@ -319,7 +331,7 @@ func TestStateMachine(t *testing.T) {
 			rec := &recorder{name: "rec"}
 			h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{rec}, withPolicy(p))
 			for _, s := range tt.steps {
-				h.clk.Add(s.wait)
+				h.clk.Advance(s.wait)
 				for i := 0; i < s.n; i++ {
 					h.eval(observe(s.b))
 				}
@@ -408,8 +420,8 @@ func TestFiringReturnsCopies(t *testing.T) {
 	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{rec})
 	h.eval(observe(breach))
 	h.drained()
-	require.Eventually(t, func() bool { f := h.m.Firing(); return len(f) == 1 && f[0].Threads["rec"] != nil },
-		5*time.Second, 2*time.Millisecond, "the firing's thread is stored")
+	h.settle(func() bool { f := h.m.Firing(); return len(f) == 1 && f[0].Threads["rec"] != nil },
+		"the firing's thread is stored")
 	f := h.m.Firing()
 	f[0].Threads["rec"] = nil
 	f[0].Severity = "changed"
@@ -471,7 +483,7 @@ func TestRestartBetweenFiringAndRecovery(t *testing.T) {
 
 func play(h *harness, steps []ev) {
 	for _, s := range steps {
-		h.clk.Add(s.wait)
+		h.clk.Advance(s.wait)
 		for i := 0; i < s.n; i++ {
 			h.eval(observe(s.b))
 		}
@@ -693,11 +705,21 @@ func TestRefreshIsBounded(t *testing.T) {
 		o.Check = fmt.Sprint("c", i)
 		obs = append(obs, o)
 	}
-	start := time.Now()
-	h.eval(obs)
-	h.eval(obs)
-	// evaluate_every is 1 s: each pass over 20 hanging refreshes gets half of it.
-	assert.Less(t, time.Since(start), 3*time.Second, "a hanging receiver does not hold up evaluations")
+	// evaluate_every is 1 s: each pass over 20 hanging refreshes gets half
+	// of it on the manager's clock, then the evaluation returns.
+	for i := 0; i < 2; i++ {
+		done := make(chan error, 1)
+		go func() { done <- h.m.Evaluate(context.Background(), obs) }()
+		require.NoError(t, h.clk.BlockUntil(context.Background(), 1), "the refresh budget's timer")
+		h.clk.Advance(499 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("the evaluation returned before its refresh budget was spent: %v", err)
+		default:
+		}
+		h.clk.Advance(time.Millisecond)
+		require.NoError(t, <-done, "a hanging receiver does not hold up evaluations")
+	}
 	assert.Contains(t, logs.String(), "alert refresh failed")
 	assert.Contains(t, logs.String(), "alerts=20")
 }
