@@ -25,6 +25,7 @@ import (
 	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/internal/golden"
 	"github.com/canaryproj/canary/internal/logtest"
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/store"
 )
 
@@ -43,23 +44,40 @@ var (
 	}
 )
 
-// burn is a burn-rate map over the test policy's four windows.
-func burn(long10s, short2s, long1m, short5s float64) map[time.Duration]float64 {
-	return map[time.Duration]float64{
+// availability is the tests' objective: success >= 99.5%, a 0.5% budget.
+var availability = slo.Objective{Name: "availability", Kind: slo.KindSuccess, Op: slo.GE, Target: 0.995}
+
+// burn is a burn-rate map over the test policy's four windows, each
+// covered by data over its whole length.
+func burn(long10s, short2s, long1m, short5s float64) map[time.Duration]alert.Burn {
+	return spanned(map[time.Duration]float64{
 		page.Long: long10s, page.Short: short2s, ticket.Long: long1m, ticket.Short: short5s,
+	})
+}
+
+// spanned turns burn rates by window into Burns covering their windows.
+func spanned(rates map[time.Duration]float64) map[time.Duration]alert.Burn {
+	out := make(map[time.Duration]alert.Burn, len(rates))
+	for w, r := range rates {
+		out[w] = alert.Burn{Rate: r, Span: w}
 	}
+	return out
 }
 
 var (
 	breach = burn(20, 30, 20, 30) // every rule exceeded: page
-	clean  = burn(0, 0, 0, 0)     // a good evaluation
+	clean  = burn(0, 0, 0, 0)     // a quiet evaluation
+	// burning: the page rule's short window is under its factor but not
+	// within the objective while its long window still burns above it:
+	// neither exceeded nor quiet.
+	burningRates = burn(20, 9, 2, 1)
 )
 
 // observe is checkout/availability's observation with the given burn rates.
-func observe(b map[time.Duration]float64) []alert.Observation {
+func observe(b map[time.Duration]alert.Burn) []alert.Observation {
 	return []alert.Observation{{
 		Check: "checkout", SLO: "availability", Labels: map[string]string{"team": "payments"},
-		Objective: "success >= 99.5%", Observed: "90%", Burn: b,
+		Objective: availability, Burn: b,
 	}}
 }
 
@@ -234,19 +252,19 @@ func (h *harness) pending() int {
 // rates b, or a wait.
 type ev struct {
 	n    int
-	b    map[time.Duration]float64
+	b    map[time.Duration]alert.Burn
 	wait time.Duration
 }
 
-func bad(n int) ev                               { return ev{n: n, b: breach} }
-func good(n int) ev                              { return ev{n: n, b: clean} }
-func with(n int, b map[time.Duration]float64) ev { return ev{n: n, b: b} }
-func wait(d time.Duration) ev                    { return ev{wait: d} }
-func without(n int, missing ...time.Duration) ev { return ev{n: n, b: drop(breach, missing...)} }
+func bad(n int) ev                                  { return ev{n: n, b: breach} }
+func good(n int) ev                                 { return ev{n: n, b: clean} }
+func with(n int, b map[time.Duration]alert.Burn) ev { return ev{n: n, b: b} }
+func wait(d time.Duration) ev                       { return ev{wait: d} }
+func without(n int, missing ...time.Duration) ev    { return ev{n: n, b: drop(breach, missing...)} }
 
 // drop is b without the given windows (no data there).
-func drop(b map[time.Duration]float64, missing ...time.Duration) map[time.Duration]float64 {
-	out := map[time.Duration]float64{}
+func drop(b map[time.Duration]alert.Burn, missing ...time.Duration) map[time.Duration]alert.Burn {
+	out := map[time.Duration]alert.Burn{}
 	for k, v := range b {
 		out[k] = v
 	}
@@ -270,8 +288,20 @@ func TestStateMachine(t *testing.T) {
 	}
 	noReminders := policy
 	noReminders.RepeatInterval = 0
-	resolveAtOnce := policy
-	resolveAtOnce.ResolveAfter = 1
+	resolveSooner := policy
+	resolveSooner.ResolveAfter, resolveSooner.ResolveFor = 1, time.Second
+	resolveLater := policy
+	resolveLater.ResolveFor = 10 * time.Second
+	// short is the breach with the short windows covered over a quarter of their
+	// length: a check that has just started.
+	short := breach
+	short = drop(short)
+	for _, w := range []time.Duration{page.Short, ticket.Short} {
+		short[w] = alert.Burn{Rate: short[w].Rate, Span: w / 4}
+	}
+	// earlyPage covers the page rule's short window but not the ticket's.
+	earlyPage := drop(breach)
+	earlyPage[ticket.Short] = alert.Burn{Rate: 30, Span: 3 * time.Second}
 
 	tests := []struct {
 		name   string
@@ -281,7 +311,7 @@ func TestStateMachine(t *testing.T) {
 		// of the first notification
 		severity, window string
 	}{
-		{name: "clean evaluations page nobody", steps: []ev{good(20)}},
+		{name: "quiet evaluations page nobody", steps: []ev{good(20)}},
 		{name: "a sustained breach pages once", steps: []ev{good(3), bad(40)},
 			want: []alert.Kind{alert.Firing}, severity: "page", window: "10s/2s"},
 		{name: "a reminder after repeat_interval", steps: []ev{bad(1), wait(time.Minute), bad(3)},
@@ -293,24 +323,50 @@ func TestStateMachine(t *testing.T) {
 			want:  []alert.Kind{alert.Firing, alert.Reminder, alert.Reminder}},
 		{name: "repeat_interval 0 never reminds", policy: noReminders, steps: []ev{bad(1), wait(time.Hour), bad(3)},
 			want: []alert.Kind{alert.Firing}},
-		{name: "resolved after resolve_after good evaluations", steps: []ev{bad(3), good(3)},
+		{name: "resolved after resolve_after quiet evaluations over resolve_for", steps: []ev{bad(3), good(3)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
-		{name: "fewer good evaluations do not resolve", steps: []ev{bad(3), good(2)},
+		{name: "fewer quiet evaluations do not resolve", steps: []ev{bad(3), good(2)},
 			want: []alert.Kind{alert.Firing}},
-		{name: "resolve_after 1", policy: resolveAtOnce, steps: []ev{bad(1), good(1)},
+		{name: "resolve_after 1 with resolve_for 1s", policy: resolveSooner, steps: []ev{bad(1), good(2)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
-		{name: "a bad evaluation restarts the good streak", steps: []ev{bad(1), good(2), bad(1), good(2)},
+		{name: "resolve_after 1 still waits for resolve_for", policy: resolveSooner, steps: []ev{bad(1), good(1)},
 			want: []alert.Kind{alert.Firing}},
-		{name: "good evaluations after the restarted streak resolve", steps: []ev{bad(1), good(2), bad(1), good(3)},
+		{name: "resolve_for holds the resolve past resolve_after", policy: resolveLater, steps: []ev{bad(1), good(10)},
+			want: []alert.Kind{alert.Firing}},
+		{name: "quiet for resolve_for resolves", policy: resolveLater, steps: []ev{bad(1), good(11)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
-		{name: "no data at all does not fire", steps: []ev{with(10, map[time.Duration]float64{})}},
+		{name: "a short window dipping under its factor keeps it firing", steps: []ev{bad(1), with(30, burningRates)},
+			want: []alert.Kind{alert.Firing}},
+		{name: "a burning evaluation restarts the quiet streak", steps: []ev{bad(1), good(2), with(1, burningRates), good(2)},
+			want: []alert.Kind{alert.Firing}},
+		{name: "reminders go on while burning", steps: []ev{bad(1), wait(time.Minute), with(1, burningRates)},
+			want: []alert.Kind{alert.Firing, alert.Reminder}},
+		{name: "short windows back within the objective resolve while the long ones burn",
+			steps: []ev{bad(1), with(3, burn(20, 0.9, 20, 1))},
+			want:  []alert.Kind{alert.Firing, alert.Resolved}},
+		{name: "both windows under the factor resolve though not within the objective",
+			steps: []ev{bad(1), with(3, burn(9, 9, 3, 3))},
+			want:  []alert.Kind{alert.Firing, alert.Resolved}},
+		{name: "short windows not covered yet do not fire", steps: []ev{with(10, short)}},
+		{name: "a rule whose short window is covered fires before the others are",
+			steps: []ev{with(1, earlyPage)}, want: []alert.Kind{alert.Firing}, severity: "page", window: "10s/2s"},
+		{name: "a rule not covered yet holds the resolve", steps: []ev{bad(1), with(10, func() map[time.Duration]alert.Burn {
+			b := drop(clean)
+			b[ticket.Short] = alert.Burn{Span: 3 * time.Second}
+			return b
+		}())}, want: []alert.Kind{alert.Firing}},
+		{name: "a bad evaluation restarts the quiet streak", steps: []ev{bad(1), good(2), bad(1), good(2)},
+			want: []alert.Kind{alert.Firing}},
+		{name: "quiet evaluations after the restarted streak resolve", steps: []ev{bad(1), good(2), bad(1), good(3)},
+			want: []alert.Kind{alert.Firing, alert.Resolved}},
+		{name: "no data at all does not fire", steps: []ev{with(10, map[time.Duration]alert.Burn{})}},
 		{name: "no long window does not fire", steps: []ev{without(10, page.Long, ticket.Long)}},
-		{name: "no data does not resolve", steps: []ev{bad(1), with(20, map[time.Duration]float64{})},
+		{name: "no data does not resolve", steps: []ev{bad(1), with(20, map[time.Duration]alert.Burn{})},
 			want: []alert.Kind{alert.Firing}},
-		{name: "good but one window without data does not resolve", steps: []ev{bad(1), with(20, drop(clean, ticket.Short))},
+		{name: "quiet but one window without data does not resolve", steps: []ev{bad(1), with(20, drop(clean, ticket.Short))},
 			want: []alert.Kind{alert.Firing}},
-		{name: "no data neither counts nor breaks the good streak",
-			steps: []ev{bad(1), good(2), with(5, map[time.Duration]float64{}), good(1)},
+		{name: "no data neither counts nor breaks the quiet streak",
+			steps: []ev{bad(1), good(2), with(5, map[time.Duration]alert.Burn{}), good(1)},
 			want:  []alert.Kind{alert.Firing, alert.Resolved}},
 		{name: "short bursts alone page nobody", steps: flapping()},
 		{name: "the long window alone pages nobody", steps: []ev{with(30, burn(30, 2, 30, 2))}},
@@ -440,9 +496,9 @@ func TestRestartBetweenFiringAndRecovery(t *testing.T) {
 			before: []ev{bad(5)}, after: []ev{bad(5), good(3)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
 		{name: "no data after the restart neither resolves nor fires again",
-			before: []ev{bad(5)}, after: []ev{with(10, map[time.Duration]float64{}), bad(2), good(3)},
+			before: []ev{bad(5)}, after: []ev{with(10, map[time.Duration]alert.Burn{}), bad(2), good(3)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
-		{name: "the good streak continues across the restart",
+		{name: "the quiet streak continues across the restart",
 			before: []ev{bad(2), good(2)}, after: []ev{good(1)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
 		{name: "the reminder is due by the time kept across the restart",
@@ -622,7 +678,7 @@ func TestNotificationGolden(t *testing.T) {
 	}
 	o := alert.Observation{
 		Check: "checkout", SLO: "availability", Labels: labels, Channel: "#payments",
-		Objective: "success >= 99.5%", Observed: "97.9%",
+		Objective:  availability,
 		RunbookURL: "https://wiki.example.com/runbooks/checkout",
 		StatusURL:  "https://user:hunter22@canary.example.com/checks/checkout",
 		Burn:       burn(14.5, 30, 20, 30),
