@@ -227,3 +227,28 @@ func TestIncidentThroughSlack(t *testing.T) {
 	assert.Contains(t, calls[1].Text, "RESOLVED")
 	assert.True(t, strings.Contains(calls[1].Text, "≥ 99.5% over 1m"), "the resolve: %s", calls[1].Text)
 }
+
+// TestPartialRecovery drops a burn of 20x to a steady 3x: under both
+// factors, but not within the objective. The alert keeps firing while the
+// long windows still burn above their factors, and resolves once they no
+// longer do. The policy is the default one scaled down twelvefold (5m/25s
+// at 14.4x, 30m/2m30s at 6x) so that it takes minutes: the 30m window falls
+// under 6x about 24.7 min after the drop (20 min at 20x leaving it).
+func TestPartialRecovery(t *testing.T) {
+	objective := slo.Objective{Name: "availability", Kind: slo.KindSuccess, Op: slo.GE, Target: 0.999}
+	p := alert.DefaultPolicy()
+	p.Windows = []alert.BurnWindow{
+		{Long: 5 * time.Minute, Short: 25 * time.Second, Factor: 14.4, Severity: "page"},
+		{Long: 30 * time.Minute, Short: 150 * time.Second, Factor: 6, Severity: "page"},
+	}
+	p.EvaluateEvery = 5 * time.Second
+	const drop = 20 * time.Minute
+	sim := simulation{policy: p, objective: objective, rate: 100, seed: 3,
+		phases: []phase{{drop, 0.02}, {time.Hour, 0.003}}}
+	rec := &recorder{name: "rec"}
+	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{rec}, withPolicy(p))
+	got := sim.run(t, h, rec)
+	require.Equal(t, []alert.Kind{alert.Firing, alert.Resolved}, kinds(got), "notifications: %v", got)
+	assert.Greater(t, got[1].at, drop+22*time.Minute, "still firing while the 30m window burns above 6x")
+	assert.Less(t, got[1].at, drop+30*time.Minute, "resolved once it no longer does")
+}
