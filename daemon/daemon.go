@@ -545,13 +545,10 @@ func (d *Daemon) evaluate(now time.Time) {
 		win := r.col.Window(now, ck.Window)
 		for _, o := range ck.SLOs {
 			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: min(ck.Window, now.Sub(r.started))})
+			burn := alert.Measure(o, snaps)
 			burnByLabel := map[string]float64{}
-			burn := map[time.Duration]float64{}
-			for _, w := range wins {
-				if b, ok := slo.BurnRate(o, snaps[w]); ok {
-					burn[w] = b
-					burnByLabel[slo.FormatDuration(w)] = b
-				}
+			for w, b := range burn {
+				burnByLabel[slo.FormatDuration(w)] = b.Rate
 			}
 			r.metrics.SetSLO(o.Name, o.Target, res.Observed, burnByLabel)
 			if !o.HasBudget() {
@@ -560,7 +557,7 @@ func (d *Daemon) evaluate(now time.Time) {
 			obs = append(obs, alert.Observation{
 				Check: ck.Name, SLO: o.Name, Labels: ck.Labels, Channel: ck.SlackChannel,
 				RunbookURL: ck.RunbookURL, StatusURL: statusURL(cfg, ck.Name),
-				Objective: o.String(), Observed: res.ObservedText(), Burn: burn,
+				Objective: o, Burn: burn,
 				TopErrors: topErrors(win), TopStatus: topStatus(win),
 			})
 		}
