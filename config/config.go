@@ -66,6 +66,7 @@ type Alerting struct {
 	Alertmanager   *alertmanager.Config `yaml:"alertmanager"`
 	RepeatInterval time.Duration        `yaml:"repeat_interval"`
 	ResolveAfter   int                  `yaml:"resolve_after"`
+	ResolveFor     time.Duration        `yaml:"resolve_for"`
 	EvaluateEvery  time.Duration        `yaml:"evaluate_every"`
 	BurnRates      []BurnRate           `yaml:"burn_rates"`
 	SLOPeriod      time.Duration        `yaml:"slo_period"`
@@ -212,6 +213,9 @@ func (c *Config) buildPolicy(d *yamlfile.Decoder, n *yaml.Node) alert.Policy {
 	}
 	if a.ResolveAfter > 0 {
 		p.ResolveAfter = a.ResolveAfter
+	}
+	if a.ResolveFor > 0 {
+		p.ResolveFor = a.ResolveFor
 	}
 	if a.EvaluateEvery > 0 {
 		p.EvaluateEvery = a.EvaluateEvery

@@ -38,6 +38,7 @@ alerting:
   slack: {webhook_url: "${HOOK}"}
   alertmanager: {url: "http://127.0.0.1:9093"}
   resolve_after: 4
+  resolve_for: 15m
   burn_rates:
     - {long: 1h, short: 5m, factor: 14.4}
 checks:
@@ -64,6 +65,7 @@ checks:
 	assert.True(t, cfg.Alerting.Alertmanager.Enabled())
 	assert.Equal(t, []alert.BurnWindow{{Long: time.Hour, Short: 5 * time.Minute, Factor: 14.4, Severity: "page"}}, cfg.Policy.Windows)
 	assert.Equal(t, 4, cfg.Policy.ResolveAfter)
+	assert.Equal(t, 15*time.Minute, cfg.Policy.ResolveFor)
 	assert.Equal(t, "<redacted> and <redacted>", cfg.Secrets.String("tok-secret and https://hooks.slack.com/services/T/B/secret"))
 
 	shop := cfg.CheckByName("shop")
@@ -133,12 +135,13 @@ func TestParseInvalid(t *testing.T) {
 		},
 		{
 			name: "policy",
-			yaml: "alerting:\n  resolve_after: -1\n  burn_rates:\n    - {long: 5m, short: 1h, factor: 0}\n    - {long: 0s, short: 1m, factor: 2}\n",
+			yaml: "alerting:\n  resolve_after: -1\n  resolve_for: -1m\n  burn_rates:\n    - {long: 5m, short: 1h, factor: 0}\n    - {long: 0s, short: 1m, factor: 2}\n",
 			want: []string{
 				`2:18: resolve_after must be at least 1`,
-				`4:25: short window 1h0m0s must be shorter than the long window 5m0s`,
-				`4:37: factor must be positive`,
-				`5:7: burn rate windows must be positive`,
+				`3:16: invalid duration "-1m": must not be negative`,
+				`5:25: short window 1h0m0s must be shorter than the long window 5m0s`,
+				`5:37: factor must be positive`,
+				`6:7: burn rate windows must be positive`,
 			},
 		},
 		{
