@@ -106,6 +106,7 @@ func TestJSONBodiesRefuseTrailingData(t *testing.T) {
 		{name: "runs: a closing brace", method: "POST", path: "/api/v1/runs", body: `{"check":"shop","duration":"1s"}}`, status: 400},
 		{name: "silences", method: "POST", path: "/api/v1/silences", body: `{"matchers":{"check":"shop"},"duration":"1h"}[]`, status: 400},
 		{name: "gate", method: "POST", path: "/api/v1/gate/shop", body: `{"name":"shop","metadata":{}}{}`, status: 400},
+		{name: "flagger", method: "POST", path: "/api/v1/flagger/shop/event", body: `{"name":"shop","namespace":"prod","checksum":"c1","metadata":{"token":"` + token + `"}}x`, status: 400},
 		{name: "trailing white space is fine", method: "POST", path: "/api/v1/silences", body: "{\"matchers\":{\"check\":\"shop\"},\"duration\":\"1h\"}\n \t\n", status: 201},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

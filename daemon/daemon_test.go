@@ -100,7 +100,7 @@ func startWith(t *testing.T, server, checks string) *testDaemon {
 	cfg := filepath.Join(dir, "canary.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(configYAMLWith(server, checks)), 0o644))
 	td := &testDaemon{t: t, dir: dir, cfg: cfg, demo: demo, target: target, logs: &logtest.Buffer{},
-		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token}}
+		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token, "RUN_TOKEN": runToken}}
 	td.run()
 	return td
 }
@@ -314,10 +314,10 @@ func TestOnDemandRunsAreIdempotentAndPersisted(t *testing.T) {
 	assert.Equal(t, loc, hdr.Get("Location"), "the same key returns the same run")
 	assert.Equal(t, first["id"], second["id"])
 	require.Eventually(t, func() bool {
-		_, _, r := td.do("GET", loc, "", nil)
+		_, _, r := td.do("GET", strings.TrimPrefix(loc, td.base), "", nil)
 		return r["status"] == "passed"
 	}, 15*time.Second, 200*time.Millisecond)
-	_, _, run := td.do("GET", loc, "", nil)
+	_, _, run := td.do("GET", strings.TrimPrefix(loc, td.base), "", nil)
 	report := run["report"].(map[string]any)
 	assert.Equal(t, 10.0, report["iterations"].(map[string]any)["total"], "one run of 10/s for 1 s, not two")
 	_, _, list := td.do("GET", "/api/v1/runs", "", nil)
