@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,9 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/canaryproj/canary/gate"
 )
 
 // send makes one request with a raw body and headers, and returns the
@@ -201,4 +205,32 @@ func TestLocationHeadersAreAbsolute(t *testing.T) {
 	code, hdr, resp = td.send("POST", "/api/v1/runs", bearer(token), `{"check":"shop","profile":{"rate":"5/s"},"duration":"1s"}`)
 	require.Equal(t, 202, code, resp)
 	assert.Regexp(t, `^https://canary\.example\.com/ci/api/v1/runs/[0-9T]+-[0-9a-f]+$`, hdr.Get("Location"))
+}
+
+// canary gate --run follows the absolute Location to the run's end.
+func TestGateRunFollowsTheLocation(t *testing.T) {
+	td := start(t, shopCheck)
+	for _, external := range []bool{false, true} {
+		if external {
+			// An external_url that is this daemon, under another name.
+			cfg, err := os.ReadFile(td.cfg)
+			require.NoError(t, err)
+			base := strings.Replace(td.base, "127.0.0.1", "localhost", 1)
+			require.NoError(t, writeFile(td.cfg, strings.Replace(string(cfg), "  shutdown_grace: 2s\n", "  shutdown_grace: 2s\n  external_url: "+base+"\n", 1)))
+			code, _, resp := td.send("POST", "/-/reload", bearer(token), "")
+			require.Equal(t, 200, code, resp)
+		}
+		res, err := gate.AskServer(context.Background(), gate.ServerOptions{
+			URL: td.base, Check: "shop", Token: token, Wait: 30 * time.Second, Poll: 50 * time.Millisecond,
+			Run: &gate.RunRequest{Profile: `{"rate": "5/s"}`, Duration: "1s"},
+		})
+		require.NoError(t, err)
+		var run map[string]any
+		require.NoError(t, json.Unmarshal(res.Body, &run))
+		assert.NotEqual(t, "running", run["status"], "external_url %v", external)
+		assert.Equal(t, 5.0, run["report"].(map[string]any)["iterations"].(map[string]any)["total"])
+		if external {
+			assert.True(t, strings.HasPrefix(run["location"].(string), "http://localhost:"), run["location"])
+		}
+	}
 }
