@@ -38,7 +38,8 @@ func included(t *testing.T, path, lang string) []byte {
 	require.NoError(t, err)
 	doc, err := os.ReadFile("../docs/gates.md")
 	require.NoError(t, err)
-	require.Contains(t, string(doc), "```"+lang+"\n"+string(snippet)+"```\n", "docs/gates.md must include %s verbatim", path)
+	require.True(t, strings.Contains(string(doc), "```"+lang+"\n"+string(snippet)+"```\n"),
+		"docs/gates.md must include %s verbatim, in a ```%s block", path, lang)
 	return snippet
 }
 
