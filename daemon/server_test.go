@@ -103,7 +103,7 @@ func TestUnauthenticatedRequestsShareBoundedSlots(t *testing.T) {
 	}
 	var retryAfter string
 	require.Eventually(t, func() bool {
-		code, hdr, _ := td.send("GET", "/api/v1/checks", nil, "")
+		code, hdr, _ := td.send("GET", "/api/v1/runs", nil, "")
 		retryAfter = hdr.Get("Retry-After")
 		return code == http.StatusServiceUnavailable
 	}, 10*time.Second, 20*time.Millisecond, "three slow bodies take the three slots")
@@ -112,11 +112,11 @@ func TestUnauthenticatedRequestsShareBoundedSlots(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, code)
 	assert.Contains(t, body, "server.max_unauthenticated_requests")
 
-	code, _, _ = td.send("GET", "/api/v1/checks", bearer(token), "")
+	code, _, _ = td.send("GET", "/api/v1/runs", bearer(token), "")
 	assert.Equal(t, http.StatusOK, code, "a token is not limited")
 	code, _, _ = td.send("GET", "/-/healthy", nil, "")
 	assert.Equal(t, http.StatusOK, code, "health probes are not limited")
-	code, _, _ = td.send("GET", "/api/v1/checks", bearer("wrong"), "")
+	code, _, _ = td.send("GET", "/api/v1/runs", bearer("wrong"), "")
 	assert.Equal(t, http.StatusServiceUnavailable, code, "a wrong token is no token")
 	_, _, metrics := td.send("GET", "/metrics", bearer(token), "")
 	assert.Greater(t, counter(metrics, `canary_api_requests_rejected_total{reason="busy"}`), 1.0)
@@ -125,7 +125,7 @@ func TestUnauthenticatedRequestsShareBoundedSlots(t *testing.T) {
 		require.NoError(t, c.Close())
 	}
 	require.Eventually(t, func() bool {
-		code, _, _ := td.send("GET", "/api/v1/checks", nil, "")
+		code, _, _ := td.send("GET", "/api/v1/runs", nil, "")
 		return code == http.StatusOK
 	}, 10*time.Second, 20*time.Millisecond, "the slots are free again")
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -348,7 +349,10 @@ checks:
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, 202, resp.StatusCode)
-		loc := resp.Header.Get("Location")
+		// An absolute URL on this daemon's port; the restarted one listens
+		// on another.
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		require.NoError(t, err)
 		time.Sleep(3 * time.Second) // a verdict has been persisted
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		_ = cmd.Wait()
@@ -356,7 +360,7 @@ checks:
 		cmd, api = startDaemon(t, bin, cfg, env)
 		defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 		var run map[string]any
-		assert.Equal(t, 200, getJSON(t, api+loc, &run))
+		assert.Equal(t, 200, getJSON(t, api+loc.Path, &run))
 		assert.Equal(t, "inconclusive", run["status"], "a run cut by the crash is kept, as inconclusive")
 		assert.Contains(t, run["reasons"], "the daemon stopped during the run")
 		var checks struct {
