@@ -59,6 +59,11 @@ checks:
 
 	assert.Equal(t, DefaultListen, cfg.Server.Listen)
 	assert.Equal(t, DefaultShutdownGrace, cfg.Server.ShutdownGrace)
+	assert.Equal(t, Server{
+		Listen: DefaultListen, AuthToken: "tok-secret", ShutdownGrace: DefaultShutdownGrace, ExternalURL: "https://canary.example.com",
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 30 * time.Second,
+		MaxBodyBytes: 1 << 20, MaxUnauthenticatedRequests: 64,
+	}, cfg.Server, "the server's defaults")
 	assert.Equal(t, filepath.Join(filepath.Dir(path), "canary-data"), cfg.StateDir, "relative to the config file")
 	assert.Equal(t, []string{"127.0.0.1", "*.example.com"}, cfg.AllowedHosts, "lower-cased and trimmed")
 	assert.True(t, cfg.Alerting.Slack.Enabled())
@@ -116,6 +121,24 @@ func TestParseInvalid(t *testing.T) {
 				`1:38: external_url "ftp://x" must start with http:// or https://`,
 				`2:17: allowed_hosts entry "http://a": want a host name or IP (no scheme, port or path); *.example.com allows subdomains`,
 				`3:11: max_rate must be positive`,
+			},
+		},
+		{
+			name: "server limits",
+			yaml: "server:\n  auth_token: same\n  run_token: same\n  read_timeout: -1s\n  idle_timeout: -2s\n  max_body_bytes: 1000000000\n  max_unauthenticated_requests: -1\n",
+			want: []string{
+				`3:14: run_token must differ from auth_token: it is the token with fewer rights`,
+				`4:17: invalid duration "-1s": must not be negative`,
+				`5:17: invalid duration "-2s": must not be negative`,
+				`6:19: max_body_bytes 1000000000: want 1 to 67108864`,
+				`7:33: max_unauthenticated_requests must be positive`,
+			},
+		},
+		{
+			name: "external_url",
+			yaml: "server: {external_url: \"https://u:p@canary.example.com/x?y=1\"}\n",
+			want: []string{
+				`1:24: external_url: want a base URL like https://canary.example.com or https://example.com/canary (a host; no user, query or fragment)`,
 			},
 		},
 		{
