@@ -165,17 +165,19 @@ func loadPanels(b *layout) {
 	b.add(lag, 8, 8)
 }
 
-const nativeNote = " Quantiles come from the classic buckets; with native histograms scraped, " +
-	"histogram_quantile(0.99, sum by (check, step) (rate(%s{...}[$__rate_interval]))) gives finer ones."
+// nativeNote ends the latency panels' descriptions: where their quantiles
+// come from.
+const nativeNote = " Quantiles come from the native histogram where Prometheus stores one, " +
+	"else from the classic buckets."
 
 func latencyPanels(b *layout) {
 	b.row("Latency")
 	by := metrics.LabelCheck + ", " + metrics.LabelStep
-	b.add(timeseries("Request latency by step (corrected)", "From when each request was due: includes waiting for a slot, so a stalled target shows up here."+fmt.Sprintf(nativeNote, metrics.RequestDuration), "s",
+	b.add(timeseries("Request latency by step (corrected)", "From when each request was due: includes waiting for a slot, so a stalled target shows up here."+nativeNote, "s",
 		percentiles(metrics.RequestDuration, checkStepSel, by, "{{check}}/{{step}}")...), 12, 8)
-	b.add(timeseries("Request latency by step (service)", "From when each request was actually sent."+fmt.Sprintf(nativeNote, metrics.RequestService), "s",
+	b.add(timeseries("Request latency by step (service)", "From when each request was actually sent."+nativeNote, "s",
 		percentiles(metrics.RequestService, checkStepSel, by, "{{check}}/{{step}}")...), 12, 8)
-	b.add(timeseries("Iteration duration", "Whole iterations, every step included."+fmt.Sprintf(nativeNote, metrics.IterationDuration), "s",
+	b.add(timeseries("Iteration duration", "Whole iterations, every step included."+nativeNote, "s",
 		percentiles(metrics.IterationDuration, checkSel, metrics.LabelCheck, "{{check}}")...), 12, 8)
 	b.add(timeseries("Exact quantiles over the verdict window", "The daemon's HdrHistogram quantiles over each check's verdict window (what the verdict reads); step _iteration is the whole iteration.", "s",
 		q(fmt.Sprintf(`max by (%s, %s, %s) (%s{%s,%s=~"$%s|%s"})`, metrics.LabelCheck, metrics.LabelStep, metrics.LabelQuantile,
@@ -300,7 +302,7 @@ func sloTable(s Spec) string {
 // md makes s literal text in a Markdown table cell.
 func md(s string) string { return strings.ReplaceAll(html.EscapeString(s), "|", `\|`) }
 
-// percentiles are p50, p90 and p99 of a classic histogram.
+// percentiles are p50, p90 and p99 of a histogram.
 func percentiles(hist, sel, by, legend string) []target {
 	var ts []target
 	for _, p := range []float64{0.5, 0.9, 0.99} {
