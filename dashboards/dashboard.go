@@ -456,10 +456,19 @@ var grafanaVarRE = regexp.MustCompile(`\$\{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?\
 // sample values, so that the expression can be parsed (e.g. by promtool):
 // intervals become 5m, every other variable "x" (variables appear only
 // inside label matchers' strings in the generated dashboard).
-func ExpandVariables(expr string) string {
+func ExpandVariables(expr string) string { return ExpandVariablesWith(expr, nil) }
+
+// ExpandVariablesWith replaces Grafana's variables with values[name] (the
+// bare name: "check", "__rate_interval"), and the ones values lacks as
+// ExpandVariables does: what Grafana would send Prometheus for a given
+// choice of variables.
+func ExpandVariablesWith(expr string, values map[string]string) string {
 	return grafanaVarRE.ReplaceAllStringFunc(expr, func(m string) string {
 		name := strings.Trim(m, "${}")
 		name, _, _ = strings.Cut(name, ":")
+		if v, ok := values[name]; ok {
+			return v
+		}
 		switch name {
 		case "__rate_interval", "__interval", "__range":
 			return "5m"

@@ -264,6 +264,13 @@ func TestExpandVariables(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, ExpandVariables(tc.in), "ExpandVariables(%q)", tc.in)
 	}
+	values := map[string]string{"check": "shop", "__rate_interval": "10s"}
+	for _, tc := range []struct{ in, want string }{
+		{`rate(x{check=~"$check",step=~"$step"}[$__rate_interval])`, `rate(x{check=~"shop",step=~"x"}[10s])`},
+		{`x{b="${check:regex}"}[$__interval]`, `x{b="shop"}[5m]`},
+	} {
+		assert.Equal(t, tc.want, ExpandVariablesWith(tc.in, values), "ExpandVariablesWith(%q, %v)", tc.in, values)
+	}
 }
 
 func FuzzExpressions(f *testing.F) {
