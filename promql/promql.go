@@ -180,6 +180,14 @@ func LatencyQuantile(check string, o slo.Objective, window string) string {
 	return Quantile(o.Percentile/100, LatencyHistogram(o), latencyMatchers(check, o), "", window)
 }
 
+// Observations is how many observations a histogram's series matching
+// matchers counted over window, on all instances: histogram_count of the
+// native histogram, or else the classic _count.
+func Observations(hist, matchers, window string) string {
+	return fmt.Sprintf("histogram_count(sum(increase(%s{%s}[%s]))) or sum(increase(%s_count{%s}[%s]))",
+		hist, matchers, window, hist, matchers, window)
+}
+
 // GeneratorLag is the q-quantile of check's generator lag over window, on
 // all instances.
 func GeneratorLag(q float64, check, window string) string {

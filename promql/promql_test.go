@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/slo"
 )
 
@@ -172,6 +173,8 @@ func TestGateQueries(t *testing.T) {
 		{"generator lag", GeneratorLag(0.99, "c", "10m"),
 			`histogram_quantile(0.99, sum(rate(canary_generator_lag_seconds{check="c"}[10m])))` +
 				` or histogram_quantile(0.99, sum by (le) (rate(canary_generator_lag_seconds_bucket{check="c"}[10m])))`},
+		{"observations", Observations(metrics.GeneratorLag, `check="c"`, "5m"),
+			`histogram_count(sum(increase(canary_generator_lag_seconds{check="c"}[5m]))) or sum(increase(canary_generator_lag_seconds_count{check="c"}[5m]))`},
 		{"quantile per label", Quantile(0.5, "h", `check=~"$check"`, "check, step", "$__rate_interval"),
 			`histogram_quantile(0.5, sum by (check, step) (rate(h{check=~"$check"}[$__rate_interval])))` +
 				` or histogram_quantile(0.5, sum by (check, step, le) (rate(h_bucket{check=~"$check"}[$__rate_interval])))`},
