@@ -303,11 +303,17 @@ checks:
 		case <-time.After(60 * time.Second):
 			t.Fatal("the spread run did not finish")
 		}
-		f, err := os.Open(spreadOut)
-		require.NoError(t, err)
-		rep, err := canarystats.ReadReport(f)
-		f.Close()
-		require.NoError(t, err)
+		// The summary is printed before the report is written.
+		var rep *canarystats.Report
+		require.Eventually(t, func() bool {
+			f, err := os.Open(spreadOut)
+			if err != nil {
+				return false
+			}
+			defer f.Close()
+			rep, err = canarystats.ReadReport(f)
+			return err == nil
+		}, 10*time.Second, 100*time.Millisecond, "the spread run writes its report")
 		require.Len(t, rep.Steps, 1)
 		h, err := canarystats.DecodeHistogram(rep.Steps[0].HDR.Latency)
 		require.NoError(t, err)
