@@ -485,17 +485,11 @@ func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, sinc
 	if alive := now.Sub(r.started); alive < span {
 		span = alive
 	}
-	saturated, why := false, ""
-	if snap.Lag != nil && snap.Lag.TotalCount() > 0 {
-		if p99 := time.Duration(snap.Lag.ValueAtQuantile(99)) * time.Microsecond; p99 > 10*time.Millisecond {
-			saturated, why = true, fmt.Sprintf("generator lag p99 %v > 10ms", p99)
-		}
-	}
 	label := slo.FormatDuration(window)
 	if !since.IsZero() {
 		label = "since " + since.UTC().Format(time.RFC3339)
 	}
-	j := slo.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples, Saturated: saturated, Why: why})
+	j := slo.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples, Generator: slo.GeneratorOf(snap)})
 	doc := verdictDoc{
 		Check: r.ck.Name, Verdict: j.Verdict, Window: slo.FormatDuration(window), At: now.UTC(),
 		Samples: j.Samples, Reasons: j.Reasons, Objectives: []objectiveDoc{},

@@ -25,7 +25,10 @@ type PromOptions struct {
 	SLOs       []slo.Objective
 	Window     time.Duration
 	MinSamples int64
-	Now        time.Time // evaluation time; default now
+	// Steps is the number of steps of the check's scenario: a whole
+	// iteration's latency has a service counterpart only when it is one.
+	Steps int
+	Now   time.Time // evaluation time; default now
 }
 
 // AskPrometheus evaluates the SLOs with PromQL and applies the daemon's
@@ -56,12 +59,17 @@ func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
 		samples = 0
 	}
 	f := slo.Facts{Samples: samples, Window: slo.FormatDuration(o.Window), MinSamples: o.MinSamples}
+	// The generator's facts for the saturation rule (slo.Generator).
 	lag, ok, err := q.scalar(ctx, fmt.Sprintf("histogram_quantile(0.99, sum by (le) (rate(%s_bucket{%s}[%s])))", metrics.GeneratorLag, check, w))
 	if err != nil {
 		return nil, err
 	}
-	if ok && lag > 0.010 {
-		f.Saturated, f.Why = true, fmt.Sprintf("generator lag p99 %.1f ms > 10ms", lag*1000)
+	lagN, nok, err := q.scalar(ctx, fmt.Sprintf("sum(increase(%s_count{%s}[%s]))", metrics.GeneratorLag, check, w))
+	if err != nil {
+		return nil, err
+	}
+	if ok && nok {
+		f.Generator = slo.Generator{LagP99: time.Duration(lag * float64(time.Second)), LagSamples: int64(math.Round(lagN))}
 	}
 
 	var results []slo.Result
@@ -69,6 +77,14 @@ func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
 		r, err := q.evaluate(ctx, o.Check, obj, o.Window, w, samples)
 		if err != nil {
 			return nil, err
+		}
+		// A failing corrected latency needs its service counterpart.
+		if so, ok := obj.ServiceCounterpart(o.Steps); ok && r.Evaluated && !r.Pass {
+			sr, err := q.evaluate(ctx, o.Check, so, o.Window, w, samples)
+			if err != nil {
+				return nil, err
+			}
+			r.HasService, r.Service, r.ServicePass = sr.Evaluated, sr.Observed, sr.Pass
 		}
 		results = append(results, r)
 	}

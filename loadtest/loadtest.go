@@ -19,13 +19,6 @@ import (
 	"github.com/canaryproj/canary/transport"
 )
 
-// The generator-saturation rule (SPEC §3): beyond these, the generator — not
-// the target — was the bottleneck, and the verdict is inconclusive.
-const (
-	MaxLagP99    = 10 * time.Millisecond
-	MaxBehindPct = 1.0
-)
-
 // DefaultGrace is how long in-flight iterations may finish after the end.
 const DefaultGrace = 10 * time.Second
 
@@ -162,9 +155,11 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if snap.Lag != nil && snap.Lag.TotalCount() > 0 {
 		lagP99 = float64(snap.Lag.ValueAtQuantile(99)) / 1000
 	}
-	saturated, why := Saturated(lagP99, res.BehindPct)
+	gen := slo.GeneratorOf(snap)
+	gen.BehindPct, gen.Due = res.BehindPct, int64(res.Due)
+	saturated, _ := gen.Saturated()
 	j := slo.Judge(o.SLOs, slo.Input{
-		Snapshot: snap, Duration: dur, Window: "the run", Saturated: saturated, Why: why, Aborted: res.Aborted,
+		Snapshot: snap, Duration: dur, Window: "the run", Generator: gen, Aborted: res.Aborted,
 	})
 	// Rates are measured over the profile's active span, not the drain of
 	// in-flight iterations after it (nor beyond an abort).
@@ -209,17 +204,6 @@ func reportValue(r slo.Result) float64 {
 		return r.Observed * 100
 	}
 	return r.Observed
-}
-
-// Saturated applies the generator-saturation rule.
-func Saturated(lagP99Ms, behindPct float64) (bool, string) {
-	switch {
-	case lagP99Ms > float64(MaxLagP99)/float64(time.Millisecond):
-		return true, fmt.Sprintf("generator lag p99 %.1f ms > %v", lagP99Ms, MaxLagP99)
-	case behindPct > MaxBehindPct:
-		return true, fmt.Sprintf("the generator fell %.1f%% behind its schedule (> %.0f%%)", behindPct, MaxBehindPct)
-	}
-	return false, ""
 }
 
 // expectedRate is the open model's peak arrival rate, for sizing the

@@ -141,7 +141,8 @@ func askPrometheus(ctx context.Context, env Env, prom, config, check string, win
 	if minSamples >= 0 {
 		ms = int64(minSamples)
 	}
-	return gate.AskPrometheus(ctx, gate.PromOptions{URL: prom, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ms})
+	return gate.AskPrometheus(ctx, gate.PromOptions{URL: prom, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ms,
+		Steps: len(ck.Scenario.StepNames())})
 }
 
 // dashboardSpec is the rules and dashboard generator's view of a config.
