@@ -41,6 +41,10 @@ type Options struct {
 // MaxSlots bounds the window ring.
 const MaxSlots = 720
 
+// recentFlushes is how many flushes the collector's recent totals gather
+// before they go into its totals.
+const recentFlushes = 64
+
 // Interval is one step's measurements between two flushes.
 type Interval struct {
 	Step             string
@@ -65,12 +69,17 @@ type Collector struct {
 	spare *interval
 	// Every accumulator is sparse: merging sparse histograms touches only
 	// their populated buckets.
-	acc       *sparse // scratch: the interval being flushed
-	totals    *sparse // cumulative since start
-	conv      *hdrhistogram.PackedHistogram
-	lastFlush time.Time
-	ivLat     *hdrhistogram.Histogram // OnInterval's scratch
-	ivSvc     *hdrhistogram.Histogram
+	acc *sparse // scratch: the interval being flushed
+	// The cumulative totals since the start are totals plus recent:
+	// merging a flush into a packed histogram costs a pass over all its
+	// buckets, so flushes go into the small recent, which goes into totals
+	// only every recentFlushes.
+	totals, recent *sparse
+	recentN        int
+	conv           *hdrhistogram.PackedHistogram
+	lastFlush      time.Time
+	ivLat          *hdrhistogram.Histogram // OnInterval's scratch
+	ivSvc          *hdrhistogram.Histogram
 
 	series series
 	win    *window // nil without windows
@@ -91,7 +100,7 @@ func NewCollector(steps []string, start time.Time, o Options) *Collector {
 	c := &Collector{
 		steps: append([]string(nil), steps...), start: start, o: o,
 		shards: make([]Shard, o.Shards), spare: newInterval(n),
-		acc: newSparse(n), totals: newSparse(n), conv: newPacked(), lastFlush: start,
+		acc: newSparse(n), totals: newSparse(n), recent: newSparse(n), conv: newPacked(), lastFlush: start,
 		series: newSeries(start, o.SeriesCap, n),
 	}
 	for i := range c.shards {
@@ -253,7 +262,12 @@ func (c *Collector) Flush(now time.Time) {
 		spare = full
 	}
 	c.spare = spare
-	c.totals.add(acc)
+	c.recent.add(acc)
+	if c.recentN++; c.recentN >= recentFlushes {
+		c.totals.add(c.recent)
+		c.recent.reset()
+		c.recentN = 0
+	}
 	if c.o.OnInterval != nil {
 		for i, name := range c.steps {
 			c.ivLat.Reset()
@@ -284,6 +298,7 @@ func (c *Collector) Totals() *Snapshot {
 	defer c.mu.Unlock()
 	s := NewSnapshot(c.steps)
 	c.totals.mergeInto(s)
+	c.recent.mergeInto(s)
 	s.Start, s.End = c.start, c.lastFlush
 	return s
 }
@@ -293,7 +308,9 @@ func (c *Collector) Totals() *Snapshot {
 func (c *Collector) Counts() IterationCounts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.totals.its
+	its := c.totals.its
+	its.add(c.recent.its)
+	return its
 }
 
 // Window returns the measurements of the last d as of the last Flush, at
