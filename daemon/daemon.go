@@ -460,6 +460,11 @@ type verdictDoc struct {
 	Samples    int64          `json:"samples"`
 	Objectives []objectiveDoc `json:"objectives"`
 	Reasons    []string       `json:"reasons"`
+
+	// The span the samples were counted over: from CoveredFrom, for Span
+	// seconds (up to the last flush, within a second of At).
+	CoveredFrom time.Time `json:"covered_from"`
+	Span        float64   `json:"span_s"`
 }
 
 type objectiveDoc struct {
@@ -474,17 +479,14 @@ type objectiveDoc struct {
 // judge evaluates a check over a window (or since a time) as of now.
 func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, since time.Time, minSamples int64) verdictDoc {
 	var snap *stats.Snapshot
-	span := window
 	if !since.IsZero() {
 		snap = r.col.WindowSince(now, since)
-		span = now.Sub(since)
 	} else {
 		snap = r.col.Window(now, window)
 	}
-	// A window longer than the check has run covers only what ran.
-	if alive := now.Sub(r.started); alive < span {
-		span = alive
-	}
+	// What the window really covers (less than asked when the check has
+	// run for less, or since falls inside a slot).
+	span := snap.End.Sub(snap.Start)
 	label := slo.FormatDuration(window)
 	if !since.IsZero() {
 		label = "since " + since.UTC().Format(time.RFC3339)
@@ -493,6 +495,7 @@ func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, sinc
 	doc := verdictDoc{
 		Check: r.ck.Name, Verdict: j.Verdict, Window: slo.FormatDuration(window), At: now.UTC(),
 		Samples: j.Samples, Reasons: j.Reasons, Objectives: []objectiveDoc{},
+		CoveredFrom: snap.Start.UTC(), Span: span.Seconds(),
 	}
 	if doc.Reasons == nil {
 		doc.Reasons = []string{}
@@ -546,7 +549,7 @@ func (d *Daemon) evaluate(now time.Time) {
 		}
 		win := r.col.Window(now, ck.Window)
 		for _, o := range ck.SLOs {
-			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: min(ck.Window, now.Sub(r.started))})
+			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start)})
 			burnByLabel := map[string]float64{}
 			burn := map[time.Duration]float64{}
 			for _, w := range wins {
