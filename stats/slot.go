@@ -47,7 +47,7 @@ func bucketRange(key uint32, b uint) (lo, width uint64) {
 // where the bucket is the HdrHistogram's own).
 func representative(key uint32, b uint) int64 {
 	lo, w := bucketRange(key, b)
-	return int64(lo + w/2)
+	return min(int64(lo+w/2), MaxValue)
 }
 
 // bucket is one populated histogram bucket.

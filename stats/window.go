@@ -25,28 +25,26 @@ import "time"
 const (
 	// tier0Slots is tier 0's capacity in 1 s slots, fineSlots tiers 1..3's
 	// (2 to 8 s slots) and tierSlots the others': a slot is then at most
-	// 1/64 of its age (1/62 in tier 1) and a window off by at most half of
-	// that, 1.6 %, plus the second a flush may be late.
+	// 1/31 of its age, and a window off by at most half of that, 1.6 %
+	// (plus the second a flush may be late).
 	tier0Slots = 64
 	fineSlots  = 40
 	tierSlots  = 32
-	// recordSlack is how late a sample may be recorded after it completed
-	// (the goroutine descheduled in between), so that it lands in a flush
-	// after the one its completion belongs to.
+	// recordSlack is how long after it completed a sample may still be
+	// recorded (its goroutine descheduled in between), landing in the
+	// flush after the one its completion belongs to.
 	recordSlack = 10 * time.Millisecond
 )
 
 // tierBits is the histogram precision of tier i's slots: exact (the
 // HdrHistograms' own buckets) up to 64 s slots, which windows up to about
-// an hour and a half reach; then 7 bits (a value read back within 0.8 %)
-// up to 512 s slots, windows up to about 11 hours; then 6 bits (within
-// 1.6 %). Counters are exact at every tier.
+// an hour and a half reach; then 6 bits, a value read back within 1.6 %
+// (32 buckets an octave: a few hundred bytes a histogram however many
+// samples a slot holds). Counters are exact at every tier.
 func tierBits(i int) uint {
 	switch {
 	case i <= 6:
 		return fullBits
-	case i <= 9:
-		return 7
 	}
 	return 6
 }
@@ -211,7 +209,7 @@ func (w *window) put(i int, k int64, data []byte, from int64, bits uint) {
 func (w *window) query(b, last time.Time, exact bool, s *Snapshot) {
 	bound := b.Sub(w.start)
 	covered := last.Sub(w.start)
-	var d slotData
+	d := &w.a // the collector's lock guards the scratch
 walk:
 	for i := range w.tiers {
 		t := &w.tiers[i]
@@ -227,7 +225,7 @@ walk:
 				break walk
 			}
 			if sl.data != nil {
-				_ = decodeSlot(sl.data, &d, w.steps)
+				_ = decodeSlot(sl.data, d, w.steps)
 				d.mergeInto(s, t.bits)
 			}
 			covered = lo
