@@ -46,6 +46,9 @@ type Report struct {
 	HDR     string   `json:"hdr,omitempty"`
 	Clamped int64    `json:"clamped,omitempty"`
 	Merged  int      `json:"merged,omitempty"`
+	// Aborted: the run was cut short (Ctrl-C, a signal) and covers less
+	// than its profile; so is a merge with an aborted part.
+	Aborted bool `json:"aborted,omitempty"`
 }
 
 // RateReport is target vs achieved iterations per second.
