@@ -195,13 +195,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range j.Results {
-		rep.SLOs = append(rep.SLOs, stats.SLOResult{
-			Expr: r.Objective.String(), Observed: reportValue(r), Pass: r.Pass && r.Evaluated,
-		})
-	}
-	rep.Verdict = string(j.Verdict)
-	rep.Reasons = j.Reasons
+	j.apply(rep)
 	rep.Aborted = res.Aborted
 	out := &Outcome{Report: rep, Judgement: j, Result: res, Snapshot: snap}
 	if logErr != nil {
@@ -297,8 +291,27 @@ func Judge(objs []slo.Objective, in slo.Input, behindPct float64) Judgement {
 	if snap := in.Snapshot; snap != nil && snap.Lag != nil && snap.Lag.TotalCount() > 0 {
 		lagP99 = float64(snap.Lag.ValueAtQuantile(99)) / 1000
 	}
-	in.Saturated, in.Why = Saturated(lagP99, behindPct)
-	return Judgement{Judgement: slo.Judge(objs, in), LagP99Ms: lagP99, Saturated: in.Saturated}
+	return judge(objs, in, lagP99, behindPct)
+}
+
+// judge is Judge with the generator lag's p99 (ms) given.
+func judge(objs []slo.Objective, in slo.Input, lagP99Ms, behindPct float64) Judgement {
+	in.Saturated, in.Why = Saturated(lagP99Ms, behindPct)
+	return Judgement{Judgement: slo.Judge(objs, in), LagP99Ms: lagP99Ms, Saturated: in.Saturated}
+}
+
+// apply writes the judgement into a report: its SLOs' results, verdict,
+// reasons and whether the generator saturated.
+func (j Judgement) apply(rep *stats.Report) {
+	rep.SLOs = []stats.SLOResult{}
+	for _, r := range j.Results {
+		rep.SLOs = append(rep.SLOs, stats.SLOResult{
+			Expr: r.Objective.String(), Observed: reportValue(r), Pass: r.Pass && r.Evaluated,
+		})
+	}
+	rep.Verdict = string(j.Verdict)
+	rep.Reasons = j.Reasons
+	rep.Generator.Saturated = j.Saturated
 }
 
 // Saturated applies the generator-saturation rule to the generator lag's

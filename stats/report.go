@@ -518,8 +518,10 @@ func ReadReport(rd io.Reader) (*Report, error) {
 // encodings and every summary recomputed from them; counters add up; the
 // slices ran side by side, so target and achieved rates add up; the
 // generator's worst figures and the worst verdict (inconclusive, then
-// fail) win. SLOs are not re-evaluated here: the merged report lists none,
-// and its reasons are the slices' own. Series are aligned on wall-clock
+// fail) win; so does an aborted part. SLOs are not re-evaluated here (see
+// run.Merge, which does): the merged report lists none, and its reasons
+// are the slices' own. The profile is the first report's, its segment
+// "merged k/n" when the reports are k segments of n. Series are aligned on wall-clock
 // time (each report's t is from its own start) at the coarsest resolution
 // among them: rates add up, p50 is the rate-weighted mean, p99 the worst.
 func MergeReports(rs ...*Report) (*Report, error) {
@@ -527,7 +529,7 @@ func MergeReports(rs ...*Report) (*Report, error) {
 		return nil, errors.New("nothing to merge")
 	}
 	var snap *Snapshot
-	out := &Report{Schema: ReportSchema, Scenario: rs[0].Scenario, Profile: rs[0].Profile, SLOs: []SLOResult{}}
+	out := &Report{Schema: ReportSchema, Scenario: rs[0].Scenario, Profile: mergedProfile(rs), SLOs: []SLOResult{}}
 	var achieved float64
 	for i, r := range rs {
 		if r.Scenario != out.Scenario {
@@ -553,6 +555,7 @@ func MergeReports(rs ...*Report) (*Report, error) {
 			out.Reasons = append(out.Reasons, fmt.Sprintf("report %d: %s", i+1, why))
 		}
 		out.Merged += max(r.Merged, 1)
+		out.Aborted = out.Aborted || r.Aborted
 	}
 	out.Start, out.End = snap.Start.UTC(), snap.End.UTC()
 	out.DurationS = round(out.End.Sub(out.Start).Seconds(), 3)
@@ -564,6 +567,42 @@ func MergeReports(rs ...*Report) (*Report, error) {
 	out.Rate.Achieved = round(achieved, 3)
 	out.Series = mergeSeries(out.Start, rs)
 	return out, nil
+}
+
+// Segment is the slice of a distributed run a report is of, from its
+// profile's "segment" ("2/4", as `canary run --segment` counts: 1-based):
+// ok is false for a whole run or a merge.
+func (r *Report) Segment() (i, n int, ok bool) {
+	m, _ := r.Profile.(map[string]any)
+	s, _ := m["segment"].(string)
+	if _, err := fmt.Sscanf(s, "%d/%d", &i, &n); err != nil || fmt.Sprintf("%d/%d", i, n) != s || i < 1 || i > n {
+		return 0, 0, false
+	}
+	return i, n, true
+}
+
+// mergedProfile is the first report's profile, its segment saying what the
+// merge is made of: "merged 3/4" when every report is a segment of 4 (3 of
+// them here), nothing otherwise.
+func mergedProfile(rs []*Report) any {
+	m, ok := rs[0].Profile.(map[string]any)
+	if !ok {
+		return rs[0].Profile
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	delete(out, "segment")
+	_, n, ok := rs[0].Segment()
+	for _, r := range rs[1:] {
+		_, rn, rok := r.Segment()
+		ok = ok && rok && rn == n
+	}
+	if ok {
+		out["segment"] = fmt.Sprintf("merged %d/%d", len(rs), n)
+	}
+	return out
 }
 
 // worseVerdict orders verdicts: inconclusive (the generator could not
