@@ -269,14 +269,7 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	if runErr != nil {
 		return &exitError{code: ExitInternal, err: runErr}
 	}
-	switch outcome.Judgement.Verdict {
-	case slo.Pass:
-		return nil
-	case slo.Fail:
-		return &exitError{code: ExitSLOFailed}
-	default:
-		return &exitError{code: ExitInconclusive}
-	}
+	return verdictExit(outcome.Judgement.Verdict)
 }
 
 type outputs struct {
