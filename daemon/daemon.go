@@ -57,6 +57,7 @@ type Daemon struct {
 	exp     *metrics.Exporter
 	store   *store.Store
 	alerts  *alert.Manager
+	api     apiMetrics
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -97,6 +98,9 @@ func New(o Options) (*Daemon, error) {
 	}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if d.exp, err = metrics.NewExporter(d.reg); err != nil {
+		return nil, err
+	}
+	if d.api, err = newAPIMetrics(d.reg); err != nil {
 		return nil, err
 	}
 	if d.store, err = store.Open(cfg.StateDir, store.Options{}); err != nil {
@@ -140,7 +144,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: listen %s: %w", ErrBadConfig, cfg.Server.Listen, err)
 	}
-	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	srv := d.newServer()
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -357,9 +361,11 @@ func (d *Daemon) Reload() error {
 	if !sameNotifiers(old, cfg) {
 		d.log.Warn("alerting notifiers (slack, alertmanager) and the burn-rate policy take effect at the next restart")
 	}
-	if old.StateDir != cfg.StateDir || old.Server.Listen != cfg.Server.Listen {
-		d.log.Warn("state_dir and server.listen take effect at the next restart")
-		cfg.StateDir, cfg.Server.Listen = old.StateDir, old.Server.Listen
+	if old.StateDir != cfg.StateDir || old.Server.Listen != cfg.Server.Listen || !sameServerLimits(old.Server, cfg.Server) {
+		d.log.Warn("state_dir, server.listen and the server's timeouts and limits take effect at the next restart")
+		srv := old.Server
+		srv.AuthToken, srv.RunToken, srv.ShutdownGrace, srv.ExternalURL = cfg.Server.AuthToken, cfg.Server.RunToken, cfg.Server.ShutdownGrace, cfg.Server.ExternalURL
+		cfg.StateDir, cfg.Server = old.StateDir, srv
 	}
 	d.apply(cfg)
 	d.mu.Lock()

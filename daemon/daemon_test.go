@@ -55,12 +55,15 @@ steps:
     expect: {status: 200}
 `
 
-func configYAML(checks string) string {
+func configYAML(checks string) string { return configYAMLWith("", checks) }
+
+// configYAMLWith adds lines to the server block.
+func configYAMLWith(server, checks string) string {
 	return `server:
   listen: 127.0.0.1:0
   auth_token: "${CANARY_TOKEN}"
   shutdown_grace: 2s
-state_dir: ./state
+` + server + `state_dir: ./state
 allowed_hosts: [127.0.0.1]
 max_rate: 200
 alerting:
@@ -83,15 +86,21 @@ const shopCheck = `  - name: shop
 
 func start(t *testing.T, checks string) *testDaemon {
 	t.Helper()
+	return startWith(t, "", checks)
+}
+
+// startWith starts a daemon with lines added to its config's server block.
+func startWith(t *testing.T, server, checks string) *testDaemon {
+	t.Helper()
 	demo := demotarget.New(demotarget.Options{Seed: 1})
 	target := httptest.NewServer(demo)
 	t.Cleanup(target.Close)
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(scenarioYAML), 0o644))
 	cfg := filepath.Join(dir, "canary.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(configYAML(checks)), 0o644))
+	require.NoError(t, os.WriteFile(cfg, []byte(configYAMLWith(server, checks)), 0o644))
 	td := &testDaemon{t: t, dir: dir, cfg: cfg, demo: demo, target: target, logs: &logtest.Buffer{},
-		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token}}
+		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token, "RUN_TOKEN": runToken}}
 	td.run()
 	return td
 }
@@ -305,10 +314,10 @@ func TestOnDemandRunsAreIdempotentAndPersisted(t *testing.T) {
 	assert.Equal(t, loc, hdr.Get("Location"), "the same key returns the same run")
 	assert.Equal(t, first["id"], second["id"])
 	require.Eventually(t, func() bool {
-		_, _, r := td.do("GET", loc, "", nil)
+		_, _, r := td.do("GET", strings.TrimPrefix(loc, td.base), "", nil)
 		return r["status"] == "passed"
 	}, 15*time.Second, 200*time.Millisecond)
-	_, _, run := td.do("GET", loc, "", nil)
+	_, _, run := td.do("GET", strings.TrimPrefix(loc, td.base), "", nil)
 	report := run["report"].(map[string]any)
 	assert.Equal(t, 10.0, report["iterations"].(map[string]any)["total"], "one run of 10/s for 1 s, not two")
 	_, _, list := td.do("GET", "/api/v1/runs", "", nil)

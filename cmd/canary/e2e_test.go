@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -387,7 +388,10 @@ checks:
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, 202, resp.StatusCode)
-		loc := resp.Header.Get("Location")
+		// An absolute URL on this daemon's port; the restarted one listens
+		// on another.
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		require.NoError(t, err)
 		time.Sleep(3 * time.Second) // a verdict has been persisted
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		_ = cmd.Wait()
@@ -395,7 +399,7 @@ checks:
 		cmd, api = startDaemon(t, bin, cfg, env)
 		defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 		var run map[string]any
-		assert.Equal(t, 200, getJSON(t, api+loc, &run))
+		assert.Equal(t, 200, getJSON(t, api+loc.Path, &run))
 		assert.Equal(t, "inconclusive", run["status"], "a run cut by the crash is kept, as inconclusive")
 		assert.Contains(t, run["reasons"], "the daemon stopped during the run")
 		var checks struct {
