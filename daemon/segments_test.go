@@ -188,6 +188,9 @@ func TestDistributedRunIsMergedAndJudged(t *testing.T) {
 	assert.Equal(t, want.Latency, r.Report.Latency)
 	assert.Equal(t, want.Steps[0].HDR, r.Report.Steps[0].HDR)
 
+	page := td.raw("/")
+	assert.Contains(t, page, "<code>"+id+"</code></a></td><td>shop</td><td>passed</td>", "the status page lists it under its scenario")
+
 	// A retried push of a finished run's segment is answered, unchanged.
 	a, err = td.pushTo(id, done("2/4", reps[1]))
 	require.NoError(t, err)
