@@ -295,11 +295,12 @@ func TestEndToEnd(t *testing.T) {
 			reports = append(reports, out)
 		}
 		r := run(t, bin, nil, append([]string{"report", "--merge"}, reports...)...)
-		require.Equal(t, 0, r.code, r.stderr)
 		var merged map[string]any
-		require.NoError(t, json.Unmarshal([]byte(r.stdout), &merged))
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &merged), r.stderr)
 		assert.Equal(t, 40.0, merged["iterations"].(map[string]any)["total"])
 		assert.Equal(t, 2.0, merged["merged"])
+		assert.Equal(t, "merged 2/2", merged["profile"].(map[string]any)["segment"])
+		assert.Equal(t, map[any]int{"pass": 0, "inconclusive": 3}[merged["verdict"]], r.code, "the merged verdict's exit code: %s", r.stderr)
 	})
 
 	t.Run("interrupted run is inconclusive", func(t *testing.T) {
