@@ -76,7 +76,9 @@ func newDistributed(env Env, f *runFlags, cmd *cobra.Command, scenarioName strin
 	}
 	i, n := p.SegmentOf()
 	d := &distributed{segment: fmt.Sprintf("%d/%d", i+1, n), scenario: scenarioName, stderr: env.Stderr}
-	start := time.Now()
+	// Without a start time the run starts once registered (within
+	// registerWait).
+	start := time.Now().Add(registerWait)
 	if !startAt.IsZero() {
 		start = startAt
 		at := startAt.UTC()
@@ -91,7 +93,10 @@ func newDistributed(env Env, f *runFlags, cmd *cobra.Command, scenarioName strin
 	case startAt.IsZero() && n > 1:
 		return nil, errors.New("--push with --segment: give --start-at or --run-id, so that the segments find their run")
 	default:
-		d.runID = push.RunID(scenarioName, start)
+		d.runID = push.RunID(scenarioName, time.Now())
+		if !startAt.IsZero() {
+			d.runID = push.RunID(scenarioName, startAt)
+		}
 	}
 	// The daemon waits until every segment could have run, drained its
 	// iterations in flight and pushed with every retry.
@@ -108,12 +113,15 @@ func (d *distributed) message(event string) push.Message {
 	return push.Message{Event: event, Segment: d.segment, Scenario: d.scenario, Deadline: d.deadline, StartAt: d.startAt}
 }
 
+// registerWait bounds how long a segment tries to register.
+const registerWait = 5 * time.Second
+
 // start tells the daemon the segment is ready, so that the run is listed
 // from now on. It must not delay the start: it gives up a second before
 // it, and a failure is only a warning (the report is pushed anyway).
 func (d *distributed) start(ctx context.Context) {
 	c := *d.client
-	c.Retry = 5 * time.Second
+	c.Retry = registerWait
 	if d.startAt != nil {
 		c.Retry = min(c.Retry, time.Until(*d.startAt)-time.Second)
 	}
