@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -346,9 +347,12 @@ func TestDistributedRehearsal(t *testing.T) {
 		assert.Equal(t, 4, got.Segments.Expected)
 		assert.Equal(t, 4, got.Segments.Received)
 		assert.Equal(t, "merged 4/4", merged.Profile.(map[string]any)["segment"])
+		// The target answers in 20–40 ms, far under p99<1s and errors<1%: the
+		// run passes, unless a busy machine saturated the generators.
 		assert.Contains(t, []string{"passed", "inconclusive"}, got.Status, "reasons: %v", got.Reasons)
-		for _, why := range got.Reasons {
-			assert.True(t, strings.HasPrefix(why, "generator saturated"), "only a busy machine may leave it undecided: %q", why)
+		if got.Status == "inconclusive" {
+			assert.True(t, slices.ContainsFunc(got.Reasons, func(why string) bool { return strings.HasPrefix(why, "generator saturated") }),
+				"only a busy machine may leave it undecided: %v", got.Reasons)
 		}
 	})
 	t.Run("the merged request count is the target's", func(t *testing.T) {

