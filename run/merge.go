@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
@@ -27,8 +28,7 @@ type MergeOptions struct {
 // Merge merges the reports of a distributed run's segments exactly
 // (stats.MergeReports) and judges the merge once, with the rules of Run:
 // the SLOs on the merged histograms and counters, the saturation rule on
-// the worst segment's generator (its lag p99 and how far it fell behind:
-// the merged lag histogram is not in the reports). The merged report
+// the segments' generators together (mergedGenerator). The merged report
 // carries the judgement. `canary report --merge` and the daemon's
 // distributed runs both judge here.
 //
@@ -67,8 +67,7 @@ func Merge(reps []*stats.Report, o MergeOptions) (*stats.Report, Judgement, erro
 	if len(reps) < n {
 		window = fmt.Sprintf("the %d of %d segments that reported", len(reps), n)
 	}
-	g := merged.Generator
-	j := judge(objs, slo.Input{Snapshot: snap, Duration: merged.End.Sub(merged.Start), Window: window, Aborted: merged.Aborted}, g.LagP99Ms, g.BehindPct)
+	j := judge(objs, slo.Input{Snapshot: snap, Duration: merged.End.Sub(merged.Start), Window: window, Aborted: merged.Aborted}, mergedGenerator(merged, snap))
 	if len(o.Absent) > 0 {
 		var absent []string
 		for i := 1; i <= n; i++ {
@@ -81,6 +80,24 @@ func Merge(reps []*stats.Report, o MergeOptions) (*stats.Report, Judgement, erro
 	}
 	j.apply(merged)
 	return merged, j, nil
+}
+
+// mergedGenerator is the saturation rule's facts of a merge: the lag of
+// every segment's iterations and how far they fell behind all that was due,
+// as one run would have them. Reports older than these figures give only
+// each segment's lag p99 and behind_pct: the worst of them then stands for
+// the whole.
+func mergedGenerator(merged *stats.Report, snap *stats.Snapshot) slo.Generator {
+	g := slo.GeneratorOf(snap)
+	if g.LagSamples == 0 && merged.Generator.LagP99Ms > 0 {
+		g.LagP99 = time.Duration(merged.Generator.LagP99Ms * float64(time.Millisecond))
+		g.LagSamples = merged.Iterations.Success + merged.Iterations.Failure
+	}
+	g.BehindPct, g.Due = merged.Generator.BehindPct, merged.Generator.Due
+	if g.Due == 0 {
+		g.Due = merged.Iterations.Total
+	}
+	return g
 }
 
 // checkSegments checks that reps are distinct segments of one run of n

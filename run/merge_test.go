@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -132,28 +133,75 @@ func TestMergeWithAbsentSegments(t *testing.T) {
 	}, m.Reasons)
 }
 
+// lagged gives a report the lag of a generator that started n of its
+// iterations d late.
+func lagged(t *testing.T, r *stats.Report, n int, d time.Duration) {
+	t.Helper()
+	h := stats.NewHistogram()
+	sent := r.Iterations.Success + r.Iterations.Failure
+	require.NoError(t, h.RecordValues(d.Microseconds(), int64(n)))
+	require.NoError(t, h.RecordValues(100, sent-int64(n)))
+	enc, err := stats.EncodeHistogram(h)
+	require.NoError(t, err)
+	r.Generator.HDR = enc
+}
+
+// The saturation rule is judged on the segments' generators together, as
+// on one run's: every segment's lag samples and all that was due.
 func TestMergeGeneratorFacts(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		modify func(r *stats.Report)
-		want   slo.Verdict
-		reason string
+		name      string
+		modify    func(r *stats.Report)
+		saturated bool
+		reason    string
 	}{
-		{"healthy", func(*stats.Report) {}, slo.Pass, ""},
-		{"one segment's generator lagged", func(r *stats.Report) { r.Generator.LagP99Ms = 25 }, slo.Inconclusive, "generator saturated: generator lag p99 25.0 ms > 10ms"},
-		{"one fell behind", func(r *stats.Report) { r.Generator.BehindPct = 3 }, slo.Inconclusive, "generator saturated: the generator fell 3.0% behind its schedule (> 1%)"},
-		{"one was cut short", func(r *stats.Report) { r.Aborted = true }, slo.Inconclusive, "the run was aborted before its end"},
+		{"healthy", func(*stats.Report) {}, false, ""},
+		{"one segment's generator lagged all along", func(r *stats.Report) { lagged(t, r, 100, 25*time.Millisecond) }, true,
+			"generator saturated: generator lag p99 25.01ms > 10ms over 300 lag samples; it could change none of the objectives' answers"},
+		// 2 of 100 is this segment's p99, but 2 of the run's 300 are not.
+		{"one segment lagged twice", func(r *stats.Report) { lagged(t, r, 2, 25*time.Millisecond) }, false, ""},
+		{"one fell far behind", func(r *stats.Report) { r.Generator.BehindPct = 6 }, true,
+			"generator saturated: the generator fell 2% behind its schedule (> 1%) over 300 due iterations; it could change none of the objectives' answers"},
+		{"one fell a little behind", func(r *stats.Report) { r.Generator.BehindPct = 2 }, false, ""},
+		{"one was cut short", func(r *stats.Report) { r.Aborted = true }, false, "the run was aborted before its end"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reps := segmentReports(t, 3, 12, none)
+			reps := segmentReports(t, 3, 300, none, "p99<10s")
+			for _, r := range reps {
+				r.Generator.Due = 100 // the open model's schedule; iterations have none
+				lagged(t, r, 0, 0)
+			}
 			tc.modify(reps[1])
 			m, j, err := Merge(reps, MergeOptions{})
 			require.NoError(t, err)
-			assert.Equal(t, tc.want, j.Verdict)
+			assert.Equal(t, tc.saturated, j.Saturated)
+			assert.Equal(t, tc.saturated, m.Generator.Saturated)
+			assert.Equal(t, int64(300), m.Generator.Due)
 			if tc.reason != "" {
 				assert.Contains(t, m.Reasons, tc.reason)
+			} else {
+				assert.Empty(t, m.Reasons)
 			}
-			assert.Equal(t, j.Saturated, m.Generator.Saturated)
+			want := slo.Pass // the objective passes: a busy generator changes nothing
+			if tc.name == "one was cut short" {
+				want = slo.Inconclusive
+			}
+			assert.Equal(t, want, j.Verdict)
 		})
 	}
+}
+
+// Reports older than the generator's histogram and due: the worst
+// segment's lag p99 and behind_pct stand for the whole.
+func TestMergeOlderReportsGenerator(t *testing.T) {
+	reps := segmentReports(t, 2, 300, none, "p99<10s")
+	for _, r := range reps {
+		r.Generator.HDR, r.Generator.Due = "", 0
+	}
+	reps[1].Generator.LagP99Ms = 30
+	m, j, err := Merge(reps, MergeOptions{})
+	require.NoError(t, err)
+	assert.True(t, j.Saturated)
+	assert.Equal(t, 30.0, m.Generator.LagP99Ms)
+	assert.Contains(t, m.Reasons, "generator saturated: generator lag p99 30ms > 10ms over 300 lag samples; it could change none of the objectives' answers")
 }

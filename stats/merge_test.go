@@ -92,3 +92,51 @@ func TestMergeIsAbortedWhenAPartIs(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, m.Aborted, "a part cut short leaves the merge short too")
 }
+
+func TestMergeGeneratorFigures(t *testing.T) {
+	lag := func(t *testing.T, r *Report, values ...int64) {
+		h := NewHistogram()
+		for _, v := range values {
+			require.NoError(t, h.RecordValue(v))
+		}
+		var err error
+		r.Generator.HDR, err = EncodeHistogram(h)
+		require.NoError(t, err)
+	}
+	a, b := segmentReport(t, "1/2", 1), segmentReport(t, "2/2", 2)
+	a.Generator.Due, a.Generator.BehindPct = 100, 0
+	b.Generator.Due, b.Generator.BehindPct = 300, 4
+	lag(t, a, 1000, 1000, 1000)
+	lag(t, b, 2000, 50000)
+	m, err := MergeReports(a, b)
+	require.NoError(t, err)
+	assert.Equal(t, int64(400), m.Generator.Due, "due iterations add up")
+	assert.Equal(t, 3.0, m.Generator.BehindPct, "12 of the 400 due were not started")
+	s, err := m.Snapshot()
+	require.NoError(t, err)
+	assert.Equal(t, int64(5), s.Lag.TotalCount(), "every segment's lag samples")
+	assert.Equal(t, Millis(s.Lag.ValueAtQuantile(99)), m.Generator.LagP99Ms)
+
+	// Reports without these figures: the worst segment's.
+	a.Generator.HDR, a.Generator.Due, a.Generator.LagP99Ms = "", 0, 7
+	b.Generator.HDR, b.Generator.LagP99Ms = "", 3
+	m, err = MergeReports(a, b)
+	require.NoError(t, err)
+	assert.Equal(t, 7.0, m.Generator.LagP99Ms)
+	assert.Equal(t, 4.0, m.Generator.BehindPct)
+	assert.Zero(t, m.Generator.Due)
+}
+
+func TestReadReportChecksTheGeneratorHistogram(t *testing.T) {
+	r := segmentReport(t, "", 1)
+	h := NewHistogram()
+	require.NoError(t, h.RecordValues(100, r.Iterations.Success+r.Iterations.Failure+1))
+	var err error
+	r.Generator.HDR, err = EncodeHistogram(h)
+	require.NoError(t, err)
+	data, err := json.Marshal(r)
+	require.NoError(t, err)
+	_, err = ReadReport(bytes.NewReader(data))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "generator hdr: holds 181 values, more than the 180 iterations")
+}

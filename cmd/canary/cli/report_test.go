@@ -62,8 +62,8 @@ func TestReportMergeJudgesTheMerge(t *testing.T) {
 	files := segmentFiles(t, dir, "errors<5%")
 	// Segment 3 alone fails errors<5% (2 of its 20 iterations, 10 %); the
 	// merge has 2 of 80 (2.5 %).
-	lagging := filepath.Join(dir, "lagging.json")
-	rewrite(t, files[1], lagging, func(r *stats.Report) { r.Generator.LagP99Ms = 30 })
+	cut := filepath.Join(dir, "cut-short.json")
+	rewrite(t, files[1], cut, func(r *stats.Report) { r.Aborted = true })
 
 	for _, tc := range []struct {
 		name     string
@@ -77,8 +77,8 @@ func TestReportMergeJudgesTheMerge(t *testing.T) {
 			[]string{"adhoc: merged 4/4 segments PASS"}, "merged 4/4", 2.5},
 		{"by --slo", append([]string{"report", "--merge", "--slo", "errors<2%"}, files...), ExitSLOFailed,
 			[]string{"adhoc: merged 4/4 segments FAIL", "  errors 2.5% >= 2% over the run, n=80"}, "merged 4/4", 2.5},
-		{"a saturated generator", []string{"report", "--merge", files[0], lagging, files[2], files[3]}, ExitInconclusive,
-			[]string{"adhoc: merged 4/4 segments INCONCLUSIVE", "generator saturated: generator lag p99 30.0 ms > 10ms"}, "merged 4/4", 2.5},
+		{"a segment cut short", []string{"report", "--merge", files[0], cut, files[2], files[3]}, ExitInconclusive,
+			[]string{"adhoc: merged 4/4 segments INCONCLUSIVE", "  the run was aborted before its end"}, "merged 4/4", 2.5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, tc.args...)
