@@ -13,7 +13,8 @@ type Options struct {
 	// Shards is the number of independently locked recording shards;
 	// default 4 × GOMAXPROCS. A shard's histograms become dense (~190 KB
 	// each) only once it records more than a few dozen values between two
-	// flushes, so shards little used cost little.
+	// flushes, and give that memory back after about shedFlushes flushes
+	// without, so shards little used cost little.
 	Shards int
 	// Rate is the expected arrival rate (iterations per second; 0 when
 	// unknown). Shards allocate their dense histograms (~190 KB each) when
@@ -39,6 +40,12 @@ type Options struct {
 // recentFlushes is how many flushes the collector's recent totals gather
 // before they go into its totals.
 const recentFlushes = 64
+
+// shedFlushes is how many flushes a dense histogram may go unneeded before
+// the collector lets it go (~190 KB each, up to (shards+1) × (2 per step +
+// 2) of them): about two minutes at a flush a second. A collector whose
+// Options.Rate allocated them up front keeps them.
+const shedFlushes = 128
 
 // Interval is one step's measurements between two flushes.
 type Interval struct {
@@ -71,6 +78,8 @@ type Collector struct {
 	// only every recentFlushes.
 	totals, recent *sparse
 	recentN        int
+	eager          bool // the dense histograms were allocated up front
+	shedN          int  // flushes since the last shed
 	conv           *hdrhistogram.PackedHistogram
 	lastFlush      time.Time
 	ivLat          *hdrhistogram.Histogram // OnInterval's scratch
@@ -99,6 +108,7 @@ func NewCollector(steps []string, start time.Time, o Options) *Collector {
 		c.shards[i].cur = newInterval(n)
 	}
 	if o.Rate >= float64(recorderBuf*o.Shards) {
+		c.eager = true
 		c.spare.allocateDense()
 		for i := range c.shards {
 			c.shards[i].cur.allocateDense()
@@ -257,6 +267,10 @@ func (c *Collector) Flush(now time.Time) {
 		spare = full
 	}
 	c.spare = spare
+	if c.shedN++; c.shedN >= shedFlushes && !c.eager {
+		c.shedN = 0
+		c.shed()
+	}
 	c.recent.add(acc)
 	if c.recentN++; c.recentN >= recentFlushes {
 		c.totals.add(c.recent)
@@ -277,6 +291,18 @@ func (c *Collector) Flush(now time.Time) {
 		c.win.add(acc, c.lastFlush, now)
 	}
 	c.lastFlush = now
+}
+
+// shed lets go of the dense histograms no interval needed since the last
+// shed (under c.mu: the spare is Flush's).
+func (c *Collector) shed() {
+	c.spare.shed()
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.cur.shed()
+		sh.mu.Unlock()
+	}
 }
 
 // Series returns the per-second series so far (a copy), downsampled to
