@@ -61,8 +61,10 @@ func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error
 	now := time.Now()
 	ret := retention(ck, longest)
 	return &checkRunner{
-		ck:      ck,
-		col:     stats.NewCollector(ck.Scenario.StepNames(), now, stats.Options{WindowRetention: ret}),
+		ck: ck,
+		// A check is read through its windows and its series: exact
+		// totals over months would cost it hundreds of KB.
+		col:     stats.NewCollector(ck.Scenario.StepNames(), now, stats.Options{WindowRetention: ret, NoTotals: true}),
 		metrics: m,
 		client:  client,
 		log:     log.With("check", ck.Name),

@@ -222,18 +222,29 @@ func (ps *sparse) addInterval(iv *interval, conv *hdrhistogram.PackedHistogram) 
 }
 
 // add adds another sparse accumulator.
-func (ps *sparse) add(o *sparse) {
+func (ps *sparse) add(o *sparse) { ps.merge(o, true) }
+
+// addForSeries adds what a series point reads of another accumulator: the
+// counts and the iterations' and steps' latencies, not the service times or
+// the lag (which would hold as much again, over a point of hours).
+func (ps *sparse) addForSeries(o *sparse) { ps.merge(o, false) }
+
+func (ps *sparse) merge(o *sparse, all bool) {
 	if !o.used {
 		return
 	}
 	ps.used = true
 	o.addCountsTo(&ps.its, &ps.iterErr, &ps.clamped)
 	ps.iter.Merge(o.iter)
-	ps.lag.Merge(o.lag)
+	if all {
+		ps.lag.Merge(o.lag)
+	}
 	for i := range o.steps {
 		a, b := &ps.steps[i], &o.steps[i]
 		a.latency.Merge(b.latency)
-		a.service.Merge(b.service)
+		if all {
+			a.service.Merge(b.service)
+		}
 		b.addCountsTo(a.status, &a.errors, &a.asserts)
 	}
 }

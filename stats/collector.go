@@ -31,6 +31,10 @@ type Options struct {
 	// WindowRetention is how far back sliding windows reach (0: no
 	// windows); see window.go for how exact they are at each age.
 	WindowRetention time.Duration
+	// NoTotals leaves the cumulative totals out: Totals and Counts stay
+	// empty. A daemon reads its checks through windows and the series;
+	// exact totals of months of traffic cost hundreds of KB a check.
+	NoTotals bool
 	// OnInterval, when set, is called by Flush with each step's histograms
 	// of the interval just closed (for the HdrHistogram interval log). The
 	// histograms are reused: they are only valid during the call.
@@ -271,11 +275,13 @@ func (c *Collector) Flush(now time.Time) {
 		c.shedN = 0
 		c.shed()
 	}
-	c.recent.add(acc)
-	if c.recentN++; c.recentN >= recentFlushes {
-		c.totals.add(c.recent)
-		c.recent.reset()
-		c.recentN = 0
+	if !c.o.NoTotals {
+		c.recent.add(acc)
+		if c.recentN++; c.recentN >= recentFlushes {
+			c.totals.add(c.recent)
+			c.recent.reset()
+			c.recentN = 0
+		}
 	}
 	if c.o.OnInterval != nil {
 		for i, name := range c.steps {
@@ -313,7 +319,8 @@ func (c *Collector) Series() []Point {
 	return c.series.points()
 }
 
-// Totals returns every measurement since the start, as of the last Flush.
+// Totals returns every measurement since the start, as of the last Flush
+// (nothing with Options.NoTotals).
 func (c *Collector) Totals() *Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -325,7 +332,7 @@ func (c *Collector) Totals() *Snapshot {
 }
 
 // Counts returns the iteration counts since the start, as of the last
-// Flush (cheap: no histograms are copied).
+// Flush (cheap: no histograms are copied; none with Options.NoTotals).
 func (c *Collector) Counts() IterationCounts {
 	c.mu.Lock()
 	defer c.mu.Unlock()

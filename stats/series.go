@@ -64,7 +64,7 @@ func newSeries(start time.Time, capacity, steps int) series {
 }
 
 func (s *series) add(acc *sparse, now time.Time) {
-	s.pending.add(acc)
+	s.pending.addForSeries(acc)
 	s.n++
 	if s.n < s.res {
 		return
