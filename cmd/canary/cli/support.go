@@ -133,18 +133,18 @@ func newReportCmd(env Env) *cobra.Command {
 		Short: "Render a saved run report as HTML, or merge reports from several machines",
 		Long: `report reads run reports written by canary run --out (schema canary.report/v1).
 
-With --html it renders a self-contained HTML page with plots. With --merge it
-merges several reports — the slices of a distributed run (--segment) — exactly,
-through their HdrHistograms, and writes the merged report to --out (or stdout).`,
-		Example: `  canary report report.json --html report.html
+With no flag it prints the report's summary, as canary run did. With --html
+it renders a self-contained HTML page with plots. With --merge it merges
+several reports — the slices of a distributed run (--segment) — exactly,
+through their HdrHistograms, and writes the merged report to --out (or
+stdout). "-" as a file name is stdout.`,
+		Example: `  canary report report.json
+  canary report report.json --html report.html
   canary report --merge seg1.json seg2.json seg3.json --out all.json --html all.html`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			if !merge && len(files) > 1 {
 				return usageErr("several reports: add --merge to merge them")
-			}
-			if !merge && html == "" && out == "" {
-				return usageErr("nothing to do: give --html OUT.html (or --merge)")
 			}
 			var reps []*stats.Report
 			for _, f := range files {
@@ -160,14 +160,24 @@ through their HdrHistograms, and writes the merged report to --out (or stdout).`
 				reps = append(reps, r)
 			}
 			rep := reps[0]
+			if !merge && html == "" && out == "" {
+				// Just a report: say what it says, as canary run did.
+				if err := report.WriteSummary(env.Stdout, rep); err != nil {
+					return &exitError{code: ExitInternal, err: err}
+				}
+				return nil
+			}
 			if merge {
 				var err error
 				if rep, err = stats.MergeReports(reps...); err != nil {
 					return usageErr("merge: %v", err)
 				}
 			}
+			if html == stdoutPath && (out == stdoutPath || (merge && out == "")) {
+				return usageErr("--html - and the JSON report: only one output can go to stdout (give --out FILE)")
+			}
 			if html != "" {
-				if err := writeFile(html, func(w io.Writer) error { return report.WriteHTML(w, rep) }); err != nil {
+				if err := writeOutput(html, env.Stdout, func(w io.Writer) error { return report.WriteHTML(w, rep) }); err != nil {
 					return &exitError{code: ExitInternal, err: err}
 				}
 			}
@@ -177,10 +187,10 @@ through their HdrHistograms, and writes the merged report to --out (or stdout).`
 					enc.SetIndent("", "  ")
 					return enc.Encode(rep)
 				}
-				if out == "" || out == "-" {
-					return write(env.Stdout)
+				if out == "" {
+					out = stdoutPath
 				}
-				if err := writeFile(out, write); err != nil {
+				if err := writeOutput(out, env.Stdout, write); err != nil {
 					return &exitError{code: ExitInternal, err: err}
 				}
 			}
@@ -188,8 +198,8 @@ through their HdrHistograms, and writes the merged report to --out (or stdout).`
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&html, "html", "", "write a self-contained HTML page here")
-	f.StringVar(&out, "out", "", "write the (merged) JSON report here (default stdout with --merge)")
+	f.StringVar(&html, "html", "", "write a self-contained HTML page here (- for stdout)")
+	f.StringVar(&out, "out", "", "write the (merged) JSON report here, - for stdout (default stdout with --merge)")
 	f.BoolVar(&merge, "merge", false, "merge the reports exactly (slices of one distributed run)")
 	return cmd
 }
