@@ -121,7 +121,7 @@ type configYAML struct {
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, yamlfile.ReadError("config", path, err)
 	}
 	return Parse(path, data, env)
 }

@@ -25,7 +25,7 @@ var profileKeys = []string{"rate", "constant", "spike", "sine", "model", "start"
 func ValidateFile(path string, env func(string) (string, bool)) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", path, err)
+		return "", yamlfile.ReadError("", path, err)
 	}
 	root, err := yamlfile.Parse(path, data)
 	if err != nil {

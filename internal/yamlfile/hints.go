@@ -2,8 +2,13 @@ package yamlfile
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -253,4 +258,108 @@ func (d *Decoder) parent() *level {
 		return &d.hint.levels[n-2]
 	}
 	return nil
+}
+
+// ReadError describes a file that could not be read — "scenario
+// examples/smok.yaml: no such file or directory" — and, when it does not
+// exist, names the closest file that does in the same folder (` (did you
+// mean "examples/smoke.yaml"?)`). what says what kind of file it is, if
+// known. The error wraps err.
+func ReadError(what, path string, err error) error {
+	var pe *fs.PathError
+	cause := err
+	if errors.As(err, &pe) {
+		cause = pe.Err
+	}
+	hint := ""
+	if errors.Is(err, fs.ErrNotExist) {
+		if p, ok := closestPath(path, 3); ok && p != path {
+			hint = fmt.Sprintf(" (did you mean %q?)", p)
+		}
+	}
+	if what != "" {
+		what += " "
+	}
+	return &readError{msg: fmt.Sprintf("%s%s: %v%s", what, path, cause, hint), err: err}
+}
+
+type readError struct {
+	msg string
+	err error
+}
+
+func (e *readError) Error() string { return e.msg }
+func (e *readError) Unwrap() error { return e.err }
+
+// maxDirEntries bounds the names a did-you-mean reads from one folder.
+const maxDirEntries = 1000
+
+// closestPath is path if it exists, else the path whose last element is
+// the closest name (within an edit distance of 2) in the closest existing
+// folder, looking at most depth folders up.
+func closestPath(path string, depth int) (string, bool) {
+	if _, err := os.Stat(path); err == nil {
+		return path, true
+	}
+	if depth == 0 {
+		return "", false
+	}
+	dir, base := filepath.Split(path)
+	dir = filepath.Clean(dir)
+	if base == "" || dir == path {
+		return "", false
+	}
+	if d, ok := closestPath(dir, depth-1); ok {
+		dir = d
+	} else {
+		return "", false
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return "", false
+	}
+	entries, _ := f.ReadDir(maxDirEntries)
+	f.Close()
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
+	// Short names are close only one edit apart: "nah.yaml" is not a
+	// typo of "tab.yaml".
+	best, bestDist := "", 3
+	if len(strings.TrimSuffix(base, filepath.Ext(base))) <= 4 {
+		bestDist = 2
+	}
+	for _, e := range entries {
+		if dd := typoDistance(strings.ToLower(base), strings.ToLower(e.Name())); dd < bestDist {
+			best, bestDist = e.Name(), dd
+		}
+	}
+	if best == "" {
+		return "", false
+	}
+	return filepath.Join(dir, best), true
+}
+
+// typoDistance is the edit distance of a and b counting a swap of two
+// neighbours as one edit, as people make them ("rmap" for "ramp").
+func typoDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }

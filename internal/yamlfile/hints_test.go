@@ -1,6 +1,9 @@
 package yamlfile
 
 import (
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -180,4 +183,46 @@ func TestKeysAtTheWrongDepthInline(t *testing.T) {
 	var out hintFile
 	d.Decode(Child(Child(n, "check"), "scenario"), &out)
 	assert.EqualError(t, d.Err(), "f.yaml:5:7: `steps` belongs one level up; it is indented under `defaults`: move it left, in line with `defaults:`")
+}
+
+func TestReadErrorSuggestsAFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"examples/smoke.yaml", "examples/checkout.yaml", "examples/profiles/ramp.yaml", "examples/profiles/spike.yaml", "tab.yaml"} {
+		require.NoError(t, os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("x: 1\n"), 0o644))
+	}
+	t.Chdir(dir)
+	for _, tc := range []struct {
+		name, what, path, want string
+	}{
+		{"a letter missing", "scenario", "examples/smok.yaml",
+			`scenario examples/smok.yaml: no such file or directory (did you mean "examples/smoke.yaml"?)`},
+		{"two letters swapped", "profile", "examples/profiles/rmap.yaml",
+			`profile examples/profiles/rmap.yaml: no such file or directory (did you mean "examples/profiles/ramp.yaml"?)`},
+		{"another extension", "scenario", "examples/smoke.yml",
+			`scenario examples/smoke.yml: no such file or directory (did you mean "examples/smoke.yaml"?)`},
+		{"a folder misspelt", "scenario", "exmaples/checkout.yaml",
+			`scenario exmaples/checkout.yaml: no such file or directory (did you mean "examples/checkout.yaml"?)`},
+		{"a short name is not a typo of another", "profile", "nah.yaml",
+			`profile nah.yaml: no such file or directory`},
+		{"nothing close", "scenario", "examples/payments.yaml",
+			`scenario examples/payments.yaml: no such file or directory`},
+		{"no kind", "", "examples/smok.yaml",
+			`examples/smok.yaml: no such file or directory (did you mean "examples/smoke.yaml"?)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := os.ReadFile(tc.path)
+			require.Error(t, err)
+			got := ReadError(tc.what, tc.path, err)
+			assert.EqualError(t, got, tc.want)
+			assert.ErrorIs(t, got, fs.ErrNotExist)
+		})
+	}
+}
+
+func TestReadErrorOtherThanMissing(t *testing.T) {
+	dir := t.TempDir()
+	_, err := os.ReadFile(dir) // a folder
+	require.Error(t, err)
+	assert.EqualError(t, ReadError("scenario", dir, err), "scenario "+dir+": is a directory")
 }
