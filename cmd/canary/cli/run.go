@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -137,6 +138,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			if cmd.Flags().Changed(fl) {
 				return usageErr("--%s applies to a URL; a scenario file sets its own requests", fl)
 			}
+		}
+		if u, ok := scenario.SchemelessURL(target); ok && !exists(target) {
+			return usageErr("%s is not a file, and it looks like a URL without a scheme: canary run %s", target, u)
 		}
 		sc, err = scenario.Load(target, scenario.LoadOptions{Env: getenv, Vars: vars, Secrets: secrets})
 	}
@@ -276,4 +280,10 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	default:
 		return &exitError{code: ExitInconclusive}
 	}
+}
+
+// exists reports whether there is a file (or anything else) at path.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
