@@ -132,6 +132,9 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, 
 	if err != nil {
 		return nil, err
 	}
+	if err := wrongKind(file, root, KindConfig); err != nil {
+		return nil, err
+	}
 	secrets := &redact.Set{}
 	d := yamlfile.NewDecoder(file, yamlfile.Options{Env: env, Secrets: secrets})
 	var raw configYAML

@@ -97,7 +97,8 @@ and reason); --output json prints the daemon's JSON answer instead (with
 			}
 			if err != nil {
 				if errors.Is(err, gate.ErrUsage) {
-					return &exitError{code: ExitUsage, err: err}
+					// Exit 2 says it was a usage error; the message need not.
+					return &exitError{code: ExitUsage, err: errors.New(strings.TrimPrefix(err.Error(), gate.ErrUsage.Error()+": "))}
 				}
 				return &exitError{code: ExitInternal, err: err}
 			}

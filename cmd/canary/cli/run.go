@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/envfile"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
@@ -143,6 +144,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			return usageErr("%s is not a file, and it looks like a URL without a scheme: canary run %s", target, u)
 		}
 		sc, err = scenario.Load(target, scenario.LoadOptions{Env: getenv, Vars: vars, Secrets: secrets})
+		if wk := config.WrongKind(target, config.KindScenario); err != nil && wk != nil {
+			err = wk
+		}
 	}
 	if err != nil {
 		return usageErr("%v", err)
@@ -157,6 +161,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			}
 		}
 		p, err = profiles.Load(f.profile, yamlfile.Options{Env: getenv, Secrets: secrets})
+		if wk := config.WrongKind(f.profile, config.KindProfile); err != nil && wk != nil {
+			err = wk
+		}
 		if err == nil && (cmd.Flags().Changed("max-inflight") || cmd.Flags().Changed("max-lag")) {
 			err = errors.New("--max-inflight and --max-lag: set max_inflight and max_lag in the profile file")
 		}
