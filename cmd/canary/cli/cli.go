@@ -65,6 +65,7 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
+	root.SetVersionTemplate("{{.Version}}\n") // the line canary version prints
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
@@ -93,7 +94,6 @@ pages Slack when they are breached: one scenario, three modes (run, daemon, gate
 		// canary --version says what canary version says.
 		Version: versionLine(),
 	}
-	root.SetVersionTemplate("{{.Version}}\n")
 	root.AddCommand(newVersionCmd(env), newDemoTargetCmd(env), newRunCmd(env), newReportCmd(env), newValidateCmd(env), newDaemonCmd(env), newGateCmd(env), newRulesCmd(env), newDashboardsCmd(env))
 	return root
 }

@@ -119,7 +119,9 @@ func doubledPrefix(line string) string {
 		// starts with: "…: scenario: scenario x.yaml".
 		words := strings.Fields(p)
 		last := words[len(words)-1]
-		if next == p || next == last || strings.HasPrefix(next, p+" ") || strings.HasPrefix(next, last+" ") {
+		// "demo target 127.0.0.1:8080: demo target: listen …" says it
+		// again after saying more.
+		if next == p || next == last || strings.HasPrefix(next, p+" ") || strings.HasPrefix(next, last+" ") || strings.HasPrefix(p, next+" ") {
 			return p
 		}
 	}
@@ -132,6 +134,7 @@ func TestDoubledPrefix(t *testing.T) {
 		{`cfg.yaml:3:15: check "demo": scenario: scenario: open nope.yaml: no such file or directory`, "scenario"},
 		{`cfg.yaml:3:15: check "demo": scenario: scenario nope.yaml: no such file or directory`, "scenario"},
 		{"canary: scenario: scenario x.yaml: no such file", "scenario"},
+		{"canary: demo target 127.0.0.1:8080: demo target: listen tcp 127.0.0.1:8080: bind: address already in use", "demo target 127.0.0.1:8080"},
 		{`cfg.yaml:3:15: check "demo": scenario nope.yaml: no such file or directory`, ""},
 		{"canary: demo target: listen tcp 127.0.0.1:9090: bind: address already in use", ""},
 		{"canary: canary.yaml:1:1: this is a daemon config", ""},
