@@ -53,7 +53,7 @@ func (e *TooLargeError) Error() string {
 	if e.Size < 0 {
 		return fmt.Sprintf("%s: more than %s, the limit", e.Name, Bytes(e.Limit))
 	}
-	return fmt.Sprintf("%s: %s, more than the limit of %s", e.Name, Bytes(e.Size), Bytes(e.Limit))
+	return fmt.Sprintf("%s: %d bytes, more than the limit of %s", e.Name, e.Size, Bytes(e.Limit))
 }
 
 // ReadFile reads path whole, refusing a file larger than limit before

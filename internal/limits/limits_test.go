@@ -24,8 +24,8 @@ func TestReadFile(t *testing.T) {
 		wantErr string
 	}{
 		{name: "at the limit", path: write("at.yaml", 1024), limit: 1024},
-		{name: "one byte over", path: write("over.yaml", 1025), limit: 1024, wantErr: "over.yaml: 1.0 KiB, more than the limit of 1 KiB"},
-		{name: "far over", path: write("big.yaml", 3<<20), limit: 1 << 20, wantErr: "big.yaml: 3 MiB, more than the limit of 1 MiB"},
+		{name: "one byte over", path: write("over.yaml", 1025), limit: 1024, wantErr: "over.yaml: 1025 bytes, more than the limit of 1 KiB"},
+		{name: "far over", path: write("big.yaml", 3<<20), limit: 1 << 20, wantErr: "big.yaml: 3145728 bytes, more than the limit of 1 MiB"},
 		{name: "missing", path: filepath.Join(dir, "nope.yaml"), limit: 1024, wantErr: "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package yamlfile
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/canaryproj/canary/internal/membound"
 	"github.com/canaryproj/canary/redact"
 )
 
@@ -179,4 +181,143 @@ func FuzzDecode(f *testing.F) {
 		d.Decode(n, &out)
 		_ = d.Err()
 	})
+}
+
+// bomb is the issue's alias bomb: anchors a, b, c…, each a list of width
+// aliases to the one before, the first a list of width strings.
+func bomb(levels, width int) string {
+	var b strings.Builder
+	for i := range levels {
+		name := string(rune('a' + i))
+		item := `"x"`
+		if i > 0 {
+			item = "*" + string(rune('a'+i-1))
+		}
+		fmt.Fprintf(&b, "%s: &%s [%s]\n", name, name, strings.TrimSuffix(strings.Repeat(item+",", width), ","))
+	}
+	return b.String()
+}
+
+// TestExpansionBudget decodes documents at and over the budget. Before the
+// budget, the nine-level bomb grew `canary validate` to 24 GB: each case
+// runs under a memory bound, so that a regression fails here instead of
+// exhausting the machine.
+func TestExpansionBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		src     string
+		wantErr string
+	}{
+		{
+			name:    "the issue's bomb: nine anchors of nine aliases (436 bytes)",
+			src:     bomb(9, 9),
+			wantErr: "f.yaml:6:14: alias *e: with its aliases expanded the document has more than 250000 values (each use of an alias counts every value under its anchor); write the values out or use fewer levels of aliases",
+		},
+		{
+			name:    "the bomb as a value decoded into any",
+			src:     bomb(9, 9) + "body: *i\n",
+			wantErr: "f.yaml:6:14: alias *e",
+		},
+		{
+			name: "merge keys repeated at every level",
+			src: "a: &a {x: 1, y: 2, z: 3}\n" +
+				"b: &b {<<: *a, <<: *a, <<: *a, <<: *a, <<: *a, <<: *a, <<: *a, <<: *a}\n" +
+				"c: &c {<<: *b, <<: *b, <<: *b, <<: *b, <<: *b, <<: *b, <<: *b, <<: *b}\n" +
+				"d: &d {<<: *c, <<: *c, <<: *c, <<: *c, <<: *c, <<: *c, <<: *c, <<: *c}\n" +
+				"e: &e {<<: *d, <<: *d, <<: *d, <<: *d, <<: *d, <<: *d, <<: *d, <<: *d}\n" +
+				"f: &f {<<: *e, <<: *e, <<: *e, <<: *e, <<: *e, <<: *e, <<: *e, <<: *e}\n" +
+				"inner: {<<: *f}\n",
+			wantErr: "f.yaml:6:60: alias *e",
+		},
+		{
+			name:    "too many values without any alias",
+			src:     "tags: [" + strings.Repeat("1,", 250_000) + "1]\n",
+			wantErr: "f.yaml:1:500002: the document has more than 250000 values, the limit",
+		},
+		{
+			name:    "a file over the size limit",
+			src:     "name: x\n#" + strings.Repeat("x", 1<<20),
+			wantErr: "f.yaml:1:1: the file is 1048585 bytes, more than the 1 MiB a YAML file may be",
+		},
+		{
+			name: "aliases within budget",
+			src:  bomb(5, 9) + "name: x\ninner: &in {timeout: 2s}\nbody: *d\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			membound.Check(t, 192*membound.MiB, func() {
+				_, _, err := decodeDocLoose(t, tc.src)
+				if tc.wantErr == "" {
+					require.NoError(t, err)
+					return
+				}
+				require.ErrorContains(t, err, tc.wantErr)
+			})
+		})
+	}
+}
+
+// decodeDocLoose decodes src into a doc that accepts any keys, so that the
+// test documents need not match doc's schema.
+func decodeDocLoose(t *testing.T, src string) (map[string]any, *Decoder, error) {
+	t.Helper()
+	n, err := Parse("f.yaml", []byte(src))
+	if err != nil {
+		return nil, nil, err
+	}
+	d := NewDecoder("f.yaml", Options{Env: func(string) (string, bool) { return "", false }, Secrets: &redact.Set{}})
+	var out map[string]any
+	d.Decode(n, &out)
+	return out, d, d.Err()
+}
+
+// TestDecoderBudgetWithoutParse decodes trees that did not go through
+// Parse: the decoder's own count stops them.
+func TestDecoderBudgetWithoutParse(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		src     string
+		into    func(d *Decoder, n *yaml.Node)
+		wantErr string
+	}{
+		{
+			name:    "Any",
+			src:     bomb(9, 9) + "body: *i\n",
+			into:    func(d *Decoder, n *yaml.Node) { d.Any(n) },
+			wantErr: "f.yaml:7:8: alias *f: decoding it passes 1000000 values, the limit for one file",
+		},
+		{
+			name: "struct with an any field",
+			src:  bomb(9, 9) + "body: *i\n",
+			into: func(d *Decoder, n *yaml.Node) {
+				var out struct {
+					Body any `yaml:"body"`
+				}
+				d.Decode(Child(n, "body"), &out.Body)
+			},
+			wantErr: "f.yaml:10:7: alias *i: decoding it passes 1000000 values, the limit for one file",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var doc yaml.Node
+			require.NoError(t, yaml.Unmarshal([]byte(tc.src), &doc))
+			membound.Check(t, 192*membound.MiB, func() {
+				d := NewDecoder("f.yaml", Options{})
+				tc.into(d, doc.Content[0])
+				require.ErrorContains(t, d.Err(), tc.wantErr)
+			})
+		})
+	}
+}
+
+func TestErrorsAreBounded(t *testing.T) {
+	src := strings.Repeat("- {name: x, count: many}\n", 3000)
+	n, err := Parse("f.yaml", []byte(src))
+	require.NoError(t, err)
+	d := NewDecoder("f.yaml", Options{})
+	var out []doc
+	d.Decode(n, &out)
+	errs := strings.Split(d.Err().Error(), "\n")
+	require.Len(t, errs, maxErrors+1)
+	require.Equal(t, "f.yaml: 2000 more problems not shown", errs[maxErrors])
 }
