@@ -5,6 +5,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -29,6 +30,9 @@ const (
 	DefaultMaxRedirects = transport.DefaultMaxRedirects
 	MaxSteps            = 100
 	MaxBodyLimit        = 1 << 30
+	// MaxTemplates bounds the templated strings of one scenario (a
+	// hundred steps with twenty templated fields each need 2,000).
+	MaxTemplates = 5000
 )
 
 // LoadOptions control loading.
@@ -216,7 +220,11 @@ type expectYAML struct {
 
 // Load reads and validates a scenario file.
 func Load(path string, opts LoadOptions) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile(path)
+	var pe *yamlfile.Error
+	if errors.As(err, &pe) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, fmt.Errorf("scenario: %w", err)
 	}
@@ -362,6 +370,8 @@ type compiler struct {
 	// static holds vars whose value is fixed at load time; templates that
 	// read only these are rendered once, at load.
 	static map[string]string
+	// templates counts the templates compiled, against MaxTemplates.
+	templates int
 }
 
 // stepDefaults are the scenario's defaults block, resolved.
