@@ -1,8 +1,8 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -46,7 +46,11 @@ environment, as they would be at run time.`,
 
 // validateFile loads f as whatever it is and returns a short description.
 func validateFile(f string, getenv func(string) (string, bool)) (string, error) {
-	data, err := os.ReadFile(f)
+	data, err := yamlfile.ReadFile(f)
+	var pe *yamlfile.Error
+	if errors.As(err, &pe) {
+		return "", err
+	}
 	if err != nil {
 		return "", fmt.Errorf("%s: %v", f, err)
 	}
