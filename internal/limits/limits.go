@@ -84,6 +84,36 @@ func ReadAll(r io.Reader, limit int64, name string) ([]byte, error) {
 	return data, nil
 }
 
+// Reader reads r and fails with a *TooLargeError once more than limit bytes
+// have come, for decoders that stream (CSV) rather than read whole. Unlike
+// io.LimitReader, it never passes a cut input off as a complete one.
+func Reader(r io.Reader, limit int64, name string) io.Reader {
+	return &capped{r: r, left: limit, limit: limit, name: name}
+}
+
+type capped struct {
+	r           io.Reader
+	left, limit int64
+	name        string
+}
+
+func (c *capped) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, &TooLargeError{Name: c.name, Size: -1, Limit: c.limit}
+	}
+	// Ask for one byte more than is left, to learn whether the input
+	// goes on past the limit.
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n + int(c.left), &TooLargeError{Name: c.name, Size: -1, Limit: c.limit}
+	}
+	return n, err
+}
+
 // DecodeJSON decodes exactly one JSON value from r into v, strictly: at
 // most limit bytes, no unknown object keys, nothing but white space after
 // the value. Its errors name the problem and its byte offset, never the

@@ -2,6 +2,7 @@ package limits
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,5 +100,29 @@ func TestBytes(t *testing.T) {
 		1 << 20: "1 MiB", 52428800: "50 MiB", 1<<20 + 1<<19: "1.5 MiB",
 	} {
 		require.Equal(t, want, Bytes(in), "Bytes(%d)", in)
+	}
+}
+
+func TestReader(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		size    int
+		wantErr string
+	}{
+		{name: "under", size: 99},
+		{name: "at", size: 100},
+		{name: "over", size: 101, wantErr: "data.csv: more than 100 bytes, the limit"},
+		{name: "far over", size: 100_000, wantErr: "data.csv: more than 100 bytes, the limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := io.ReadAll(Reader(strings.NewReader(strings.Repeat("x", tc.size)), 100, "data.csv"))
+			if tc.wantErr != "" {
+				require.EqualError(t, err, tc.wantErr)
+				require.Len(t, got, 100, "what is read is the first limit bytes, never more")
+				return
+			}
+			require.NoError(t, err)
+			require.Len(t, got, tc.size)
+		})
 	}
 }
