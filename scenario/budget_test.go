@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/internal/membound"
+	"github.com/canaryproj/canary/transport"
 )
 
 // TestInputBudget loads scenarios that once made canary allocate without
@@ -49,6 +51,34 @@ func TestInputBudget(t *testing.T) {
 				_, err := Load(tc.file, LoadOptions{})
 				require.ErrorContains(t, err, tc.want)
 			})
+		})
+	}
+}
+
+// TestExprMemoryBudget evaluates expressions that build large values: each
+// evaluation (one per response) fails at expr's element budget instead of
+// allocating tens of MB.
+func TestExprMemoryBudget(t *testing.T) {
+	resp := &transport.Response{Status: 200, Body: []byte(`{"items":[1,2,3]}`)}
+	for _, tc := range []struct {
+		name, expr, wantErr string
+	}{
+		{name: "a range of a million", expr: `string(1..999999) != ""`, wantErr: "memory budget exceeded"},
+		{name: "a map over a large range", expr: `len(map(1..200000, # * 2)) > 0`, wantErr: "memory budget exceeded"},
+		{name: "within budget", expr: `len(map(1..1000, # * 2)) == 1000 && all(json.items, # > 0)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "name: a\nsteps:\n  - name: s\n    request: {url: \"http://127.0.0.1/\"}\n    expect: {expr: " + quote(tc.expr) + "}\n"
+			s, err := Parse("f.yaml", []byte(src), LoadOptions{})
+			require.NoError(t, err)
+			membound.Check(t, 16*membound.MiB, func() {
+				_, _, err = s.Steps[0].expect.check(resp, time.Millisecond, nil)
+			})
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tc.wantErr)
 		})
 	}
 }

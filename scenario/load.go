@@ -747,12 +747,16 @@ func parseByteSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n <= 0 {
+	// !(n > 0) also refuses NaN, which compares false with everything.
+	if err != nil || !(n > 0) {
 		return 0, fmt.Errorf("want a size like 10MiB, 512KiB or a number of bytes")
 	}
-	v := int64(n * float64(mult))
-	if v > MaxBodyLimit {
+	f := n * float64(mult)
+	if f > MaxBodyLimit {
 		return 0, fmt.Errorf("at most 1GiB")
 	}
-	return v, nil
+	if f < 1 {
+		return 0, fmt.Errorf("at least 1 byte")
+	}
+	return int64(f), nil
 }
