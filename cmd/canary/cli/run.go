@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/canaryproj/canary/internal/limits"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/profiles"
@@ -300,13 +302,12 @@ func envWithFile(base func(string) (string, bool), path string) (func(string) (s
 	if path == "" {
 		return base, nil
 	}
-	fh, err := os.Open(path)
+	data, err := limits.ReadFile(path, limits.MaxFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("--env-file: %w", err)
 	}
-	defer fh.Close()
 	vals := map[string]string{}
-	sc := bufio.NewScanner(io.LimitReader(fh, 1<<20))
+	sc := bufio.NewScanner(bytes.NewReader(data))
 	line := 0
 	for sc.Scan() {
 		line++
