@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/internal/membound"
+	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/transport"
 )
 
@@ -81,4 +82,11 @@ func TestExprMemoryBudget(t *testing.T) {
 			require.ErrorContains(t, err, tc.wantErr)
 		})
 	}
+}
+
+// TestReportsHoldEveryScenario: a report of any valid scenario must be
+// readable back, so stats' bound on a report's steps may not fall below the
+// scenario's.
+func TestReportsHoldEveryScenario(t *testing.T) {
+	require.LessOrEqual(t, MaxSteps, stats.MaxReportSteps)
 }
