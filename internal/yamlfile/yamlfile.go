@@ -225,6 +225,10 @@ func CheckExpansion(file string, n *yaml.Node) error {
 	if c.size(n) <= limits.MaxNodes {
 		return nil
 	}
+	if at := c.cycle; at != nil {
+		return &Error{File: file, Line: at.Line, Column: at.Column, Msg: fmt.Sprintf(
+			"alias *%s is part of the value it refers to, which would never end", at.Value)}
+	}
 	at := c.culprit(n)
 	if at.Kind == yaml.AliasNode {
 		return &Error{File: file, Line: at.Line, Column: at.Column, Msg: fmt.Sprintf(
@@ -240,7 +244,13 @@ type expansion struct {
 	// more than once: every other node is reached by one path.
 	sizes map[*yaml.Node]int
 	seen  int // culprit's running count
+	// cycle is the first alias met inside the value of its own anchor
+	// (yaml.v3 builds such trees when it makes nodes).
+	cycle *yaml.Node
 }
+
+// inProgress marks, in sizes, an anchored node being measured.
+const inProgress = -1
 
 // size is how many values n stands for, at most limits.MaxNodes+1.
 func (c *expansion) size(n *yaml.Node) int {
@@ -248,15 +258,27 @@ func (c *expansion) size(n *yaml.Node) int {
 		return 0
 	}
 	if n.Kind == yaml.AliasNode {
-		if n.Alias == nil {
-			return 1
+		target := Resolve(n)
+		if target == nil {
+			if n.Alias == nil {
+				return 1
+			}
+			c.cycle = n // aliases of aliases, round in a circle
+			return limits.MaxNodes + 1
 		}
-		return c.size(n.Alias)
+		if target.Anchor != "" && c.sizes[target] == inProgress {
+			if c.cycle == nil {
+				c.cycle = n
+			}
+			return limits.MaxNodes + 1
+		}
+		return c.size(target)
 	}
 	if n.Anchor != "" {
-		if s, ok := c.sizes[n]; ok {
+		if s, ok := c.sizes[n]; ok && s != inProgress {
 			return s
 		}
+		c.sizes[n] = inProgress
 	}
 	s := 1
 	for _, ch := range n.Content {
@@ -306,9 +328,12 @@ func (d *Decoder) Decode(n *yaml.Node, out any) {
 	d.decode(n, v.Elem())
 }
 
-// Resolve follows alias nodes.
+// Resolve follows alias nodes; nil when they go round in a circle.
 func Resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
+		if i == maxAliasDepth {
+			return nil
+		}
 		n = n.Alias
 	}
 	return n
@@ -376,10 +401,22 @@ func (d *Decoder) follow(n *yaml.Node) (resolved *yaml.Node, done func()) {
 	if n == nil || n.Kind != yaml.AliasNode {
 		return n, func() {}
 	}
+	if len(d.aliases) >= maxAliasDepth {
+		if !d.overrun {
+			d.overrun = true
+			d.Errorf(d.aliases[0], "alias *%s: aliases nested more than %d deep (is one part of the value it refers to?)", d.aliases[0].Value, maxAliasDepth)
+		}
+		return nil, func() {}
+	}
 	d.aliases = append(d.aliases, n)
 	k := len(d.aliases) - 1
 	return Resolve(n), func() { d.aliases = d.aliases[:k] }
 }
+
+// maxAliasDepth bounds aliases within aliases: real files nest a few, and
+// a tree whose alias is part of its own anchor's value would recurse
+// without end.
+const maxAliasDepth = 100
 
 func (d *Decoder) decode(n *yaml.Node, v reflect.Value) {
 	n, done := d.follow(n)

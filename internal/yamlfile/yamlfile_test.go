@@ -236,6 +236,13 @@ func TestExpansionBudget(t *testing.T) {
 			wantErr: "f.yaml:6:60: alias *e",
 		},
 		{
+			// Found by FuzzDecode: yaml.v3 builds the cycle, and walking it
+			// overflowed the stack.
+			name:    "an alias inside its own anchor's value",
+			src:     "0: &c [0,0,*c,*c,*c,*c,*c]\n",
+			wantErr: "f.yaml:1:12: alias *c is part of the value it refers to, which would never end",
+		},
+		{
 			name:    "too many values without any alias",
 			src:     "tags: [" + strings.Repeat("1,", 250_000) + "1]\n",
 			wantErr: "f.yaml:1:500002: the document has more than 250000 values, the limit",
@@ -302,6 +309,12 @@ func TestDecoderBudgetWithoutParse(t *testing.T) {
 				d.Decode(Child(n, "body"), &out.Body)
 			},
 			wantErr: "f.yaml:10:7: alias *i: decoding it passes 1000000 values, the limit for one file",
+		},
+		{
+			name:    "an alias inside its own anchor's value",
+			src:     "a: &c [0, {b: *c}]\n",
+			into:    func(d *Decoder, n *yaml.Node) { d.Any(n) },
+			wantErr: "f.yaml:1:15: alias *c: aliases nested more than 100 deep (is one part of the value it refers to?)",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
