@@ -119,12 +119,25 @@ func (c *capped) Read(p []byte) (int, error) {
 // the value. Its errors name the problem and its byte offset, never the
 // body's content.
 func DecodeJSON(r io.Reader, limit int64, name string, v any) error {
+	return decodeJSON(r, limit, name, v, true)
+}
+
+// DecodeForeignJSON is DecodeJSON for documents whose schema belongs to
+// someone else (a Flagger webhook payload): object keys v does not know are
+// ignored, the rest is as strict.
+func DecodeForeignJSON(r io.Reader, limit int64, name string, v any) error {
+	return decodeJSON(r, limit, name, v, false)
+}
+
+func decodeJSON(r io.Reader, limit int64, name string, v any, strict bool) error {
 	data, err := ReadAll(r, limit, name)
 	if err != nil {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%s: %w", name, describeJSONError(err))
 	}

@@ -126,3 +126,31 @@ func TestReader(t *testing.T) {
 		})
 	}
 }
+
+func TestDecodeForeignJSON(t *testing.T) {
+	type payload struct {
+		Name     string            `json:"name"`
+		Metadata map[string]string `json:"metadata"`
+	}
+	for _, tc := range []struct {
+		name    string
+		in      string
+		want    payload
+		wantErr string
+	}{
+		{name: "unknown keys are ignored", in: `{"name":"podinfo","checksum":"abc","phase":"Progressing","metadata":{"token":"t"}}`, want: payload{Name: "podinfo", Metadata: map[string]string{"token": "t"}}},
+		{name: "trailing data is not", in: `{"name":"a"} {"name":"b"}`, wantErr: "payload: unexpected data after the JSON value at offset 12"},
+		{name: "too large", in: `{"name":"` + strings.Repeat("a", 200) + `"}`, wantErr: "payload: more than 128 bytes, the limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got payload
+			err := DecodeForeignJSON(strings.NewReader(tc.in), 128, "payload", &got)
+			if tc.wantErr != "" {
+				require.EqualError(t, err, tc.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
