@@ -134,7 +134,7 @@ func TestDamagedStateFiles(t *testing.T) {
 		{
 			name: "garbage freelist page",
 			data: damage(func(b []byte) []byte { copy(b[l.freelist*l.ps:], garbage(2, l.ps)); return b }),
-			want: fmt.Sprintf("page %d calls itself page", l.freelist),
+			want: fmt.Sprintf("the freelist, page %d, is overwritten (its header names page ", l.freelist),
 		},
 		{
 			name: "freelist counting more pages than memory holds",
@@ -162,7 +162,7 @@ func TestDamagedStateFiles(t *testing.T) {
 				order.PutUint64(b[p*l.ps+pageHeaderSize+8:], 1<<40)
 				return b
 			}),
-			want: "points to page 1099511627776, outside the",
+			want: fmt.Sprintf("branch page %d points to page 1099511627776, outside the", l.branches[0]),
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

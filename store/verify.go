@@ -110,7 +110,7 @@ func checkFile(f io.ReaderAt, size int64) error {
 			return err
 		}
 	}
-	if err := c.checkTree(m.root, 0, c.rootValues); err != nil {
+	if err := c.checkTree(m.root, "the metadata's root", 0, c.rootValues); err != nil {
 		return err
 	}
 	// A page both in use and free would be handed out again and
@@ -165,10 +165,12 @@ func (c *fileChecker) readMeta() (boltMeta, error) {
 	return m0, nil
 }
 
-// page reads page id with its overflow pages, checking its header.
-func (c *fileChecker) page(id uint64, what string) (flags uint16, count int, data []byte, err error) {
+// page reads page id with its overflow pages, checking its header. what
+// names the page for messages ("the freelist", "a tree page") and from
+// says what points to it.
+func (c *fileChecker) page(id uint64, what, from string) (flags uint16, count int, data []byte, err error) {
 	if id < 2 || id >= c.hwm {
-		return 0, 0, nil, fmt.Errorf("%s points to page %d, outside the %d pages in use", what, id, c.hwm)
+		return 0, 0, nil, fmt.Errorf("%s points to page %d, outside the %d pages in use", from, id, c.hwm)
 	}
 	var hdr [pageHeaderSize]byte
 	if _, err := c.f.ReadAt(hdr[:], int64(id)*c.ps); err != nil {
@@ -177,7 +179,7 @@ func (c *fileChecker) page(id uint64, what string) (flags uint16, count int, dat
 	flags, count = order.Uint16(hdr[8:]), int(order.Uint16(hdr[10:]))
 	overflow := uint64(order.Uint32(hdr[12:]))
 	if got := order.Uint64(hdr[0:]); got != id {
-		return 0, 0, nil, fmt.Errorf("page %d calls itself page %d", id, got)
+		return 0, 0, nil, fmt.Errorf("%s, page %d, is overwritten (its header names page %d)", what, id, got)
 	}
 	if overflow >= c.hwm-id {
 		return 0, 0, nil, fmt.Errorf("page %d runs past the %d pages in use", id, c.hwm)
@@ -197,7 +199,7 @@ func (c *fileChecker) page(id uint64, what string) (flags uint16, count int, dat
 
 // checkFreelist checks the freelist page and returns the free pages.
 func (c *fileChecker) checkFreelist(id uint64) ([]uint64, error) {
-	flags, count, data, err := c.page(id, "the metadata's freelist")
+	flags, count, data, err := c.page(id, "the freelist", "the metadata")
 	if err != nil {
 		return nil, err
 	}
@@ -233,12 +235,12 @@ func (c *fileChecker) checkFreelist(id uint64) ([]uint64, error) {
 // valueCheck checks one key/value of a bucket's leaf.
 type valueCheck func(key, value []byte) error
 
-// checkTree walks the b-tree rooted at page id.
-func (c *fileChecker) checkTree(id uint64, depth int, check valueCheck) error {
+// checkTree walks the b-tree rooted at page id; from says what points to it.
+func (c *fileChecker) checkTree(id uint64, from string, depth int, check valueCheck) error {
 	if depth > maxDepth {
 		return fmt.Errorf("the tree under page %d is more than %d levels deep", id, maxDepth)
 	}
-	flags, count, data, err := c.page(id, "a branch")
+	flags, count, data, err := c.page(id, "a tree page", from)
 	if err != nil {
 		return err
 	}
@@ -252,7 +254,7 @@ func (c *fileChecker) checkTree(id uint64, depth int, check valueCheck) error {
 			if _, err := slice(data, pageHeaderSize+i*elementSize, order.Uint32(e[0:]), order.Uint32(e[4:])); err != nil {
 				return fmt.Errorf("branch page %d entry %d: the key %v", id, i, err)
 			}
-			if err := c.checkTree(order.Uint64(e[8:]), depth+1, check); err != nil {
+			if err := c.checkTree(order.Uint64(e[8:]), fmt.Sprintf("branch page %d", id), depth+1, check); err != nil {
 				return err
 			}
 		}
@@ -302,7 +304,7 @@ func (c *fileChecker) checkBucket(name, value []byte, where string, depth int) e
 	}
 	check := c.values(string(name))
 	if root := order.Uint64(value); root != 0 {
-		return c.checkTree(root, depth+1, check)
+		return c.checkTree(root, fmt.Sprintf("bucket %q", clip(name)), depth+1, check)
 	}
 	inline := value[bucketHeader:]
 	if len(inline) < pageHeaderSize {
