@@ -230,6 +230,9 @@ func CheckExpansion(file string, n *yaml.Node) error {
 			"alias *%s is part of the value it refers to, which would never end", at.Value)}
 	}
 	at := c.culprit(n)
+	if at == nil { // cannot be: culprit counts as size does
+		at = n
+	}
 	if at.Kind == yaml.AliasNode {
 		return &Error{File: file, Line: at.Line, Column: at.Column, Msg: fmt.Sprintf(
 			"alias *%s: with its aliases expanded the document has more than %d values (each use of an alias counts every value under its anchor); write the values out or use fewer levels of aliases", at.Value, limits.MaxNodes)}
@@ -302,7 +305,7 @@ func (c *expansion) culprit(n *yaml.Node) *yaml.Node {
 		return nil
 	}
 	if n.Kind == yaml.AliasNode {
-		if c.seen += c.size(n.Alias); c.seen > limits.MaxNodes {
+		if c.seen += c.size(n); c.seen > limits.MaxNodes {
 			return n
 		}
 		return nil
