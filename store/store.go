@@ -174,7 +174,9 @@ func openBolt(path string, o *bolt.Options) (*bolt.DB, error) {
 		return err
 	})
 	if err != nil && db == nil && file != nil {
-		_ = file.Close() // after a panic; closing an *os.File twice is harmless
+		// After a panic the file is still open; after an error bbolt
+		// closed it already, and closing an *os.File twice is harmless.
+		_ = file.Close()
 	}
 	return db, err
 }
