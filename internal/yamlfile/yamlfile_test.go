@@ -160,6 +160,41 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+// TestParseDurationIsLinear: a number was built up one digit at a time, so
+// its cost grew with the square of its length (found by FuzzParseRate: a
+// 5,000-digit rate allocated 8.2 MiB; a 1 MiB duration in a YAML file or an
+// API body would have allocated hundreds of GB).
+func TestParseDurationIsLinear(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+	}{
+		{"digits then a unit", strings.Repeat("5", 1<<20) + "s"},
+		{"digits then days", strings.Repeat("5", 1<<20) + "d"},
+		{"digits without a unit", strings.Repeat("5", 1<<20)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			membound.Check(t, 8*membound.MiB, func() {
+				_, err := ParseDuration(tc.in)
+				require.Error(t, err)
+			})
+		})
+	}
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"0", "250ms", "1m30s", "30d", "1w", "1d12h", "10", "-1s", "1.5h", "d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		membound.Check(t, 8*membound.MiB, func() {
+			d, err := ParseDuration(s)
+			if err == nil && d < 0 {
+				t.Fatalf("ParseDuration(%q) = %v", s, d)
+			}
+		})
+	})
+}
+
 func TestExpandDollarEscape(t *testing.T) {
 	d := NewDecoder("f", Options{Env: func(string) (string, bool) { return "", false }})
 	got, ok := d.Expand(nil, "cost: $$5 ${X:-y}")
