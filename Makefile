@@ -67,7 +67,7 @@ bench:
 # targets with FUZZ=regexp (package path or target name).
 FUZZTIME ?= 1m
 fuzz:
-	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(or $(FUZZ),.)' ./scripts/fuzz.sh
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(or $(FUZZ),.)' FUZZFLAGS='$(FUZZFLAGS)' ./scripts/fuzz.sh
 
 clean:
 	rm -rf bin
