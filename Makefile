@@ -11,7 +11,7 @@ LDFLAGS  := -s -w -X github.com/canaryproj/canary/cmd/canary/cli.version=$(VERSI
 # `go test ./...` stays fast; `make test` always includes them.
 TESTFLAGS ?= -race -tags integration -timeout 9m
 
-.PHONY: all build run test unit deps fmt fmt-check vet lint tidy-check dupl-check generate bench clean
+.PHONY: all build run test unit deps fmt fmt-check vet lint tidy-check dupl-check generate bench fuzz clean
 
 all: build
 
@@ -75,6 +75,13 @@ generate:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Every fuzz target, one after the other, FUZZTIME each (one worker), each
+# input held to a memory budget; a table of executions at the end. Select
+# targets with FUZZ=regexp (package path or target name).
+FUZZTIME ?= 1m
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) FUZZ='$(or $(FUZZ),.)' FUZZFLAGS='$(FUZZFLAGS)' ./scripts/fuzz.sh
 
 clean:
 	rm -rf bin

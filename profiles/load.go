@@ -1,9 +1,9 @@
 package profiles
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -63,7 +63,11 @@ type stepsYAML struct {
 
 // Load reads and validates a profile file.
 func Load(path string, opts yamlfile.Options) (*Profile, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile(path)
+	var pe *yamlfile.Error
+	if errors.As(err, &pe) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, yamlfile.ReadError("profile", path, err)
 	}

@@ -5,6 +5,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -29,6 +30,9 @@ const (
 	DefaultMaxRedirects = transport.DefaultMaxRedirects
 	MaxSteps            = 100
 	MaxBodyLimit        = 1 << 30
+	// MaxTemplates bounds the templated strings of one scenario (a
+	// hundred steps with twenty templated fields each need 2,000).
+	MaxTemplates = 5000
 )
 
 // LoadOptions control loading.
@@ -232,7 +236,11 @@ func ParseVars(kvs []string) (map[string]string, error) {
 
 // Load reads and validates a scenario file.
 func Load(path string, opts LoadOptions) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile(path)
+	var pe *yamlfile.Error
+	if errors.As(err, &pe) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, yamlfile.ReadError("scenario", path, err)
 	}
@@ -380,6 +388,8 @@ type compiler struct {
 	// static holds vars whose value is fixed at load time; templates that
 	// read only these are rendered once, at load.
 	static map[string]string
+	// templates counts the templates compiled, against MaxTemplates.
+	templates int
 }
 
 // stepDefaults are the scenario's defaults block, resolved.
@@ -760,12 +770,16 @@ func parseByteSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n <= 0 {
+	// !(n > 0) also refuses NaN, which compares false with everything.
+	if err != nil || !(n > 0) {
 		return 0, fmt.Errorf("want a size like 10MiB, 512KiB or a number of bytes")
 	}
-	v := int64(n * float64(mult))
-	if v > MaxBodyLimit {
+	f := n * float64(mult)
+	if f > MaxBodyLimit {
 		return 0, fmt.Errorf("at most 1GiB")
 	}
-	return v, nil
+	if f < 1 {
+		return 0, fmt.Errorf("at least 1 byte")
+	}
+	return int64(f), nil
 }

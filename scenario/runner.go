@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/canaryproj/canary/internal/limits"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/transport"
@@ -23,8 +24,8 @@ import (
 
 // Bounds of a data file.
 const (
-	MaxDataRows  = 100000
-	MaxDataBytes = 64 << 20
+	MaxDataRows  = limits.MaxDataRows
+	MaxDataBytes = limits.MaxDataBytes
 )
 
 // feeder is a CSV file: its header row names columns, and iteration n reads
@@ -47,7 +48,12 @@ func loadCSV(path string) (*feeder, error) {
 		return nil, unwrapPathErr(err)
 	}
 	defer f.Close()
-	r := csv.NewReader(io.LimitReader(f, MaxDataBytes))
+	return readCSV(limits.Reader(f, MaxDataBytes, "the file"))
+}
+
+// readCSV reads a data file: a header row of column names, then rows.
+func readCSV(in io.Reader) (*feeder, error) {
+	r := csv.NewReader(in)
 	r.ReuseRecord = false
 	header, err := r.Read()
 	if err == io.EOF {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/canaryproj/canary/internal/membound"
 )
 
 func TestParseExpr(t *testing.T) {
@@ -81,18 +83,20 @@ func FuzzParseExpr(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		o, err := ParseExpr(s)
-		if err != nil {
-			return
-		}
-		// Whatever parses prints back to something that parses the same.
-		again, err := ParseExpr(o.String())
-		if err != nil {
-			t.Fatalf("ParseExpr(%q).String() = %q does not parse: %v", s, o.String(), err)
-		}
-		if again.Kind != o.Kind || again.Op != o.Op || again.Step != o.Step || again.Service != o.Service || again.Stat != o.Stat {
-			t.Fatalf("round trip of %q: %+v != %+v", s, again, o)
-		}
+		membound.Check(t, 8*membound.MiB, func() {
+			o, err := ParseExpr(s)
+			if err != nil {
+				return
+			}
+			// Whatever parses prints back to something that parses the same.
+			again, err := ParseExpr(o.String())
+			if err != nil {
+				t.Fatalf("ParseExpr(%q).String() = %q does not parse: %v", s, o.String(), err)
+			}
+			if again.Kind != o.Kind || again.Op != o.Op || again.Step != o.Step || again.Service != o.Service || again.Stat != o.Stat {
+				t.Fatalf("round trip of %q: %+v != %+v", s, again, o)
+			}
+		})
 	})
 }
 
