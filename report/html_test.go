@@ -26,12 +26,12 @@ import (
 // they name none), the error ratio on the errors chart, the rate on the
 // throughput chart.
 var wantCharts = map[string][]string{
-	"spectrum-iteration": {"p99<120ms: pass"},
+	"spectrum-iteration": {"p99(iteration)<120ms: pass"},
 	"spectrum-step-0":    {"p99(login)<60ms: fail"},
 	"spectrum-step-1":    {"p99(cart, service)<80ms: pass"},
 	"throughput":         {"rps>=9.5: pass"},
 	"errors":             {"errors<1%: fail"},
-	"latency-iteration":  {"p99<120ms: pass"},
+	"latency-iteration":  {"p99(iteration)<120ms: pass"},
 	"latency-step-0":     {"p99(login)<60ms: fail"},
 	"latency-step-1":     {"p99(cart, service)<80ms: pass"},
 }
