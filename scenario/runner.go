@@ -189,7 +189,10 @@ type Result struct {
 	Class      stats.ErrorClass // of the first failure
 	FailedStep int              // -1 when OK
 	Start, End time.Time
-	Err        error // the first failure, redacted
+	// Think is the think time the iteration spent between its steps: its
+	// duration without it is what p99(iteration) judges.
+	Think time.Duration
+	Err   error // the first failure, redacted
 }
 
 // Runner executes iterations of one scenario. Safe for concurrent use.
@@ -287,10 +290,14 @@ func (r *Runner) Run(ctx context.Context, it Iteration, rec stats.Recorder) Resu
 				timer = time.NewTimer(time.Hour)
 				defer timer.Stop()
 			}
-			if !sleep(ctx, timer, s.pause()) {
+			pause := s.pause()
+			slept := time.Now()
+			if !sleep(ctx, timer, pause) {
+				res.Think += time.Since(slept)
 				res = r.fail(res, i, stats.ClassOther, ctx.Err())
 				break
 			}
+			res.Think += time.Since(slept)
 		}
 		if ctx.Err() != nil {
 			res = r.fail(res, i, stats.ClassOther, fmt.Errorf("stopped: %w", ctx.Err()))
