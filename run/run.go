@@ -148,6 +148,9 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, st := range sc.Steps {
+		rep.Steps[i].Method, rep.Steps[i].Tags = st.Method, st.Tags
+	}
 	for _, r := range j.Results {
 		rep.SLOs = append(rep.SLOs, stats.SLOResult{
 			Expr: r.Objective.String(), Observed: reportValue(r), Pass: r.Pass && r.Evaluated,

@@ -87,14 +87,18 @@ type LatencySummary struct {
 
 // StepReport is one step's part of the report.
 type StepReport struct {
-	Name        string           `json:"name"`
-	Count       int64            `json:"count"`
-	Latency     LatencySummary   `json:"latency"`
-	Service     LatencySummary   `json:"service"`
-	StatusCodes map[string]int64 `json:"status_codes"`
-	Errors      map[string]int64 `json:"errors"`
-	Assertions  map[string]int64 `json:"assertions,omitempty"`
-	HDR         StepHDR          `json:"hdr"`
+	Name string `json:"name"`
+	// Method and Tags are what objectives select the step by
+	// (p99(method=POST), p99(region=eu)); absent from older reports.
+	Method      string            `json:"method,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Count       int64             `json:"count"`
+	Latency     LatencySummary    `json:"latency"`
+	Service     LatencySummary    `json:"service"`
+	StatusCodes map[string]int64  `json:"status_codes"`
+	Errors      map[string]int64  `json:"errors"`
+	Assertions  map[string]int64  `json:"assertions,omitempty"`
+	HDR         StepHDR           `json:"hdr"`
 }
 
 // StepHDR holds a step's HdrHistograms (µs) in the standard compressed
@@ -556,6 +560,10 @@ func MergeReports(rs ...*Report) (*Report, error) {
 	out.Clamped = snap.Clamped
 	if err := out.fill(snap, out.DurationS); err != nil {
 		return nil, err
+	}
+	for i := range out.Steps {
+		// The reports are of one scenario: its steps' methods and tags.
+		out.Steps[i].Method, out.Steps[i].Tags = rs[0].Steps[i].Method, rs[0].Steps[i].Tags
 	}
 	out.Rate.Target = round(out.Rate.Target, 3)
 	out.Rate.Achieved = round(achieved, 3)
