@@ -68,6 +68,9 @@ type Input struct {
 	Why       string
 	// Aborted runs are inconclusive.
 	Aborted bool
+	// Lost says why objectives with abort_on_fail stopped the run: it
+	// fails, whatever else is unknown (see Facts.Lost).
+	Lost []string
 }
 
 // Judgement is a verdict with its evidence.
@@ -86,7 +89,7 @@ func Judge(objs []Objective, in Input) Judgement {
 	for _, o := range objs {
 		results = append(results, Evaluate(o, in))
 	}
-	f := Facts{Window: in.Window, MinSamples: in.MinSamples, Saturated: in.Saturated, Why: in.Why, Aborted: in.Aborted}
+	f := Facts{Window: in.Window, MinSamples: in.MinSamples, Saturated: in.Saturated, Why: in.Why, Aborted: in.Aborted, Lost: in.Lost}
 	if f.Window == "" {
 		f.Window = FormatDuration(in.Duration)
 	}
@@ -110,12 +113,18 @@ type Facts struct {
 	Why        string // how the generator saturated
 	Aborted    bool
 	Failures   []string // failures found besides the objectives
+	// Lost are objectives a run was stopped for because they could no
+	// longer pass (abort_on_fail), each with why: the verdict is fail even
+	// where it would otherwise be inconclusive (an objective without data
+	// yet, too few samples), for what is lost stays lost.
+	Lost []string
 }
 
-// Conclude applies the verdict rules to evaluated objectives: inconclusive
-// when the generator saturated, the run was aborted, there are fewer than
-// MinSamples iterations, or an objective has no data; otherwise fail when
-// any objective (or another failure) failed; else pass. The daemon's
+// Conclude applies the verdict rules to evaluated objectives: fail when an
+// objective was lost for good (Facts.Lost); inconclusive when the generator
+// saturated, the run was aborted, there are fewer than MinSamples
+// iterations, or an objective has no data; otherwise fail when any
+// objective (or another failure) failed; else pass. The daemon's
 // verdicts and `canary gate --prometheus` share these rules.
 func Conclude(results []Result, f Facts) Judgement {
 	j := Judgement{Samples: f.Samples, Results: results}
@@ -153,6 +162,9 @@ func Conclude(results []Result, f Facts) Judgement {
 		}
 	}
 	switch {
+	case len(f.Lost) > 0:
+		j.Verdict = Fail
+		j.Reasons = append(append(append([]string{}, f.Lost...), j.Reasons...), inconclusive...)
 	case len(inconclusive) > 0:
 		j.Verdict = Inconclusive
 		j.Reasons = append(inconclusive, j.Reasons...)

@@ -46,6 +46,17 @@ type Report struct {
 	HDR     string   `json:"hdr,omitempty"`
 	Clamped int64    `json:"clamped,omitempty"`
 	Merged  int      `json:"merged,omitempty"`
+	// Aborted says when and why an objective with abort_on_fail stopped
+	// the run before its end.
+	Aborted *AbortReport `json:"aborted,omitempty"`
+}
+
+// AbortReport is why a run stopped early: which objective, when (seconds
+// from the start) and why it could no longer pass.
+type AbortReport struct {
+	AtS       float64 `json:"at_s"`
+	Objective string  `json:"objective"`
+	Reason    string  `json:"reason"`
 }
 
 // RateReport is target vs achieved iterations per second.
@@ -552,6 +563,11 @@ func MergeReports(rs ...*Report) (*Report, error) {
 		out.Verdict = worseVerdict(out.Verdict, r.Verdict)
 		for _, why := range r.Reasons {
 			out.Reasons = append(out.Reasons, fmt.Sprintf("report %d: %s", i+1, why))
+		}
+		if a := r.Aborted; a != nil && (out.Aborted == nil || a.AtS < out.Aborted.AtS) {
+			// The slices started together: the first to stop says why.
+			c := *a
+			out.Aborted = &c
 		}
 		out.Merged += max(r.Merged, 1)
 	}
