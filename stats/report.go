@@ -49,6 +49,9 @@ type Report struct {
 	// Aborted says when and why an objective with abort_on_fail stopped
 	// the run before its end.
 	Aborted *AbortReport `json:"aborted,omitempty"`
+	// Failures holds samples of the failing exchanges, per kind of
+	// failure (see FailureSample); nil when nothing failed.
+	Failures *FailureReport `json:"failures,omitempty"`
 }
 
 // AbortReport is why a run stopped early: which objective, when (seconds
@@ -394,6 +397,16 @@ func (r *Report) check() error {
 			return fmt.Errorf("step %q: %w", sr.Name, err)
 		}
 	}
+	if f := r.Failures; f != nil {
+		if len(f.Groups) > MaxFailureKinds {
+			return fmt.Errorf("failures: %d kinds, at most %d", len(f.Groups), MaxFailureKinds)
+		}
+		for _, g := range f.Groups {
+			if len(g.Samples) > 1+DefaultFailureLatest {
+				return fmt.Errorf("failures: %d samples of %s %s, at most %d", len(g.Samples), g.Step, g.Class, 1+DefaultFailureLatest)
+			}
+		}
+	}
 	return r.checkSeries()
 }
 
@@ -584,6 +597,11 @@ func MergeReports(rs ...*Report) (*Report, error) {
 	out.Rate.Target = round(out.Rate.Target, 3)
 	out.Rate.Achieved = round(achieved, 3)
 	out.Series = mergeSeries(out.Start, rs)
+	fs := make([]*FailureReport, len(rs))
+	for i, r := range rs {
+		fs[i] = r.Failures
+	}
+	out.Failures = MergeFailures(fs...)
 	return out, nil
 }
 
