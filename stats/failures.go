@@ -37,6 +37,8 @@ const (
 	MaxSampleHeaderValue  = 200
 	MaxSampleText         = 1 << 10
 	defaultSampleInterval = time.Second
+	// armFor is how long after a failure its step's requests are traced.
+	armFor = 3 * time.Second
 )
 
 // FailureSample is one failing exchange, secrets redacted (by whoever built
@@ -225,7 +227,7 @@ func (f *Failures) Want(k FailureKey, at time.Time) bool {
 	}
 	// The step fails: trace its next requests in full for a while, so
 	// that its later samples have the whole exchange.
-	f.arm[k.Step].until.Store(at.Add(3 * f.o.Interval).UnixNano())
+	f.arm[k.Step].until.Store(at.Add(armFor).UnixNano())
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	gr := f.groups[k]
@@ -274,9 +276,9 @@ func (f *Failures) Add(k FailureKey, s FailureSample) {
 }
 
 // Trace reports whether step's request due at now should be traced in
-// full: the step has failed lately, and no request of it was traced in the
-// last tenth of the interval. It costs one atomic load while the step
-// does not fail.
+// full: the step failed within the last 3 s, and no request of it was
+// traced in the last tenth of the interval. It costs one atomic load while
+// the step does not fail.
 func (f *Failures) Trace(step int, now time.Time) bool {
 	if step < 0 || step >= len(f.arm) {
 		return false

@@ -109,7 +109,7 @@ func TestFailuresArmTracing(t *testing.T) {
 	assert.False(t, f.Trace(0, at(10.05)), "one per tenth of the interval")
 	assert.True(t, f.Trace(0, at(10.2)))
 	assert.False(t, f.Trace(1, at(10.2)), "another step")
-	assert.False(t, f.Trace(0, at(13.5)), "three intervals after the last failure")
+	assert.False(t, f.Trace(0, at(13.5)), "3 s after the last failure")
 }
 
 func TestFailuresConcurrent(t *testing.T) {
