@@ -107,7 +107,9 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		}
 	}
 	col := stats.NewCollector(sc.StepNames(), start, sopts)
-	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(sc, client), Stats: col, Also: o.Also, VU: p.VUNumber}
+	failures := stats.NewFailures(sc.StepNames(), stats.FailureOptions{})
+	runner := scenario.NewRunner(sc, client, scenario.WithFailures(failures))
+	job := &loadgen.ScenarioJob{Runner: runner, Stats: col, Also: o.Also, VU: p.VUNumber}
 	eng, err := Engine(p, job, o.Grace, clk)
 	if err != nil {
 		return nil, err
@@ -184,6 +186,9 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	rep.Verdict = string(j.Verdict)
 	rep.Reasons = j.Reasons
 	rep.Aborted = abort
+	if fr := failures.Report(); len(fr.Groups) > 0 || fr.Overflow > 0 {
+		rep.Failures = fr
+	}
 	out := &Outcome{Report: rep, Judgement: j, Result: res, Snapshot: snap, Abort: abort}
 	if logErr != nil {
 		// The run itself is complete and judged: the caller still gets it.
