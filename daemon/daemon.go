@@ -549,6 +549,7 @@ func (d *Daemon) evaluate(now time.Time) {
 			snaps[w] = r.col.Window(now, w)
 		}
 		win := r.col.Window(now, ck.Window)
+		top := d.topFailure(r, now, ck.Window)
 		for _, o := range ck.SLOs {
 			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: min(ck.Window, now.Sub(r.started))})
 			burn := alert.Measure(o, snaps)
@@ -564,7 +565,7 @@ func (d *Daemon) evaluate(now time.Time) {
 				Check: ck.Name, SLO: o.Name, Labels: ck.Labels, Channel: ck.SlackChannel,
 				RunbookURL: ck.RunbookURL, StatusURL: statusURL(cfg, ck.Name),
 				Objective: o, Burn: burn,
-				TopErrors: topErrors(win), TopStatus: topStatus(win),
+				TopErrors: topErrors(win), TopStatus: topStatus(win), Failure: top,
 			})
 		}
 	}

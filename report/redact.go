@@ -24,11 +24,22 @@ func Redact(r *stats.Report, sets ...*redact.Set) {
 	if a := r.Aborted; a != nil {
 		a.Reason = all.String(a.Reason)
 	}
-	if f := r.Failures; f != nil {
-		for i := range f.Groups {
-			for j := range f.Groups[i].Samples {
-				redactSample(&f.Groups[i].Samples[j], all)
-			}
+	RedactFailures(r.Failures, all)
+}
+
+// RedactFailures replaces the secrets of sets in failure samples, in
+// place (the daemon's API and alerts use it on a check's samples).
+func RedactFailures(f *stats.FailureReport, sets ...*redact.Set) {
+	if f == nil {
+		return
+	}
+	all := &redact.Set{}
+	for _, s := range sets {
+		all.Merge(s)
+	}
+	for i := range f.Groups {
+		for j := range f.Groups[i].Samples {
+			redactSample(&f.Groups[i].Samples[j], all)
 		}
 	}
 }
