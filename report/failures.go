@@ -119,12 +119,12 @@ func sizeNote(shown, whole int64) string {
 // oneLine makes s one line of at most n bytes: control characters
 // (newlines included) shown as spaces, a cut marked with "…".
 func oneLine(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
+	s = strings.TrimRight(strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return ' '
 		}
 		return r
-	}, s)
+	}, s), " ")
 	if len(s) <= n {
 		return s
 	}
