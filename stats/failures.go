@@ -19,8 +19,9 @@ import (
 // number and in bytes:
 //
 //   - at most MaxFailureKinds kinds (a map keyed by what the target
-//     answers needs a bound); failures of further kinds are counted in
-//     FailureReport.Overflow, never sampled;
+//     answers needs a bound); when the store is full, a kind quiet for a
+//     minute makes room for a new one, and otherwise failures of further
+//     kinds are counted in FailureReport.Overflow, never sampled;
 //   - per kind, the first sample and the DefaultFailureLatest latest, a new
 //     latest at most once per FailureOptions.Interval (1 s), so that a
 //     failing step at thousands of requests a second builds a sample a
@@ -39,6 +40,9 @@ const (
 	defaultSampleInterval = time.Second
 	// armFor is how long after a failure its step's requests are traced.
 	armFor = 3 * time.Second
+	// staleAfter is how long a kind of failure must have been quiet before
+	// a full store forgets it for a new one.
+	staleAfter = time.Minute
 )
 
 // FailureSample is one failing exchange, secrets redacted (by whoever built
@@ -232,7 +236,7 @@ func (f *Failures) Want(k FailureKey, at time.Time) bool {
 	defer f.mu.Unlock()
 	gr := f.groups[k]
 	if gr == nil {
-		if len(f.groups) >= MaxFailureKinds {
+		if len(f.groups) >= MaxFailureKinds && !f.evictStale(at) {
 			f.overflow++
 			return false
 		}
@@ -251,6 +255,24 @@ func (f *Failures) Want(k FailureKey, at time.Time) bool {
 		return true
 	}
 	return false
+}
+
+// evictStale makes room in a full store (a daemon check's, which lives for
+// weeks) by forgetting the kind seen least recently, if that was more
+// than a minute before at. The caller holds mu.
+func (f *Failures) evictStale(at time.Time) bool {
+	var oldest FailureKey
+	var seen time.Time
+	for k, gr := range f.groups {
+		if seen.IsZero() || gr.g.Last.Before(seen) {
+			oldest, seen = k, gr.g.Last
+		}
+	}
+	if seen.IsZero() || at.Sub(seen) < staleAfter {
+		return false
+	}
+	delete(f.groups, oldest)
+	return true
 }
 
 // Add keeps s as a sample of kind k (after Want said yes): as its first,

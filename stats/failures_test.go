@@ -72,6 +72,12 @@ func TestFailuresKindsAreBounded(t *testing.T) {
 	assert.Equal(t, 400, r.Groups[0].Status, "equal counts: by status")
 	assert.Len(t, r.Groups[0].Samples, 1, "the second came within the interval")
 	assert.False(t, f.Want(Key(5, 500, ClassHTTPStatus, AssertStatus), at(1)), "a step the store does not know")
+
+	// A minute later the quiet kinds make room, the least recent first.
+	require.True(t, offer(f, Key(0, 599, ClassHTTPStatus, AssertStatus), sample("s", 62)))
+	r = f.Report()
+	assert.Len(t, r.Groups, MaxFailureKinds)
+	assert.Equal(t, 599, r.Groups[len(r.Groups)-1].Status, "the new kind is in")
 }
 
 // Samples are cut to the bounds, as valid UTF-8, whoever built them.
