@@ -15,7 +15,7 @@ import (
 // a check that ran for a minute at 10 iterations a second, failing one a
 // second (80 ms) for the first half and none (40 ms) for the second.
 func TestMeasure(t *testing.T) {
-	col := stats.NewCollector(nil, t0, stats.Options{Shards: 1, WindowRetention: 10 * time.Minute, WindowSlot: time.Second})
+	col := stats.NewCollector(nil, t0, stats.Options{Shards: 1, WindowRetention: 10 * time.Minute})
 	sh := col.Shard(0)
 	for s := 0; s < 60; s++ {
 		for i := 0; i < 10; i++ {
@@ -32,7 +32,7 @@ func TestMeasure(t *testing.T) {
 		5 * time.Minute:  col.Window(now, 5*time.Minute),
 		30 * time.Second: col.Window(now, 30*time.Second),
 	}
-	empty := stats.NewCollector(nil, t0, stats.Options{Shards: 1, WindowRetention: time.Minute, WindowSlot: time.Second})
+	empty := stats.NewCollector(nil, t0, stats.Options{Shards: 1, WindowRetention: time.Minute})
 	empty.Flush(now)
 
 	tests := []struct {

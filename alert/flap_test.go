@@ -60,8 +60,7 @@ func (s simulation) run(t *testing.T, h *harness, rec *recorder) []event {
 		lengths[w.Long], lengths[w.Short] = true, true
 	}
 	// As the daemon sizes a check's windows (daemon/check.go retention).
-	slot := max(time.Second, (longest/stats.MaxSlots+time.Second-1)/time.Second*time.Second)
-	col := stats.NewCollector(nil, start, stats.Options{Shards: 1, WindowRetention: longest, WindowSlot: slot})
+	col := stats.NewCollector(nil, start, stats.Options{Shards: 1, WindowRetention: longest})
 	shard := col.Shard(0)
 	rng := rand.New(rand.NewPCG(s.seed, 0x5eed))
 	every := s.policy.EvaluateEvery

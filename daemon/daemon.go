@@ -462,6 +462,11 @@ type verdictDoc struct {
 	Samples    int64          `json:"samples"`
 	Objectives []objectiveDoc `json:"objectives"`
 	Reasons    []string       `json:"reasons"`
+
+	// The span the samples were counted over: from CoveredFrom, for Span
+	// seconds (up to the last flush, within a second of At).
+	CoveredFrom time.Time `json:"covered_from"`
+	Span        float64   `json:"span_s"`
 }
 
 type objectiveDoc struct {
@@ -476,27 +481,25 @@ type objectiveDoc struct {
 // judge evaluates a check over a window (or since a time) as of now.
 func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, since time.Time, minSamples int64) verdictDoc {
 	var snap *stats.Snapshot
-	span := window
 	if !since.IsZero() {
 		snap = r.col.WindowSince(now, since)
-		span = now.Sub(since)
 	} else {
 		snap = r.col.Window(now, window)
 	}
-	// A window longer than the check has run covers only what ran.
-	if alive := now.Sub(r.started); alive < span {
-		span = alive
-	}
+	// What the window really covers (less than asked when the check has
+	// run for less, or since falls inside a slot).
+	span := snap.End.Sub(snap.Start)
 	label := slo.FormatDuration(window)
 	if !since.IsZero() {
 		label = "since " + since.UTC().Format(time.RFC3339)
 	}
 	// How far a continuous check falls behind its schedule is not kept per
 	// window: its lag decides.
-	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples}, 0)
+	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples}, 0, 0)
 	doc := verdictDoc{
 		Check: r.ck.Name, Verdict: j.Verdict, Window: slo.FormatDuration(window), At: now.UTC(),
 		Samples: j.Samples, Reasons: j.Reasons, Objectives: []objectiveDoc{},
+		CoveredFrom: snap.Start.UTC(), Span: span.Seconds(),
 	}
 	if doc.Reasons == nil {
 		doc.Reasons = []string{}
@@ -551,7 +554,7 @@ func (d *Daemon) evaluate(now time.Time) {
 		win := r.col.Window(now, ck.Window)
 		top := d.topFailure(r, now, ck.Window)
 		for _, o := range ck.SLOs {
-			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: min(ck.Window, now.Sub(r.started))})
+			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start)})
 			burn := alert.Measure(o, snaps)
 			burnByLabel := map[string]float64{}
 			for w, b := range burn {

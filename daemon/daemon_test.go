@@ -186,6 +186,14 @@ func TestVerdictAndGateFollowTheTarget(t *testing.T) {
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "pass", v["verdict"])
 	assert.Equal(t, "3s", v["window"])
+	// It says what it counted: a span of at most the window, up to now.
+	span, _ := v["span_s"].(float64)
+	assert.True(t, span > 0 && span <= 3, "span_s %v", v["span_s"])
+	from, err := time.Parse(time.RFC3339Nano, fmt.Sprint(v["covered_from"]))
+	require.NoError(t, err, "covered_from %v", v["covered_from"])
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(v["at"]))
+	require.NoError(t, err)
+	assert.WithinDuration(t, at, from.Add(time.Duration(span*float64(time.Second))), 2*time.Second, "covered_from + span_s is the last flush")
 
 	require.NoError(t, td.demo.SetFaults(demotarget.Faults{ErrorRatio: 1, PathPrefix: "/products"}))
 	require.Eventually(t, func() bool { c, v := gate(); return c == 412 && v == "fail" }, 10*time.Second, 200*time.Millisecond, "a failing target fails the gate")

@@ -26,14 +26,6 @@ import (
 	"github.com/canaryproj/canary/transport"
 )
 
-// The generator-saturation rule: beyond these, the generator — not the
-// target — was the bottleneck, and the verdict is inconclusive
-// (docs/run.md, "Exit codes").
-const (
-	MaxLagP99    = 10 * time.Millisecond
-	MaxBehindPct = 1.0
-)
-
 // DefaultGrace is how long in-flight iterations may finish after the end.
 const DefaultGrace = 10 * time.Second
 
@@ -154,7 +146,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		in.Aborted = ctx.Err() != nil
 		in.Lost = []string{fmt.Sprintf("aborted after %s by %s: %s", fmtSeconds(abort.AtS), abort.Objective, abort.Reason)}
 	}
-	j := Judge(o.SLOs, in, res.BehindPct)
+	j := Judge(o.SLOs, in, res.BehindPct, int64(res.Due))
 	// Rates are measured over the profile's active span, not the drain of
 	// in-flight iterations after it (nor beyond an abort).
 	span := dur
@@ -274,29 +266,22 @@ type Judgement struct {
 	Saturated bool
 }
 
-// Judge judges measurements against objs: the generator-saturation rule on
-// the snapshot's generator lag and behindPct (how far the generator fell
-// behind its schedule; 0 where unknown), then slo.Judge, once. A run's
-// verdict and a daemon check's window verdict are both made here.
-func Judge(objs []slo.Objective, in slo.Input, behindPct float64) Judgement {
-	var lagP99 float64
-	if snap := in.Snapshot; snap != nil && snap.Lag != nil && snap.Lag.TotalCount() > 0 {
-		lagP99 = float64(snap.Lag.ValueAtQuantile(99)) / 1000
+// Judge judges measurements against objs with slo.Judge, once. The
+// generator's facts for the saturation rule come from the snapshot's lag
+// histogram, plus behindPct over due: how far the generator fell behind its
+// schedule, over how many due iterations (0 where unknown, as in a window of
+// a continuous check). A run's verdict and a daemon check's window verdict
+// are both made here.
+func Judge(objs []slo.Objective, in slo.Input, behindPct float64, due int64) Judgement {
+	gen := slo.GeneratorOf(in.Snapshot)
+	gen.BehindPct, gen.Due = behindPct, due
+	in.Generator = gen
+	saturated, _ := gen.Saturated()
+	return Judgement{
+		Judgement: slo.Judge(objs, in),
+		LagP99Ms:  float64(gen.LagP99) / float64(time.Millisecond),
+		Saturated: saturated,
 	}
-	in.Saturated, in.Why = Saturated(lagP99, behindPct)
-	return Judgement{Judgement: slo.Judge(objs, in), LagP99Ms: lagP99, Saturated: in.Saturated}
-}
-
-// Saturated applies the generator-saturation rule to the generator lag's
-// p99 (ms) and the share of due iterations it had not started (%).
-func Saturated(lagP99Ms, behindPct float64) (bool, string) {
-	switch {
-	case lagP99Ms > float64(MaxLagP99)/float64(time.Millisecond):
-		return true, fmt.Sprintf("generator lag p99 %.1f ms > %v", lagP99Ms, MaxLagP99)
-	case behindPct > MaxBehindPct:
-		return true, fmt.Sprintf("the generator fell %.1f%% behind its schedule (> %.0f%%)", behindPct, MaxBehindPct)
-	}
-	return false, ""
 }
 
 // reportValue is an SLO's observed value as the report shows it: latencies
@@ -382,12 +367,7 @@ func (w *abortWatch) check(tot *stats.Snapshot, elapsed time.Duration) bool {
 	if w.fired != nil {
 		return true
 	}
-	var lagP99 float64
-	if tot.Lag != nil && tot.Lag.TotalCount() > 0 {
-		lagP99 = float64(tot.Lag.ValueAtQuantile(99)) / 1000
-	}
-	saturated, _ := Saturated(lagP99, 0)
-	in := slo.Input{Snapshot: tot, Duration: elapsed, Saturated: saturated}
+	in := slo.Input{Snapshot: tot, Duration: elapsed, Generator: slo.GeneratorOf(tot)}
 	for i, o := range w.objs {
 		if stop, why := slo.CheckAbort(o, &w.states[i], in, w.planned, elapsed); stop {
 			w.fired = &stats.AbortReport{AtS: math.Round(elapsed.Seconds()*1000) / 1000, Objective: o.Spec(), Reason: why}

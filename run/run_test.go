@@ -215,14 +215,3 @@ func TestSLOsAndAbort(t *testing.T) {
 	assert.Equal(t, slo.Inconclusive, out.Judgement.Verdict, "an aborted run is inconclusive")
 	assert.Equal(t, "inconclusive", out.Report.Verdict)
 }
-
-func TestSaturatedRule(t *testing.T) {
-	for _, tc := range []struct {
-		lag, behind float64
-		want        bool
-	}{{0.8, 0, false}, {10, 1, false}, {10.5, 0, true}, {1, 1.5, true}} {
-		got, why := Saturated(tc.lag, tc.behind)
-		assert.Equal(t, tc.want, got, "lag %v behind %v", tc.lag, tc.behind)
-		assert.Equal(t, tc.want, why != "")
-	}
-}

@@ -98,14 +98,14 @@ type AbortState struct {
 // lost, aborts as soon as o fails, unless For says how long to wait
 // (k6's abortOnFail). It returns why.
 //
-// A latency objective does not abort while in.Saturated: the generator's
-// own delay may be what fails it.
+// A latency objective does not abort while in.Generator is saturated: the
+// generator's own delay may be what fails it.
 func CheckAbort(o Objective, st *AbortState, in Input, planned int64, elapsed time.Duration) (bool, string) {
 	a := o.Abort
 	if a == nil || in.Snapshot == nil {
 		return false, ""
 	}
-	if o.Kind == KindLatency && in.Saturated {
+	if saturated, _ := in.Generator.Saturated(); saturated && o.Kind == KindLatency {
 		st.failing = false
 		return false, ""
 	}

@@ -77,7 +77,7 @@ func TestCheckAbort(t *testing.T) {
 		{name: "passing never aborts", expr: "errors<10% abort_on_fail", in: in,
 			steps: []step{{at: time.Second}, {at: time.Hour}}},
 		{name: "latency does not abort while the generator saturated", expr: "max<50ms abort_on_fail", planned: 1000,
-			in: Input{Snapshot: snap, Duration: 10 * time.Second, Saturated: true}, steps: []step{{at: time.Second}}},
+			in: Input{Snapshot: snap, Duration: 10 * time.Second, Generator: Generator{LagP99: 50 * time.Millisecond, LagSamples: 1000}}, steps: []step{{at: time.Second}}},
 		{name: "no abort clause", expr: "errors<1%", planned: 600, in: in, steps: []step{{at: time.Second}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
