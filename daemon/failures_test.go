@@ -147,3 +147,40 @@ func TestFailureSamplesInTheAPIAndTheAlert(t *testing.T) {
 	assert.Contains(t, sample, "&lt; Retry-After: 5\n&lt; overloaded: try later\nstatus: want 200, got 503\ntotal ")
 	assert.NotContains(t, hook.got()[0], "apikey-very-secret")
 }
+
+// An on-demand run behind a gate stops as soon as an objective with
+// abort_on_fail is lost, and fails: a minute planned, over in seconds.
+func TestOnDemandRunAbortsOnALostObjective(t *testing.T) {
+	target := httptest.NewServer(brokenShop())
+	defer target.Close()
+	td := start(t, shopCheck)
+	td.stop()
+	require.NoError(t, writeFile(filepath.Join(td.dir, "broken.yaml"), brokenScenario))
+	require.NoError(t, writeFile(td.cfg, configYAML(`  - name: broken
+    scenario: broken.yaml
+    profile: {rate: 1/10s}
+    slos:
+      - {expr: "errors(login) < 1%", abort_on_fail: true}
+`)))
+	td.env["TARGET"] = target.URL
+	td.run()
+
+	began := time.Now()
+	code, hdr, _ := td.do("POST", "/api/v1/runs", token, map[string]any{"check": "broken", "profile": map[string]any{"rate": "20/s"}, "duration": "1m"})
+	require.Equal(t, 202, code)
+	loc := strings.TrimPrefix(hdr.Get("Location"), td.base)
+	var run map[string]any
+	require.Eventually(t, func() bool {
+		_, _, run = td.do("GET", loc, "", nil)
+		return run["status"] != "running"
+	}, 30*time.Second, 200*time.Millisecond)
+	assert.Less(t, time.Since(began), 30*time.Second, "not the minute planned")
+	assert.Equal(t, "failed", run["status"])
+	report := run["report"].(map[string]any)
+	aborted := report["aborted"].(map[string]any)
+	assert.Equal(t, "errors(login)<1% abort_on_fail", aborted["objective"])
+	assert.Contains(t, aborted["reason"], "errors of login: ")
+	reasons := fmt.Sprint(run["reasons"])
+	assert.Contains(t, reasons, "aborted after ")
+	assert.NotNil(t, report["failures"], "the run's report has its failure samples")
+}

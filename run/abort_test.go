@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/slo"
 )
@@ -110,4 +111,10 @@ func TestPlanned(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, Planned(flags(t, tc.f)), "Planned(%+v)", tc.f)
 	}
+	// A looping shorthand run for a while, as a daemon's on-demand run is.
+	loop, err := profiles.Parse("p.yaml", []byte("rate: 20/s\n"), yamlfile.Options{})
+	require.NoError(t, err)
+	require.True(t, loop.Loop)
+	assert.Equal(t, int64(0), Planned(loop), "endless")
+	assert.Equal(t, int64(1200), Planned(loop.WithDuration(time.Minute)))
 }

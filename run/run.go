@@ -325,13 +325,14 @@ func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile, tot *s
 }
 
 // Planned is how many iterations a profile plans: the open model's
-// schedule (rounded up) or the Iterations model's count. 0 for the closed
-// model and looping profiles, which plan none.
+// schedule until its end (rounded up; a looping profile has one when run
+// for a duration, as the daemon's on-demand runs are) or the Iterations
+// model's count. 0 for the closed model and endless profiles.
 func Planned(p *profiles.Profile) int64 {
 	switch {
 	case p.Model == profiles.Iterations:
 		return int64(p.Iterations)
-	case p.Model == profiles.Open && !p.Loop && p.Duration() > 0:
+	case p.Model == profiles.Open && p.Duration() > 0:
 		return int64(math.Ceil(p.Count(p.Duration()) - 1e-9))
 	}
 	return 0
