@@ -177,7 +177,7 @@ func TestOnDemandRunAbortsOnALostObjective(t *testing.T) {
 	assert.Less(t, time.Since(began), 30*time.Second, "not the minute planned")
 	assert.Equal(t, "failed", run["status"])
 	report := run["report"].(map[string]any)
-	aborted := report["aborted"].(map[string]any)
+	aborted := report["aborted_by"].(map[string]any)
 	assert.Equal(t, "errors(login)<1% abort_on_fail", aborted["objective"])
 	assert.Contains(t, aborted["reason"], "errors of login: ")
 	reasons := fmt.Sprint(run["reasons"])

@@ -21,7 +21,7 @@ func Redact(r *stats.Report, sets ...*redact.Set) {
 	for i := range r.Steps {
 		r.Steps[i].Name = all.String(r.Steps[i].Name)
 	}
-	if a := r.Aborted; a != nil {
+	if a := r.AbortedBy; a != nil {
 		a.Reason = all.String(a.Reason)
 	}
 	RedactFailures(r.Failures, all)

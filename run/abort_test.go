@@ -69,15 +69,17 @@ func TestAbortOnFailStopsALostRun(t *testing.T) {
 			raw, err := json.Marshal(out.Report)
 			require.NoError(t, err)
 			var doc struct {
-				Aborted struct {
+				Aborted   bool `json:"aborted"`
+				AbortedBy struct {
 					AtS       float64 `json:"at_s"`
 					Objective string  `json:"objective"`
 					Reason    string  `json:"reason"`
-				} `json:"aborted"`
+				} `json:"aborted_by"`
 			}
 			require.NoError(t, json.Unmarshal(raw, &doc))
-			assert.Equal(t, out.Abort.AtS, doc.Aborted.AtS)
-			assert.Equal(t, out.Abort.Reason, doc.Aborted.Reason)
+			assert.False(t, doc.Aborted, "stopped on purpose, not interrupted")
+			assert.Equal(t, out.Abort.AtS, doc.AbortedBy.AtS)
+			assert.Equal(t, out.Abort.Reason, doc.AbortedBy.Reason)
 		})
 	}
 }
@@ -95,7 +97,7 @@ func TestAbortOnFailLeavesAPassingRun(t *testing.T) {
 	})
 	require.NoError(t, err)
 	assert.Nil(t, out.Abort)
-	assert.Nil(t, out.Report.Aborted)
+	assert.Nil(t, out.Report.AbortedBy)
 	assert.Equal(t, int64(100), out.Report.Iterations.Total)
 }
 

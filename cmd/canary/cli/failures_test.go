@@ -55,7 +55,8 @@ func shopTarget(t *testing.T) *httptest.Server {
 	return srv
 }
 
-func runCLI(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
+// runCLIEnv runs the CLI with env as its environment.
+func runCLIEnv(t *testing.T, env map[string]string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = RunEnv(context.Background(), args, Env{Stdout: &out, Stderr: &errb,
@@ -72,7 +73,7 @@ func TestFailureSamplesInEveryOutput(t *testing.T) {
 	sc := filepath.Join(dir, "shop.yaml")
 	require.NoError(t, os.WriteFile(sc, []byte(fmt.Sprintf(failingScenario, srv.URL, srv.URL)), 0o644))
 	out, html, junit := filepath.Join(dir, "r.json"), filepath.Join(dir, "r.html"), filepath.Join(dir, "r.xml")
-	code, stdout, stderr := runCLI(t, secretEnv, "run", sc, "--iterations", "5", "--quiet", "--out", out, "--html", html, "--junit", junit)
+	code, stdout, stderr := runCLIEnv(t, secretEnv, "run", sc, "--iterations", "5", "--quiet", "--out", out, "--html", html, "--junit", junit)
 	assert.Equal(t, ExitSLOFailed, code, "no SLOs: any failure fails; %s", stderr)
 
 	files := map[string]string{"summary": stdout}
@@ -146,7 +147,7 @@ func TestRunAbortsOnAFailingObjective(t *testing.T) {
 	}))
 	defer srv.Close()
 	out := filepath.Join(t.TempDir(), "r.json")
-	code, stdout, stderr := runCLI(t, nil, "run", srv.URL+"/", "--rate", "100/s", "--duration", "1m", "--quiet",
+	code, stdout, stderr := runCLIEnv(t, nil, "run", srv.URL+"/", "--rate", "100/s", "--duration", "1m", "--quiet",
 		"--slo", "errors<1% abort_on_fail", "--out", out, "--grace", "1s")
 	assert.Equal(t, ExitSLOFailed, code, stderr)
 	assert.Regexp(t, `verdict    FAIL\n\s+aborted after [\d.]+s by errors<1% abort_on_fail: errors: \d+ iterations failed of at most 6000 planned`, stdout)
@@ -154,8 +155,9 @@ func TestRunAbortsOnAFailingObjective(t *testing.T) {
 	require.NoError(t, err)
 	var rep stats.Report
 	require.NoError(t, json.Unmarshal(b, &rep))
-	require.NotNil(t, rep.Aborted)
-	assert.Less(t, rep.Aborted.AtS, 10.0)
+	require.NotNil(t, rep.AbortedBy)
+	assert.False(t, rep.Aborted, "stopped on purpose, not interrupted")
+	assert.Less(t, rep.AbortedBy.AtS, 10.0)
 	assert.Less(t, rep.DurationS, 20.0, "not the minute planned")
 }
 
@@ -166,11 +168,11 @@ func TestSLOFlagErrors(t *testing.T) {
 		{"p99(nope)<1s", `slo "p99(nope)<1s": the scenario has no step "nope" (steps: request)`},
 		{"p99(region=eu)<1s", `slo "p99(region=eu)<1s": no step has region=eu (steps request: method=GET)`},
 	} {
-		code, _, stderr := runCLI(t, nil, "run", srv.URL+"/", "--slo", tc.slo)
+		code, _, stderr := runCLIEnv(t, nil, "run", srv.URL+"/", "--slo", tc.slo)
 		assert.Equal(t, ExitUsage, code, tc.slo)
 		assert.Equal(t, "canary: "+tc.want+"\n", stderr, tc.slo)
 	}
 	// A ratio and a latency written as people write them.
-	code, _, stderr := runCLI(t, nil, "run", srv.URL+"/health", "--slo", "P99 < 300 ms", "--slo", "errors <= 100 %", "--quiet")
+	code, _, stderr := runCLIEnv(t, nil, "run", srv.URL+"/health", "--slo", "P99 < 300 ms", "--slo", "errors <= 100 %", "--quiet")
 	assert.Equal(t, ExitOK, code, stderr)
 }

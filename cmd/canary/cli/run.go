@@ -54,6 +54,13 @@ type runFlags struct {
 	cpus        int
 	cpuProfile  string
 	memProfile  string
+	// A distributed run's segment (docs/deployment.md).
+	segmentIndex string
+	startAt      string
+	push         string
+	runID        string
+	token        string
+	pushRetry    time.Duration
 }
 
 func newRunCmd(env Env) *cobra.Command {
@@ -102,6 +109,12 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.Float64Var(&f.maxRate, "max-rate", DefaultMaxRate, "safety cap: refuse profiles above this many iterations/s")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.StringVar(&f.segment, "segment", "", "run the i-th of n equal slices of the profile: 2/4")
+	fl.StringVar(&f.segmentIndex, "segment-index", "", "--segment counted from 0, as a Kubernetes Indexed Job's $(JOB_COMPLETION_INDEX): 1/4 is --segment 2/4")
+	fl.StringVar(&f.startAt, "start-at", "", "start exactly at this RFC 3339 time, like the run's other segments; more than 100ms late, do not run (exit 3)")
+	fl.StringVar(&f.push, "push", "", "send the report to this daemon's runs API, which merges the segments of the run and judges them once")
+	fl.StringVar(&f.runID, "run-id", "", "with --push: the id the run's segments share (default SCENARIO-STARTAT, from --start-at)")
+	fl.StringVar(&f.token, "token", "", "with --push: the daemon's auth_token or run_token (default $CANARY_TOKEN)")
+	fl.DurationVar(&f.pushRetry, "push-retry", 2*time.Minute, "with --push: keep trying this long when the daemon cannot be reached")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here while running (then linger two scrape intervals)")
 	fl.StringVar(&f.method, "method", "GET", "URL mode: request method")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "URL mode: request header, repeatable: 'K: V'")
@@ -170,14 +183,22 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	if p.Loop {
 		return usageErr("profile %s loops forever: `canary run` needs an end (set loop: false, or use the daemon)", f.profile)
 	}
-	if f.segment != "" {
-		i, n, err := profiles.ParseSegment(f.segment)
-		if err != nil {
-			return usageErr("%v", err)
-		}
+	if i, n, ok, err := segmentFlags(f.segment, f.segmentIndex); err != nil {
+		return usageErr("%v", err)
+	} else if ok {
 		if p, err = p.Segment(i, n); err != nil {
 			return usageErr("%v", err)
 		}
+	}
+	var startAt time.Time
+	if f.startAt != "" {
+		if startAt, err = time.Parse(time.RFC3339Nano, f.startAt); err != nil {
+			return usageErr("--start-at %q: want an RFC 3339 time like 2026-12-07T10:00:00Z", f.startAt)
+		}
+	}
+	dist, err := newDistributed(env, f, cmd, sc.Name, p, startAt)
+	if err != nil {
+		return usageErr("%v", err)
 	}
 	if p.Model == profiles.Open && p.PeakTarget() > f.maxRate {
 		return usageErr("the profile peaks at %.4g iterations/s, above the safety cap of %.4g/s: raise it with --max-rate %.0f if you mean it",
@@ -207,7 +228,7 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	}
 	defer outs.close()
 
-	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace}
+	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace, StartAt: startAt}
 	if outs.hdr != nil { // a nil *os.File in an io.Writer is not a nil io.Writer
 		opts.HdrLog = outs.hdr
 	}
@@ -237,6 +258,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		}
 		defer stop()
 	}
+	if dist != nil {
+		dist.start(ctx)
+	}
 	outcome, err := run.Run(ctx, opts)
 	if f.memProfile != "" {
 		if perr := writeHeapProfile(f.memProfile); perr != nil {
@@ -247,6 +271,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		// The summary and the files first; then the final metrics are
 		// served a little longer, for the last scrape.
 		defer srv.finish(outcome)
+	}
+	if se := (*run.StartError)(nil); errors.As(err, &se) {
+		return dist.startError(ctx, se)
 	}
 	if outcome == nil {
 		return &exitError{code: ExitInternal, err: err}
@@ -268,17 +295,17 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			fmt.Fprintf(env.Stderr, "canary: $GITHUB_STEP_SUMMARY: %v\n", err)
 		}
 	}
+	if dist != nil {
+		// The segment's own verdict is on its slice; the run's is the
+		// daemon's, and it cannot make it without this report.
+		if err := dist.done(ctx, rep); err != nil {
+			return &exitError{code: ExitInternal, err: err}
+		}
+	}
 	if runErr != nil {
 		return &exitError{code: ExitInternal, err: runErr}
 	}
-	switch outcome.Judgement.Verdict {
-	case slo.Pass:
-		return nil
-	case slo.Fail:
-		return &exitError{code: ExitSLOFailed}
-	default:
-		return &exitError{code: ExitInconclusive}
-	}
+	return verdictExit(outcome.Judgement.Verdict)
 }
 
 type outputs struct {
