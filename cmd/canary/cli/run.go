@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/envfile"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
@@ -19,7 +19,6 @@ import (
 	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/slo"
-	"github.com/canaryproj/canary/stats"
 )
 
 // DefaultMaxRate is `canary run`'s safety cap (docs/run.md, "Safety"),
@@ -98,10 +97,10 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.DurationVar(&f.duration, "duration", 0, "how long to run with --rate or --vus")
 	fl.Uint64Var(&f.iterations, "iterations", 0, "run each scenario iteration once, N times, as fast as --vus allow")
 	fl.StringArrayVar(&f.slos, "slo", nil, "SLO, repeatable, instead of the scenario's slos: p99<300ms, p95(login)<200ms, errors(login)<0.1%, p99(region=eu)<400ms, success>=99.9%, rps>=90; add abort_on_fail to stop as soon as it is lost")
-	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here")
-	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here")
-	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here")
-	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML file here (a test case per SLO and per step)")
+	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here; - for stdout (the summary then goes to stderr)")
+	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here (- for stdout)")
+	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here (- for stdout)")
+	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML file here, a test case per SLO and per step (- for stdout)")
 	fl.IntVar(&f.maxInflight, "max-inflight", 0, "open model: concurrent iterations bound (default 1000)")
 	fl.DurationVar(&f.maxLag, "max-lag", profiles.DefaultMaxLag, "open model: drop iterations later than this (0 = never wait for a slot)")
 	fl.StringArrayVar(&f.vars, "var", nil, "set a scenario variable, repeatable: key=value")
@@ -152,7 +151,13 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 				return usageErr("--%s applies to a URL; a scenario file sets its own requests", fl)
 			}
 		}
+		if u, ok := scenario.SchemelessURL(target); ok && !exists(target) {
+			return usageErr("%s is not a file, and it looks like a URL without a scheme: canary run %s", target, u)
+		}
 		sc, err = scenario.Load(target, scenario.LoadOptions{Env: getenv, Vars: vars, Secrets: secrets})
+		if wk := config.WrongKind(target, config.KindScenario); err != nil && wk != nil {
+			err = wk
+		}
 	}
 	if err != nil {
 		return usageErr("%v", err)
@@ -167,6 +172,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			}
 		}
 		p, err = profiles.Load(f.profile, yamlfile.Options{Env: getenv, Secrets: secrets})
+		if wk := config.WrongKind(f.profile, config.KindProfile); err != nil && wk != nil {
+			err = wk
+		}
 		if err == nil && (cmd.Flags().Changed("max-inflight") || cmd.Flags().Changed("max-lag")) {
 			err = errors.New("--max-inflight and --max-lag: set max_inflight and max_lag in the profile file")
 		}
@@ -222,16 +230,14 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	}
 
 	// Outputs are opened before the run, so a bad path fails fast.
-	outs, err := openOutputs(f)
+	outs, err := openOutputs(f, env.Stdout)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	defer outs.close()
 
 	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace, StartAt: startAt}
-	if outs.hdr != nil { // a nil *os.File in an io.Writer is not a nil io.Writer
-		opts.HdrLog = outs.hdr
-	}
+	opts.HdrLog = outs.hdr
 	var srv *metricsServer
 	if f.metricsAddr != "" {
 		srv, err = startMetrics(ctx, f.metricsAddr, sc, objs, env.Stderr)
@@ -284,7 +290,11 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	rep := outcome.Report
 	report.Redact(rep, secrets, sc.Secrets)
 
-	if err := report.WriteSummary(env.Stdout, rep); err != nil {
+	summary := env.Stdout
+	if outs.toStdout {
+		summary = env.Stderr
+	}
+	if err := report.WriteSummary(summary, rep); err != nil {
 		return &exitError{code: ExitInternal, err: err}
 	}
 	if err := outs.write(rep); err != nil {
@@ -308,58 +318,8 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	return verdictExit(outcome.Judgement.Verdict)
 }
 
-type outputs struct {
-	f            *runFlags
-	hdr          *os.File
-	out, html, j *os.File
-}
-
-func openOutputs(f *runFlags) (*outputs, error) {
-	o := &outputs{f: f}
-	open := func(path string) (*os.File, error) {
-		if path == "" {
-			return nil, nil
-		}
-		return os.Create(path)
-	}
-	var err error
-	for _, x := range []struct {
-		dst  **os.File
-		path string
-	}{{&o.hdr, f.hdrLog}, {&o.out, f.out}, {&o.html, f.html}, {&o.j, f.junit}} {
-		if *x.dst, err = open(x.path); err != nil {
-			o.close()
-			return nil, err
-		}
-	}
-	return o, nil
-}
-
-func (o *outputs) close() {
-	for _, fh := range []*os.File{o.hdr, o.out, o.html, o.j} {
-		if fh != nil {
-			fh.Close()
-		}
-	}
-}
-
-func (o *outputs) write(rep *stats.Report) error {
-	if o.out != nil {
-		enc := json.NewEncoder(o.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-	}
-	if o.html != nil {
-		if err := report.WriteHTML(o.html, rep); err != nil {
-			return fmt.Errorf("--html: %w", err)
-		}
-	}
-	if o.j != nil {
-		if err := report.WriteJUnit(o.j, rep); err != nil {
-			return fmt.Errorf("--junit: %w", err)
-		}
-	}
-	return nil
+// exists reports whether there is a file (or anything else) at path.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
