@@ -47,11 +47,21 @@ func TestInvalidScenarios(t *testing.T) {
 		"bad_name.yaml": {
 			`testdata/invalid/bad_name.yaml:1:7: name "Checkout!": use lower-case letters, digits, '-' and '_', starting with a letter or digit`,
 		},
+		"bad_slo.yaml": {
+			`testdata/invalid/bad_slo.yaml:5:5: slo "errors<1": value "1": a ratio needs a %: errors<1% is 1 percent, errors<100% is the fraction 1`,
+			`testdata/invalid/bad_slo.yaml:6:5: slo "p99(b)<1s": the scenario has no step "b" (steps: a)`,
+			`testdata/invalid/bad_slo.yaml:7:12: slo "p99(region=us) < 1s": no step has region=us (steps a: method=GET, region=eu)`,
+			`testdata/invalid/bad_slo.yaml:8:43: invalid duration "-1s": must not be negative`,
+		},
 		"bad_status.yaml": {
 			`testdata/invalid/bad_status.yaml:5:22: status "700": want a code between 100 and 599 or a class like "2xx"`,
 		},
 		"bad_status_class.yaml": {
 			`testdata/invalid/bad_status_class.yaml:5:22: status "2zz": want a code between 100 and 599 or a class like "2xx"`,
+		},
+		"bad_tag.yaml": {
+			`testdata/invalid/bad_tag.yaml:3:30: step "a" tag "method": method, status and step are filters of their own, not tags`,
+			`testdata/invalid/bad_tag.yaml:3:43: step "a" tag region "e u": want a non-empty value of at most 100 characters without spaces, ',', '(', ')', '=', '<' or '>'`,
 		},
 		"bad_template.yaml": {
 			`testdata/invalid/bad_template.yaml:4:20: step "a" url: bad template: unclosed action`,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/transport"
 )
 
@@ -55,6 +56,10 @@ type Scenario struct {
 	File    string
 	Steps   []*Step
 	Secrets *redact.Set
+	// SLOs are the scenario's own objectives (its slos), bound to its
+	// steps: what `canary run` judges without --slo, and a daemon check
+	// without slos of its own.
+	SLOs []slo.Objective
 
 	vars      []varDef
 	data      *feeder
@@ -79,6 +84,8 @@ type Step struct {
 	Name              string
 	Method            string
 	ContinueOnFailure bool
+	// Tags label the step for objectives (p99(region=eu)); nil without.
+	Tags map[string]string
 
 	url      *tmpl
 	headers  []headerTmpl
@@ -169,6 +176,7 @@ type fileYAML struct {
 	Defaults  defaultsYAML `yaml:"defaults"`
 	ThinkTime string       `yaml:"think_time"`
 	Steps     []stepYAML   `yaml:"steps" required:"true"`
+	SLOs      *yaml.Node   `yaml:"slos"`
 }
 
 type defaultsYAML struct {
@@ -190,11 +198,12 @@ type tlsYAML struct {
 }
 
 type stepYAML struct {
-	Name              string      `yaml:"name" required:"true"`
-	Request           requestYAML `yaml:"request" required:"true"`
-	Expect            expectYAML  `yaml:"expect"`
-	Capture           *yaml.Node  `yaml:"capture"`
-	ContinueOnFailure bool        `yaml:"continue_on_failure"`
+	Name              string            `yaml:"name" required:"true"`
+	Tags              map[string]string `yaml:"tags"`
+	Request           requestYAML       `yaml:"request" required:"true"`
+	Expect            expectYAML        `yaml:"expect"`
+	Capture           *yaml.Node        `yaml:"capture"`
+	ContinueOnFailure bool              `yaml:"continue_on_failure"`
 }
 
 type requestYAML struct {
@@ -352,6 +361,10 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node, opts LoadOptions) *Scenario {
 			s.Steps = append(s.Steps, st)
 		}
 	}
+	if d.Failed() && !failedBefore {
+		return nil
+	}
+	s.SLOs = DecodeSLOs(d, yamlfile.Child(root, "slos"), s.StepInfos())
 	if d.Failed() && !failedBefore {
 		return nil
 	}
@@ -588,6 +601,7 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 	rn := yamlfile.Child(n, "request")
 	where := fmt.Sprintf("step %q", y.Name)
 	st := &Step{Name: y.Name, ContinueOnFailure: y.ContinueOnFailure, follow: c.def.follow, maxBody: c.def.maxBody, timeout: c.def.timeout}
+	st.Tags = c.compileTags(yamlfile.Child(n, "tags"), y.Tags, where)
 
 	st.Method = strings.ToUpper(strings.TrimSpace(y.Request.Method))
 	if st.Method == "" {
