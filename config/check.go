@@ -15,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/canaryproj/canary/internal/limits"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/redact"
@@ -310,8 +311,12 @@ func fingerprint(n *yaml.Node, files []string, sc *scenario.Scenario) string {
 	}
 	for _, f := range files {
 		h.Write([]byte(f))
-		if b, err := os.ReadFile(f); err == nil {
-			h.Write(b)
+		// Only regular files, and no more than a data file may hold: a
+		// path such as /dev/zero or a FIFO must not hang a reload.
+		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() {
+			if b, err := limits.ReadFile(f, limits.MaxDataBytes); err == nil {
+				h.Write(b)
+			}
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]

@@ -1,7 +1,6 @@
 package profiles
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -63,13 +62,9 @@ type stepsYAML struct {
 
 // Load reads and validates a profile file.
 func Load(path string, opts yamlfile.Options) (*Profile, error) {
-	data, err := yamlfile.ReadFile(path)
-	var pe *yamlfile.Error
-	if errors.As(err, &pe) {
-		return nil, err
-	}
+	data, err := yamlfile.ReadFile("profile", path)
 	if err != nil {
-		return nil, yamlfile.ReadError("profile", path, err)
+		return nil, err
 	}
 	return Parse(path, data, opts)
 }

@@ -5,7 +5,6 @@
 package scenario
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -245,13 +244,9 @@ func ParseVars(kvs []string) (map[string]string, error) {
 
 // Load reads and validates a scenario file.
 func Load(path string, opts LoadOptions) (*Scenario, error) {
-	data, err := yamlfile.ReadFile(path)
-	var pe *yamlfile.Error
-	if errors.As(err, &pe) {
-		return nil, err
-	}
+	data, err := yamlfile.ReadFile("scenario", path)
 	if err != nil {
-		return nil, yamlfile.ReadError("scenario", path, err)
+		return nil, err
 	}
 	return Parse(path, data, opts)
 }

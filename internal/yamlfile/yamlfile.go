@@ -175,14 +175,19 @@ func (d *Decoder) Err() error {
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // ReadFile reads a YAML file, refusing one larger than limits.MaxFileBytes
-// before reading it.
-func ReadFile(path string) ([]byte, error) {
+// before reading it. what names the file in errors ("scenario", "profile",
+// "config"; "" for none): one that cannot be read says so with a
+// did-you-mean (ReadError); one too large is a positioned *Error.
+func ReadFile(what, path string) ([]byte, error) {
 	data, err := limits.ReadFile(path, limits.MaxFileBytes)
 	var tl *limits.TooLargeError
 	if errors.As(err, &tl) {
 		return nil, tooLarge(path, tl.Size)
 	}
-	return data, err
+	if err != nil {
+		return nil, ReadError(what, path, err)
+	}
+	return data, nil
 }
 
 func tooLarge(file string, size int64) *Error {
