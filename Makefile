@@ -11,12 +11,26 @@ LDFLAGS  := -s -w -X github.com/canaryproj/canary/cmd/canary/cli.version=$(VERSI
 # `go test ./...` stays fast; `make test` always includes them.
 TESTFLAGS ?= -race -tags integration -timeout 9m
 
-.PHONY: all build run test unit deps fmt fmt-check vet lint generate bench clean
+.PHONY: all build image run test unit deps fmt fmt-check vet lint generate bench clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/canary
+
+# The container image (Dockerfile): static, non-root, `canary` as entrypoint,
+# stamped like `make build`. Docker or Podman, whichever is installed
+# (CONTAINER_ENGINE=podman to choose); push it to a registry your cluster
+# pulls from (docs/deployment.md).
+IMAGE            ?= canary:$(VERSION)
+CONTAINER_ENGINE ?= $(shell command -v docker 2>/dev/null || command -v podman 2>/dev/null)
+image:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+		echo "make image: neither docker nor podman is installed; install one (or build elsewhere: see docs/deployment.md)" >&2; exit 1; fi
+	@if ! $(CONTAINER_ENGINE) info >/dev/null 2>&1; then \
+		echo "make image: $(CONTAINER_ENGINE) is installed but cannot reach its engine (is the daemon running? are you in its group?)" >&2; exit 1; fi
+	$(CONTAINER_ENGINE) build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE) .
+	@echo "built $(IMAGE); try: $(CONTAINER_ENGINE) run --rm $(IMAGE) version"
 
 # The daemon on the example config (examples/canary.yaml) against the
 # built-in demo target, everything on 127.0.0.1.
