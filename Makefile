@@ -11,7 +11,7 @@ LDFLAGS  := -s -w -X github.com/canaryproj/canary/cmd/canary/cli.version=$(VERSI
 # `go test ./...` stays fast; `make test` always includes them.
 TESTFLAGS ?= -race -tags integration -timeout 9m
 
-.PHONY: all build image run test unit deps fmt fmt-check vet lint generate bench clean
+.PHONY: all build image run test unit deps fmt fmt-check vet lint tidy-check dupl-check generate bench clean
 
 all: build
 
@@ -51,6 +51,20 @@ fmt-check:
 vet:
 	$(GO) vet -tags integration ./...
 
+# go.mod and go.sum say exactly what the code imports: `go mod tidy` has
+# nothing to change (it prints the change and fails otherwise).
+tidy-check:
+	$(GO) mod tidy -diff
+
+# No block of code written twice: mibk/dupl, pinned, fetched through the Go
+# module proxy, over the Go files that ship (tests may repeat themselves for
+# readability). 60 tokens of syntax tree are about six lines of code.
+DUPL ?= github.com/mibk/dupl@v1.1.0
+DUPL_TOKENS ?= 60
+dupl-check:
+	@out=$$(git ls-files '*.go' | grep -v '_test\.go$$' | $(GO) run $(DUPL) -files -plumbing -t $(DUPL_TOKENS)); \
+	if [ -n "$$out" ]; then echo "repeated code (dupl -t $(DUPL_TOKENS)); make it one function:"; echo "$$out"; exit 1; fi
+
 # staticcheck, pinned, fetched through the Go module proxy.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
@@ -60,7 +74,7 @@ lint:
 # the race detector (fuzz seed corpora run as part of `go test`).
 # The second go test: the transport's raw system calls exist only without the
 # race detector (transport/rawsys_race.go), so they are tested as they ship.
-test: deps fmt-check vet lint build
+test: deps fmt-check tidy-check dupl-check vet lint build
 	$(GO) test $(TESTFLAGS) ./...
 	$(GO) test -count=1 ./transport
 

@@ -51,7 +51,7 @@ func TestAlertsThroughSlack(t *testing.T) {
 	td.stop()
 	writeCfg := func() {
 		t.Helper()
-		cfg := strings.Replace(config(shopCheck), "alerting:\n", "alerting:\n  slack: {token: \"${SLACK_TOKEN}\", channel: \"#alerts\", api_url: \""+slackSrv.URL+"/\"}\n  repeat_interval: 1h\n", 1)
+		cfg := strings.Replace(configYAML(shopCheck), "alerting:\n", "alerting:\n  slack: {token: \"${SLACK_TOKEN}\", channel: \"#alerts\", api_url: \""+slackSrv.URL+"/\"}\n  repeat_interval: 1h\n", 1)
 		require.NoError(t, writeFile(td.cfg, cfg))
 	}
 	writeCfg()

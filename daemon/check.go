@@ -7,9 +7,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/canaryproj/canary/config"
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/loadgen"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/profiles"
+	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/transport"
@@ -19,7 +22,7 @@ import (
 // schedule), its stats with sliding windows, its metrics. It is replaced
 // whole when a reload changes the check's definition.
 type checkRunner struct {
-	ck      *Check
+	ck      *config.Check
 	col     *stats.Collector
 	metrics *metrics.Check
 	client  *transport.Client
@@ -33,6 +36,11 @@ type checkRunner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	// lastStarted and lastAt are the engine's count of started iterations
+	// at the last flush; only the flush (setRates) reads and writes them.
+	lastStarted uint64
+	lastAt      time.Time
+
 	mu        sync.Mutex
 	evaluated time.Time
 	running   atomic.Bool // a scheduled run is in progress (or the check is continuous)
@@ -42,18 +50,15 @@ type checkRunner struct {
 // the longest burn-rate window. Windows are accurate to a slot: retention
 // over the ring's 720 slots, at least a second (5 s for a 1 h retention,
 // 30 s for the SRE workbook's 6 h).
-func retention(ck *Check, longest time.Duration) (ret, slot time.Duration) {
+func retention(ck *config.Check, longest time.Duration) (ret, slot time.Duration) {
 	ret = max(ck.Window, longest)
 	slot = max(time.Second, (ret/stats.MaxSlots+time.Second-1)/time.Second*time.Second)
 	return ret, slot
 }
 
-func newCheckRunner(ck *Check, m *metrics.Check, allow func(string) error, longest, grace time.Duration, log *slog.Logger,
+func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error, longest, grace time.Duration, log *slog.Logger,
 	admit func(float64) (func(), bool)) (*checkRunner, error) {
-	topts := ck.Scenario.TransportOptions()
-	topts.MaxConnsPerHost = ck.Profile.Concurrency()
-	topts.Allow = allow
-	client, err := transport.New(topts)
+	client, err := run.Client(ck.Scenario, ck.Profile, allow)
 	if err != nil {
 		return nil, err
 	}
@@ -82,7 +87,7 @@ func (r *checkRunner) start(parent context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.flushLoop(ctx)
+			run.Flush(ctx, clock.Real(), r.col, r.setRates)
 		}()
 		r.loop(ctx)
 		cancel()
@@ -116,7 +121,7 @@ func (r *checkRunner) loop(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
-		release, ok := r.admit(peakRate(r.ck.Profile))
+		release, ok := r.admit(run.ExpectedRate(r.ck.Profile))
 		if !ok {
 			r.log.Warn("scheduled run skipped: it would exceed the daemon's max_rate", "next", r.ck.Schedule.Next(time.Now()))
 			continue
@@ -128,26 +133,10 @@ func (r *checkRunner) loop(ctx context.Context) {
 	}
 }
 
-func peakRate(p *profiles.Profile) float64 {
-	if p.Model == profiles.Open {
-		return p.PeakTarget()
-	}
-	return 0
-}
-
 // runOnce drives the profile until it ends or ctx ends.
 func (r *checkRunner) runOnce(ctx context.Context, p *profiles.Profile) {
-	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(r.ck.Scenario, r.client), Stats: r.col, Observer: r.metrics}
-	o := loadgen.Options{Plan: p, MaxInflight: p.MaxInflight, MaxLag: p.MaxLag, Grace: r.grace, Job: job, Monitor: job}
-	switch p.Model {
-	case profiles.Open:
-		o.Model = loadgen.Open
-	case profiles.Closed:
-		o.Model, o.MaxInflight = loadgen.Closed, 100000
-	default:
-		o.Model, o.Iterations, o.VUs = loadgen.Iterations, p.Iterations, p.VUs(0)
-	}
-	e, err := loadgen.New(o)
+	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(r.ck.Scenario, r.client), Stats: r.col, Also: r.metrics}
+	e, err := run.Engine(p, job, r.grace, clock.Real())
 	if err != nil {
 		r.log.Error("check cannot run", "err", err)
 		return
@@ -160,37 +149,25 @@ func (r *checkRunner) runOnce(ctx context.Context, p *profiles.Profile) {
 	}
 }
 
-// flushLoop closes a stats interval every second and updates the rate gauges.
-func (r *checkRunner) flushLoop(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	var lastStarted uint64
-	var lastAt time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			r.col.Flush(time.Now())
-			return
-		case now := <-t.C:
-			r.col.Flush(now)
-			target, achieved, inflight := 0.0, 0.0, int64(0)
-			if e := r.engine.Load(); e != nil {
-				el := e.Elapsed()
-				if r.ck.Profile.Model == profiles.Open {
-					target = r.ck.Profile.Target(el)
-				}
-				started := e.Started()
-				if !lastAt.IsZero() && started >= lastStarted {
-					achieved = float64(started-lastStarted) / now.Sub(lastAt).Seconds()
-				}
-				lastStarted, lastAt = started, now
-				inflight = e.Inflight()
-			} else {
-				lastStarted, lastAt = 0, time.Time{}
-			}
-			r.metrics.SetRates(target, achieved, inflight)
+// setRates updates the rate gauges after each flush: the profile's target
+// now, iterations started per second since the last flush, and in flight.
+func (r *checkRunner) setRates(now time.Time) {
+	target, achieved, inflight := 0.0, 0.0, int64(0)
+	if e := r.engine.Load(); e != nil {
+		el := e.Elapsed()
+		if r.ck.Profile.Model == profiles.Open {
+			target = r.ck.Profile.Target(el)
 		}
+		started := e.Started()
+		if !r.lastAt.IsZero() && started >= r.lastStarted {
+			achieved = float64(started-r.lastStarted) / now.Sub(r.lastAt).Seconds()
+		}
+		r.lastStarted, r.lastAt = started, now
+		inflight = e.Inflight()
+	} else {
+		r.lastStarted, r.lastAt = 0, time.Time{}
 	}
+	r.metrics.SetRates(target, achieved, inflight)
 }
 
 // rates reports the live target and achieved rates and in-flight count.

@@ -22,8 +22,10 @@ import (
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/alert/alertmanager"
 	"github.com/canaryproj/canary/alert/slack"
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/store"
@@ -55,9 +57,10 @@ type Daemon struct {
 	exp     *metrics.Exporter
 	store   *store.Store
 	alerts  *alert.Manager
+	api     apiMetrics
 
 	mu        sync.Mutex
-	cfg       *Config
+	cfg       *config.Config
 	checks    map[string]*checkRunner
 	lastErr   string // last failed reload, redacted
 	lastOK    time.Time
@@ -81,7 +84,7 @@ func New(o Options) (*Daemon, error) {
 	if o.Secrets == nil {
 		o.Secrets = &redact.Set{}
 	}
-	cfg, err := LoadConfig(o.ConfigPath, o.Env)
+	cfg, err := config.Load(o.ConfigPath, o.Env)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
@@ -97,6 +100,9 @@ func New(o Options) (*Daemon, error) {
 	if d.exp, err = metrics.NewExporter(d.reg); err != nil {
 		return nil, err
 	}
+	if d.api, err = newAPIMetrics(d.reg); err != nil {
+		return nil, err
+	}
 	if d.store, err = store.Open(cfg.StateDir, store.Options{}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
@@ -108,16 +114,16 @@ func New(o Options) (*Daemon, error) {
 	return d, nil
 }
 
-func (d *Daemon) newAlertManager(cfg *Config) (*alert.Manager, error) {
+func (d *Daemon) newAlertManager(cfg *config.Config) (*alert.Manager, error) {
 	var notifiers []alert.Notifier
-	if s := cfg.Alerting.Slack; s != nil && (s.WebhookURL != "" || s.Token != "") {
+	if s := cfg.Alerting.Slack; s.Enabled() {
 		n, err := slack.New(slack.Options{WebhookURL: s.WebhookURL, Token: s.Token, Channel: s.Channel, APIURL: s.APIURL, Logger: d.log})
 		if err != nil {
 			return nil, fmt.Errorf("alerting.slack: %w", err)
 		}
 		notifiers = append(notifiers, n)
 	}
-	if am := cfg.Alerting.Alertmanager; am != nil && am.URL != "" {
+	if am := cfg.Alerting.Alertmanager; am.Enabled() {
 		n, err := alertmanager.New(alertmanager.Options{URL: am.URL, Logger: d.log, ResolveTimeout: 4 * cfg.Policy.EvaluateEvery})
 		if err != nil {
 			return nil, fmt.Errorf("alerting.alertmanager: %w", err)
@@ -138,7 +144,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: listen %s: %w", ErrBadConfig, cfg.Server.Listen, err)
 	}
-	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	srv := d.newServer()
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -190,7 +196,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return err
 }
 
-func (d *Daemon) config() *Config {
+func (d *Daemon) config() *config.Config {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cfg
@@ -207,7 +213,7 @@ func longestWindow(p alert.Policy) time.Duration {
 
 // apply starts, keeps or replaces checks to match cfg. Checks whose
 // fingerprint did not change keep running, with their windows.
-func (d *Daemon) apply(cfg *Config) {
+func (d *Daemon) apply(cfg *config.Config) {
 	parent := d.parentCtx()
 	d.mu.Lock()
 	old := d.checks
@@ -254,24 +260,18 @@ func (d *Daemon) apply(cfg *Config) {
 	d.mu.Unlock()
 }
 
-func sameNotifiers(a, b *Config) bool {
+func sameNotifiers(a, b *config.Config) bool {
 	ja, _ := json.Marshal(a.Alerting)
 	jb, _ := json.Marshal(b.Alerting)
 	return string(ja) == string(jb)
 }
 
-func sameAlerting(a, b *Check) bool {
+func sameAlerting(a, b *config.Check) bool {
 	return a.SlackChannel == b.SlackChannel && a.RunbookURL == b.RunbookURL && a.MinSamples == b.MinSamples && a.Window == b.Window
 }
 
-func checkMetricsOptions(ck *Check, cfg *Config) metrics.CheckOptions {
-	o := metrics.CheckOptions{Steps: ck.Scenario.StepNames(), Methods: ck.Scenario.Methods()}
-	for _, s := range ck.SLOs {
-		o.SLOs = append(o.SLOs, s.Name)
-		if s.Kind == slo.KindLatency {
-			o.Thresholds = append(o.Thresholds, s.Target)
-		}
-	}
+func checkMetricsOptions(ck *config.Check, cfg *config.Config) metrics.CheckOptions {
+	o := metrics.CheckOptionsFor(ck.Scenario.StepNames(), ck.Scenario.Methods(), ck.SLOs)
 	o.Windows = windowLabels(cfg.Policy)
 	return o
 }
@@ -320,7 +320,7 @@ func (d *Daemon) admit(rate float64) (release func(), ok bool) {
 	base := 0.0
 	for _, ck := range d.cfg.Checks {
 		if ck.Schedule == nil {
-			base += peakRate(ck.Profile)
+			base += run.ExpectedRate(ck.Profile)
 		}
 	}
 	if base+d.rateInUse+rate > d.cfg.MaxRate+1e-9 {
@@ -343,7 +343,7 @@ func (d *Daemon) admit(rate float64) (release func(), ok bool) {
 func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	cfg, err := LoadConfig(d.o.ConfigPath, d.o.Env)
+	cfg, err := config.Load(d.o.ConfigPath, d.o.Env)
 	if err != nil {
 		msg := d.secrets.String(err.Error())
 		d.mu.Lock()
@@ -361,9 +361,11 @@ func (d *Daemon) Reload() error {
 	if !sameNotifiers(old, cfg) {
 		d.log.Warn("alerting notifiers (slack, alertmanager) and the burn-rate policy take effect at the next restart")
 	}
-	if old.StateDir != cfg.StateDir || old.Server.Listen != cfg.Server.Listen {
-		d.log.Warn("state_dir and server.listen take effect at the next restart")
-		cfg.StateDir, cfg.Server.Listen = old.StateDir, old.Server.Listen
+	if old.StateDir != cfg.StateDir || old.Server.Listen != cfg.Server.Listen || !sameServerLimits(old.Server, cfg.Server) {
+		d.log.Warn("state_dir, server.listen and the server's timeouts and limits take effect at the next restart")
+		srv := old.Server
+		srv.AuthToken, srv.RunToken, srv.ShutdownGrace, srv.ExternalURL = cfg.Server.AuthToken, cfg.Server.RunToken, cfg.Server.ShutdownGrace, cfg.Server.ExternalURL
+		cfg.StateDir, cfg.Server = old.StateDir, srv
 	}
 	d.apply(cfg)
 	d.mu.Lock()
@@ -485,17 +487,13 @@ func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, sinc
 	if alive := now.Sub(r.started); alive < span {
 		span = alive
 	}
-	saturated, why := false, ""
-	if snap.Lag != nil && snap.Lag.TotalCount() > 0 {
-		if p99 := time.Duration(snap.Lag.ValueAtQuantile(99)) * time.Microsecond; p99 > 10*time.Millisecond {
-			saturated, why = true, fmt.Sprintf("generator lag p99 %v > 10ms", p99)
-		}
-	}
 	label := slo.FormatDuration(window)
 	if !since.IsZero() {
 		label = "since " + since.UTC().Format(time.RFC3339)
 	}
-	j := slo.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples, Saturated: saturated, Why: why})
+	// How far a continuous check falls behind its schedule is not kept per
+	// window: its lag decides.
+	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples}, 0)
 	doc := verdictDoc{
 		Check: r.ck.Name, Verdict: j.Verdict, Window: slo.FormatDuration(window), At: now.UTC(),
 		Samples: j.Samples, Reasons: j.Reasons, Objectives: []objectiveDoc{},
@@ -553,13 +551,10 @@ func (d *Daemon) evaluate(now time.Time) {
 		win := r.col.Window(now, ck.Window)
 		for _, o := range ck.SLOs {
 			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: min(ck.Window, now.Sub(r.started))})
+			burn := alert.Measure(o, snaps)
 			burnByLabel := map[string]float64{}
-			burn := map[time.Duration]float64{}
-			for _, w := range wins {
-				if b, ok := slo.BurnRate(o, snaps[w]); ok {
-					burn[w] = b
-					burnByLabel[slo.FormatDuration(w)] = b
-				}
+			for w, b := range burn {
+				burnByLabel[slo.FormatDuration(w)] = b.Rate
 			}
 			r.metrics.SetSLO(o.Name, o.Target, res.Observed, burnByLabel)
 			if !o.HasBudget() {
@@ -568,7 +563,7 @@ func (d *Daemon) evaluate(now time.Time) {
 			obs = append(obs, alert.Observation{
 				Check: ck.Name, SLO: o.Name, Labels: ck.Labels, Channel: ck.SlackChannel,
 				RunbookURL: ck.RunbookURL, StatusURL: statusURL(cfg, ck.Name),
-				Objective: o.String(), Observed: res.ObservedText(), Burn: burn,
+				Objective: o, Burn: burn,
 				TopErrors: topErrors(win), TopStatus: topStatus(win),
 			})
 		}
@@ -587,7 +582,7 @@ func (d *Daemon) parentCtx() context.Context {
 	return d.parent
 }
 
-func statusURL(cfg *Config, check string) string {
+func statusURL(cfg *config.Config, check string) string {
 	if cfg.Server.ExternalURL == "" {
 		return ""
 	}

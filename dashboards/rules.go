@@ -14,6 +14,7 @@ import (
 
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/metrics"
+	"github.com/canaryproj/canary/promql"
 	"github.com/canaryproj/canary/slo"
 )
 
@@ -143,7 +144,7 @@ func marshalYAML(v any) ([]byte, error) {
 // checkGroup builds one check's rules.
 func (s Spec) checkGroup(c Check) RuleGroup {
 	g := RuleGroup{Name: "canary." + c.Name}
-	if iv, err := promDuration(s.Policy.EvaluateEvery); err == nil {
+	if iv, err := promql.Duration(s.Policy.EvaluateEvery); err == nil {
 		g.Interval = iv
 	}
 	ws := windows(s.Policy)
@@ -163,7 +164,7 @@ func (s Spec) checkGroup(c Check) RuleGroup {
 		for _, w := range ws {
 			g.Rules = append(g.Rules, Rule{
 				Record: RecordPrefix + mustDuration(w),
-				Expr:   sliErrorExpr(c.Name, o.Objective, mustDuration(w)),
+				Expr:   promql.SLIErrorRatio(c.Name, o.Objective, mustDuration(w)),
 				Labels: sloLabels(),
 			})
 		}
@@ -174,13 +175,13 @@ func (s Spec) checkGroup(c Check) RuleGroup {
 			g.Rules = append(g.Rules, Rule{
 				Record: RecordPrefix + mustDuration(period),
 				Expr: fmt.Sprintf("avg_over_time(%s%s%s[%s])",
-					RecordPrefix, mustDuration(ws[0]), sloSelector(c.Name, o.Name), mustDuration(period)),
+					RecordPrefix, mustDuration(ws[0]), promql.SLOSelector(c.Name, o.Name), mustDuration(period)),
 				Labels: sloLabels(),
 			})
 		}
 		g.Rules = append(g.Rules, Rule{
 			Record: RecordBudget,
-			Expr:   fmt.Sprintf("vector(%s)", number(o.Objective.Budget())),
+			Expr:   fmt.Sprintf("vector(%s)", promql.Number(o.Objective.Budget())),
 			Labels: map[string]string{metrics.LabelCheck: c.Name, metrics.LabelSLO: o.Name},
 		})
 		for _, w := range s.Policy.Windows {
@@ -194,50 +195,13 @@ func (s Spec) checkGroup(c Check) RuleGroup {
 	return g
 }
 
-// sliErrorExpr is the ratio of bad events to all events of o over window w,
-// summed over instances (a distributed run's pods add up). No traffic in
-// the window gives no sample rather than NaN.
-func sliErrorExpr(check string, o slo.Objective, w string) string {
-	c := metrics.LabelCheck + "=" + quote(check)
-	by := "sum by (" + metrics.LabelCheck + ") "
-	if o.Kind != slo.KindLatency {
-		all := fmt.Sprintf("%s(rate(%s{%s}[%s]))", by, metrics.IterationsTotal, c, w)
-		bad := fmt.Sprintf("%s(rate(%s{%s,%s!=%s}[%s]))", by, metrics.IterationsTotal, c, metrics.LabelResult, quote(metrics.ResultSuccess), w)
-		// Before the first failure there is no failure series at all: the
-		// "or 0 *" branch records a clean 0 instead of nothing.
-		return fmt.Sprintf("(\n  %s\n  or\n  0 * %s\n)\n/\n(%s > 0)", bad, all, all)
-	}
-	hist, sel := histogram(o), c
-	if o.Step != "" {
-		sel += "," + metrics.LabelStep + "=" + quote(o.Step)
-	}
-	return fmt.Sprintf("1 - (\n  %s(rate(%s_bucket{%s,%s}[%s]))\n  /\n  (%s(rate(%s_count{%s}[%s])) > 0)\n)",
-		by, hist, sel, leMatcher(o.Target), w, by, hist, sel, w)
-}
-
-// histogram is the classic histogram a latency objective reads.
-func histogram(o slo.Objective) string {
-	switch {
-	case o.Service:
-		// Per step; without a step, every request of the check.
-		return metrics.RequestService
-	case o.Step == "":
-		return metrics.IterationDuration
-	}
-	return metrics.RequestDuration
-}
-
-func sloSelector(check, sloName string) string {
-	return "{" + metrics.LabelCheck + "=" + quote(check) + "," + metrics.LabelSLO + "=" + quote(sloName) + "}"
-}
-
 // burnAlert fires when the SLI error ratio exceeds Factor × budget over both
 // windows of w: the daemon's own rule (burn rate = ratio / budget > Factor).
 func (s Spec) burnAlert(c Check, o SLO, w alert.BurnWindow) Rule {
 	budget := o.Objective.Budget()
 	long, short := mustDuration(w.Long), mustDuration(w.Short)
-	threshold := fmt.Sprintf("(%s * %s)", number(w.Factor), number(budget))
-	sel := sloSelector(c.Name, o.Name)
+	threshold := fmt.Sprintf("(%s * %s)", promql.Number(w.Factor), promql.Number(budget))
+	sel := promql.SLOSelector(c.Name, o.Name)
 	period := mustDuration(s.Policy.Period)
 
 	labels := s.checkLabels(c)
@@ -247,11 +211,11 @@ func (s Spec) burnAlert(c Check, o SLO, w alert.BurnWindow) Rule {
 	labels[LabelShortWindow] = short
 
 	ann := s.links(c)
-	ann["summary"] = tmplText(fmt.Sprintf("Check %s: SLO %s is burning its error budget more than %s× too fast", c.Name, o.Name, number(w.Factor)))
+	ann["summary"] = tmplText(fmt.Sprintf("Check %s: SLO %s is burning its error budget more than %s× too fast", c.Name, o.Name, promql.Number(w.Factor)))
 	ann["description"] = tmplText(fmt.Sprintf(
 		"Objective %s: at most %s of events may be bad over %s (bad: %s). The bad share exceeded %s × %s = %s over both the last %s and %s",
 		o.Objective, percent(budget), period, badEvents(o.Objective),
-		number(w.Factor), percent(budget), percent(w.Factor*budget), long, short)) +
+		promql.Number(w.Factor), percent(budget), percent(w.Factor*budget), long, short)) +
 		fmt.Sprintf(" (%s: {{ $value | humanizePercentage }}); at this pace the %s budget is spent in %s.",
 			long, period, exhaustion(s.Policy.Period, w.Factor))
 	return Rule{
@@ -277,7 +241,7 @@ func (s Spec) absentAlert(c Check) Rule {
 		metrics.IterationsTotal, c.Name, mustDuration(window)))
 	return Rule{
 		Alert:       AlertAbsent,
-		Expr:        fmt.Sprintf("absent_over_time(%s{%s=%s}[%s])", metrics.IterationsTotal, metrics.LabelCheck, quote(c.Name), mustDuration(window)),
+		Expr:        fmt.Sprintf("absent_over_time(%s{%s=%s}[%s])", metrics.IterationsTotal, metrics.LabelCheck, promql.Quote(c.Name), mustDuration(window)),
 		For:         mustDuration(absentMinWindow),
 		Labels:      labels,
 		Annotations: ann,
@@ -339,24 +303,3 @@ func exhaustion(period time.Duration, factor float64) string {
 	}
 	return mustDuration(d)
 }
-
-// SLIErrorExpr is the PromQL ratio of bad events to all events of an
-// objective over window w, summed over every instance — the expression the
-// recording rules use, for `canary gate --prometheus` to judge with exactly
-// the same definition.
-func SLIErrorExpr(check string, o slo.Objective, w time.Duration) (string, error) {
-	if !o.HasBudget() {
-		return "", fmt.Errorf("%s has no error budget", o)
-	}
-	pw, err := promDuration(w)
-	if err != nil {
-		return "", err
-	}
-	return sliErrorExpr(check, o, pw), nil
-}
-
-// PromDuration prints d as a PromQL duration ("5m", "1h30m").
-func PromDuration(d time.Duration) (string, error) { return promDuration(d) }
-
-// LatencyHistogram names the classic histogram a latency objective reads.
-func LatencyHistogram(o slo.Objective) string { return histogram(o) }

@@ -13,12 +13,12 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/metrics"
+	"github.com/canaryproj/canary/promql"
 	"github.com/canaryproj/canary/slo"
 )
 
@@ -105,13 +105,13 @@ func (s Spec) validate() error {
 	if len(p.Windows) == 0 {
 		errs = append(errs, errors.New("alerting policy: no burn-rate windows"))
 	}
-	if _, err := promDuration(p.Period); err != nil {
+	if _, err := promql.Duration(p.Period); err != nil {
 		errs = append(errs, fmt.Errorf("alerting policy: slo_period: %w", err))
 	}
 	for i, w := range p.Windows {
 		where := fmt.Sprintf("alerting policy: burn_rates[%d]", i)
-		_, errL := promDuration(w.Long)
-		_, errS := promDuration(w.Short)
+		_, errL := promql.Duration(w.Long)
+		_, errS := promql.Duration(w.Short)
 		switch {
 		case errL != nil:
 			errs = append(errs, fmt.Errorf("%s: long: %w", where, errL))
@@ -196,65 +196,18 @@ func windows(p alert.Policy) []time.Duration {
 	return ws
 }
 
-// promDuration formats d the way Prometheus parses durations ("30d", "1h30m",
-// "1s500ms"). Prometheus has no unit below a millisecond.
-func promDuration(d time.Duration) (string, error) {
-	if d <= 0 {
-		return "", fmt.Errorf("duration %v must be positive", d)
-	}
-	if d%time.Millisecond != 0 {
-		return "", fmt.Errorf("duration %v is not a whole number of milliseconds", d)
-	}
-	var b strings.Builder
-	for _, u := range []struct {
-		name string
-		d    time.Duration
-	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}} {
-		if n := d / u.d; n > 0 {
-			b.WriteString(strconv.FormatInt(int64(n), 10))
-			b.WriteString(u.name)
-			d -= n * u.d
-		}
-	}
-	return b.String(), nil
-}
-
-// mustDuration is promDuration for durations validate has already accepted.
+// mustDuration is promql.Duration for durations validate has already
+// accepted.
 func mustDuration(d time.Duration) string {
-	s, err := promDuration(d)
+	s, err := promql.Duration(d)
 	if err != nil {
 		return "0s" // unreachable after validate; keeps the generators total
 	}
 	return s
 }
 
-// number prints a float for PromQL and humans: shortest exact form, but
-// rounded to 12 significant digits so that 1-0.995 prints as 0.005.
-func number(v float64) string {
-	r, err := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 12, 64), 64)
-	if err != nil {
-		r = v
-	}
-	return strconv.FormatFloat(r, 'g', -1, 64)
-}
-
 // percent prints a ratio as a percentage: 0.005 → "0.5%".
-func percent(v float64) string { return number(v*100) + "%" }
-
-// leMatcher matches the classic-histogram bucket whose upper bound is v.
-// Prometheus 2.x stores an integer bound as le="1" when it scrapes the text
-// format but as le="1.0" when it scrapes protobuf (native histograms on), so
-// integer bounds match both spellings. Others print as client_golang does.
-func leMatcher(v float64) string {
-	s := strconv.FormatFloat(v, 'g', -1, 64)
-	if v == math.Trunc(v) && !strings.ContainsAny(s, "e") {
-		return `le=~"` + s + `|` + s + `\\.0"`
-	}
-	return `le="` + s + `"`
-}
-
-// quote makes a PromQL string literal (PromQL unquotes Go-style escapes).
-func quote(s string) string { return strconv.Quote(s) }
+func percent(v float64) string { return promql.Number(v*100) + "%" }
 
 // tmplText makes s literal text inside a Prometheus label or annotation
 // template, so a name containing "{{" cannot be executed.

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -16,6 +18,8 @@ import (
 const (
 	// MaxFaultDelay bounds Latency and Jitter each.
 	MaxFaultDelay = 30 * time.Second
+	// MaxSlower bounds Slower: at most eleven times the delay.
+	MaxSlower = 10
 	// DefaultErrorStatus is the status of injected errors when none is set.
 	DefaultErrorStatus = 503
 	// maxPathPrefix bounds PathPrefix in bytes.
@@ -34,6 +38,11 @@ type Faults struct {
 	// Jitter adds a further uniformly random delay in [0, Jitter], so that a
 	// faulted request waits between Latency and Latency+Jitter.
 	Jitter time.Duration
+	// Slower stretches the injected delay by this fraction (0.15: every
+	// faulted request waits 15 % longer than Latency and Jitter alone make
+	// it), so that two demo targets can stand for a version and a slower
+	// one in a comparison. It needs Latency or Jitter to stretch.
+	Slower float64
 	// ErrorRatio is the fraction (0..1) of faulted requests answered with
 	// ErrorStatus instead of being served.
 	ErrorRatio float64
@@ -62,7 +71,13 @@ func (f Faults) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %s is outside 0s..%s", d.name, d.v, MaxFaultDelay))
 		}
 	}
-	// The negated comparison also rejects NaN.
+	// The negated comparisons also reject NaN.
+	switch {
+	case !(f.Slower >= 0 && f.Slower <= MaxSlower):
+		errs = append(errs, fmt.Errorf("slower %v is outside 0..%d", f.Slower, MaxSlower))
+	case f.Slower > 0 && f.Latency == 0 && f.Jitter == 0:
+		errs = append(errs, fmt.Errorf("slower %v stretches latency and jitter: set one of them (e.g. latency 20ms, jitter 20ms)", f.Slower))
+	}
 	if !(f.ErrorRatio >= 0 && f.ErrorRatio <= 1) {
 		errs = append(errs, fmt.Errorf("error_ratio %v is outside 0..1", f.ErrorRatio))
 	}
@@ -87,6 +102,24 @@ func validatePathPrefix(p string) error {
 		return fmt.Errorf("path_prefix %q contains spaces or control characters", p)
 	}
 	return nil
+}
+
+// ParseSlower reads the slower knob from a flag: "15%" or the fraction
+// "0.15" (15 % slower), 0 to 1000 %.
+func ParseSlower(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	pct := strings.HasSuffix(t, "%")
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(t, "%")), 64)
+	if err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("slower %q: want a percentage like 15%% or a fraction like 0.15", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if v < 0 || v > MaxSlower {
+		return 0, fmt.Errorf("slower %q: must be between 0%% and %d%%", s, MaxSlower*100)
+	}
+	return v, nil
 }
 
 // normalized fills in defaults. f must be valid.
@@ -117,6 +150,7 @@ func (f Faults) covers(path string) bool {
 type faultsJSON struct {
 	Latency     *string  `json:"latency,omitempty"`
 	Jitter      *string  `json:"jitter,omitempty"`
+	Slower      *float64 `json:"slower,omitempty"`
 	ErrorRatio  *float64 `json:"error_ratio,omitempty"`
 	ErrorStatus *int     `json:"error_status,omitempty"`
 	PathPrefix  *string  `json:"path_prefix,omitempty"`
@@ -131,6 +165,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsJSON{
 		Latency:     &lat,
 		Jitter:      &jit,
+		Slower:      &f.Slower,
 		ErrorRatio:  &f.ErrorRatio,
 		ErrorStatus: &status,
 		PathPrefix:  &f.PathPrefix,
@@ -150,7 +185,7 @@ func (f *Faults) UnmarshalJSON(data []byte) error {
 
 // ParseFaults decodes one JSON object of fault knobs, e.g.
 //
-//	{"latency":"50ms","jitter":"10ms","error_ratio":0.2,"error_status":503,"path_prefix":"/cart"}
+//	{"latency":"50ms","jitter":"10ms","slower":0.15,"error_ratio":0.2,"error_status":503,"path_prefix":"/cart"}
 //
 // Unknown keys, wrong types, trailing data and out-of-range values are
 // errors; every problem found is reported. Absent keys are zero (no fault),
@@ -186,6 +221,9 @@ func ParseFaults(data []byte) (Faults, error) {
 	}
 	parseDelay("latency", doc.Latency, &f.Latency)
 	parseDelay("jitter", doc.Jitter, &f.Jitter)
+	if doc.Slower != nil {
+		f.Slower = *doc.Slower
+	}
 	if doc.ErrorRatio != nil {
 		f.ErrorRatio = *doc.ErrorRatio
 	}
@@ -214,6 +252,7 @@ func describeJSONError(err error) error {
 		want := map[string]string{
 			"latency":      `a duration string like "50ms"`,
 			"jitter":       `a duration string like "10ms"`,
+			"slower":       "a number from 0 to 10 (0.15 = 15 % slower)",
 			"error_ratio":  "a number from 0 to 1",
 			"error_status": "an integer status from 400 to 599",
 			"path_prefix":  `a path like "/cart"`,

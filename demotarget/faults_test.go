@@ -25,9 +25,11 @@ func TestParseFaults(t *testing.T) {
 	}{
 		{
 			name: "every knob",
-			in:   `{"latency":"50ms","jitter":"10ms","error_ratio":0.2,"error_status":500,"path_prefix":"/cart"}`,
-			want: Faults{Latency: 50 * time.Millisecond, Jitter: 10 * time.Millisecond, ErrorRatio: 0.2, ErrorStatus: 500, PathPrefix: "/cart"},
+			in:   `{"latency":"50ms","jitter":"10ms","slower":0.15,"error_ratio":0.2,"error_status":500,"path_prefix":"/cart"}`,
+			want: Faults{Latency: 50 * time.Millisecond, Jitter: 10 * time.Millisecond, Slower: 0.15, ErrorRatio: 0.2, ErrorStatus: 500, PathPrefix: "/cart"},
 		},
+		{name: "slower stretches jitter alone", in: `{"jitter":"20ms","slower":1}`, want: Faults{Jitter: 20 * time.Millisecond, Slower: 1, ErrorStatus: 503}},
+		{name: "slower at its bound", in: `{"latency":"1ms","slower":10}`, want: Faults{Latency: time.Millisecond, Slower: 10, ErrorStatus: 503}},
 		{name: "empty object clears", in: `{}`, want: Faults{ErrorStatus: 503}},
 		{name: "error status defaults", in: `{"error_ratio":1}`, want: Faults{ErrorRatio: 1, ErrorStatus: 503}},
 		{name: "explicit zero status defaults", in: `{"error_status":0}`, want: Faults{ErrorStatus: 503}},
@@ -41,6 +43,10 @@ func TestParseFaults(t *testing.T) {
 		{name: "negative latency", in: `{"latency":"-1ms"}`, errs: []string{"latency -1ms is outside 0s..30s"}},
 		{name: "latency too long", in: `{"latency":"31s"}`, errs: []string{"latency 31s is outside"}},
 		{name: "jitter too long", in: `{"jitter":"1h"}`, errs: []string{"jitter 1h0m0s is outside"}},
+		{name: "slower without a delay", in: `{"slower":0.15,"error_ratio":0.01}`, errs: []string{"slower 0.15 stretches latency and jitter: set one of them"}},
+		{name: "slower negative", in: `{"latency":"1ms","slower":-0.1}`, errs: []string{"slower -0.1 is outside 0..10"}},
+		{name: "slower too big", in: `{"latency":"1ms","slower":11}`, errs: []string{"slower 11 is outside 0..10"}},
+		{name: "slower as a percentage string", in: `{"latency":"1ms","slower":"15%"}`, errs: []string{"slower: got a JSON string, want a number from 0 to 10 (0.15 = 15 % slower)"}},
 		{name: "ratio above 1", in: `{"error_ratio":1.5}`, errs: []string{"error_ratio 1.5 is outside 0..1"}},
 		{name: "ratio negative", in: `{"error_ratio":-0.1}`, errs: []string{"error_ratio -0.1 is outside"}},
 		{name: "ratio as string", in: `{"error_ratio":"20%"}`, errs: []string{"error_ratio: got a JSON string, want a number from 0 to 1"}},
@@ -78,10 +84,10 @@ func TestParseFaults(t *testing.T) {
 }
 
 func TestFaultsJSONRoundTrip(t *testing.T) {
-	in := Faults{Latency: 1500 * time.Microsecond, Jitter: time.Second, ErrorRatio: 0.125, PathPrefix: "/cart/"}
+	in := Faults{Latency: 1500 * time.Microsecond, Jitter: time.Second, Slower: 0.25, ErrorRatio: 0.125, PathPrefix: "/cart/"}
 	data, err := json.Marshal(in)
 	require.NoError(t, err)
-	assert.JSONEq(t, `{"latency":"1.5ms","jitter":"1s","error_ratio":0.125,"error_status":503,"path_prefix":"/cart/"}`, string(data))
+	assert.JSONEq(t, `{"latency":"1.5ms","jitter":"1s","slower":0.25,"error_ratio":0.125,"error_status":503,"path_prefix":"/cart/"}`, string(data))
 	var out Faults
 	require.NoError(t, json.Unmarshal(data, &out))
 	assert.Equal(t, in.normalized(), out)
@@ -241,6 +247,72 @@ func TestFaultJitterRange(t *testing.T) {
 	assert.Equal(t, 7*time.Millisecond, s.faultDelay(&Faults{Latency: 7 * time.Millisecond}), "no jitter, no randomness")
 }
 
+func TestFaultSlowerStretchesTheDelay(t *testing.T) {
+	// Two servers with the same seed draw the same jitter; the slower one
+	// waits exactly that much longer, so every percentile moves by it.
+	for _, tc := range []struct {
+		name   string
+		faults Faults
+		slower float64
+	}{
+		{"latency only", Faults{Latency: 20 * time.Millisecond}, 0.15},
+		{"latency and jitter", Faults{Latency: 20 * time.Millisecond, Jitter: 20 * time.Millisecond}, 0.15},
+		{"jitter only, twice as slow", Faults{Jitter: 10 * time.Millisecond}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			base, slow := New(Options{Seed: 5}), New(Options{Seed: 5})
+			f, g := tc.faults, tc.faults
+			g.Slower = tc.slower
+			for range 200 {
+				d, e := base.faultDelay(&f), slow.faultDelay(&g)
+				require.InDelta(t, float64(d)*(1+tc.slower), float64(e), 1, "delay %s stretched by %v", d, tc.slower)
+			}
+		})
+	}
+}
+
+func TestFaultSlowerOverHTTP(t *testing.T) {
+	const latency = 40 * time.Millisecond
+	_, ts := newHTTPTest(t, Options{Seed: 1, Faults: Faults{Latency: latency, Slower: 0.5}})
+	for range 2 {
+		start := time.Now()
+		a := fetch(t, ts.Client(), "GET", ts.URL+"/products", "")
+		elapsed := time.Since(start)
+		require.Equal(t, 200, a.status)
+		// Only a lower bound: a busy machine may add any amount on top.
+		assert.GreaterOrEqual(t, elapsed, 60*time.Millisecond, "latency %s, 50 %% slower", latency)
+	}
+	assert.Equal(t, 200, fetch(t, ts.Client(), "GET", ts.URL+"/health", "").status, "health is never slowed")
+}
+
+func TestParseSlower(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want float64
+		err  string
+	}{
+		{in: "15%", want: 0.15},
+		{in: " 15 % ", want: 0.15},
+		{in: "0.15", want: 0.15},
+		{in: "0", want: 0},
+		{in: "100%", want: 1},
+		{in: "1000%", want: 10},
+		{in: "1001%", err: `slower "1001%": must be between 0% and 1000%`},
+		{in: "-5%", err: `slower "-5%": must be between 0% and 1000%`},
+		{in: "fast", err: `slower "fast": want a percentage like 15% or a fraction like 0.15`},
+		{in: "NaN", err: `slower "NaN": want a percentage like 15% or a fraction like 0.15`},
+		{in: "", err: `slower "": want a percentage like 15% or a fraction like 0.15`},
+	} {
+		got, err := ParseSlower(tc.in)
+		if tc.err != "" {
+			assert.EqualError(t, err, tc.err, "ParseSlower(%q)", tc.in)
+			continue
+		}
+		require.NoError(t, err, "ParseSlower(%q)", tc.in)
+		assert.InDelta(t, tc.want, got, 1e-12, "ParseSlower(%q)", tc.in)
+	}
+}
+
 func TestFaultLatencyStopsWhenClientLeaves(t *testing.T) {
 	s := New(Options{Seed: 1, Faults: Faults{Latency: MaxFaultDelay}})
 	ctx, cancel := context.WithCancel(t.Context())
@@ -266,13 +338,13 @@ func TestAdminFaults(t *testing.T) {
 
 	a := serve(t, s, "GET", "/admin/faults", "")
 	require.Equal(t, 200, a.status)
-	assert.JSONEq(t, `{"latency":"0s","jitter":"0s","error_ratio":0,"error_status":503,"path_prefix":""}`, string(a.body))
+	assert.JSONEq(t, `{"latency":"0s","jitter":"0s","slower":0,"error_ratio":0,"error_status":503,"path_prefix":""}`, string(a.body))
 
-	set := `{"latency":"50ms","jitter":"10ms","error_ratio":0.2,"error_status":503,"path_prefix":"/cart"}`
+	set := `{"latency":"50ms","jitter":"10ms","slower":0.15,"error_ratio":0.2,"error_status":503,"path_prefix":"/cart"}`
 	a = serve(t, s, "PUT", "/admin/faults", set, "Content-Type", "application/json")
 	require.Equal(t, 200, a.status, "%s", a.body)
 	assert.JSONEq(t, set, string(a.body))
-	want := Faults{Latency: 50 * time.Millisecond, Jitter: 10 * time.Millisecond, ErrorRatio: 0.2, ErrorStatus: 503, PathPrefix: "/cart"}
+	want := Faults{Latency: 50 * time.Millisecond, Jitter: 10 * time.Millisecond, Slower: 0.15, ErrorRatio: 0.2, ErrorStatus: 503, PathPrefix: "/cart"}
 	assert.Equal(t, want, s.Faults())
 	assert.JSONEq(t, set, string(serve(t, s, "GET", "/admin/faults", "").body))
 	assert.Contains(t, logs.String(), "faults set")
@@ -326,8 +398,8 @@ func TestNewIgnoresInvalidInitialFaults(t *testing.T) {
 
 func FuzzFaults(f *testing.F) {
 	for _, seed := range []string{
-		`{"latency":"50ms","jitter":"10ms","error_ratio":0.2,"error_status":503,"path_prefix":"/cart"}`,
-		`{}`, `null`, `[]`, ``, `{"latency":"1h"}`, `{"error_ratio":1e999}`, `{"error_status":503.5}`,
+		`{"latency":"50ms","jitter":"10ms","slower":0.15,"error_ratio":0.2,"error_status":503,"path_prefix":"/cart"}`,
+		`{"slower":0.5}`, `{"jitter":"1s","slower":1e-300}`, `{}`, `null`, `[]`, ``, `{"latency":"1h"}`, `{"error_ratio":1e999}`, `{"error_status":503.5}`,
 		`{"path_prefix":"cart"}`, `{"latency":"1s"}x`, `{"latency":"-1ns","x":1}`, `{"latency":"1.5µs"}`,
 	} {
 		f.Add([]byte(seed))

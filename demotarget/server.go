@@ -229,7 +229,7 @@ func (s *Server) SetFaults(f Faults) error {
 	f = f.normalized()
 	s.faults.Store(&f)
 	if f.Active() {
-		s.log.Info("demo target: faults set", "latency", f.Latency, "jitter", f.Jitter,
+		s.log.Info("demo target: faults set", "latency", f.Latency, "jitter", f.Jitter, "slower", f.Slower,
 			"error_ratio", f.ErrorRatio, "error_status", f.ErrorStatus, "path_prefix", f.PathPrefix)
 	} else {
 		s.log.Info("demo target: faults cleared")
@@ -272,6 +272,12 @@ func (s *Server) faultDelay(f *Faults) time.Duration {
 		s.rngMu.Lock()
 		d += time.Duration(s.rng.Int64N(int64(f.Jitter) + 1))
 		s.rngMu.Unlock()
+	}
+	if f.Slower > 0 {
+		// Stretching the whole delay, jitter included, makes every
+		// percentile of the injected latency Slower higher, which is what
+		// "15 % slower" should mean to a comparison.
+		d += time.Duration(float64(d) * f.Slower)
 	}
 	return d
 }

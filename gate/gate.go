@@ -17,6 +17,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/canaryproj/canary/alert/notifyhttp"
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/slo"
 )
 
@@ -49,6 +51,8 @@ type ServerOptions struct {
 	HTTPClient *http.Client
 	// Progress, if set, is told about each wait.
 	Progress func(msg string)
+	// Clock times the waits; nil is the wall clock.
+	Clock clock.Clock
 }
 
 // RunRequest is an on-demand run: a profile path (on the daemon's side) or
@@ -71,8 +75,9 @@ func AskServer(ctx context.Context, o ServerOptions) (*Result, error) {
 	if o.Poll <= 0 {
 		o.Poll = 5 * time.Second
 	}
+	o.Clock = clock.OrReal(o.Clock)
 	base := strings.TrimRight(o.URL, "/")
-	deadline := time.Now().Add(o.Wait)
+	deadline := o.Clock.Now().Add(o.Wait)
 	if o.Run != nil {
 		return runAndWait(ctx, base, o, deadline)
 	}
@@ -103,15 +108,15 @@ func AskServer(ctx context.Context, o ServerOptions) (*Result, error) {
 			return nil, fmt.Errorf("%s: not a verdict: %s", u, snippet(body))
 		}
 		res := &Result{Verdict: v.Verdict, Reasons: v.Reasons, Body: body}
-		if v.Verdict != slo.Inconclusive || !time.Now().Before(deadline) {
+		if v.Verdict != slo.Inconclusive || !o.Clock.Now().Before(deadline) {
 			return res, nil
 		}
-		wait := retryAfter(hdr, o.Poll)
+		wait := pollWait(hdr, o.Poll)
 		if o.Progress != nil {
 			o.Progress(fmt.Sprintf("inconclusive (%s); asking again in %v", strings.Join(v.Reasons, "; "), wait))
 		}
-		if !sleep(ctx, min(wait, time.Until(deadline)+time.Millisecond)) {
-			return res, ctx.Err()
+		if err := o.waitUntil(ctx, wait, deadline); err != nil {
+			return res, err
 		}
 	}
 }
@@ -143,7 +148,12 @@ func runAndWait(ctx context.Context, base string, o ServerOptions, deadline time
 	if loc == "" {
 		return nil, fmt.Errorf("POST /api/v1/runs: no Location in the answer: %s", snippet(body))
 	}
+	// The daemon's Location is an absolute URL (Spinnaker needs one); an
+	// older daemon's was a path under the server's URL.
 	u := base + loc
+	if ref, err := url.Parse(loc); err == nil && ref.IsAbs() {
+		u = loc
+	}
 	for {
 		body, hdr, err := call(ctx, o.HTTPClient, "GET", u, "", nil)
 		if err != nil {
@@ -170,15 +180,15 @@ func runAndWait(ctx context.Context, base string, o ServerOptions, deadline time
 			}
 			return &Result{Verdict: slo.Inconclusive, Reasons: reasons, Body: body}, nil
 		}
-		if !time.Now().Before(deadline) {
+		if !o.Clock.Now().Before(deadline) {
 			return &Result{Verdict: slo.Inconclusive, Reasons: []string{fmt.Sprintf("the run %s was still running when --wait ran out", loc)}, Body: body}, nil
 		}
-		wait := retryAfter(hdr, o.Poll)
+		wait := pollWait(hdr, o.Poll)
 		if o.Progress != nil {
 			o.Progress(fmt.Sprintf("run %s is %s; asking again in %v", loc, run.Status, wait))
 		}
-		if !sleep(ctx, min(wait, time.Until(deadline)+time.Millisecond)) {
-			return nil, ctx.Err()
+		if err := o.waitUntil(ctx, wait, deadline); err != nil {
+			return nil, err
 		}
 	}
 }
@@ -247,25 +257,18 @@ func redactURL(u string) string {
 	return p.String()
 }
 
-func retryAfter(h http.Header, def time.Duration) time.Duration {
-	if h != nil {
-		if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s > 0 && s < 3600 {
-			return time.Duration(s) * time.Second
-		}
+// pollWait is how long to wait before asking again: the daemon's
+// Retry-After when it gives a sensible one (under an hour), else the poll
+// interval.
+func pollWait(h http.Header, poll time.Duration) time.Duration {
+	if d := notifyhttp.RetryAfter(h); d > 0 && d < notifyhttp.MaxRetryAfter {
+		return d
 	}
-	return def
+	return poll
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+// waitUntil waits d, but no later than just past the deadline, so that the
+// last ask comes after it.
+func (o *ServerOptions) waitUntil(ctx context.Context, d time.Duration, deadline time.Time) error {
+	return clock.Sleep(ctx, o.Clock, min(d, deadline.Sub(o.Clock.Now())+time.Millisecond))
 }

@@ -4,15 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strconv"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/canaryproj/canary/dashboards"
-	"github.com/canaryproj/canary/metrics"
+	"github.com/canaryproj/canary/config"
+	"github.com/canaryproj/canary/promql"
 	"github.com/canaryproj/canary/slo"
 )
 
@@ -26,6 +26,26 @@ type PromOptions struct {
 	Window     time.Duration
 	MinSamples int64
 	Now        time.Time // evaluation time; default now
+	// HTTPClient asks Prometheus; nil is client_golang's default.
+	HTTPClient *http.Client
+}
+
+// PromOptionsFor is how to judge check of a daemon config in Prometheus:
+// its SLOs, over window (0: the check's window), with at least minSamples
+// iterations (negative: the check's min_samples).
+func PromOptionsFor(cfg *config.Config, url, check string, window time.Duration, minSamples int) (PromOptions, error) {
+	ck := cfg.CheckByName(check)
+	if ck == nil {
+		return PromOptions{}, fmt.Errorf("%w: no check %q in %s", ErrUsage, check, cfg.File)
+	}
+	o := PromOptions{URL: url, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ck.MinSamples}
+	if o.Window <= 0 {
+		o.Window = ck.Window
+	}
+	if minSamples >= 0 {
+		o.MinSamples = int64(minSamples)
+	}
+	return o, nil
 }
 
 // AskPrometheus evaluates the SLOs with PromQL and applies the daemon's
@@ -33,7 +53,7 @@ type PromOptions struct {
 // the recording rules' own SLI expressions (canary rules), so the gate,
 // the alerts and the daemon agree on what "bad" means.
 func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
-	client, err := api.NewClient(api.Config{Address: o.URL})
+	client, err := api.NewClient(api.Config{Address: o.URL, Client: o.HTTPClient})
 	if err != nil {
 		return nil, fmt.Errorf("%w: --prometheus %q: %v", ErrUsage, o.URL, err)
 	}
@@ -41,13 +61,12 @@ func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
 	if q.now.IsZero() {
 		q.now = time.Now()
 	}
-	w, err := dashboards.PromDuration(o.Window)
+	w, err := promql.Duration(o.Window)
 	if err != nil {
 		return nil, fmt.Errorf("%w: window: %v", ErrUsage, err)
 	}
-	check := metrics.LabelCheck + "=" + strconv.Quote(o.Check)
 
-	samplesF, ok, err := q.scalar(ctx, fmt.Sprintf("sum(increase(%s{%s}[%s]))", metrics.IterationsTotal, check, w))
+	samplesF, ok, err := q.scalar(ctx, promql.Iterations(o.Check, w))
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +75,7 @@ func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
 		samples = 0
 	}
 	f := slo.Facts{Samples: samples, Window: slo.FormatDuration(o.Window), MinSamples: o.MinSamples}
-	lag, ok, err := q.scalar(ctx, fmt.Sprintf("histogram_quantile(0.99, sum by (le) (rate(%s_bucket{%s}[%s])))", metrics.GeneratorLag, check, w))
+	lag, ok, err := q.scalar(ctx, promql.GeneratorLag(0.99, o.Check, w))
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +85,7 @@ func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
 
 	var results []slo.Result
 	for _, obj := range o.SLOs {
-		r, err := q.evaluate(ctx, o.Check, obj, o.Window, w, samples)
+		r, err := q.evaluate(ctx, o.Check, obj, w, samples)
 		if err != nil {
 			return nil, err
 		}
@@ -107,9 +126,8 @@ func (q *querier) scalar(ctx context.Context, expr string) (float64, bool, error
 	return 0, false, fmt.Errorf("query %s: %d series, want one", expr, len(vec))
 }
 
-func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, window time.Duration, w string, samples int64) (slo.Result, error) {
+func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, w string, samples int64) (slo.Result, error) {
 	r := slo.Result{Objective: o, Observed: math.NaN(), Samples: samples}
-	sel := metrics.LabelCheck + "=" + strconv.Quote(check)
 	var (
 		v   float64
 		ok  bool
@@ -117,12 +135,8 @@ func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, w
 	)
 	switch {
 	case o.HasBudget():
-		expr, e := dashboards.SLIErrorExpr(check, o, window)
-		if e != nil {
-			return r, e
-		}
 		var bad float64
-		if bad, ok, err = q.scalar(ctx, expr); err != nil || !ok {
+		if bad, ok, err = q.scalar(ctx, promql.SLIErrorRatio(check, o, w)); err != nil || !ok {
 			return r, err
 		}
 		switch o.Kind {
@@ -135,7 +149,7 @@ func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, w
 			// budget's share is above it; show the interpolated percentile.
 			r.Evaluated = true
 			r.Pass = bad <= o.Budget()+1e-12
-			if p, pok, perr := q.scalar(ctx, quantileExpr(o, sel, w)); perr == nil && pok {
+			if p, pok, perr := q.scalar(ctx, promql.LatencyQuantile(check, o, w)); perr == nil && pok {
 				r.Observed = p
 			} else {
 				r.Observed = o.Target // unknown exactly; known to be on the right side
@@ -143,13 +157,9 @@ func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, w
 			return r, nil
 		}
 	case o.Kind == slo.KindRPS:
-		v, ok, err = q.scalar(ctx, fmt.Sprintf("sum(rate(%s{%s,%s!=%q}[%s]))", metrics.IterationsTotal, sel, metrics.LabelResult, metrics.ResultDropped, w))
+		v, ok, err = q.scalar(ctx, promql.Throughput(check, w))
 	case o.Kind == slo.KindLatency && o.Stat == slo.Mean:
-		h, s := dashboards.LatencyHistogram(o), sel
-		if o.Step != "" {
-			s += "," + metrics.LabelStep + "=" + strconv.Quote(o.Step)
-		}
-		v, ok, err = q.scalar(ctx, fmt.Sprintf("sum(rate(%s_sum{%s}[%s])) / sum(rate(%s_count{%s}[%s]))", h, s, w, h, s, w))
+		v, ok, err = q.scalar(ctx, promql.MeanLatency(check, o, w))
 	default:
 		// max and percentiles above a threshold cannot be read from buckets.
 		return r, nil
@@ -160,14 +170,6 @@ func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, w
 	r.Observed, r.Evaluated = v, true
 	r.Pass = holds(o, v)
 	return r, nil
-}
-
-func quantileExpr(o slo.Objective, sel, w string) string {
-	if o.Step != "" {
-		sel += "," + metrics.LabelStep + "=" + strconv.Quote(o.Step)
-	}
-	return fmt.Sprintf("histogram_quantile(%s, sum by (le) (rate(%s_bucket{%s}[%s])))",
-		strconv.FormatFloat(o.Percentile/100, 'g', -1, 64), dashboards.LatencyHistogram(o), sel, w)
 }
 
 func holds(o slo.Objective, v float64) bool {

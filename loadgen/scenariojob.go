@@ -9,88 +9,103 @@ import (
 	"github.com/canaryproj/canary/stats"
 )
 
-// Observer receives every measurement besides the stats collector — the
-// Prometheus exporter's per-check metrics implement it.
-type Observer interface {
-	ObserveStep(step, status int, class stats.ErrorClass, assertion stats.Assertion, corrected, service time.Duration)
-	ObserveIteration(success bool, d time.Duration)
-	ObserveLag(d time.Duration)
-	ObserveDropped(n uint64)
-}
-
 // ScenarioJob is the Job and Monitor that run a scenario: each iteration
 // goes through Runner, and every step, iteration, lag and drop is recorded in
-// Stats (sharded by worker) and, when set, Observer.
+// Stats (sharded by worker) and, when set, in Also.
 type ScenarioJob struct {
-	Runner   *scenario.Runner
-	Stats    *stats.Collector
-	Observer Observer // optional
+	Runner *scenario.Runner
+	Stats  *stats.Collector
+	// Also receives every measurement too (the Prometheus metrics); optional.
+	Also stats.Recorder
 	// VU maps the engine's local VU index to the number scenarios see
 	// ({{ vu }}), disjoint across segments; nil = identity.
 	VU func(local int) int
 
-	sinks sync.Pool // *stepSink
+	tees sync.Pool // *tee
 }
 
 var (
-	_ Job     = (*ScenarioJob)(nil)
-	_ Monitor = (*ScenarioJob)(nil)
+	_ Job            = (*ScenarioJob)(nil)
+	_ Monitor        = (*ScenarioJob)(nil)
+	_ stats.Recorder = (*tee)(nil)
 )
 
-// stepSink is the scenario.Observer of one iteration in flight.
-type stepSink struct {
+// tee records one iteration in flight into its worker's shard and Also.
+type tee struct {
 	shard *stats.Shard
-	obs   Observer
+	also  stats.Recorder
 }
 
-func (s *stepSink) ObserveStep(r *scenario.StepResult) {
-	corrected := r.Done.Sub(r.Due)
-	service := r.Done.Sub(r.Sent)
-	s.shard.RecordStep(r.Step, r.Status, r.Class, r.Assertion, corrected, service)
-	if s.obs != nil {
-		s.obs.ObserveStep(r.Step, r.Status, r.Class, r.Assertion, corrected, service)
+func (t *tee) RecordStep(step, status int, class stats.ErrorClass, assertion stats.Assertion, corrected, service time.Duration) {
+	t.shard.RecordStep(step, status, class, assertion, corrected, service)
+	if t.also != nil {
+		t.also.RecordStep(step, status, class, assertion, corrected, service)
 	}
+}
+
+func (t *tee) RecordIteration(o stats.Outcome, class stats.ErrorClass, d time.Duration) {
+	t.shard.RecordIteration(o, class, d)
+	if t.also != nil {
+		t.also.RecordIteration(o, class, d)
+	}
+}
+
+func (t *tee) RecordLag(d time.Duration) {
+	t.shard.RecordLag(d)
+	if t.also != nil {
+		t.also.RecordLag(d)
+	}
+}
+
+func (t *tee) RecordDropped(n uint64) {
+	t.shard.RecordDropped(n)
+	if t.also != nil {
+		t.also.RecordDropped(n)
+	}
+}
+
+// recorder is a worker's tee from the pool, for an iteration (the runner
+// holds it as an interface, so a local one would be allocated each time);
+// done puts it back.
+func (j *ScenarioJob) recorder(worker int) *tee {
+	t, _ := j.tees.Get().(*tee)
+	if t == nil {
+		t = &tee{}
+	}
+	t.shard, t.also = j.Stats.Shard(worker), j.Also
+	return t
+}
+
+func (j *ScenarioJob) done(t *tee) {
+	t.shard, t.also = nil, nil
+	j.tees.Put(t)
 }
 
 // Iterate runs one iteration of the scenario.
 func (j *ScenarioJob) Iterate(ctx context.Context, it Iteration) {
-	sink, _ := j.sinks.Get().(*stepSink)
-	if sink == nil {
-		sink = &stepSink{}
-	}
-	sink.shard = j.Stats.Shard(it.Worker)
-	sink.obs = j.Observer
+	rec := j.recorder(it.Worker)
+	defer j.done(rec)
 	vu := it.VU
 	if j.VU != nil {
 		vu = j.VU(vu)
 	}
-	res := j.Runner.Run(ctx, scenario.Iteration{Number: it.Number, VU: vu, Due: it.Due, Start: it.Start}, sink)
+	res := j.Runner.Run(ctx, scenario.Iteration{Number: it.Number, VU: vu, Due: it.Due, Start: it.Start}, rec)
 	// The whole iteration counts from its due time, like its first step.
-	d := res.End.Sub(it.Due)
 	outcome := stats.Success
 	if !res.OK {
 		outcome = stats.Failure
 	}
-	sink.shard.RecordIteration(outcome, res.Class, d)
-	if j.Observer != nil {
-		j.Observer.ObserveIteration(res.OK, d)
-	}
-	sink.shard, sink.obs = nil, nil
-	j.sinks.Put(sink)
+	rec.RecordIteration(outcome, res.Class, res.End.Sub(it.Due))
 }
 
 // Lag records generator lag.
 func (j *ScenarioJob) Lag(worker int, d time.Duration) {
-	j.Stats.Shard(worker).RecordLag(d)
-	if j.Observer != nil {
-		j.Observer.ObserveLag(d)
-	}
+	rec := tee{shard: j.Stats.Shard(worker), also: j.Also}
+	rec.RecordLag(d)
 }
 
 // Dropped records iterations dropped for being too late.
 func (j *ScenarioJob) Dropped(worker int, n uint64) {
-	j.Stats.Shard(worker).RecordDropped(n)
-	if j.Observer != nil {
-		j.Observer.ObserveDropped(n)
-	}
+	rec := tee{shard: j.Stats.Shard(worker), also: j.Also}
+	rec.RecordDropped(n)
 }

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func job(t testing.TB, withMetrics bool) (*ScenarioJob, *stats.Collector) {
 		require.NoError(t, err)
 		m, err := exp.AddCheck("b", metrics.CheckOptions{Steps: sc.StepNames(), Methods: sc.Methods()})
 		require.NoError(t, err)
-		j.Observer = m
+		j.Also = m
 	}
 	return j, col
 }
@@ -57,6 +58,41 @@ func TestScenarioJobRecordsEverything(t *testing.T) {
 	assert.GreaterOrEqual(t, s.Steps[0].Latency.Min(), int64(49950), "corrected latency counts from the due time (µs)")
 	assert.Less(t, s.Steps[0].Service.Max(), int64(50000), "service latency does not")
 	assert.Equal(t, int64(1), s.Lag.TotalCount())
+}
+
+// counting is a stats.Recorder that counts its calls.
+type counting struct {
+	steps, iterations, lags atomic.Int64
+	dropped                 atomic.Uint64
+}
+
+func (c *counting) RecordStep(int, int, stats.ErrorClass, stats.Assertion, time.Duration, time.Duration) {
+	c.steps.Add(1)
+}
+func (c *counting) RecordIteration(stats.Outcome, stats.ErrorClass, time.Duration) {
+	c.iterations.Add(1)
+}
+func (c *counting) RecordLag(time.Duration) { c.lags.Add(1) }
+func (c *counting) RecordDropped(n uint64)  { c.dropped.Add(n) }
+
+// Also sees exactly what the collector sees.
+func TestScenarioJobFeedsAlso(t *testing.T) {
+	j, col := job(t, false)
+	also := &counting{}
+	j.Also = also
+	for i := 0; i < 7; i++ {
+		j.Iterate(context.Background(), Iteration{Number: uint64(i), Worker: i, Due: time.Now()})
+	}
+	j.Dropped(2, 5)
+	j.Lag(0, time.Millisecond)
+	j.Lag(5, time.Millisecond)
+	col.Flush(time.Now())
+	s := col.Totals()
+	assert.Equal(t, s.Steps[0].Latency.TotalCount(), also.steps.Load())
+	assert.Equal(t, s.Iterations.Success+s.Iterations.Failure, also.iterations.Load())
+	assert.Equal(t, uint64(s.Iterations.Dropped), also.dropped.Load())
+	assert.Equal(t, s.Lag.TotalCount(), also.lags.Load())
+	assert.Equal(t, int64(7), also.iterations.Load())
 }
 
 // BenchmarkIteration is the per-request hot path of a one-step scenario:

@@ -2,14 +2,16 @@ package metrics
 
 import (
 	"fmt"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 )
 
@@ -81,6 +83,20 @@ type CheckOptions struct {
 	Windows    []string // burn-rate window label values ("5m", "1h")
 }
 
+// CheckOptionsFor are the options of a check that runs steps (with their
+// methods, by index) and is judged by objs: every SLO gets its series, and
+// every latency threshold a bucket boundary.
+func CheckOptionsFor(steps, methods []string, objs []slo.Objective) CheckOptions {
+	o := CheckOptions{Steps: steps, Methods: methods}
+	for _, s := range objs {
+		o.SLOs = append(o.SLOs, s.Name)
+		if s.Kind == slo.KindLatency {
+			o.Thresholds = append(o.Thresholds, s.Target)
+		}
+	}
+	return o
+}
+
 // AddCheck registers the metrics of one check. Remove them with RemoveCheck.
 func (e *Exporter) AddCheck(name string, o CheckOptions) (*Check, error) {
 	c := newCheck(name, o)
@@ -109,12 +125,7 @@ func LatencyBuckets(thresholds []float64) []float64 {
 			set[t] = true
 		}
 	}
-	out := make([]float64, 0, len(set))
-	for b := range set {
-		out = append(out, b)
-	}
-	sort.Float64s(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // Check is one check's metrics. Its methods are safe for concurrent use and
@@ -258,8 +269,10 @@ var codeLabels = func() [600]string {
 	return out
 }()
 
-// ObserveStep records one executed step.
-func (c *Check) ObserveStep(step, status int, class stats.ErrorClass, assertion stats.Assertion, corrected, service time.Duration) {
+var _ stats.Recorder = (*Check)(nil)
+
+// RecordStep records one executed step.
+func (c *Check) RecordStep(step, status int, class stats.ErrorClass, assertion stats.Assertion, corrected, service time.Duration) {
 	if step < 0 || step >= len(c.steps) {
 		return
 	}
@@ -289,22 +302,26 @@ func (c *Check) ObserveStep(step, status int, class stats.ErrorClass, assertion 
 	}
 }
 
-// ObserveIteration records one finished iteration (dropped ones go through
-// ObserveDropped).
-func (c *Check) ObserveIteration(success bool, d time.Duration) {
-	if success {
+// RecordIteration records one finished iteration; a Dropped outcome counts
+// one dropped iteration, like RecordDropped.
+func (c *Check) RecordIteration(o stats.Outcome, _ stats.ErrorClass, d time.Duration) {
+	switch o {
+	case stats.Success:
 		c.success.Inc()
-	} else {
+	case stats.Failure:
 		c.failure.Inc()
+	default:
+		c.RecordDropped(1)
+		return
 	}
 	c.iterDuration.Observe(d.Seconds())
 }
 
-// ObserveLag records generator lag.
-func (c *Check) ObserveLag(d time.Duration) { c.lag.Observe(d.Seconds()) }
+// RecordLag records generator lag.
+func (c *Check) RecordLag(d time.Duration) { c.lag.Observe(d.Seconds()) }
 
-// ObserveDropped records n iterations dropped for lateness.
-func (c *Check) ObserveDropped(n uint64) {
+// RecordDropped records n iterations dropped for lateness.
+func (c *Check) RecordDropped(n uint64) {
 	c.dropped.Add(float64(n))
 	c.droppedIts.Add(float64(n))
 }
@@ -323,7 +340,7 @@ func (c *Check) SetLatency(step string, count uint64, sum float64, q func(quanti
 	c.latency.set(step, count, sum, q)
 }
 
-// windowQuantiles exports canary_latency_seconds. SPEC §4 calls it a gauge
+// windowQuantiles exports canary_latency_seconds. It was designed as a gauge
 // with a quantile label; Prometheus' conventions (and promlint) reserve the
 // quantile label for summaries, and a summary is what it is — exact
 // quantiles, with the window's count and sum — so it is exposed as one,

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 )
 
@@ -31,14 +32,15 @@ func newTestCheck(t testing.TB, reg *prometheus.Registry, name string) (*Exporte
 func TestExpositionIsLintCleanAndHasEverySeries(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	e, c := newTestCheck(t, reg, "checkout")
-	c.ObserveStep(0, 200, stats.ClassNone, stats.AssertNone, 12*time.Millisecond, 2*time.Millisecond)
-	c.ObserveStep(1, 503, stats.ClassHTTPStatus, stats.AssertStatus, 40*time.Millisecond, 40*time.Millisecond)
-	c.ObserveStep(1, 0, stats.ClassConnectionRefused, stats.AssertNone, time.Millisecond, time.Millisecond)
-	c.ObserveStep(0, 200, stats.ClassAssertion, stats.AssertJSON, time.Millisecond, time.Millisecond)
-	c.ObserveIteration(true, 50*time.Millisecond)
-	c.ObserveIteration(false, 70*time.Millisecond)
-	c.ObserveDropped(3)
-	c.ObserveLag(300 * time.Microsecond)
+	c.RecordStep(0, 200, stats.ClassNone, stats.AssertNone, 12*time.Millisecond, 2*time.Millisecond)
+	c.RecordStep(1, 503, stats.ClassHTTPStatus, stats.AssertStatus, 40*time.Millisecond, 40*time.Millisecond)
+	c.RecordStep(1, 0, stats.ClassConnectionRefused, stats.AssertNone, time.Millisecond, time.Millisecond)
+	c.RecordStep(0, 200, stats.ClassAssertion, stats.AssertJSON, time.Millisecond, time.Millisecond)
+	c.RecordIteration(stats.Success, stats.ClassNone, 50*time.Millisecond)
+	c.RecordIteration(stats.Failure, stats.ClassHTTPStatus, 70*time.Millisecond)
+	c.RecordDropped(2)
+	c.RecordIteration(stats.Dropped, stats.ClassDropped, time.Second) // one more, without a latency
+	c.RecordLag(300 * time.Microsecond)
 	c.SetRates(5, 4.9, 2)
 	c.SetLatency("login", 10, 0.5, func(q float64) float64 { return q / 10 })
 	c.SetSLO("availability", 0.995, 0.98, map[string]float64{"5m": 4, "1h": 2})
@@ -102,7 +104,7 @@ canary_verdict{check="idle"} -1
 func TestThresholdsAreBucketBoundaries(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	_, c := newTestCheck(t, reg, "checkout")
-	c.ObserveStep(0, 200, stats.ClassNone, stats.AssertNone, 700*time.Millisecond, time.Millisecond)
+	c.RecordStep(0, 200, stats.ClassNone, stats.AssertNone, 700*time.Millisecond, time.Millisecond)
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
 	var h *dto.Histogram
@@ -152,7 +154,7 @@ func sortedUnique(b []float64) bool {
 func TestRemoveCheckRemovesItsSeries(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	e, c := newTestCheck(t, reg, "gone")
-	c.ObserveStep(0, 200, stats.ClassNone, stats.AssertNone, time.Millisecond, time.Millisecond)
+	c.RecordStep(0, 200, stats.ClassNone, stats.AssertNone, time.Millisecond, time.Millisecond)
 	e.RemoveCheck(c)
 	n, err := testutil.GatherAndCount(reg, RequestsTotal, IterationsTotal)
 	require.NoError(t, err)
@@ -177,7 +179,7 @@ func TestSLONoDataRemovesSeries(t *testing.T) {
 	assert.Equal(t, 1, n, "only the window with data stays")
 }
 
-func TestConcurrentObserve(t *testing.T) {
+func TestConcurrentRecord(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	_, c := newTestCheck(t, reg, "c")
 	var wg sync.WaitGroup
@@ -186,7 +188,7 @@ func TestConcurrentObserve(t *testing.T) {
 		go func(g int) {
 			defer wg.Done()
 			for i := 0; i < 500; i++ {
-				c.ObserveStep(i%2, 200+g, stats.ErrorClass(i%3), stats.Assertion(i%4), time.Millisecond, time.Millisecond)
+				c.RecordStep(i%2, 200+g, stats.ErrorClass(i%3), stats.Assertion(i%4), time.Millisecond, time.Millisecond)
 			}
 		}(g)
 	}
@@ -204,13 +206,28 @@ func TestConcurrentObserve(t *testing.T) {
 	assert.Equal(t, 4000.0, total)
 }
 
-func BenchmarkObserveStep(b *testing.B) {
+func BenchmarkRecordStep(b *testing.B) {
 	reg := prometheus.NewRegistry()
 	_, c := newTestCheck(b, reg, "bench")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			c.ObserveStep(0, 200, stats.ClassNone, stats.AssertNone, 3*time.Millisecond, 2*time.Millisecond)
+			c.RecordStep(0, 200, stats.ClassNone, stats.AssertNone, 3*time.Millisecond, 2*time.Millisecond)
 		}
 	})
+}
+
+func TestCheckOptionsFor(t *testing.T) {
+	var objs []slo.Objective
+	for _, e := range []string{"success>=99%", "p99(login)<300ms", "mean<1.5s"} {
+		o, err := slo.ParseExpr(e)
+		require.NoError(t, err)
+		o.Name = e[:3]
+		objs = append(objs, o)
+	}
+	o := CheckOptionsFor([]string{"login", "cart"}, []string{"POST", "GET"}, objs)
+	assert.Equal(t, CheckOptions{
+		Steps: []string{"login", "cart"}, Methods: []string{"POST", "GET"},
+		SLOs: []string{"suc", "p99", "mea"}, Thresholds: []float64{0.3, 1.5},
+	}, o)
 }

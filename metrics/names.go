@@ -1,10 +1,11 @@
-// Package metrics exports canary's measurements to Prometheus (SPEC §4).
+// Package metrics exports canary's measurements to Prometheus
+// (docs/metrics.md).
 // The metric and label names live here, in one place, because the exporter,
 // the generated recording/alerting rules and the Grafana dashboard must agree
 // on them exactly.
 package metrics
 
-// Metric names (SPEC §4).
+// Metric names: the public contract of docs/metrics.md.
 const (
 	RequestsTotal            = "canary_requests_total"                               // counter: check, step, method, code, error
 	RequestDuration          = "canary_request_duration_seconds"                     // histogram, corrected latency: check, step
@@ -25,6 +26,8 @@ const (
 	AlertsFiring             = "canary_alerts_firing"                                // gauge: check, slo
 	ConfigLastReloadOK       = "canary_config_last_reload_successful"                // gauge
 	ConfigLastReloadSuccessS = "canary_config_last_reload_success_timestamp_seconds" // gauge
+	APIRequestsRejected      = "canary_api_requests_rejected_total"                  // counter: reason
+	FlaggerWebhooks          = "canary_flagger_webhooks_total"                       // counter: hook, code
 )
 
 // Label names.
@@ -39,6 +42,8 @@ const (
 	LabelQuantile  = "quantile"
 	LabelSLO       = "slo"
 	LabelWindow    = "window"
+	LabelReason    = "reason"
+	LabelHook      = "hook"
 )
 
 // Iteration results (the result label of canary_iterations_total).

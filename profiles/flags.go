@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Flags are `canary run`'s load flags (SPEC §1).
+// Flags are `canary run`'s load flags (docs/profile.md, "From flags").
 type Flags struct {
 	Rate        string        // --rate 100/s: the open model
 	VUs         int           // --vus N: the closed model (with --duration) or the workers of --iterations

@@ -13,7 +13,7 @@ import (
 	"github.com/canaryproj/canary/internal/yamlfile"
 )
 
-// profileYAML is a profile file as written (SPEC §3).
+// profileYAML is a profile file as written (docs/profile.md).
 type profileYAML struct {
 	Name        string         `yaml:"name"`
 	Model       string         `yaml:"model"`

@@ -34,7 +34,7 @@ func (m Model) String() string {
 	return "unknown"
 }
 
-// Defaults of the open model (SPEC §3).
+// Defaults of the open model (docs/profile.md).
 const (
 	DefaultMaxInflight = 1000
 	DefaultMaxLag      = 10 * time.Second
@@ -422,11 +422,12 @@ func (p *Profile) Looping() *Profile {
 	return &q
 }
 
-// Segment returns the i-th (0-based) of n equal slices of p (SPEC §9): in
-// the open model every n-th iteration of the whole schedule, so the rates
-// divide exactly and iteration numbers are disjoint; in the closed model an
-// integer share of the VUs at every moment, the shares summing to the whole;
-// in the Iterations model a contiguous share of the iterations and VUs.
+// Segment returns the i-th (0-based) of n equal slices of p, for a
+// distributed run (docs/run.md): in the open model every n-th iteration of
+// the whole schedule, so the rates divide exactly and iteration numbers are
+// disjoint; in the closed model an integer share of the VUs at every
+// moment, the shares summing to the whole; in the Iterations model a
+// contiguous share of the iterations and VUs.
 func (p *Profile) Segment(i, n int) (*Profile, error) {
 	if n < 1 || i < 0 || i >= n {
 		return nil, fmt.Errorf("segment %d of %d: want 0 ≤ i < n", i, n)

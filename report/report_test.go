@@ -11,7 +11,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/internal/golden"
-	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/stats"
 )
 
@@ -102,30 +101,8 @@ func TestJUnit(t *testing.T) {
 	assert.Equal(t, "5 of 200 requests failed", s.Cases[3].Failure.Message)
 }
 
-func TestHTMLIsSelfContainedAndEscaped(t *testing.T) {
-	r := fixture(t)
-	r.Scenario = `<script>alert("x")</script>`
-	var b bytes.Buffer
-	require.NoError(t, WriteHTML(&b, r))
-	page := b.String()
-	assert.NotContains(t, page, `<script>alert`)
-	assert.Contains(t, page, "&lt;script&gt;")
-	assert.Equal(t, 2, strings.Count(page, "<svg"), "throughput and latency plots")
-	assert.Contains(t, page, `<path d="M`)
-	assert.Contains(t, page, "% behind, 2 CPUs")
-	for _, external := range []string{"http://", "https://", "<script", "<link"} {
-		assert.NotContains(t, page, external, "the page loads nothing")
-	}
-	// An empty report still renders.
-	empty, err := stats.NewReport(stats.NewSnapshot([]string{"a"}), nil, stats.ReportMeta{Scenario: "e"})
-	require.NoError(t, err)
-	b.Reset()
-	require.NoError(t, WriteHTML(&b, empty))
-	assert.Contains(t, b.String(), "no data")
-}
-
 func TestProgress(t *testing.T) {
-	p := loadtest.Progress{Elapsed: 12 * time.Second, Total: time.Minute, TargetRate: 100, AchievedRate: 99.5, Inflight: 3,
+	p := stats.Progress{Elapsed: 12 * time.Second, Total: time.Minute, TargetRate: 100, AchievedRate: 99.5, Inflight: 3,
 		P50: 2.5, P99: 12.25, ErrorPct: 0.5, Iterations: 1190, Dropped: 2}
 	assert.Equal(t, "12s/1m0s  99.5/s of 100.0/s  in-flight 3  p50 2.50 ms  p99 12.2 ms  errors 0.5%  iterations 1190  dropped 2", ProgressLine(p))
 

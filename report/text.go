@@ -1,4 +1,4 @@
-// Package report renders a run report (stats.Report, SPEC §7) for people
+// Package report renders a run report (stats.Report) for people
 // and tools: the end-of-run summary, the live progress line, GitHub's step
 // summary in Markdown, JUnit XML, and a self-contained HTML page.
 package report
@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/stats"
 )
 
@@ -202,7 +201,7 @@ func NewProgressWriter(w io.Writer, tty bool) *ProgressWriter {
 }
 
 // Update shows p if its period has passed.
-func (pw *ProgressWriter) Update(p loadtest.Progress) {
+func (pw *ProgressWriter) Update(p stats.Progress) {
 	pw.mu.Lock()
 	defer pw.mu.Unlock()
 	now := pw.now()
@@ -231,7 +230,7 @@ func (pw *ProgressWriter) Done() {
 
 // ProgressLine formats p: elapsed/total, target vs achieved rate, in-flight,
 // p50/p99, error %.
-func ProgressLine(p loadtest.Progress) string {
+func ProgressLine(p stats.Progress) string {
 	el := p.Elapsed.Truncate(time.Second)
 	pos := el.String()
 	if p.Total > 0 {

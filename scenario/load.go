@@ -1,7 +1,7 @@
-// Package scenario owns the scenario file format (SPEC §2) — strict loading
-// with every problem reported as file:line:col — and the execution of one
-// iteration: requests built from templates, sent through a transport,
-// judged by expectations, with captures feeding later steps.
+// Package scenario owns the scenario file format (docs/scenario.md) —
+// strict loading with every problem reported as file:line:col — and the
+// execution of one iteration: requests built from templates, sent through a
+// transport, judged by expectations, with captures feeding later steps.
 package scenario
 
 import (
@@ -22,7 +22,7 @@ import (
 	"github.com/canaryproj/canary/transport"
 )
 
-// Defaults (SPEC §2).
+// Defaults of a scenario's `defaults` block.
 const (
 	DefaultTimeout      = 5 * time.Second
 	DefaultMaxBody      = transport.DefaultMaxBody
@@ -56,6 +56,7 @@ type Scenario struct {
 	data      *feeder
 	think     [2]time.Duration
 	tls       transport.TLSOptions
+	http2     bool
 	maxRedirs int
 	dataFiles []string
 	env       func(string) (string, bool)
@@ -85,6 +86,7 @@ type Step struct {
 	expect   expectations
 	captures []capture
 	needHdrs bool
+	needBody bool
 	static   bool // nothing to render: the request is built once
 }
 
@@ -125,7 +127,7 @@ func (s *Scenario) ThinkTime() (min, max time.Duration) { return s.think[0], s.t
 
 // TransportOptions are the client options the scenario asks for.
 func (s *Scenario) TransportOptions() transport.Options {
-	return transport.Options{TLS: s.tls, MaxRedirects: s.maxRedirs, Secrets: s.Secrets}
+	return transport.Options{TLS: s.tls, HTTP2: s.http2, MaxRedirects: s.maxRedirs, Secrets: s.Secrets}
 }
 
 // StaticHosts lists the hosts of URLs known at load time: literal URLs and
@@ -172,6 +174,7 @@ type defaultsYAML struct {
 	FollowRedirects *bool             `yaml:"follow_redirects"`
 	MaxRedirects    *int              `yaml:"max_redirects"`
 	MaxBody         string            `yaml:"max_body"`
+	HTTP2           bool              `yaml:"http2"`
 }
 
 type tlsYAML struct {
@@ -213,6 +216,19 @@ type expectYAML struct {
 }
 
 // ---------------------------------------------------------------- loading
+
+// ParseVars reads `--var key=value` settings into LoadOptions.Vars.
+func ParseVars(kvs []string) (map[string]string, error) {
+	vars := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("--var %q: want key=value", kv)
+		}
+		vars[strings.TrimSpace(k)] = v
+	}
+	return vars, nil
+}
 
 // Load reads and validates a scenario file.
 func Load(path string, opts LoadOptions) (*Scenario, error) {
@@ -496,6 +512,7 @@ func (c *compiler) compileDefaults(n *yaml.Node, y *defaultsYAML) {
 		}
 		s.maxRedirs = *y.MaxRedirects
 	}
+	s.http2 = y.HTTP2
 	tn := yamlfile.Child(n, "tls")
 	resolve := func(key, p string) string {
 		if p == "" {
@@ -653,9 +670,12 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 	st.expect = c.compileExpect(yamlfile.Child(n, "expect"), &y.Expect, where)
 	st.captures = c.compileCaptures(yamlfile.Child(n, "capture"), where, y.Name)
 	st.needHdrs = st.expect.needHeaders()
+	st.needBody = st.expect.needBody()
 	for _, cp := range st.captures {
 		if cp.kind == captureHeader {
 			st.needHdrs = true
+		} else {
+			st.needBody = true
 		}
 	}
 	st.static = st.url != nil && st.url.isStatic() && st.body.isStatic()

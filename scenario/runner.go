@@ -96,6 +96,13 @@ type URLOptions struct {
 	Headers []string // "K: V"
 	Body    string
 	Timeout time.Duration
+	CAFile  string // PEM bundle added to the system roots, as defaults.tls.ca_file
+}
+
+// IsURL reports whether a `canary run` argument is a URL (the one-step
+// scenario of FromURL) rather than a scenario file.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
 }
 
 // FromURL builds the implicit scenario of `canary run URL`: one step,
@@ -145,7 +152,7 @@ func FromURL(rawURL string, o URLOptions) (*Scenario, error) {
 		st.body = bodyTmpl{raw: staticTmpl(o.Body)}
 	}
 	return &Scenario{Name: "adhoc", File: rawURL, Steps: []*Step{st}, Secrets: secrets, maxRedirs: DefaultMaxRedirects,
-		env: func(string) (string, bool) { return "", false }}, nil
+		tls: transport.TLSOptions{CAFile: o.CAFile}, env: func(string) (string, bool) { return "", false }}, nil
 }
 
 // ---------------------------------------------------------------- running
@@ -163,9 +170,9 @@ type Iteration struct {
 	Start  time.Time // when it started (the engine has just read the clock); zero = now
 }
 
-// StepResult is one executed step. Corrected latency is Done−Due, service
+// stepResult is one executed step. Corrected latency is Done−Due, service
 // latency Done−Sent.
-type StepResult struct {
+type stepResult struct {
 	Step      int
 	Status    int
 	Class     stats.ErrorClass
@@ -174,12 +181,6 @@ type StepResult struct {
 	Sent      time.Time
 	Done      time.Time
 	Err       error // redacted; nil when the step passed
-}
-
-// Observer sees every executed step, synchronously; the result is reused
-// after the call returns.
-type Observer interface {
-	ObserveStep(r *StepResult)
 }
 
 // Result is how an iteration went.
@@ -206,7 +207,7 @@ type iterState struct {
 	buf  bytes.Buffer
 	body []byte
 	url  strings.Builder
-	res  StepResult
+	res  stepResult
 }
 
 // NewRunner returns a runner sending through c.
@@ -228,13 +229,22 @@ func NewRunner(s *Scenario, c Doer) *Runner {
 	return r
 }
 
-// Run executes one iteration, reporting each step to obs (may be nil).
-func (r *Runner) Run(ctx context.Context, it Iteration, obs Observer) Result {
+// put returns st to the pool, without a large body: the client counts
+// one against its body budget while a Response holds it.
+func (r *Runner) put(st *iterState) {
+	st.resp.Release()
+	r.pool.Put(st)
+}
+
+// Run executes one iteration, recording each executed step in rec (may be
+// nil), synchronously, as soon as it is done. The iteration itself is the
+// caller's to record: it knows the iteration's due time.
+func (r *Runner) Run(ctx context.Context, it Iteration, rec stats.Recorder) Result {
 	st, _ := r.pool.Get().(*iterState)
 	if st == nil {
 		st = &iterState{vars: map[string]string{}}
 	}
-	defer r.pool.Put(st)
+	defer r.put(st)
 	start := it.Start
 	if start.IsZero() {
 		start = time.Now()
@@ -291,8 +301,8 @@ func (r *Runner) Run(ctx context.Context, it Iteration, obs Observer) Result {
 		}
 		sr := r.runStep(ctx, i, step, st, due)
 		end = sr.Done
-		if obs != nil {
-			obs.ObserveStep(sr)
+		if rec != nil {
+			rec.RecordStep(sr.Step, sr.Status, sr.Class, sr.Assertion, sr.Done.Sub(sr.Due), sr.Done.Sub(sr.Sent))
 		}
 		if sr.Err != nil {
 			res = r.fail(res, i, sr.Class, sr.Err)
@@ -350,9 +360,9 @@ func (r *Runner) redactErr(err error) error {
 	return errors.New(r.s.Secrets.String(err.Error()))
 }
 
-func (r *Runner) runStep(ctx context.Context, i int, step *Step, st *iterState, due time.Time) *StepResult {
+func (r *Runner) runStep(ctx context.Context, i int, step *Step, st *iterState, due time.Time) *stepResult {
 	sr := &st.res
-	*sr = StepResult{Step: i, Due: due}
+	*sr = stepResult{Step: i, Due: due}
 	req := r.fixed[i]
 	if req == nil {
 		req = &st.req
@@ -423,6 +433,7 @@ func (r *Runner) build(step *Step, req *transport.Request, vars map[string]strin
 	}
 	req.Method, req.URL = step.Method, u
 	req.Timeout, req.FollowRedirects, req.MaxBody, req.NeedHeaders = step.timeout, step.follow, step.maxBody, step.needHdrs
+	req.DiscardBody = !step.needBody
 	req.Header = req.Header[:0]
 	for _, h := range step.headers {
 		v, err := h.t.render(buf, vars)

@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/big"
 	mrand "math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -85,7 +87,7 @@ func cleanTemplateErr(err error) error {
 	return fmt.Errorf("template: %s", msg)
 }
 
-// funcs are the template functions (SPEC §2). iteration and vu are
+// funcs are the template functions (docs/scenario.md, "Templates"). iteration and vu are
 // placeholders here: compile rewrites them into data fields.
 func (c *compiler) funcs() template.FuncMap {
 	secrets := c.s.Secrets
@@ -311,12 +313,7 @@ func refs(tree *parse.Tree) []string {
 		}
 		return true
 	})
-	out := make([]string, 0, len(set))
-	for k := range set {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(set))
 }
 
 // ---------------------------------------------------------------- bodies

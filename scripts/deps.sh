@@ -2,6 +2,8 @@
 # deps.sh — installs what canary's integration tests need, idempotently:
 # Debian's prometheus (prometheus + promtool), prometheus-alertmanager (+ amtool)
 # and chromium (headless page tests). Go modules come through `go mod download`.
+# GOLDENS=1 also installs python3-scipy, which only scripts/compare-goldens.py
+# needs (to regenerate compare/testdata/scipy-goldens.json; tests read the JSON).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 
@@ -11,6 +13,9 @@ command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ "${GOLDENS:-}" = 1 ] && ! /usr/bin/python3 -c 'import scipy' >/dev/null 2>&1; then
+	need+=(python3-scipy)
+fi
 
 if [ ${#need[@]} -gt 0 ]; then
 	# de-duplicate

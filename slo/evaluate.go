@@ -62,7 +62,7 @@ type Input struct {
 	// MinSamples: fewer iterations than this is inconclusive.
 	MinSamples int64
 	// Saturated is set when the load generator itself could not keep up
-	// (SPEC §3); Why says how.
+	// (docs/run.md, "Exit codes"); Why says how.
 	Saturated bool
 	Why       string
 	// Aborted runs are inconclusive.

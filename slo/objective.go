@@ -318,3 +318,40 @@ func parseLatency(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+var subjectRE = regexp.MustCompile(`^\s*([a-z][a-z0-9.]*)\s*(?:\(\s*([^)]*?)\s*\))?\s*$`)
+
+// ParseSubject parses what an objective measures, without an operator or a
+// threshold: "p99", "p95(login)", "p99(login, service)", "max", "errors",
+// "success", "rps" — the left-hand side of a --slo expression, for grammars
+// that judge it another way (canary compare's relative objectives). Op and
+// Target are left zero; errors do not repeat s.
+func ParseSubject(s string) (Objective, error) {
+	m := subjectRE.FindStringSubmatch(s)
+	if m == nil {
+		return Objective{}, errors.New("want a metric like p99, p95(login), p99(login, service), errors or success")
+	}
+	metric, args := m[1], m[2]
+	o := Objective{Name: strings.TrimSpace(s)}
+	switch metric {
+	case "success", "errors":
+		o.Kind = KindSuccess
+		if metric == "errors" {
+			o.Kind = KindErrors
+		}
+		if args != "" {
+			return Objective{}, fmt.Errorf("%s takes no step (it counts whole iterations)", metric)
+		}
+	case "rps":
+		o.Kind = KindRPS
+		if args != "" {
+			return Objective{}, errors.New("rps takes no step")
+		}
+	default:
+		o.Kind = KindLatency
+		if err := parseLatencyMetric(&o, metric, args); err != nil {
+			return Objective{}, err
+		}
+	}
+	return o, nil
+}

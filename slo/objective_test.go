@@ -95,3 +95,39 @@ func FuzzParseExpr(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSubject(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want Objective
+		err  string
+	}{
+		{in: "p99", want: Objective{Kind: KindLatency, Percentile: 99}},
+		{in: " p95( login ) ", want: Objective{Kind: KindLatency, Percentile: 95, Step: "login"}},
+		{in: "p99(login, service)", want: Objective{Kind: KindLatency, Percentile: 99, Step: "login", Service: true}},
+		{in: "p999(service)", want: Objective{Kind: KindLatency, Percentile: 99.9, Service: true}},
+		{in: "max(cart)", want: Objective{Kind: KindLatency, Stat: Max, Step: "cart"}},
+		{in: "errors", want: Objective{Kind: KindErrors}},
+		{in: "success", want: Objective{Kind: KindSuccess}},
+		{in: "rps", want: Objective{Kind: KindRPS}},
+		{in: "", err: "want a metric like p99, p95(login), p99(login, service), errors or success"},
+		{in: "p99<3ms", err: "want a metric like p99, p95(login), p99(login, service), errors or success"},
+		{in: "p100", err: `unknown metric "p100" (want pNN with 0 < NN < 100, max, mean, errors, success or rps)`},
+		{in: "errors(login)", err: "errors takes no step (it counts whole iterations)"},
+		{in: "rps(login)", err: "rps takes no step"},
+		{in: "p99(a, bogus)", err: `bad argument "bogus" (want a step name, then optionally service or corrected)`},
+	} {
+		got, err := ParseSubject(tc.in)
+		if tc.err != "" {
+			assert.EqualError(t, err, tc.err, "ParseSubject(%q)", tc.in)
+			continue
+		}
+		require.NoError(t, err, "ParseSubject(%q)", tc.in)
+		tc.want.Name = got.Name
+		assert.Equal(t, tc.want, got, "ParseSubject(%q)", tc.in)
+		// The subject parses as the left-hand side of a --slo expression.
+		full, err := ParseExpr(tc.in + "<1")
+		require.NoError(t, err)
+		assert.Equal(t, got.Subject(), full.Subject(), "ParseSubject(%q) and ParseExpr agree", tc.in)
+	}
+}

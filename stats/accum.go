@@ -225,26 +225,14 @@ func (ps *sparse) add(o *sparse) {
 		return
 	}
 	ps.used = true
-	ps.its.add(o.its)
-	for c := range o.iterErr {
-		ps.iterErr[c] += o.iterErr[c]
-	}
-	ps.clamped += o.clamped
+	o.addCountsTo(&ps.its, &ps.iterErr, &ps.clamped)
 	ps.iter.Merge(o.iter)
 	ps.lag.Merge(o.lag)
 	for i := range o.steps {
 		a, b := &ps.steps[i], &o.steps[i]
 		a.latency.Merge(b.latency)
 		a.service.Merge(b.service)
-		for code, n := range b.status {
-			a.status[code] += n
-		}
-		for k, n := range b.errors {
-			a.errors[k] += n
-		}
-		for k, n := range b.asserts {
-			a.asserts[k] += n
-		}
+		b.addCountsTo(a.status, &a.errors, &a.asserts)
 	}
 }
 
@@ -253,25 +241,37 @@ func (ps *sparse) mergeInto(s *Snapshot) {
 	if !ps.used {
 		return
 	}
-	s.Iterations.add(ps.its)
-	for c := range ps.iterErr {
-		s.IterationErrors[c] += ps.iterErr[c]
-	}
-	s.Clamped += ps.clamped
+	ps.addCountsTo(&s.Iterations, &s.IterationErrors, &s.Clamped)
 	ps.iter.MergeInto(s.Iteration)
 	ps.lag.MergeInto(s.Lag)
 	for i := range ps.steps {
 		a, b := &s.Steps[i], &ps.steps[i]
 		b.latency.MergeInto(a.Latency)
 		b.service.MergeInto(a.Service)
-		for code, n := range b.status {
-			a.Status[code] += n
-		}
-		for k, n := range b.errors {
-			a.Errors[k] += n
-		}
-		for k, n := range b.asserts {
-			a.Assertions[k] += n
-		}
+		b.addCountsTo(a.Status, &a.Errors, &a.Assertions)
+	}
+}
+
+// addCountsTo adds the iteration counters of ps: by outcome, failures by
+// class, and clamped values.
+func (ps *sparse) addCountsTo(its *IterationCounts, iterErr *[NumErrorClasses]int64, clamped *int64) {
+	its.add(ps.its)
+	for c, n := range ps.iterErr {
+		iterErr[c] += n
+	}
+	*clamped += ps.clamped
+}
+
+// addCountsTo adds the counters of a step: requests by status code and by
+// error class, failed assertions by kind.
+func (st *sparseStep) addCountsTo(status map[int]int64, errs *[NumErrorClasses]int64, asserts *[NumAssertions]int64) {
+	for code, n := range st.status {
+		status[code] += n
+	}
+	for k, n := range st.errors {
+		errs[k] += n
+	}
+	for k, n := range st.asserts {
+		asserts[k] += n
 	}
 }

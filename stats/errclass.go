@@ -2,7 +2,7 @@ package stats
 
 // ErrorClass is why a request or iteration failed: the `error` label of
 // canary_requests_total and the keys of a report's "errors". The set is fixed
-// (SPEC §4) so that labels stay bounded.
+// (docs/scenario.md, "Error classes") so that labels stay bounded.
 type ErrorClass uint8
 
 // The error classes, in the order reports list them.
@@ -19,6 +19,7 @@ const (
 	ClassAssertion                           // another expectation failed
 	ClassCapture                             // a capture found nothing
 	ClassDropped                             // the iteration was more than max_lag late (open model)
+	ClassHostNotAllowed                      // refused before sending: the host is not in allowed_hosts
 	ClassOther                               // anything else
 	NumErrorClasses                          // number of classes; not a class
 )
@@ -36,6 +37,7 @@ var classNames = [NumErrorClasses]string{
 	ClassAssertion:         "assertion",
 	ClassCapture:           "capture",
 	ClassDropped:           "dropped",
+	ClassHostNotAllowed:    "host_not_allowed",
 	ClassOther:             "other",
 }
 
@@ -70,7 +72,7 @@ func ErrorClasses() []ErrorClass {
 // canary_assertion_failures_total. A fixed set, like ErrorClass.
 type Assertion uint8
 
-// The assertion kinds of a step's `expect` (SPEC §2).
+// The assertion kinds of a step's `expect` (docs/scenario.md).
 const (
 	AssertNone         Assertion = iota // nothing failed
 	AssertStatus                        // expect.status

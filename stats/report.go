@@ -20,7 +20,7 @@ const ReportSchema = "canary.report/v1"
 // MaxReportBytes bounds what ReadReport accepts.
 const MaxReportBytes = 64 << 20
 
-// Report is the machine-readable run report (SPEC §7). Latencies are in
+// Report is the machine-readable run report (docs/run.md, "The report"). Latencies are in
 // milliseconds; "latency" counts from the due time (corrected), "service"
 // from the actual send.
 type Report struct {
@@ -38,7 +38,7 @@ type Report struct {
 	Series     []Point         `json:"series"`
 	SLOs       []SLOResult     `json:"slos"`
 	Verdict    string          `json:"verdict"`
-	// Beyond SPEC §7: why the verdict is what it is, the iteration
+	// Besides the figures: why the verdict is what it is, the iteration
 	// histogram (so merged reports recompute "latency" exactly), how many
 	// values were clamped into the histograms' range, and how many reports a
 	// merged one is made of.
@@ -379,6 +379,27 @@ func (r *Report) check() error {
 			return fmt.Errorf("step %q: %w", sr.Name, err)
 		}
 	}
+	return r.checkSeries()
+}
+
+// checkSeries validates what readers of the series rely on: known error
+// classes (so its maps stay as small as the set of classes) and no more
+// step points than the report has steps.
+func (r *Report) checkSeries() error {
+	steps := min(len(r.Steps), MaxSeriesSteps)
+	for i, p := range r.Series {
+		for k, v := range p.ErrorsByClass {
+			if c, ok := ParseErrorClass(k); !ok || c == ClassNone {
+				return fmt.Errorf("series point %d (t=%v): unknown error class %q", i, p.T, k)
+			}
+			if v < 0 {
+				return fmt.Errorf("series point %d (t=%v): %s at %v/s", i, p.T, k, v)
+			}
+		}
+		if len(p.Steps) > steps {
+			return fmt.Errorf("series point %d (t=%v): %d steps, want at most %d", i, p.T, len(p.Steps), steps)
+		}
+	}
 	return nil
 }
 
@@ -564,7 +585,10 @@ func worseVerdict(a, b string) string {
 
 // mergeSeries aligns the reports' series on wall-clock time, in buckets as
 // wide as the coarsest series' spacing (a series is per second until it is
-// downsampled).
+// downsampled). Rates (of iterations, of each class of failure, of each
+// step's requests) add up; a p50 is the rate-weighted mean, a p99 the worst.
+// The reports have the same steps (MergeReports checks), so their points'
+// steps line up by index.
 func mergeSeries(start time.Time, rs []*Report) []Point {
 	width := 1.0
 	for _, r := range rs {
@@ -572,8 +596,11 @@ func mergeSeries(start time.Time, rs []*Report) []Point {
 			width = math.Max(width, math.Round((r.Series[len(r.Series)-1].T-r.Series[0].T)/float64(len(r.Series)-1)))
 		}
 	}
+	type stepAcc struct{ rate, p50w, p99 float64 }
 	type acc struct {
 		rate, errs, p50w, p99 float64
+		classes               [NumErrorClasses]float64
+		steps                 []stepAcc
 		n                     int
 	}
 	buckets := map[int64][]acc{} // bucket → per report
@@ -593,32 +620,73 @@ func mergeSeries(start time.Time, rs []*Report) []Point {
 			a.errs += p.Errors
 			a.p50w += p.P50 * p.Rate
 			a.p99 = math.Max(a.p99, p.P99)
+			for name, v := range p.ErrorsByClass {
+				if c, ok := ParseErrorClass(name); ok && c != ClassNone {
+					a.classes[c] += v
+				}
+			}
+			if len(p.Steps) > len(a.steps) {
+				a.steps = append(a.steps, make([]stepAcc, len(p.Steps)-len(a.steps))...)
+			}
+			for j, sp := range p.Steps {
+				s := &a.steps[j]
+				s.rate += sp.Rate
+				s.p50w += sp.P50 * sp.Rate
+				s.p99 = math.Max(s.p99, sp.P99)
+			}
 			a.n++
 		}
 	}
 	out := make([]Point, 0, len(buckets))
 	for k, b := range buckets {
 		p := Point{T: round(float64(k)*width, 3)}
-		var weight float64
+		var classes [NumErrorClasses]float64
+		var steps []stepAcc
 		for _, a := range b {
 			if a.n == 0 {
 				continue
 			}
 			// Points of one report in one bucket cover equal spans: average them.
-			p.Rate += a.rate / float64(a.n)
-			p.Errors += a.errs / float64(a.n)
-			p.P50 += a.p50w / float64(a.n)
-			weight += a.rate / float64(a.n)
+			n := float64(a.n)
+			p.Rate += a.rate / n
+			p.Errors += a.errs / n
+			p.P50 += a.p50w / n
 			p.P99 = math.Max(p.P99, a.p99)
+			for c, v := range a.classes {
+				classes[c] += v / n
+			}
+			if len(a.steps) > len(steps) {
+				steps = append(steps, make([]stepAcc, len(a.steps)-len(steps))...)
+			}
+			for j, s := range a.steps {
+				steps[j].rate += s.rate / n
+				steps[j].p50w += s.p50w / n
+				steps[j].p99 = math.Max(steps[j].p99, s.p99)
+			}
 		}
-		if weight > 0 {
-			p.P50 /= weight
-		} else {
-			p.P50 = 0
-		}
+		p.P50 = ratio(p.P50, p.Rate)
 		p.Rate, p.Errors, p.P50 = round(p.Rate, 3), round(p.Errors, 3), round(p.P50, 3)
+		for c, v := range classes {
+			if v > 0 {
+				if p.ErrorsByClass == nil {
+					p.ErrorsByClass = map[string]float64{}
+				}
+				p.ErrorsByClass[ErrorClass(c).String()] = round(v, 3)
+			}
+		}
+		for _, s := range steps {
+			p.Steps = append(p.Steps, StepPoint{Rate: round(s.rate, 3), P50: round(ratio(s.p50w, s.rate), 3), P99: s.p99})
+		}
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b Point) int { return cmp.Compare(a.T, b.T) })
 	return out
+}
+
+// ratio is a/b, or 0 when b is not positive.
+func ratio(a, b float64) float64 {
+	if b > 0 {
+		return a / b
+	}
+	return 0
 }

@@ -7,7 +7,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Histogram bounds (SPEC §4): 1 µs .. 1 h at 3 significant digits; values
+// Histogram bounds (docs/metrics.md): 1 µs .. 1 h at 3 significant digits; values
 // are recorded in microseconds.
 const (
 	MinValue  = 1

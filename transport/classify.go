@@ -15,7 +15,7 @@ import (
 	"github.com/canaryproj/canary/stats"
 )
 
-// Classify returns the SPEC §4 error class of err: the class of a *Error,
+// Classify returns the error class of err (docs/scenario.md): the class of a *Error,
 // otherwise what the cause says (a timeout, a refused or reset connection,
 // a name that did not resolve, a TLS failure, a connection closed early, a
 // body over the cap). Anything else is stats.ClassOther; nil is
@@ -31,7 +31,7 @@ func Classify(err error) stats.ErrorClass {
 	case errors.Is(err, context.Canceled):
 		// Cancelled by the caller (a run stopping), not by the target.
 		return stats.ClassOther
-	case errors.Is(err, errBodyTooLarge), errors.Is(err, fasthttp.ErrBodyTooLarge):
+	case errors.Is(err, errBodyTooLarge):
 		return stats.ClassBodyTooLarge
 	}
 	// Before timeouts: a lookup that timed out is still a name that did not
@@ -96,10 +96,7 @@ func isTLS(err error) bool {
 }
 
 func isEOF(err error) bool {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, fasthttp.ErrConnectionClosed) {
-		return true
-	}
-	if _, ok := errors.AsType[*fasthttp.ErrBrokenChunk](err); ok {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
 	// net/http's and its HTTP/2 transport's words for a connection that

@@ -3,46 +3,44 @@
 package web
 
 import (
+	"bytes"
 	"context"
+	"image/png"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-)
 
-// chromium renders a page in Debian's headless Chromium (installed by
-// scripts/deps.sh) and returns the DOM after rendering.
-func chromium(t *testing.T, args ...string) string {
-	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		t.Fatal("chromium not found: run scripts/deps.sh (make test does)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	base := []string{"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-		"--user-data-dir=" + t.TempDir()}
-	out, err := exec.CommandContext(ctx, bin, append(base, args...)...).Output()
-	require.NoError(t, err)
-	return string(out)
-}
+	"github.com/canaryproj/canary/internal/chromium"
+)
 
 func TestStatusPageInChromium(t *testing.T) {
 	srv := httptest.NewServer(Handler(func(context.Context) (Status, error) { return fixture(), nil }, nil))
 	defer srv.Close()
-	dom := chromium(t, "--dump-dom", srv.URL+"/")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := chromium.Launch(t)
+
+	p, err := b.Open(ctx, srv.URL+"/", chromium.Options{})
+	require.NoError(t, err)
+	dom, err := p.DOM(ctx)
+	require.NoError(t, err)
 	assert.Contains(t, dom, `<span class="v fail">fail</span>`, "the verdict is text, not only colour")
 	assert.Contains(t, dom, "checkout")
 	assert.Contains(t, dom, "<polyline")
-	shot := filepath.Join(t.TempDir(), "shot.png")
-	chromium(t, "--screenshot="+shot, "--window-size=1280,900", srv.URL+"/checks/checkout")
-	st, err := os.Stat(shot)
+	assert.Empty(t, p.Console(), "no console messages, errors or failed loads")
+	require.NoError(t, p.Close(ctx))
+
+	p, err = b.Open(ctx, srv.URL+"/checks/checkout", chromium.Options{Width: 1280, Height: 900})
 	require.NoError(t, err)
-	assert.Greater(t, st.Size(), int64(5000), "a rendered page, not a blank one")
+	shot, err := p.Screenshot(ctx, "")
+	require.NoError(t, err)
+	img, err := png.Decode(bytes.NewReader(shot))
+	require.NoError(t, err)
+	assert.Equal(t, 1280, img.Bounds().Dx())
+	assert.Greater(t, len(shot), 5000, "a rendered page, not a blank one")
+	assert.Empty(t, p.Console())
+	require.NoError(t, p.Close(ctx))
 }

@@ -6,12 +6,10 @@
 package alertmanager
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -23,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/canaryproj/canary/alert"
+	"github.com/canaryproj/canary/alert/notifyhttp"
 	"github.com/canaryproj/canary/redact"
 )
 
@@ -37,10 +36,7 @@ const (
 	// DefaultTimeout bounds one delivery attempt when Options.HTTPClient is nil.
 	DefaultTimeout = 10 * time.Second
 
-	maxErrorBody  = 1 << 10  // read of an error response, for its message
-	maxDrain      = 64 << 10 // read of any response, so the connection is reused
-	maxRetryAfter = time.Hour
-	maxValue      = 1024 // bound of one label or annotation value, in bytes
+	maxValue = 1024 // bound of one label or annotation value, in bytes
 )
 
 // Options configure a Notifier.
@@ -142,37 +138,12 @@ func (n *Notifier) post(ctx context.Context, nt *alert.Notification) error {
 	if err != nil {
 		return fmt.Errorf("alertmanager: encoding alert %s: %w", nt.ID, err)
 	}
-	where := "alertmanager POST " + n.safeEndpoint
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.endpoint, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("%s: %w", where, unwrapURLError(err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-
-	resp, err := n.client.Do(req)
-	if err != nil {
-		// *url.Error would print the URL with its user-info; the endpoint
-		// is named above, redacted.
-		return &alert.RetryableError{Err: fmt.Errorf("%s: %w", where, unwrapURLError(err))}
-	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-		_ = resp.Body.Close()
-	}()
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		n.logger.Debug("alert posted", "check", nt.Check, "slo", nt.SLO, "kind", string(nt.Kind),
-			"notification", nt.ID, "ends_at", a.EndsAt)
-		return nil
-	}
-	err = fmt.Errorf("%s: HTTP %d%s", where, resp.StatusCode, errorBody(resp.Body))
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests: // a proxy in front
-		return &alert.RetryableError{After: retryAfter(resp.Header.Get("Retry-After")), Err: err}
-	case resp.StatusCode >= 500:
-		return &alert.RetryableError{Err: err}
-	default:
+	if err := notifyhttp.PostJSON(ctx, n.client, n.endpoint, "alertmanager POST "+n.safeEndpoint, body); err != nil {
 		return err
 	}
+	n.logger.Debug("alert posted", "check", nt.Check, "slo", nt.SLO, "kind", string(nt.Kind),
+		"notification", nt.ID, "ends_at", a.EndsAt)
+	return nil
 }
 
 // PostableAlert is one alert of Alertmanager's v2 API (POST /api/v2/alerts).
@@ -366,48 +337,4 @@ func value(s string) string {
 		cut--
 	}
 	return s[:cut] + "…"
-}
-
-// unwrapURLError drops the URL that *url.Error prints, keeping the cause.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// errorBody returns ": <message>" from an error response, bounded, or "".
-// Alertmanager answers a bad alert with a JSON string.
-func errorBody(r io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(r, maxErrorBody))
-	s := strings.TrimSpace(string(b))
-	var msg string
-	if json.Unmarshal([]byte(s), &msg) == nil {
-		s = msg
-	}
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = s[:i]
-	}
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	if utf8.RuneCountInString(s) > 200 {
-		s = string([]rune(s)[:199]) + "…"
-	}
-	if s == "" {
-		return ""
-	}
-	return ": " + s
-}
-
-// retryAfter reads a Retry-After header in seconds; anything else counts as
-// no wait asked, leaving it to the manager's backoff.
-func retryAfter(h string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(h), 10, 64)
-	if err != nil || secs <= 0 {
-		return 0
-	}
-	if secs > int64(maxRetryAfter/time.Second) {
-		return maxRetryAfter
-	}
-	return time.Duration(secs) * time.Second
 }

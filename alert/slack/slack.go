@@ -6,7 +6,6 @@
 package slack
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,24 +21,12 @@ import (
 	goslack "github.com/slack-go/slack"
 
 	"github.com/canaryproj/canary/alert"
+	"github.com/canaryproj/canary/alert/notifyhttp"
 	"github.com/canaryproj/canary/redact"
 )
 
-const (
-	// DefaultTimeout bounds one delivery attempt when Options.HTTPClient is nil.
-	DefaultTimeout = 10 * time.Second
-
-	// maxRetryAfter caps the wait a 429 asks for. Slack asks for seconds to
-	// a minute; a larger value is a broken header, and the manager's own
-	// backoff is a better guide than a wait of days.
-	maxRetryAfter = time.Hour
-
-	// maxErrorBody is how much of an error response is read for its message.
-	maxErrorBody = 1 << 10
-	// maxDrain is how much of a response body is read (and discarded) so the
-	// connection can be reused; a larger body closes the connection instead.
-	maxDrain = 64 << 10
-)
+// DefaultTimeout bounds one delivery attempt when Options.HTTPClient is nil.
+const DefaultTimeout = 10 * time.Second
 
 // retryableAPIErrors are the Web API's "ok": false errors worth trying
 // again: Slack's own trouble, not the request's
@@ -246,39 +233,12 @@ func (n *Notifier) postWebhook(ctx context.Context, nt *alert.Notification) erro
 	if err != nil {
 		return fmt.Errorf("slack webhook: encoding the message: %w", err)
 	}
-	where := "slack webhook " + n.webhookSafe
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, n.webhookURL, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("%s: %w", where, unwrapURLError(err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-
-	resp, err := n.client.Do(req)
-	if err != nil {
-		// *url.Error prints the request URL, whose path is the secret: keep
-		// only what went wrong.
-		return &alert.RetryableError{Err: fmt.Errorf("%s: %w", where, unwrapURLError(err))}
-	}
-	defer func() {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
-		_ = resp.Body.Close()
-	}()
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		n.logger.Debug("slack webhook message posted", "check", nt.Check, "slo", nt.SLO,
-			"kind", string(nt.Kind), "notification", nt.ID)
-		return nil
-	}
-
-	msg := errorBody(resp.Body)
-	err = fmt.Errorf("%s: HTTP %d%s", where, resp.StatusCode, msg)
-	switch {
-	case resp.StatusCode == http.StatusTooManyRequests:
-		return &alert.RetryableError{After: retryAfter(resp.Header.Get("Retry-After")), Err: err}
-	case resp.StatusCode >= 500:
-		return &alert.RetryableError{Err: err}
-	default:
+	if err := notifyhttp.PostJSON(ctx, n.client, n.webhookURL, "slack webhook "+n.webhookSafe, body); err != nil {
 		return err
 	}
+	n.logger.Debug("slack webhook message posted", "check", nt.Check, "slo", nt.SLO,
+		"kind", string(nt.Kind), "notification", nt.ID)
+	return nil
 }
 
 // classify turns a slack-go error into a permanent error or an
@@ -294,7 +254,7 @@ func classify(method string, err error) error {
 	)
 	switch {
 	case errors.As(err, &rateLimited):
-		return &alert.RetryableError{After: capRetryAfter(rateLimited.RetryAfter),
+		return &alert.RetryableError{After: notifyhttp.CapRetryAfter(rateLimited.RetryAfter),
 			Err: fmt.Errorf("%s: rate limited (HTTP 429)", where)}
 	case errors.As(err, &status):
 		e := fmt.Errorf("%s: HTTP %s", where, status.Status)
@@ -340,52 +300,4 @@ func (n *Notifier) safe(err error) error {
 		return errors.New(r)
 	}
 	return err
-}
-
-// unwrapURLError drops the URL that *url.Error (and url.Parse's error)
-// prints, keeping the cause.
-func unwrapURLError(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return ue.Err
-	}
-	return err
-}
-
-// errorBody returns ": <first line of the body>", bounded, or "".
-func errorBody(r io.Reader) string {
-	b, _ := io.ReadAll(io.LimitReader(r, maxErrorBody))
-	s := strings.TrimSpace(string(b))
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = s[:i]
-	}
-	s = clipRunes(oneLine(s), 200)
-	if s == "" {
-		return ""
-	}
-	return ": " + s
-}
-
-// retryAfter reads a Retry-After header given in seconds, as Slack sends
-// it. An HTTP date (which Slack does not send) counts as no wait asked: the
-// manager's backoff applies.
-func retryAfter(h string) time.Duration {
-	secs, err := strconv.ParseInt(strings.TrimSpace(h), 10, 64)
-	if err != nil || secs <= 0 {
-		return 0
-	}
-	if secs > int64(maxRetryAfter/time.Second) {
-		return maxRetryAfter
-	}
-	return time.Duration(secs) * time.Second
-}
-
-func capRetryAfter(d time.Duration) time.Duration {
-	switch {
-	case d < 0:
-		return 0
-	case d > maxRetryAfter:
-		return maxRetryAfter
-	}
-	return d
 }

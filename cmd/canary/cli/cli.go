@@ -1,5 +1,5 @@
 // Package cli is canary's command line: it parses flags, wires the packages
-// together and maps outcomes to exit codes (SPEC §1). It holds no logic of
+// together and maps outcomes to exit codes (docs/run.md). It holds no logic of
 // its own that a library user would need.
 package cli
 
@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// Exit codes (SPEC §1).
+// Exit codes, the same for every command (docs/run.md, "Exit codes").
 const (
 	ExitOK           = 0
 	ExitInternal     = 1

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/canaryproj/canary/daemon"
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/dashboards"
 	"github.com/canaryproj/canary/gate"
 	"github.com/canaryproj/canary/slo"
@@ -17,10 +17,10 @@ import (
 
 func newGateCmd(env Env) *cobra.Command {
 	var (
-		server, prom, config, check, since, runProfile, duration, key, token string
-		window, wait                                                         time.Duration
-		minSamples                                                           int
-		quiet                                                                bool
+		server, prom, configPath, check, since, runProfile, duration, key, token string
+		window, wait                                                             time.Duration
+		minSamples                                                               int
+		quiet                                                                    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "gate --server URL --check NAME | --prometheus URL --config canary.yaml --check NAME",
@@ -80,7 +80,7 @@ ran out), 2 usage, 1 internal error (e.g. the daemon unreachable).`,
 				}
 				res, err = gate.AskServer(ctx, o)
 			} else {
-				res, err = askPrometheus(ctx, env, prom, config, check, window, minSamples)
+				res, err = askPrometheus(ctx, env, prom, configPath, check, window, minSamples)
 			}
 			if err != nil {
 				if errors.Is(err, gate.ErrUsage) {
@@ -108,7 +108,7 @@ ran out), 2 usage, 1 internal error (e.g. the daemon unreachable).`,
 	f := cmd.Flags()
 	f.StringVar(&server, "server", "", "a canary daemon's base URL")
 	f.StringVar(&prom, "prometheus", "", "a Prometheus base URL (with --config)")
-	f.StringVar(&config, "config", "", "the daemon config defining the check's SLOs (with --prometheus)")
+	f.StringVar(&configPath, "config", "", "the daemon config defining the check's SLOs (with --prometheus)")
 	f.StringVar(&check, "check", "", "the check to judge")
 	f.DurationVar(&window, "window", 0, "the verdict window (default: the check's window)")
 	f.StringVar(&since, "since", "", "judge only what happened since this RFC 3339 time (e.g. the deploy)")
@@ -122,46 +122,26 @@ ran out), 2 usage, 1 internal error (e.g. the daemon unreachable).`,
 	return cmd
 }
 
-func askPrometheus(ctx context.Context, env Env, prom, config, check string, window time.Duration, minSamples int) (*gate.Result, error) {
-	if config == "" {
+func askPrometheus(ctx context.Context, env Env, prom, configPath, check string, window time.Duration, minSamples int) (*gate.Result, error) {
+	if configPath == "" {
 		return nil, fmt.Errorf("%w: --prometheus needs --config (the SLOs to judge)", gate.ErrUsage)
 	}
-	cfg, err := daemon.LoadConfig(config, env.Getenv)
+	cfg, err := config.Load(configPath, env.Getenv)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", gate.ErrUsage, err)
 	}
-	ck := cfg.CheckByName(check)
-	if ck == nil {
-		return nil, fmt.Errorf("%w: no check %q in %s", gate.ErrUsage, check, config)
+	o, err := gate.PromOptionsFor(cfg, prom, check, window, minSamples)
+	if err != nil {
+		return nil, err
 	}
-	if window <= 0 {
-		window = ck.Window
-	}
-	ms := ck.MinSamples
-	if minSamples >= 0 {
-		ms = int64(minSamples)
-	}
-	return gate.AskPrometheus(ctx, gate.PromOptions{URL: prom, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ms})
+	return gate.AskPrometheus(ctx, o)
 }
 
-// dashboardSpec is the rules and dashboard generator's view of a config.
-func dashboardSpec(cfg *daemon.Config) dashboards.Spec {
-	s := dashboards.Spec{Policy: cfg.Policy, ExternalURL: cfg.Server.ExternalURL}
-	for _, ck := range cfg.Checks {
-		c := dashboards.Check{Name: ck.Name, Steps: ck.Scenario.StepNames(), Labels: ck.Labels, RunbookURL: ck.RunbookURL, Scheduled: ck.Schedule != nil}
-		for _, o := range ck.SLOs {
-			c.SLOs = append(c.SLOs, dashboards.SLO{Name: o.Name, Objective: o})
-		}
-		s.Checks = append(s.Checks, c)
-	}
-	return s
-}
-
-func loadForGeneration(env Env, config string) (*daemon.Config, error) {
-	if config == "" {
+func loadForGeneration(env Env, configPath string) (*config.Config, error) {
+	if configPath == "" {
 		return nil, usageErr("--config is required")
 	}
-	cfg, err := daemon.LoadConfig(config, env.Getenv)
+	cfg, err := config.Load(configPath, env.Getenv)
 	if err != nil {
 		return nil, usageErr("%v", err)
 	}
@@ -169,7 +149,7 @@ func loadForGeneration(env Env, config string) (*daemon.Config, error) {
 }
 
 func newRulesCmd(env Env) *cobra.Command {
-	var config, format, name, namespace string
+	var configPath, format, name, namespace string
 	cmd := &cobra.Command{
 		Use:   "rules --config canary.yaml [--format rules|prometheusrule]",
 		Short: "Print Prometheus recording and burn-rate alerting rules for the config's SLOs",
@@ -183,11 +163,11 @@ PrometheusRule. See docs/rules-and-dashboards.md.`,
   canary rules --config canary.yaml --format prometheusrule --namespace monitoring | kubectl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadForGeneration(env, config)
+			cfg, err := loadForGeneration(env, configPath)
 			if err != nil {
 				return err
 			}
-			rf, err := dashboards.Rules(dashboardSpec(cfg))
+			rf, err := dashboards.Rules(dashboards.FromConfig(cfg))
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -208,7 +188,7 @@ PrometheusRule. See docs/rules-and-dashboards.md.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&config, "config", "", "daemon config file")
+	f.StringVar(&configPath, "config", "", "daemon config file")
 	f.StringVar(&format, "format", "rules", "rules (a Prometheus rule file) or prometheusrule (the prometheus-operator CRD)")
 	f.StringVar(&name, "name", "canary", "the PrometheusRule's name")
 	f.StringVar(&namespace, "namespace", "", "the PrometheusRule's namespace")
@@ -216,7 +196,7 @@ PrometheusRule. See docs/rules-and-dashboards.md.`,
 }
 
 func newDashboardsCmd(env Env) *cobra.Command {
-	var config string
+	var configPath string
 	cmd := &cobra.Command{
 		Use:   "dashboards --config canary.yaml",
 		Short: "Print a Grafana dashboard (JSON) for the config's checks",
@@ -228,11 +208,11 @@ the Prometheus data source). See docs/rules-and-dashboards.md.`,
 		Example: `  canary dashboards --config canary.yaml > canary.json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadForGeneration(env, config)
+			cfg, err := loadForGeneration(env, configPath)
 			if err != nil {
 				return err
 			}
-			out, err := dashboards.Dashboard(dashboardSpec(cfg))
+			out, err := dashboards.Dashboard(dashboards.FromConfig(cfg))
 			if err != nil {
 				return usageErr("%v", err)
 			}
@@ -240,6 +220,6 @@ the Prometheus data source). See docs/rules-and-dashboards.md.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&config, "config", "", "daemon config file")
+	cmd.Flags().StringVar(&configPath, "config", "", "daemon config file")
 	return cmd
 }

@@ -1,29 +1,31 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/canaryproj/canary/internal/envfile"
 	"github.com/canaryproj/canary/internal/yamlfile"
-	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/report"
+	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 )
 
-// DefaultMaxRate is `canary run`'s safety cap (SPEC §8), iterations/s.
+// DefaultMaxRate is `canary run`'s safety cap (docs/run.md, "Safety"),
+// iterations/s.
 const DefaultMaxRate = 1000.0
 
 type runFlags struct {
@@ -49,6 +51,7 @@ type runFlags struct {
 	headers     []string
 	body        string
 	timeout     time.Duration
+	caFile      string
 	grace       time.Duration
 	cpus        int
 	cpuProfile  string
@@ -106,7 +109,8 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "URL mode: request header, repeatable: 'K: V'")
 	fl.StringVar(&f.body, "body", "", "URL mode: request body")
 	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
-	fl.DurationVar(&f.grace, "grace", loadtest.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
+	fl.StringVar(&f.caFile, "ca-file", "", "URL mode: PEM certificates to trust besides the system's (a self-signed https target)")
+	fl.DurationVar(&f.grace, "grace", run.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
 	fl.IntVar(&f.cpus, "cpus", 0, "CPUs the generator may use, 0 = all (default: half of them, at least 1; $GOMAXPROCS when set)")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the run here (diagnostics: go tool pprof)")
 	fl.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile here at the end of the run (diagnostics: go tool pprof)")
@@ -114,11 +118,11 @@ coordinated omission), or --vus N --duration D (closed model), or
 }
 
 func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra.Command) error {
-	getenv, err := envWithFile(env.Getenv, f.envFile)
+	getenv, err := envfile.Layer(env.Getenv, f.envFile)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	vars, err := parseVars(f.vars)
+	vars, err := scenario.ParseVars(f.vars)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -126,13 +130,13 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 
 	// The scenario: a file, or a URL for the ad-hoc one-step scenario.
 	var sc *scenario.Scenario
-	if isURL(target) {
+	if scenario.IsURL(target) {
 		if cmd.Flags().Changed("var") {
 			return usageErr("--var applies to scenario files, not to a URL")
 		}
-		sc, err = scenario.FromURL(target, scenario.URLOptions{Method: f.method, Headers: f.headers, Body: f.body, Timeout: f.timeout})
+		sc, err = scenario.FromURL(target, scenario.URLOptions{Method: f.method, Headers: f.headers, Body: f.body, Timeout: f.timeout, CAFile: f.caFile})
 	} else {
-		for _, fl := range []string{"method", "header", "body", "timeout"} {
+		for _, fl := range []string{"method", "header", "body", "timeout", "ca-file"} {
 			if cmd.Flags().Changed(fl) {
 				return usageErr("--%s applies to a URL; a scenario file sets its own requests", fl)
 			}
@@ -188,7 +192,7 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		if err != nil {
 			return usageErr("%v", err)
 		}
-		if o.Step != "" && !contains(sc.StepNames(), o.Step) {
+		if o.Step != "" && !slices.Contains(sc.StepNames(), o.Step) {
 			return usageErr("slo %q: the scenario has no step %q (steps: %s)", s, o.Step, strings.Join(sc.StepNames(), ", "))
 		}
 		objs = append(objs, o)
@@ -201,7 +205,7 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	}
 	defer outs.close()
 
-	opts := loadtest.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace}
+	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace}
 	if outs.hdr != nil { // a nil *os.File in an io.Writer is not a nil io.Writer
 		opts.HdrLog = outs.hdr
 	}
@@ -211,7 +215,7 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		if err != nil {
 			return usageErr("%v", err)
 		}
-		opts.Observer = srv.check
+		opts.Also = srv.check
 	}
 	if !f.quiet {
 		pw := report.NewProgressWriter(env.Stderr, isTerminal(env.Stderr))
@@ -231,7 +235,7 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		}
 		defer stop()
 	}
-	outcome, err := loadtest.Run(ctx, opts)
+	outcome, err := run.Run(ctx, opts)
 	if f.memProfile != "" {
 		if perr := writeHeapProfile(f.memProfile); perr != nil {
 			fmt.Fprintf(env.Stderr, "canary: --mem-profile: %v\n", perr)
@@ -242,11 +246,14 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		// served a little longer, for the last scrape.
 		defer srv.finish(outcome)
 	}
-	if err != nil {
+	if outcome == nil {
 		return &exitError{code: ExitInternal, err: err}
 	}
+	// A run that finished but could not write its HDR log still has its
+	// summary and files written; then it exits 1 with that error.
+	runErr := err
 	rep := outcome.Report
-	redactReport(rep, secrets, sc.Secrets)
+	report.Redact(rep, secrets, sc.Secrets)
 
 	if err := report.WriteSummary(env.Stdout, rep); err != nil {
 		return &exitError{code: ExitInternal, err: err}
@@ -259,6 +266,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			fmt.Fprintf(env.Stderr, "canary: $GITHUB_STEP_SUMMARY: %v\n", err)
 		}
 	}
+	if runErr != nil {
+		return &exitError{code: ExitInternal, err: runErr}
+	}
 	switch outcome.Judgement.Verdict {
 	case slo.Pass:
 		return nil
@@ -267,74 +277,6 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	default:
 		return &exitError{code: ExitInconclusive}
 	}
-}
-
-func isURL(s string) bool {
-	return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://")
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-func parseVars(kvs []string) (map[string]string, error) {
-	vars := map[string]string{}
-	for _, kv := range kvs {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || strings.TrimSpace(k) == "" {
-			return nil, fmt.Errorf("--var %q: want key=value", kv)
-		}
-		vars[strings.TrimSpace(k)] = v
-	}
-	return vars, nil
-}
-
-// envWithFile layers an env file (KEY=VALUE lines, # comments, optional
-// quotes) over the process environment: the file's values win.
-func envWithFile(base func(string) (string, bool), path string) (func(string) (string, bool), error) {
-	if path == "" {
-		return base, nil
-	}
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("--env-file: %w", err)
-	}
-	defer fh.Close()
-	vals := map[string]string{}
-	sc := bufio.NewScanner(io.LimitReader(fh, 1<<20))
-	line := 0
-	for sc.Scan() {
-		line++
-		t := strings.TrimSpace(sc.Text())
-		if t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		t = strings.TrimPrefix(t, "export ")
-		k, v, ok := strings.Cut(t, "=")
-		k = strings.TrimSpace(k)
-		if !ok || k == "" || strings.ContainsAny(k, " \t") {
-			return nil, fmt.Errorf("%s:%d:1: want KEY=VALUE", path, line)
-		}
-		v = strings.TrimSpace(v)
-		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
-			v = v[1 : len(v)-1]
-		}
-		vals[k] = v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("--env-file %s: %w", path, err)
-	}
-	return func(k string) (string, bool) {
-		if v, ok := vals[k]; ok {
-			return v, true
-		}
-		return base(k)
-	}, nil
 }
 
 type outputs struct {

@@ -18,10 +18,9 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
-	"github.com/canaryproj/canary/loadtest"
 	"github.com/canaryproj/canary/metrics"
-	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/report"
+	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
@@ -60,26 +59,11 @@ func isTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// redactReport replaces secrets in the report's free text.
-func redactReport(r *stats.Report, sets ...*redact.Set) {
-	all := &redact.Set{}
-	for _, s := range sets {
-		all.Merge(s)
-	}
-	r.Scenario = all.String(r.Scenario)
-	for i, why := range r.Reasons {
-		r.Reasons[i] = all.String(why)
-	}
-	for i := range r.Steps {
-		r.Steps[i].Name = all.String(r.Steps[i].Name)
-	}
-}
-
 // ScrapeLinger is how long `run --metrics-addr` keeps serving after the run:
 // two default scrape intervals, so the last values are scraped.
 const ScrapeLinger = 30 * time.Second
 
-// metricsServer serves one run's metrics (SPEC §4) while it runs.
+// metricsServer serves one run's metrics (docs/metrics.md) while it runs.
 type metricsServer struct {
 	check  *metrics.Check
 	srv    *http.Server
@@ -95,14 +79,7 @@ func startMetrics(ctx context.Context, addr string, sc *scenario.Scenario, objs 
 	if err != nil {
 		return nil, err
 	}
-	opts := metrics.CheckOptions{Steps: sc.StepNames(), Methods: sc.Methods()}
-	for _, o := range objs {
-		opts.SLOs = append(opts.SLOs, o.Name)
-		if o.Kind == slo.KindLatency {
-			opts.Thresholds = append(opts.Thresholds, o.Target)
-		}
-	}
-	c, err := exp.AddCheck(sc.Name, opts)
+	c, err := exp.AddCheck(sc.Name, metrics.CheckOptionsFor(sc.StepNames(), sc.Methods(), objs))
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +102,7 @@ func startMetrics(ctx context.Context, addr string, sc *scenario.Scenario, objs 
 
 // finish sets the final verdict gauges, lingers for the last scrape (cut
 // short by Ctrl-C) and stops the server.
-func (m *metricsServer) finish(o *loadtest.Outcome) {
+func (m *metricsServer) finish(o *run.Outcome) {
 	if o != nil {
 		m.check.SetVerdict(o.Judgement.Verdict.Gauge())
 		for _, r := range o.Judgement.Results {

@@ -1,4 +1,4 @@
-package loadtest
+package run
 
 import (
 	"testing"
@@ -23,6 +23,6 @@ func TestExpectedRate(t *testing.T) {
 	for _, tt := range tests {
 		p, err := profiles.FromFlags(tt.flags)
 		require.NoError(t, err)
-		assert.InDelta(t, tt.want, expectedRate(p), 1e-9, "%+v", tt.flags)
+		assert.InDelta(t, tt.want, ExpectedRate(p), 1e-9, "%+v", tt.flags)
 	}
 }

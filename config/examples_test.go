@@ -1,4 +1,4 @@
-package daemon
+package config
 
 import (
 	"testing"
@@ -10,7 +10,7 @@ import (
 // The example config (what `make run` serves) loads with an empty
 // environment, through the same loaders the daemon uses.
 func TestExampleConfigLoads(t *testing.T) {
-	cfg, err := LoadConfig("../examples/canary.yaml", func(string) (string, bool) { return "", false })
+	cfg, err := Load("../examples/canary.yaml", func(string) (string, bool) { return "", false })
 	require.NoError(t, err)
 	names := []string{}
 	for _, ck := range cfg.Checks {

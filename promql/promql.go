@@ -1,0 +1,154 @@
+// Package promql builds the PromQL that canary's generated recording and
+// alerting rules, its Grafana dashboard and `canary gate --prometheus`
+// evaluate, from the metric names of package metrics and the objectives of
+// package slo: one definition of "bad" for the alerts, the dashboard and the
+// gate.
+package promql
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/canaryproj/canary/metrics"
+	"github.com/canaryproj/canary/slo"
+)
+
+// Duration formats d the way Prometheus parses durations ("30d", "1h30m",
+// "1s500ms"). Prometheus has no unit below a millisecond.
+func Duration(d time.Duration) (string, error) {
+	if d <= 0 {
+		return "", fmt.Errorf("duration %v must be positive", d)
+	}
+	if d%time.Millisecond != 0 {
+		return "", fmt.Errorf("duration %v is not a whole number of milliseconds", d)
+	}
+	var b strings.Builder
+	for _, u := range []struct {
+		name string
+		d    time.Duration
+	}{{"d", 24 * time.Hour}, {"h", time.Hour}, {"m", time.Minute}, {"s", time.Second}, {"ms", time.Millisecond}} {
+		if n := d / u.d; n > 0 {
+			b.WriteString(strconv.FormatInt(int64(n), 10))
+			b.WriteString(u.name)
+			d -= n * u.d
+		}
+	}
+	return b.String(), nil
+}
+
+// Number prints a float for PromQL and humans: shortest exact form, but
+// rounded to 12 significant digits so that 1-0.995 prints as 0.005.
+func Number(v float64) string {
+	r, err := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 12, 64), 64)
+	if err != nil {
+		r = v
+	}
+	return strconv.FormatFloat(r, 'g', -1, 64)
+}
+
+// Quote makes a PromQL string literal (PromQL unquotes Go-style escapes).
+func Quote(s string) string { return strconv.Quote(s) }
+
+// CheckMatcher matches a check's series: check="name".
+func CheckMatcher(check string) string { return metrics.LabelCheck + "=" + Quote(check) }
+
+// SLOSelector selects one SLO's recorded series: {check="c",slo="s"}.
+func SLOSelector(check, sloName string) string {
+	return "{" + CheckMatcher(check) + "," + metrics.LabelSLO + "=" + Quote(sloName) + "}"
+}
+
+// LatencyHistogram names the classic histogram a latency objective reads.
+func LatencyHistogram(o slo.Objective) string {
+	switch {
+	case o.Service:
+		// Per step; without a step, every request of the check.
+		return metrics.RequestService
+	case o.Step == "":
+		return metrics.IterationDuration
+	}
+	return metrics.RequestDuration
+}
+
+// latencyMatchers are the matchers of o's histogram series: the check, and
+// its step when o names one.
+func latencyMatchers(check string, o slo.Objective) string {
+	sel := CheckMatcher(check)
+	if o.Step != "" {
+		sel += "," + metrics.LabelStep + "=" + Quote(o.Step)
+	}
+	return sel
+}
+
+// SLIErrorRatio is the ratio of bad events to all events of o over window
+// (a PromQL duration), summed over instances (a distributed run's pods add
+// up). No traffic in the window gives no sample rather than NaN. Only an
+// objective with an error budget (slo.Objective.HasBudget) has one.
+func SLIErrorRatio(check string, o slo.Objective, window string) string {
+	c := CheckMatcher(check)
+	by := "sum by (" + metrics.LabelCheck + ") "
+	if o.Kind != slo.KindLatency {
+		all := fmt.Sprintf("%s(rate(%s{%s}[%s]))", by, metrics.IterationsTotal, c, window)
+		bad := fmt.Sprintf("%s(rate(%s{%s,%s!=%s}[%s]))", by, metrics.IterationsTotal, c, metrics.LabelResult, Quote(metrics.ResultSuccess), window)
+		// Before the first failure there is no failure series at all: the
+		// "or 0 *" branch records a clean 0 instead of nothing.
+		return fmt.Sprintf("(\n  %s\n  or\n  0 * %s\n)\n/\n(%s > 0)", bad, all, all)
+	}
+	hist, sel := LatencyHistogram(o), latencyMatchers(check, o)
+	return fmt.Sprintf("1 - (\n  %s(rate(%s_bucket{%s,%s}[%s]))\n  /\n  (%s(rate(%s_count{%s}[%s])) > 0)\n)",
+		by, hist, sel, leMatcher(o.Target), window, by, hist, sel, window)
+}
+
+// leMatcher matches the classic-histogram bucket whose upper bound is v.
+// Prometheus 2.x stores an integer bound as le="1" when it scrapes the text
+// format but as le="1.0" when it scrapes protobuf (native histograms on), so
+// integer bounds match both spellings. Others print as client_golang does.
+func leMatcher(v float64) string {
+	s := strconv.FormatFloat(v, 'g', -1, 64)
+	if v == math.Trunc(v) && !strings.ContainsAny(s, "e") {
+		return `le=~"` + s + `|` + s + `\\.0"`
+	}
+	return `le="` + s + `"`
+}
+
+// Quantile is the q-quantile (0.99) of a classic histogram's series matching
+// matchers, over window, per the labels in by ("" for one series in all).
+func Quantile(q float64, hist, matchers, by, window string) string {
+	if by != "" {
+		by += ", "
+	}
+	return fmt.Sprintf("histogram_quantile(%s, sum by (%sle) (rate(%s_bucket{%s}[%s])))", Number(q), by, hist, matchers, window)
+}
+
+// Iterations is how many iterations of check completed over window, on all
+// instances.
+func Iterations(check, window string) string {
+	return fmt.Sprintf("sum(increase(%s{%s}[%s]))", metrics.IterationsTotal, CheckMatcher(check), window)
+}
+
+// Throughput is check's completed (not dropped) iterations per second over
+// window, on all instances: what an rps objective reads.
+func Throughput(check, window string) string {
+	return fmt.Sprintf("sum(rate(%s{%s,%s!=%q}[%s]))", metrics.IterationsTotal, CheckMatcher(check), metrics.LabelResult, metrics.ResultDropped, window)
+}
+
+// MeanLatency is the mean of the histogram a latency objective reads, over
+// window, on all instances.
+func MeanLatency(check string, o slo.Objective, window string) string {
+	h, s := LatencyHistogram(o), latencyMatchers(check, o)
+	return fmt.Sprintf("sum(rate(%s_sum{%s}[%s])) / sum(rate(%s_count{%s}[%s]))", h, s, window, h, s, window)
+}
+
+// LatencyQuantile is a percentile objective's percentile, interpolated from
+// its histogram's buckets, over window, on all instances.
+func LatencyQuantile(check string, o slo.Objective, window string) string {
+	return Quantile(o.Percentile/100, LatencyHistogram(o), latencyMatchers(check, o), "", window)
+}
+
+// GeneratorLag is the q-quantile of check's generator lag over window, on
+// all instances.
+func GeneratorLag(q float64, check, window string) string {
+	return Quantile(q, metrics.GeneratorLag, CheckMatcher(check), "", window)
+}

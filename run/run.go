@@ -1,0 +1,306 @@
+// Package run assembles and judges one run of a scenario under a profile:
+// it turns the profile into a load engine, builds the scenario's client,
+// owns the once-a-second flush of the measurements, and judges them
+// against the SLOs. `canary run`, the daemon's on-demand runs (Run) and its
+// continuous and scheduled checks (Engine, Client, Flush, Judge) assemble
+// their runs here and nowhere else.
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/canaryproj/canary/internal/clock"
+	"github.com/canaryproj/canary/loadgen"
+	"github.com/canaryproj/canary/profiles"
+	"github.com/canaryproj/canary/scenario"
+	"github.com/canaryproj/canary/slo"
+	"github.com/canaryproj/canary/stats"
+	"github.com/canaryproj/canary/transport"
+)
+
+// The generator-saturation rule: beyond these, the generator — not the
+// target — was the bottleneck, and the verdict is inconclusive
+// (docs/run.md, "Exit codes").
+const (
+	MaxLagP99    = 10 * time.Millisecond
+	MaxBehindPct = 1.0
+)
+
+// DefaultGrace is how long in-flight iterations may finish after the end.
+const DefaultGrace = 10 * time.Second
+
+// closedMaxInflight bounds the closed model's iterations in flight. Each
+// virtual user runs one iteration at a time, so the VUs themselves are the
+// bound; this only keeps the engine's open-model limit out of their way.
+const closedMaxInflight = 100000
+
+// Options describe one run.
+type Options struct {
+	Scenario *scenario.Scenario
+	Profile  *profiles.Profile
+	SLOs     []slo.Objective
+	// Client sends the requests; nil builds one with Client (sized to the
+	// profile, with Allow as its host allow-list).
+	Client scenario.Doer
+	Allow  func(host string) error
+	Grace  time.Duration
+	// Also receives every measurement too (the Prometheus metrics).
+	Also stats.Recorder
+	// Progress, when set, is called after each once-a-second flush.
+	Progress func(stats.Progress)
+	// HdrLog, when set, receives the HdrHistogram interval log.
+	HdrLog io.Writer
+	// Clock tells the time and paces the flush; nil is the wall clock.
+	Clock clock.Clock
+}
+
+// Outcome is a finished run.
+type Outcome struct {
+	Report    *stats.Report
+	Judgement Judgement
+	Result    loadgen.Result
+	Snapshot  *stats.Snapshot
+}
+
+// Run runs the scenario until its profile ends or ctx is cancelled (then it
+// is aborted, and inconclusive), and judges it.
+func Run(ctx context.Context, o Options) (*Outcome, error) {
+	sc, p := o.Scenario, o.Profile
+	if sc == nil || p == nil {
+		return nil, errors.New("run: scenario and profile are required")
+	}
+	clk := clock.OrReal(o.Clock)
+	client := o.Client
+	if client == nil {
+		c, err := Client(sc, p, o.Allow)
+		if err != nil {
+			return nil, err
+		}
+		defer c.Close()
+		client = c
+	}
+
+	start := clk.Now()
+	var hdrLog *stats.HdrLog
+	var logErr error
+	sopts := stats.Options{Rate: ExpectedRate(p)}
+	if o.HdrLog != nil {
+		var err error
+		if hdrLog, err = stats.NewHdrLog(o.HdrLog, start); err != nil {
+			return nil, err
+		}
+		sopts.OnInterval = func(iv stats.Interval) {
+			if logErr == nil {
+				logErr = hdrLog.Write(iv)
+			}
+		}
+	}
+	col := stats.NewCollector(sc.StepNames(), start, sopts)
+	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(sc, client), Stats: col, Also: o.Also, VU: p.VUNumber}
+	eng, err := Engine(p, job, o.Grace, clk)
+	if err != nil {
+		return nil, err
+	}
+
+	// The flush outlives an abort: the iterations in flight still finish
+	// within the grace period and are recorded.
+	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		Flush(flushCtx, clk, col, func(time.Time) {
+			if o.Progress != nil {
+				o.Progress(progress(eng, col, p))
+			}
+		})
+	}()
+	res := eng.Run(ctx)
+	stopFlush()
+	wg.Wait() // its last flush has recorded everything
+
+	snap := col.Totals()
+	dur := res.End.Sub(res.Start)
+	j := Judge(o.SLOs, slo.Input{Snapshot: snap, Duration: dur, Window: "the run", Aborted: res.Aborted}, res.BehindPct)
+	// Rates are measured over the profile's active span, not the drain of
+	// in-flight iterations after it (nor beyond an abort).
+	span := dur
+	if pd := p.Duration(); pd > 0 && (pd < span || !res.Aborted) {
+		// A schedule covers its whole duration, even when its last
+		// iteration was due (and done) a little before the end.
+		span = pd
+	}
+	target := 0.0
+	if p.Model == profiles.Open && span > 0 {
+		target = p.Count(span) / span.Seconds()
+	}
+	rep, err := stats.NewReport(snap, col.Series(), stats.ReportMeta{
+		Scenario: sc.Name, Profile: p.Describe(), TargetRate: target, RateSpan: span,
+		LagP99Ms: j.LagP99Ms, BehindPct: res.BehindPct, Saturated: j.Saturated, End: res.End,
+		CPUs: runtime.GOMAXPROCS(0),
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range j.Results {
+		rep.SLOs = append(rep.SLOs, stats.SLOResult{
+			Expr: r.Objective.String(), Observed: reportValue(r), Pass: r.Pass && r.Evaluated,
+		})
+	}
+	rep.Verdict = string(j.Verdict)
+	rep.Reasons = j.Reasons
+	out := &Outcome{Report: rep, Judgement: j, Result: res, Snapshot: snap}
+	if logErr != nil {
+		// The run itself is complete and judged: the caller still gets it.
+		return out, logErr
+	}
+	return out, nil
+}
+
+// Client builds the client a scenario sends through under p: the
+// scenario's transport options, with as many connections per host as the
+// profile can have iterations in flight, and allow as the host allow-list.
+func Client(sc *scenario.Scenario, p *profiles.Profile, allow func(host string) error) (*transport.Client, error) {
+	topts := sc.TransportOptions()
+	topts.MaxConnsPerHost = p.Concurrency()
+	topts.Allow = allow
+	c, err := transport.New(topts)
+	if err != nil {
+		return nil, fmt.Errorf("scenario %q: %w", sc.Name, err)
+	}
+	return c, nil
+}
+
+// Engine turns a profile into the load engine that drives job: the model,
+// its bounds, and grace for the iterations in flight at the end (default
+// DefaultGrace).
+func Engine(p *profiles.Profile, job *loadgen.ScenarioJob, grace time.Duration, clk clock.Clock) (*loadgen.Engine, error) {
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	o := loadgen.Options{
+		Plan: p, MaxInflight: p.MaxInflight, MaxLag: p.MaxLag, Grace: grace, Job: job, Monitor: job,
+		Clock: clock.OrReal(clk),
+	}
+	switch p.Model {
+	case profiles.Open:
+		o.Model = loadgen.Open
+	case profiles.Closed:
+		o.Model, o.MaxInflight = loadgen.Closed, closedMaxInflight
+	case profiles.Iterations:
+		o.Model, o.Iterations, o.VUs = loadgen.Iterations, p.Iterations, p.VUs(0)
+	default:
+		return nil, fmt.Errorf("profile %s: unknown model %v", p.Shape, p.Model)
+	}
+	return loadgen.New(o)
+}
+
+// ExpectedRate is the open model's peak arrival rate (0 for the closed
+// model and iterations): what a run may ask of the daemon's max_rate, and
+// what sizes a collector up front (the closed model's workers, one per VU,
+// use all the collector's shards from the start anyway).
+func ExpectedRate(p *profiles.Profile) float64 {
+	if p.Model == profiles.Open {
+		return p.PeakTarget()
+	}
+	return 0
+}
+
+// Flush closes col's interval once a second on clk and then calls after
+// with the flush's time, until ctx ends; a last flush then records what
+// came since. It is the collector's one flusher while it runs.
+func Flush(ctx context.Context, clk clock.Clock, col *stats.Collector, after func(now time.Time)) {
+	clk = clock.OrReal(clk)
+	t := clk.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			col.Flush(clk.Now())
+			return
+		case now := <-t.C():
+			col.Flush(now)
+			if after != nil {
+				after(now)
+			}
+		}
+	}
+}
+
+// Judgement is a verdict with the generator's facts it took into account.
+type Judgement struct {
+	slo.Judgement
+	LagP99Ms  float64
+	Saturated bool
+}
+
+// Judge judges measurements against objs: the generator-saturation rule on
+// the snapshot's generator lag and behindPct (how far the generator fell
+// behind its schedule; 0 where unknown), then slo.Judge, once. A run's
+// verdict and a daemon check's window verdict are both made here.
+func Judge(objs []slo.Objective, in slo.Input, behindPct float64) Judgement {
+	var lagP99 float64
+	if snap := in.Snapshot; snap != nil && snap.Lag != nil && snap.Lag.TotalCount() > 0 {
+		lagP99 = float64(snap.Lag.ValueAtQuantile(99)) / 1000
+	}
+	in.Saturated, in.Why = Saturated(lagP99, behindPct)
+	return Judgement{Judgement: slo.Judge(objs, in), LagP99Ms: lagP99, Saturated: in.Saturated}
+}
+
+// Saturated applies the generator-saturation rule to the generator lag's
+// p99 (ms) and the share of due iterations it had not started (%).
+func Saturated(lagP99Ms, behindPct float64) (bool, string) {
+	switch {
+	case lagP99Ms > float64(MaxLagP99)/float64(time.Millisecond):
+		return true, fmt.Sprintf("generator lag p99 %.1f ms > %v", lagP99Ms, MaxLagP99)
+	case behindPct > MaxBehindPct:
+		return true, fmt.Sprintf("the generator fell %.1f%% behind its schedule (> %.0f%%)", behindPct, MaxBehindPct)
+	}
+	return false, ""
+}
+
+// reportValue is an SLO's observed value as the report shows it: latencies
+// in milliseconds (like the rest of the report), ratios in percent.
+func reportValue(r slo.Result) float64 {
+	if !r.Evaluated {
+		return 0
+	}
+	switch r.Objective.Kind {
+	case slo.KindLatency:
+		return r.Observed * 1000
+	case slo.KindSuccess, slo.KindErrors:
+		return r.Observed * 100
+	}
+	return r.Observed
+}
+
+// progress is the run's live state after a flush.
+func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile) stats.Progress {
+	el := e.Elapsed()
+	pr := stats.Progress{
+		Elapsed: el, Total: p.Duration(), Inflight: e.Inflight(),
+		Started: e.Started(), Dropped: e.Dropped(),
+	}
+	switch p.Model {
+	case profiles.Open:
+		pr.TargetRate = p.Target(el)
+	case profiles.Closed:
+		pr.VUs = p.VUs(el)
+	}
+	if s := c.Series(); len(s) > 0 {
+		last := s[len(s)-1]
+		pr.AchievedRate, pr.P50, pr.P99 = last.Rate, last.P50, last.P99
+		if last.Rate > 0 {
+			pr.ErrorPct = 100 * last.Errors / last.Rate
+		}
+	}
+	tot := c.Totals()
+	pr.Iterations = tot.Iterations.Success + tot.Iterations.Failure
+	return pr
+}
