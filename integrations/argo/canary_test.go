@@ -81,13 +81,18 @@ type daemon struct {
 	url string
 }
 
-const daemonToken = "argo-test-token"
+// The daemon's two tokens: the templates use the one that may only start
+// runs.
+const (
+	daemonToken = "argo-test-token"
+	runToken    = "argo-test-run-token"
+)
 
 // daemonConfig has three checks against the demo target: one that passes,
 // one that fails (every answer is a 500) and one that stays inconclusive
 // (too few samples). Their window allows the templates' window=2m.
 func daemonConfig(target, stateDir string) string {
-	return `server: {listen: 127.0.0.1:0, auth_token: ` + daemonToken + `}
+	return `server: {listen: 127.0.0.1:0, auth_token: ` + daemonToken + `, run_token: ` + runToken + `}
 state_dir: ` + stateDir + `
 allowed_hosts: [127.0.0.1]
 checks:

@@ -93,7 +93,7 @@ func TestRunTemplate(t *testing.T) {
 	d := startDaemon(t, dir, target)
 	tmpl := template(t, "run")
 	args := func(check, key, duration string) []v1alpha1.Argument {
-		return []v1alpha1.Argument{arg("check", check), arg("revision", key), arg("duration", duration), arg("canary-url", d.url), arg("canary-token", daemonToken)}
+		return []v1alpha1.Argument{arg("check", check), arg("revision", key), arg("duration", duration), arg("canary-url", d.url), arg("canary-token", runToken)}
 	}
 
 	t.Run("measurements", func(t *testing.T) {
@@ -136,7 +136,7 @@ func TestRunTemplate(t *testing.T) {
 	})
 
 	t.Run("an analysis", func(t *testing.T) {
-		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "canary", Namespace: namespace}, Data: map[string][]byte{"token": []byte(daemonToken)}}
+		secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "canary", Namespace: namespace}, Data: map[string][]byte{"run-token": []byte(runToken)}}
 		c := startController(t, secret)
 		for _, tc := range []struct {
 			check string

@@ -244,11 +244,16 @@ func TestDaemonBase(t *testing.T) {
 		{"external_url is the Service's address", func(t *testing.T) {
 			require.Contains(t, files["canary.yaml"], "external_url: http://"+svc.Name+".monitoring:"+strconv.Itoa(int(svc.Spec.Ports[0].Port)))
 		}},
-		{"the token comes from the Secret, never from the manifest", func(t *testing.T) {
-			require.Contains(t, files["canary.yaml"], `auth_token: "${CANARY_TOKEN}"`)
-			i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "CANARY_TOKEN" })
-			require.GreaterOrEqual(t, i, 0)
-			require.Equal(t, "canary", c.Env[i].ValueFrom.SecretKeyRef.Name)
+		{"the tokens come from the Secret, never from the manifest", func(t *testing.T) {
+			for _, tc := range []struct{ key, env, secretKey string }{
+				{"auth_token", "CANARY_TOKEN", "token"},
+				{"run_token", "CANARY_RUN_TOKEN", "run-token"},
+			} {
+				require.Contains(t, files["canary.yaml"], tc.key+`: "${`+tc.env+`}"`)
+				i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == tc.env })
+				require.GreaterOrEqual(t, i, 0, tc.env)
+				require.Equal(t, corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "canary"}, Key: tc.secretKey}, *c.Env[i].ValueFrom.SecretKeyRef)
+			}
 		}},
 	} {
 		t.Run(tc.name, tc.check)
@@ -418,7 +423,7 @@ func TestFilesAreValidForCanary(t *testing.T) {
 		env   []string
 		files []string
 	}{
-		{"daemon", []string{"CANARY_TOKEN=t"}, []string{"daemon/canary.yaml", "daemon/checkout.yaml"}},
+		{"daemon", []string{"CANARY_TOKEN=t", "CANARY_RUN_TOKEN=r"}, []string{"daemon/canary.yaml", "daemon/checkout.yaml"}},
 		{"loadtest", []string{"BASE_URL=http://checkout.staging.svc.cluster.local"}, []string{"loadtest/checkout.yaml", "loadtest/ramp.yaml"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
