@@ -48,13 +48,20 @@ fmt:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+# Test modules of their own: they test deploy/ with Argo Rollouts' and
+# Kubernetes' code, which the main module must not depend on.
+INTEGRATION_MODULES := integrations/argo integrations/kubernetes
+in-modules = for m in $(INTEGRATION_MODULES); do (cd $$m && $(1)) || exit 1; done
+
 vet:
 	$(GO) vet -tags integration ./...
+	@$(call in-modules,$(GO) vet ./...)
 
 # go.mod and go.sum say exactly what the code imports: `go mod tidy` has
 # nothing to change (it prints the change and fails otherwise).
 tidy-check:
 	$(GO) mod tidy -diff
+	@$(call in-modules,$(GO) mod tidy -diff)
 
 # No block of code written twice: mibk/dupl, pinned, fetched through the Go
 # module proxy, over the Go files that ship (tests may repeat themselves for
@@ -69,14 +76,19 @@ dupl-check:
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
 lint:
 	$(GO) run $(STATICCHECK) -tags integration ./...
+	@$(call in-modules,$(GO) run $(STATICCHECK) ./...)
 
 # Everything: formatting, vet, staticcheck, unit + integration tests with
 # the race detector (fuzz seed corpora run as part of `go test`).
 # The second go test: the transport's raw system calls exist only without the
 # race detector (transport/rawsys_race.go), so they are tested as they ship.
+# Then the test modules (integrations/*: the Argo templates with Argo's code,
+# the Kubernetes manifests with Kubernetes' types): they run real processes
+# and Argo's controller, not code of ours that -race would look into.
 test: deps fmt-check tidy-check dupl-check vet lint build
 	$(GO) test $(TESTFLAGS) ./...
 	$(GO) test -count=1 ./transport
+	@$(call in-modules,echo "$$m: go test ./..." && $(GO) test -timeout 9m ./...)
 
 # Quick loop while developing: no integration suites.
 unit:
