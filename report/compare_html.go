@@ -107,7 +107,7 @@ func effectPlot(r compare.Result) template.HTML {
 	} else {
 		lo, hi = lo-1, hi+1
 	}
-	const w, h, left, right = 220.0, 26.0, 6.0, 6.0
+	const w, h, left, right = 160.0, 26.0, 6.0, 6.0
 	x := func(v float64) float64 { return left + (v-lo)/(hi-lo)*(w-left-right) }
 	color := map[slo.Verdict]string{slo.Pass: "#166534", slo.Fail: "#991b1b"}[r.Verdict]
 	if color == "" {
@@ -115,7 +115,7 @@ func effectPlot(r compare.Result) template.HTML {
 	}
 	esc := template.HTMLEscapeString
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="effect" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="%s" data-low="%g" data-estimate="%g" data-high="%g" data-allowed="%g">`,
+	fmt.Fprintf(&b, `<svg class="effect" viewBox="0 0 %.0f %.0f" width="%.0f" height="%.0f" role="img" aria-label="%s" data-low="%.6g" data-estimate="%.6g" data-high="%.6g" data-allowed="%.6g">`,
 		w, h, w, h, esc(fmt.Sprintf("effect %s, interval %s to %s, allowed %s", effectText(e.Unit, e.Estimate), effectText(e.Unit, e.Low), effectText(e.Unit, e.High), effectText(e.Unit, allowed))),
 		e.Low, e.Estimate, e.High, allowed)
 	fmt.Fprintf(&b, `<line class="effect-zero" x1="%.1f" y1="2" x2="%.1f" y2="%.0f" stroke="#9ca3af" stroke-width="1"/>`, x(0), x(0), h-2)
@@ -234,7 +234,7 @@ var comparisonTmpl = template.Must(template.New("comparison").Parse(`<!doctype h
 <title>canary comparison — {{.C.Scenario}} — {{.Verdict}}</title>
 <style>
 ` + pageCSS + `.side-baseline{color:` + baselineColor + `;font-weight:600}.side-candidate{color:` + candidateColor + `;font-weight:600}
-td.reason{color:#4b5563;font-size:13px;padding-top:0}svg.effect{display:block}
+td.reason{color:#4b5563;font-size:13px;padding-top:0}svg.effect{display:block}td.effect{white-space:nowrap}
 </style></head><body>
 <h1>{{.C.Scenario}}: candidate against baseline <span class="verdict {{.Verdict}}">{{.Verdict}}</span></h1>
 <p class="meta">{{.Profile}} · {{.Duration}} · {{.C.Start.Format "2006-01-02 15:04:05 MST"}} → {{.C.End.Format "15:04:05"}} · every iteration sent to both sides at once (seed {{.C.Seed}})</p>
@@ -245,8 +245,8 @@ td.reason{color:#4b5563;font-size:13px;padding-top:0}svg.effect{display:block}
 </tbody></table>
 <h2>Objectives</h2>
 <p class="help">The effect is the candidate's value against the baseline's, with its {{.Confidence}} confidence interval. An objective fails when the whole interval is worse than allowed (the red dashed line), passes when all of it is within, and cannot tell when it straddles.</p>
-<table><thead><tr><th>objective</th><th class="num">baseline</th><th class="num">candidate</th><th class="num">effect [interval]</th><th class="num">allowed</th><th></th><th>result</th></tr></thead><tbody>
-{{range .Objectives}}<tr class="objective"><td><code>{{.Expr}}</code></td><td class="num">{{.Baseline}}</td><td class="num">{{.Candidate}}</td><td class="num">{{.Effect}}</td><td class="num">{{.Allowed}}</td><td>{{.Plot}}</td><td><span class="verdict {{.Verdict}}">{{.Verdict}}</span></td></tr>
+<table class="objectives"><thead><tr><th>objective</th><th class="num">baseline</th><th class="num">candidate</th><th class="num">effect [interval]</th><th class="num">allowed</th><th></th><th>result</th></tr></thead><tbody>
+{{range .Objectives}}<tr class="objective"><td><code>{{.Expr}}</code></td><td class="num">{{.Baseline}}</td><td class="num">{{.Candidate}}</td><td class="num effect">{{.Effect}}</td><td class="num effect">{{.Allowed}}</td><td>{{.Plot}}</td><td><span class="verdict {{.Verdict}}">{{.Verdict}}</span></td></tr>
 <tr><td class="reason" colspan="7">{{.Reason}}</td></tr>{{end}}
 </tbody></table>
 {{range .Notes}}<p class="meta">{{.}}</p>{{end}}
