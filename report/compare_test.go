@@ -85,9 +85,9 @@ func TestComparisonFixture(t *testing.T) {
 		verdicts[r.Expr] = r.Verdict
 	}
 	assert.Equal(t, map[string]slo.Verdict{
-		"latency not worse by more than 5%":    slo.Fail,
-		"p99 not worse by more than 10%":       slo.Fail,
-		"errors not higher by more than 0.1pp": slo.Fail,
+		"latency not worse by more than 5%":     slo.Fail,
+		"p99 not worse by more than 10%":        slo.Fail,
+		"errors not higher by more than 0.1pp":  slo.Fail,
 		"p50(login) not worse by more than 3ms": slo.Pass,
 		"success not lower by more than 0.5pp":  slo.Fail,
 	}, verdicts, "15 % slower and 1 pp more errors: the fixture shows every kind of row")
