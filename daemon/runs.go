@@ -17,6 +17,7 @@ import (
 	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
+	"github.com/canaryproj/canary/report"
 	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/store"
@@ -51,6 +52,9 @@ type runDoc struct {
 	Error    string        `json:"error,omitempty"`
 	Report   *stats.Report `json:"report,omitempty"`
 	Location string        `json:"location"`
+
+	// Comparison is a comparison check's run: both sides and the judgement.
+	Comparison *report.Comparison `json:"comparison,omitempty"`
 }
 
 type runRequest struct {
@@ -148,10 +152,11 @@ func (d *Daemon) handleStartRun(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusTooManyRequests, "%d runs are in progress; try again later", len(m.active))
 		return
 	}
-	release, ok := d.admit(run.ExpectedRate(p))
+	rate := run.ExpectedRate(p) * float64(ck.ck.Sides())
+	release, ok := d.admit(rate)
 	if !ok {
 		w.Header().Set("Retry-After", "30")
-		d.fail(w, http.StatusTooManyRequests, "a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", run.ExpectedRate(p), d.config().MaxRate)
+		d.fail(w, http.StatusTooManyRequests, "a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", rate, d.config().MaxRate)
 		return
 	}
 	id := newRunID()
@@ -234,33 +239,41 @@ const (
 )
 
 func (m *runManager) execute(ctx context.Context, doc runDoc, ck *config.Check, p *profiles.Profile) {
-	cfg := m.d.config()
-	out, err := run.Run(ctx, run.Options{
-		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
-	})
+	if ck.Comparison != nil {
+		doc = m.executeComparison(ctx, doc, ck, p)
+	} else {
+		doc = m.executeRun(ctx, doc, ck, p)
+	}
 	now := time.Now().UTC()
 	doc.Ended = &now
-	switch {
-	case err != nil:
-		doc.Status, doc.Verdict = RunInconclusive, RunInconclusive
-		doc.Error = m.d.secrets.String(err.Error())
+	switch doc.Verdict {
+	case "pass":
+		doc.Status = RunPassed
+	case "fail":
+		doc.Status = RunFailed
 	default:
-		doc.Report = out.Report
-		doc.Verdict = string(out.Judgement.Verdict)
-		doc.Reasons = out.Judgement.Reasons
-		switch doc.Verdict {
-		case "pass":
-			doc.Status = RunPassed
-		case "fail":
-			doc.Status = RunFailed
-		default:
-			doc.Status = RunInconclusive
-		}
+		doc.Status, doc.Verdict = RunInconclusive, RunInconclusive
 	}
 	if _, err := m.d.store.PutRun(doc.ID, doc.Key, doc); err != nil {
 		m.d.log.Error("run not persisted", "run", doc.ID, "err", err)
 	}
 	m.d.log.Info("on-demand run finished", "run", doc.ID, "check", doc.Check, "status", doc.Status)
+}
+
+// executeRun runs a check's scenario under p and judges its SLOs.
+func (m *runManager) executeRun(ctx context.Context, doc runDoc, ck *config.Check, p *profiles.Profile) runDoc {
+	cfg := m.d.config()
+	out, err := run.Run(ctx, run.Options{
+		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
+	})
+	if err != nil {
+		doc.Verdict, doc.Error = RunInconclusive, m.d.secrets.String(err.Error())
+		return doc
+	}
+	doc.Report = out.Report
+	doc.Verdict = string(out.Judgement.Verdict)
+	doc.Reasons = out.Judgement.Reasons
+	return doc
 }
 
 func (d *Daemon) handleGetRun(w http.ResponseWriter, r *http.Request) {

@@ -240,6 +240,16 @@ func sidesText(r compare.Result) string {
 		sideValue(r, r.Baseline), r.Baseline.N, sideValue(r, r.Candidate), r.Candidate.N)
 }
 
+// EffectText prints a result's effect with its interval, in its unit:
+// "+14.8% [+13.73%, +16.06%]"; "n/a" when there were too few samples.
+func EffectText(r compare.Result) string {
+	e := r.Effect
+	if e == nil {
+		return "n/a"
+	}
+	return fmt.Sprintf("%s [%s, %s]", effectText(e.Unit, e.Estimate), effectText(e.Unit, e.Low), effectText(e.Unit, e.High))
+}
+
 // effectText prints an effect in its unit, with its sign.
 func effectText(unit string, v float64) string {
 	sign := "+"

@@ -41,9 +41,8 @@ func WriteComparisonHTML(w io.Writer, c *Comparison) error {
 	v.Sides[1].Name, v.Sides[1].URL = "candidate", c.Candidate.URL
 	for _, r := range c.Results {
 		ov := objectiveView{Expr: r.Expr, Verdict: string(r.Verdict), Reason: r.Reason,
-			Baseline: sideValue(r, r.Baseline), Candidate: sideValue(r, r.Candidate), Effect: "n/a", Allowed: "n/a"}
+			Baseline: sideValue(r, r.Baseline), Candidate: sideValue(r, r.Candidate), Effect: EffectText(r), Allowed: "n/a"}
 		if e := r.Effect; e != nil {
-			ov.Effect = fmt.Sprintf("%s [%s, %s]", effectText(e.Unit, e.Estimate), effectText(e.Unit, e.Low), effectText(e.Unit, e.High))
 			ov.Allowed = effectText(e.Unit, worseSign(r)*e.Allowed)
 			ov.Plot = effectPlot(r)
 		}
