@@ -100,6 +100,11 @@ func runCompare(ctx context.Context, env Env, args []string, f *compareFlags, cm
 			return usageErr("--candidate: %v", err)
 		}
 	} else {
+		for _, side := range []struct{ flag, url string }{{"baseline", f.baseline}, {"candidate", f.candidate}} {
+			if !scenario.IsURL(side.url) {
+				return usageErr("--%s %q: want an http:// or https:// URL", side.flag, redact.UserInfo(side.url))
+			}
+		}
 		if base, err = f.scenario(cmd, f.baseline, getenv, vars, secrets); err != nil {
 			return usageErr("--baseline: %v", err)
 		}
