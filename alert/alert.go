@@ -1,8 +1,9 @@
 // Package alert decides when an SLO pages someone: a multi-window,
 // multi-burn-rate state machine per (check, SLO) that fires once, reminds
-// after repeat_interval and resolves after resolve_after good evaluations,
-// with its state and undelivered notifications kept durably. Notifiers
-// (alert/slack, alert/alertmanager) only deliver what it decides.
+// after repeat_interval and resolves only once every rule has stayed quiet
+// for resolve_for (hysteresis, so that a steady burn never flaps), with its
+// state and undelivered notifications kept durably. Notifiers (alert/slack,
+// alert/alertmanager) only deliver what it decides.
 package alert
 
 import (
@@ -19,7 +20,7 @@ type Kind string
 const (
 	Firing   Kind = "firing"   // the alert started
 	Reminder Kind = "reminder" // still firing after repeat_interval
-	Resolved Kind = "resolved" // back within budget for resolve_after evaluations
+	Resolved Kind = "resolved" // quiet for resolve_for and resolve_after evaluations
 )
 
 // BurnWindow is one rule of a multi-window multi-burn-rate policy: the SLO's
@@ -36,8 +37,12 @@ type Policy struct {
 	Windows        []BurnWindow
 	Period         time.Duration // the error-budget period the factors refer to (slo_period)
 	RepeatInterval time.Duration
-	ResolveAfter   int           // consecutive good evaluations before resolving
-	EvaluateEvery  time.Duration //
+	// A firing alert resolves once every rule has been quiet (see
+	// docs/alerting.md) for ResolveFor and for at least ResolveAfter
+	// evaluations in a row. ResolveFor 0 is the shortest short window.
+	ResolveFor    time.Duration
+	ResolveAfter  int
+	EvaluateEvery time.Duration
 }
 
 // DefaultPolicy is the SRE workbook's: 2% of a 30-day budget in an hour and
@@ -78,11 +83,14 @@ type Notification struct {
 	Labels   map[string]string `json:"labels,omitempty"`
 	Channel  string            `json:"channel,omitempty"` // per-check override; "" = the notifier's default
 
-	Objective string    `json:"objective"` // "success >= 99.5%", "p99(login) < 800ms"
-	Observed  string    `json:"observed"`  // "97.9%", "1.2s"
-	BurnRate  float64   `json:"burn_rate"` // over the long window of the rule that fired
-	Window    string    `json:"window"`    // "1h/5m"
-	Since     time.Time `json:"since"`     // when the alert started firing
+	Objective string `json:"objective"` // "success>=99.5%", "p99(login)<800ms"
+	// Observed is what the SLO measured over the windows of the rule that
+	// fired, against the objective: "success 97.92% and 98.1% < 99.9% over
+	// 1h and 5m" (the same windows on the resolve).
+	Observed string    `json:"observed"`
+	BurnRate float64   `json:"burn_rate"` // over the long window of the rule that fired
+	Window   string    `json:"window"`    // "1h/5m"
+	Since    time.Time `json:"since"`     // when the alert started firing
 
 	TopErrors []Count `json:"top_errors,omitempty"` // error classes, most frequent first (≤ 5)
 	TopStatus []Count `json:"top_status,omitempty"` // status codes, most frequent first (≤ 5)

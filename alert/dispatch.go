@@ -8,12 +8,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/store"
 )
 
 const (
 	// attemptTimeout bounds one Notify call, on top of the notifier's own
-	// HTTP timeout.
+	// HTTP timeout. It bounds real I/O, so it runs on the wall clock like
+	// the HTTP client's own timeouts, not on the manager's clock.
 	attemptTimeout = 30 * time.Second
 	// maxBackoff caps DefaultBackoff.
 	maxBackoff = 5 * time.Minute
@@ -119,7 +121,7 @@ func (c *courier) run(ctx context.Context) {
 		pending, err := c.m.o.Store.Pending()
 		if err != nil {
 			c.m.log.Error("notification outbox unreadable", "notifier", c.name, "err", c.m.redactErr(err))
-			if !sleep(ctx, storeRetry) {
+			if !c.m.sleep(ctx, storeRetry) {
 				return
 			}
 			continue
@@ -166,7 +168,7 @@ func (c *courier) deliver(ctx context.Context, seq uint64, e *outboxEntry) bool 
 		if e.N.Thread != nil && e.N.Thread.Channel != "" {
 			channel = e.N.Thread.Channel
 		}
-		if !sleep(ctx, c.m.o.RateLimit-time.Since(c.last[channel])) {
+		if !c.m.sleep(ctx, c.m.o.RateLimit-c.m.clk.Now().Sub(c.last[channel])) {
 			return false
 		}
 		actx, cancel := context.WithTimeout(ctx, attemptTimeout)
@@ -199,7 +201,7 @@ func (c *courier) deliver(ctx context.Context, seq uint64, e *outboxEntry) bool 
 			wait = c.m.o.Backoff(attempt)
 		}
 		log.Warn("notification not delivered; retrying", "attempt", attempt, "in", wait.String(), "err", c.m.redactErr(err))
-		if !sleep(ctx, wait) {
+		if !c.m.sleep(ctx, wait) {
 			return false
 		}
 	}
@@ -262,7 +264,7 @@ func (m *Manager) saveThread(key, alertID, notifier string, t *Thread) {
 
 // paced records a message to channel now, keeping the map bounded.
 func (c *courier) paced(channel string) {
-	now := time.Now()
+	now := c.m.clk.Now()
 	if len(c.last) >= maxRemembered {
 		for ch, t := range c.last {
 			if now.Sub(t) >= c.m.o.RateLimit {
@@ -297,17 +299,8 @@ func (c *courier) forgetAcked(pending []store.OutboxEntry) {
 	c.acked = still
 }
 
-// sleep waits d or until ctx ends; it reports whether ctx is still live.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+// sleep waits d on the manager's clock, or until ctx ends; it reports
+// whether ctx is still live.
+func (m *Manager) sleep(ctx context.Context, d time.Duration) bool {
+	return clock.Sleep(ctx, m.clk, d) == nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/alert/slack"
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/internal/logtest"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/store"
@@ -27,6 +28,7 @@ import (
 // fakeSlack is Slack on loopback: the Web API's chat.postMessage and
 // chat.update (bot mode) and incoming webhooks under /services/.
 type fakeSlack struct {
+	clk        clock.Clock // times the calls
 	mu         sync.Mutex
 	calls      []slackCall // every request, refused ones included
 	fail       []int       // statuses answered, in order, before succeeding
@@ -45,7 +47,7 @@ type slackCall struct {
 const slackToken = "xoxb-test-token-0123456789"
 
 func (f *fakeSlack) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := slackCall{Method: strings.TrimPrefix(r.URL.Path, "/"), At: time.Now()}
+	c := slackCall{Method: strings.TrimPrefix(r.URL.Path, "/"), At: f.clk.Now()}
 	if strings.HasPrefix(r.URL.Path, "/services/") {
 		c.Method = "webhook"
 		var msg struct{ Channel, Text string }
@@ -163,14 +165,15 @@ func assertThreaded(t *testing.T, calls []slackCall, replies int) {
 }
 
 func TestSlackBotThreadsAndUpdates(t *testing.T) {
-	fs := &fakeSlack{}
+	clk := newClock()
+	fs := &fakeSlack{clk: clk}
 	n, _ := newSlack(t, fs, "bot", nil)
-	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{n})
+	h := newHarness(t, t.TempDir(), clk, []alert.Notifier{n})
 	for i := 0; i < 3; i++ {
 		h.eval(observe(breach))
 	}
 	h.drained()
-	h.clk.Add(time.Minute)
+	h.clk.Advance(time.Minute)
 	h.eval(observe(breach)) // the reminder
 	for i := 0; i < 3; i++ {
 		h.eval(observe(clean))
@@ -182,18 +185,18 @@ func TestSlackBotThreadsAndUpdates(t *testing.T) {
 }
 
 func TestSlackThreadAcrossRestart(t *testing.T) {
-	fs := &fakeSlack{}
-	n, _ := newSlack(t, fs, "bot", nil)
 	dir, clk := t.TempDir(), newClock()
+	fs := &fakeSlack{clk: clk}
+	n, _ := newSlack(t, fs, "bot", nil)
 	h := newHarness(t, dir, clk, []alert.Notifier{n})
 	for i := 0; i < 3; i++ {
 		h.eval(observe(breach))
 	}
 	h.drained()
-	require.Eventually(t, func() bool {
+	h.settle(func() bool {
 		f := h.m.Firing()
 		return len(f) == 1 && f[0].Threads["slack"] != nil
-	}, 5*time.Second, 2*time.Millisecond, "the firing's thread is in the alert state")
+	}, "the firing's thread is in the alert state")
 	h.close()
 
 	h = newHarness(t, dir, clk, []alert.Notifier{n})
@@ -210,16 +213,17 @@ func TestSlackThreadAcrossRestart(t *testing.T) {
 // the firing's thread, because the dispatcher looks the thread up when it
 // sends them.
 func TestSlackThreadFilledAtSendTime(t *testing.T) {
-	fs := &fakeSlack{down: true}
+	clk := newClock()
+	fs := &fakeSlack{clk: clk, down: true}
 	n, _ := newSlack(t, fs, "bot", nil)
-	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{n})
+	h := newHarness(t, t.TempDir(), clk, []alert.Notifier{n})
 	h.eval(observe(breach))
-	h.clk.Add(time.Minute)
+	h.clk.Advance(time.Minute)
 	h.eval(observe(breach))
 	for i := 0; i < 3; i++ {
 		h.eval(observe(clean))
 	}
-	require.Eventually(t, func() bool { return len(fs.all()) >= 3 }, 5*time.Second, 2*time.Millisecond, "retrying")
+	h.settle(func() bool { return len(fs.all()) >= 3 }, "retrying")
 	assert.Equal(t, 3, h.pending(), "firing, reminder and resolve queued")
 	fs.setDown(false)
 	h.drained()
@@ -231,28 +235,36 @@ func TestSlackRetries(t *testing.T) {
 		mode       string
 		fail       []int
 		retryAfter string
-		minWait    time.Duration // from the first attempt to the delivery
+		wait       time.Duration // from the first attempt to the delivery, on the fake clock
 	}{
-		{mode: "bot", fail: []int{429}, retryAfter: "1", minWait: 950 * time.Millisecond},
-		{mode: "webhook", fail: []int{429}, retryAfter: "1", minWait: 950 * time.Millisecond},
-		{mode: "bot", fail: []int{500, 500, 500}},
-		{mode: "webhook", fail: []int{500, 502, 503}},
+		{mode: "bot", fail: []int{429}, retryAfter: "1", wait: time.Second},
+		{mode: "webhook", fail: []int{429}, retryAfter: "2", wait: 2 * time.Second},
+		{mode: "bot", fail: []int{500, 500, 500}, wait: 3 * harnessWait},
+		{mode: "webhook", fail: []int{500, 502, 503}, wait: 3 * harnessWait},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s %v", tt.mode, tt.fail), func(t *testing.T) {
-			fs := &fakeSlack{fail: tt.fail, retryAfter: tt.retryAfter}
+			clk := newClock()
+			fs := &fakeSlack{clk: clk, fail: tt.fail, retryAfter: tt.retryAfter}
 			n, _ := newSlack(t, fs, tt.mode, nil)
-			h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{n})
-			h.eval(observe(breach))
+			h := newHarness(t, t.TempDir(), clk, []alert.Notifier{n})
+			require.NoError(t, h.m.Evaluate(context.Background(), observe(breach)))
+			// Each failed attempt is followed by a wait on the clock: the
+			// next attempt comes only once the clock has moved by it.
+			for i := range tt.fail {
+				require.NoError(t, clk.BlockUntil(context.Background(), 1), "waiting before retry %d", i+1)
+				require.Len(t, fs.all(), i+1, "no attempt before the wait is over")
+				wait := tt.wait / time.Duration(len(tt.fail))
+				clk.Advance(wait - time.Millisecond)
+				require.Equal(t, 1, clk.Waiters(), "still waiting %v before retry %d", time.Millisecond, i+1)
+				clk.Advance(time.Millisecond)
+				h.settle(func() bool { return len(fs.all()) >= i+2 }, "the retry")
+			}
 			h.drained()
 			all, ok := fs.all(), fs.delivered()
 			require.Len(t, ok, 1, "delivered exactly once")
 			require.Len(t, all, len(tt.fail)+1, "one attempt per failure, then the delivery")
-			waited := ok[0].At.Sub(all[0].At)
-			assert.GreaterOrEqual(t, waited, tt.minWait, "Retry-After honoured")
-			if tt.retryAfter == "" {
-				assert.Less(t, waited, 5*time.Second, "backoff without Retry-After is the configured one")
-			}
+			assert.Equal(t, tt.wait, ok[0].At.Sub(all[0].At), "Retry-After honoured, else the backoff")
 			assert.Equal(t, float64(len(tt.fail)), counter(t, h.reg, "canary_notifications_total", "slack", "retried"))
 			assert.Equal(t, 1.0, counter(t, h.reg, "canary_notifications_total", "slack", "sent"))
 		})
@@ -265,9 +277,10 @@ func TestSlackRetries(t *testing.T) {
 func TestWebhookSecretNeverLogged(t *testing.T) {
 	var logs logtest.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	fs := &fakeSlack{fail: []int{404, 500, 500}}
+	clk := newClock()
+	fs := &fakeSlack{clk: clk, fail: []int{404, 500, 500}}
 	n, secret := newSlack(t, fs, "webhook", logger)
-	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{n}, withLogger(logger))
+	h := newHarness(t, t.TempDir(), clk, []alert.Notifier{n}, withLogger(logger))
 	h.eval(observe(breach)) // refused (404 no_service): dropped
 	for i := 0; i < 3; i++ {
 		h.eval(observe(clean)) // the resolve: two 500s, then delivered
@@ -316,7 +329,7 @@ func TestManagerRedactsNotifierErrors(t *testing.T) {
 	defer st.Close()
 	clk := newClock()
 	m, err := alert.NewManager(alert.ManagerOptions{
-		Policy: policy, Store: st, Notifiers: []alert.Notifier{&leaky{}}, Now: clk.Now, Secrets: secrets,
+		Policy: policy, Store: st, Notifiers: []alert.Notifier{&leaky{}}, Clock: clk, Secrets: secrets,
 		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
 		Backoff: func(int) time.Duration { return time.Millisecond },
 	})
@@ -325,7 +338,17 @@ func TestManagerRedactsNotifierErrors(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = m.Run(ctx) }()
 	require.NoError(t, m.Evaluate(context.Background(), observe(breach)))
-	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "refused") }, 5*time.Second, 2*time.Millisecond)
+	// The backoff after the retryable error and the pacing before the next
+	// attempt wait on the clock: move it on whenever the dispatcher waits.
+	require.Eventually(t, func() bool {
+		if strings.Contains(logs.String(), "refused") {
+			return true
+		}
+		if clk.Waiters() > 0 {
+			clk.Advance(100 * time.Millisecond)
+		}
+		return false
+	}, time.Minute, time.Millisecond)
 	cancel()
 	<-done
 	out := logs.String()
@@ -335,16 +358,24 @@ func TestManagerRedactsNotifierErrors(t *testing.T) {
 }
 
 func TestRateLimitPerChannel(t *testing.T) {
-	rec := &recorder{name: "rec"}
+	clk := newClock()
+	rec := &recorder{name: "rec", clk: clk}
 	const gap = 300 * time.Millisecond
-	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{rec}, withRateLimit(gap))
+	h := newHarness(t, t.TempDir(), clk, []alert.Notifier{rec}, withRateLimit(gap))
 	var obs []alert.Observation
 	for i, ch := range []string{"#a", "#b", "#a"} {
 		o := observe(breach)[0]
 		o.Check, o.Channel = fmt.Sprint("c", i), ch
 		obs = append(obs, o)
 	}
-	h.eval(obs)
+	require.NoError(t, h.m.Evaluate(context.Background(), obs))
+	// #a and #b go out at once; the second #a waits for the gap.
+	require.NoError(t, clk.BlockUntil(context.Background(), 1), "pacing #a")
+	require.Len(t, rec.notes(), 2, "another channel is not held back")
+	clk.Advance(gap - time.Millisecond)
+	require.Equal(t, 1, clk.Waiters(), "#a is still held back %v before the gap ends", time.Millisecond)
+	require.Len(t, rec.notes(), 2)
+	clk.Advance(time.Millisecond)
 	h.drained()
 	got := rec.notes()
 	require.Len(t, got, 3)
@@ -352,8 +383,8 @@ func TestRateLimitPerChannel(t *testing.T) {
 	at := append([]time.Time(nil), rec.at...)
 	rec.mu.Unlock()
 	assert.Equal(t, []string{"#a", "#b", "#a"}, []string{got[0].Channel, got[1].Channel, got[2].Channel}, "oldest first")
-	assert.Less(t, at[1].Sub(at[0]), gap-50*time.Millisecond, "another channel is not held back")
-	assert.GreaterOrEqual(t, at[2].Sub(at[0]), gap-10*time.Millisecond, "one channel gets one message per %v", gap)
+	assert.Equal(t, t0, at[1], "#b is not held back")
+	assert.Equal(t, t0.Add(gap), at[2], "one channel gets one message per %v", gap)
 }
 
 func TestUndeliveredSurvivesRestart(t *testing.T) {
@@ -361,11 +392,9 @@ func TestUndeliveredSurvivesRestart(t *testing.T) {
 	down := &recorder{name: "rec", fail: []error{&alert.RetryableError{Err: errors.New("503"), After: time.Hour}}}
 	h := newHarness(t, dir, clk, []alert.Notifier{down})
 	h.eval(observe(breach)) // fires; the delivery fails and waits an hour
-	require.Eventually(t, func() bool { return counter(t, h.reg, "canary_notifications_total", "rec", "retried") == 1 },
-		5*time.Second, 2*time.Millisecond)
-	stopped := time.Now()
-	h.close()
-	assert.Less(t, time.Since(stopped), time.Second, "Run returns at once while waiting out a Retry-After")
+	require.NoError(t, clk.BlockUntil(context.Background(), 1), "waiting out the Retry-After")
+	assert.Equal(t, 1.0, counter(t, h.reg, "canary_notifications_total", "rec", "retried"))
+	h.close() // returns at once: the wait ends with Run's context
 
 	up := &recorder{name: "rec"}
 	h = newHarness(t, dir, clk, []alert.Notifier{up})
@@ -374,15 +403,17 @@ func TestUndeliveredSurvivesRestart(t *testing.T) {
 	assert.Empty(t, down.kinds())
 }
 
+// TestDispatcherWakesOnEvaluate delivers without the clock moving: the
+// dispatcher is woken by the evaluation that queued the notification, it
+// does not poll on a timer.
 func TestDispatcherWakesOnEvaluate(t *testing.T) {
 	rec := &recorder{name: "rec"}
 	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{rec})
-	time.Sleep(100 * time.Millisecond) // the dispatcher is idle, waiting
-	start := time.Now()
-	h.eval(observe(breach))
-	require.Eventually(t, func() bool { return len(rec.kinds()) == 1 }, 2*time.Second, time.Millisecond,
-		"delivered when queued (the dispatcher does not poll)")
-	assert.Less(t, time.Since(start), time.Second)
+	require.NoError(t, h.m.Evaluate(context.Background(), observe(breach)))
+	require.Eventually(t, func() bool { return len(rec.kinds()) == 1 }, time.Minute, time.Millisecond,
+		"delivered when queued")
+	assert.Equal(t, t0, h.clk.Now())
+	assert.Zero(t, h.clk.Waiters(), "the idle dispatcher waits on no timer")
 }
 
 func TestNotifiersDeliverIndependently(t *testing.T) {
@@ -393,11 +424,9 @@ func TestNotifiersDeliverIndependently(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		h.eval(observe(clean))
 	}
-	require.Eventually(t, func() bool { return len(up.kinds()) == 2 }, 5*time.Second, 2*time.Millisecond,
-		"a receiver that is down does not hold up the others")
+	h.settle(func() bool { return len(up.kinds()) == 2 }, "a receiver that is down does not hold up the others")
 	assert.Empty(t, down.kinds())
-	assert.Eventually(t, func() bool { return h.pending() == 2 }, 5*time.Second, 2*time.Millisecond,
-		"the other receiver's share waits in the outbox")
+	h.settle(func() bool { return h.pending() == 2 }, "the other receiver's share waits in the outbox")
 }
 
 func TestOrphanedNotificationsDropped(t *testing.T) {

@@ -19,28 +19,31 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/store"
 )
 
-// Observation is one (check, SLO) at one evaluation: its burn rates over
-// the policy's windows, and what a notification about it shows.
+// Observation is one (check, SLO) at one evaluation: its burn over the
+// policy's windows, and what a notification about it shows.
 type Observation struct {
 	Check, SLO string
 	Labels     map[string]string // the check's labels
 	Channel    string            // per-check Slack channel override; "" = the notifier's default
 	RunbookURL string
 	StatusURL  string
-	Objective  string // "success >= 99.5%"
-	Observed   string // "97.9%", over the check's verdict window
-	// Burn is the burn rate (a multiple of the budget's sustainable rate)
-	// per window length, for every Long and Short of the policy. A window
-	// without data is absent: right after a restart the in-memory stats
-	// are empty, and that must neither fire nor resolve anything.
-	Burn      map[time.Duration]float64
+	Objective  slo.Objective
+	// Burn is the SLO's burn per window length, for every Long and Short
+	// of the policy (see Measure). A window without data is absent: right
+	// after a restart the in-memory stats are empty, and that must neither
+	// fire nor resolve anything.
+	Burn      map[time.Duration]Burn
 	TopErrors []Count
 	TopStatus []Count
+
+	removed bool // the check or SLO left the configuration
 }
 
 // ManagerOptions configure a Manager. Store is required; everything else
@@ -49,8 +52,11 @@ type ManagerOptions struct {
 	Policy    Policy
 	Store     *store.Store
 	Notifiers []Notifier // distinct names
-	Now       func() time.Time
-	Logger    *slog.Logger
+	// Clock times the evaluations, silences and reminders and every wait
+	// of the dispatcher (pacing, backoff, Retry-After); nil is the wall
+	// clock.
+	Clock  clock.Clock
+	Logger *slog.Logger
 	// Registerer receives canary_alerts_firing, canary_notifications_total
 	// and canary_notification_queue_dropped_total; nil registers nothing.
 	Registerer prometheus.Registerer
@@ -79,12 +85,18 @@ type AlertState struct {
 	Since   time.Time `json:"since,omitzero"`     // when it started firing
 	// LastNotified is when the last Firing or Reminder was queued; the
 	// next reminder is due RepeatInterval after it.
-	LastNotified time.Time     `json:"last_notified,omitzero"`
-	Severity     string        `json:"severity,omitempty"`
-	Window       string        `json:"window,omitempty"`    // of the rule that fired: "1h/5m"
-	RuleLong     time.Duration `json:"rule_long,omitempty"` // that rule's long window, for the burn rate shown
-	BurnRate     float64       `json:"burn_rate,omitempty"` // over RuleLong, at the last evaluation with data
-	GoodStreak   int           `json:"good_streak,omitempty"`
+	LastNotified time.Time `json:"last_notified,omitzero"`
+	Severity     string    `json:"severity,omitempty"`
+	// The rule that fired: "1h/5m" and its windows (the burn rate shown
+	// is over RuleLong; the notifications' observed values over both).
+	Window    string        `json:"window,omitempty"`
+	RuleLong  time.Duration `json:"rule_long,omitempty"`
+	RuleShort time.Duration `json:"rule_short,omitempty"`
+	BurnRate  float64       `json:"burn_rate,omitempty"` // over RuleLong, at the last evaluation with data
+	// QuietStreak counts the quiet evaluations in a row while firing, the
+	// first of them at QuietSince; a burning or bad one starts it over.
+	QuietStreak int       `json:"good_streak,omitempty"`
+	QuietSince  time.Time `json:"quiet_since,omitzero"`
 	// FiringSent is whether the Firing notification was queued; false
 	// while the alert has been silenced since it started.
 	FiringSent bool `json:"firing_sent,omitempty"`
@@ -142,6 +154,7 @@ const (
 // Run.
 type Manager struct {
 	o       ManagerOptions
+	clk     clock.Clock
 	log     *slog.Logger
 	byName  map[string]Notifier
 	wake    map[string]chan struct{} // per notifier, size 1: "the outbox has something new"
@@ -169,9 +182,7 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 	if o.Store == nil {
 		return nil, errors.New("alert manager: no store")
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.OrReal(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -189,6 +200,7 @@ func NewManager(o ManagerOptions) (*Manager, error) {
 	}
 	m := &Manager{
 		o:        o,
+		clk:      o.Clock,
 		log:      o.Logger,
 		byName:   map[string]Notifier{},
 		wake:     map[string]chan struct{}{},
@@ -278,34 +290,6 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// verdict is what one evaluation says about one alert.
-type verdict int
-
-const (
-	noData verdict = iota // some window has no data: neither good nor bad
-	good                  // every window has data and no rule is exceeded
-	bad                   // some rule is exceeded over both its windows
-)
-
-// judge applies the multi-window, multi-burn-rate policy. The first rule
-// exceeded over both of its windows decides the severity: the policy lists
-// the most urgent first.
-func judge(p *Policy, burn map[time.Duration]float64) (verdict, BurnWindow) {
-	complete := len(p.Windows) > 0
-	for _, w := range p.Windows {
-		long, okL := burn[w.Long]
-		short, okS := burn[w.Short]
-		if okL && okS && long > w.Factor && short > w.Factor {
-			return bad, w
-		}
-		complete = complete && okL && okS
-	}
-	if !complete {
-		return noData, BurnWindow{}
-	}
-	return good, BurnWindow{}
-}
-
 // transition is one alert's change at an evaluation.
 type transition struct {
 	key   string
@@ -321,8 +305,9 @@ type transition struct {
 //   - an alert fires when some rule of the policy is exceeded over both its
 //     long and its short window, and notifies once (Firing);
 //   - while it still fires it reminds every RepeatInterval (Reminder);
-//   - it resolves after ResolveAfter consecutive good evaluations (Resolved);
-//   - an evaluation where a window has no data changes nothing.
+//   - it resolves once every rule has been quiet for ResolveFor and for at
+//     least ResolveAfter evaluations in a row (Resolved): see step;
+//   - an evaluation where a rule has no data neither counts nor breaks.
 //
 // Alerts of (check, SLO)s no longer observed — a reload removed them — are
 // resolved and forgotten. Every change of the round and the notifications
@@ -331,7 +316,7 @@ type transition struct {
 // the evaluation after they are added. Evaluate then refreshes the firing
 // alerts with the notifiers that are Refreshers, within a bounded time.
 func (m *Manager) Evaluate(ctx context.Context, obs []Observation) error {
-	now := m.o.Now()
+	now := m.clk.Now()
 	m.mu.Lock()
 	expired := m.expiredSilences(now)
 	var (
@@ -367,8 +352,7 @@ func (m *Manager) Evaluate(ctx context.Context, obs []Observation) error {
 		if seen[key] != nil {
 			continue
 		}
-		t := transition{key: key, prev: st, obs: &Observation{Check: st.Check, SLO: st.SLO,
-			Observed: "removed from the configuration"}, store: true}
+		t := transition{key: key, prev: st, obs: &Observation{Check: st.Check, SLO: st.SLO, removed: true}, store: true}
 		if st.Firing && st.FiringSent && !st.Silenced {
 			t.kinds = []Kind{Resolved}
 		}
@@ -437,13 +421,20 @@ func (m *Manager) apply(t transition, now time.Time) {
 
 // step advances st by one evaluation of o and returns the notifications it
 // calls for. It reads the policy and the silences (the caller holds mu).
+//
+// The hysteresis: an alert fires when a rule is exceeded, and resolves only
+// once every rule has been quiet (ruleQuiet) for resolveFor and for at
+// least ResolveAfter evaluations in a row. A burning evaluation — no rule
+// exceeded, some not quiet — keeps it firing and starts the quiet streak
+// over; an evaluation without data neither counts nor breaks it.
 func (m *Manager) step(st *AlertState, o *Observation, now time.Time) []Kind {
 	p := &m.o.Policy
 	v, rule := judge(p, o.Burn)
 	if v == bad && !st.Firing {
 		*st = AlertState{
 			Check: o.Check, SLO: o.SLO, Firing: true, AlertID: newID(), Since: now,
-			Severity: rule.Severity, Window: windowText(rule), RuleLong: rule.Long, BurnRate: o.Burn[rule.Long],
+			Severity: rule.Severity, Window: windowText(rule), RuleLong: rule.Long, RuleShort: rule.Short,
+			BurnRate: o.Burn[rule.Long].Rate,
 		}
 		st.Silenced = m.silenced(o, st.Severity, now)
 		if st.Silenced {
@@ -455,12 +446,12 @@ func (m *Manager) step(st *AlertState, o *Observation, now time.Time) []Kind {
 		return nil
 	}
 	if b, ok := o.Burn[st.RuleLong]; ok {
-		st.BurnRate = b
+		st.BurnRate = b.Rate
 	}
 	st.Silenced = m.silenced(o, st.Severity, now)
 	switch v {
-	case bad:
-		st.GoodStreak = 0
+	case bad, burning:
+		st.QuietStreak, st.QuietSince = 0, time.Time{}
 		switch {
 		case st.Silenced:
 			return nil
@@ -470,12 +461,15 @@ func (m *Manager) step(st *AlertState, o *Observation, now time.Time) []Kind {
 		case p.RepeatInterval > 0 && now.Sub(st.LastNotified) >= p.RepeatInterval:
 			return []Kind{Reminder}
 		}
-	case good:
-		st.GoodStreak++
-		if st.GoodStreak < p.ResolveAfter {
+	case quiet:
+		if st.QuietStreak == 0 {
+			st.QuietSince = now
+		}
+		st.QuietStreak++
+		if st.QuietStreak < p.ResolveAfter || now.Sub(st.QuietSince) < resolveFor(p) {
 			return nil
 		}
-		st.Firing, st.GoodStreak = false, 0
+		st.Firing, st.QuietStreak, st.QuietSince = false, 0, time.Time{}
 		// Nobody was paged, or the page is silenced: nothing to resolve.
 		if st.FiringSent && !st.Silenced {
 			return []Kind{Resolved}
@@ -580,7 +574,7 @@ func (m *Manager) notification(st *AlertState, o *Observation, k Kind, now time.
 		ID: fmt.Sprintf("%s-%d-%s", st.AlertID, st.Sent, k), AlertID: st.AlertID, Kind: k, At: now,
 		Check: st.Check, SLO: st.SLO, Severity: st.Severity,
 		Channel:   text(o.Channel, maxText),
-		Objective: text(o.Objective, maxText), Observed: text(o.Observed, maxText),
+		Objective: text(objective(o), maxText), Observed: text(m.observed(st, o), maxText),
 		BurnRate: st.BurnRate, Window: st.Window, Since: st.Since,
 		TopErrors:  counts(o.TopErrors, text),
 		TopStatus:  counts(o.TopStatus, text),
@@ -597,6 +591,32 @@ func (m *Manager) notification(st *AlertState, o *Observation, k Kind, now time.
 		}
 	}
 	return n
+}
+
+func objective(o *Observation) string {
+	if o.removed {
+		return ""
+	}
+	return o.Objective.String()
+}
+
+// observed is a notification's Observed: the SLO over the windows of the
+// rule that fired.
+func (m *Manager) observed(st *AlertState, o *Observation) string {
+	if o.removed {
+		return "removed from the configuration"
+	}
+	rule := BurnWindow{Long: st.RuleLong, Short: st.RuleShort}
+	if rule.Short == 0 {
+		// Stored before the short window was: the policy's rule.
+		for _, w := range m.o.Policy.Windows {
+			if w.Long == rule.Long {
+				rule.Short = w.Short
+				break
+			}
+		}
+	}
+	return windowsText(o.Objective, rule, o.Burn)
 }
 
 func counts(cs []Count, text func(string, int) string) []Count {
@@ -633,7 +653,7 @@ func (m *Manager) refresh(ctx context.Context, ns []Notification) {
 	if e := m.o.Policy.EvaluateEvery; e > 0 && e/2 < budget {
 		budget = max(e/2, 100*time.Millisecond)
 	}
-	ctx, cancel := context.WithTimeout(ctx, budget)
+	ctx, cancel := m.withTimeout(ctx, budget)
 	defer cancel()
 	for _, nt := range m.o.Notifiers {
 		r, ok := nt.(Refresher)
@@ -646,7 +666,7 @@ func (m *Manager) refresh(ctx context.Context, ns []Notification) {
 			if ctx.Err() != nil {
 				failed += len(ns) - i
 				if first == nil {
-					first = ctx.Err()
+					first = context.Cause(ctx)
 				}
 				break
 			}
@@ -660,6 +680,32 @@ func (m *Manager) refresh(ctx context.Context, ns []Notification) {
 		if failed > 0 {
 			m.log.Warn("alert refresh failed", "notifier", nt.Name(), "alerts", failed, "of", len(ns), "err", m.redactErr(first))
 		}
+	}
+}
+
+// withTimeout is context.WithTimeout on the manager's clock: the refresh
+// budget is a share of evaluate_every, so it is measured on the clock that
+// paces the evaluations. Its cancel waits for the timer's goroutine.
+func (m *Manager) withTimeout(parent context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(parent)
+	t := m.clk.NewTimer(d)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-t.C():
+			cancel(context.DeadlineExceeded)
+		case <-stop:
+			t.Stop()
+		}
+	}()
+	var once sync.Once
+	return ctx, func() {
+		once.Do(func() {
+			close(stop)
+			<-done
+			cancel(context.Canceled)
+		})
 	}
 }
 

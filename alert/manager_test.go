@@ -22,8 +22,10 @@ import (
 
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/alert/alertmanager"
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/internal/golden"
 	"github.com/canaryproj/canary/internal/logtest"
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/store"
 )
 
@@ -42,49 +44,53 @@ var (
 	}
 )
 
-// burn is a burn-rate map over the test policy's four windows.
-func burn(long10s, short2s, long1m, short5s float64) map[time.Duration]float64 {
-	return map[time.Duration]float64{
+// availability is the tests' objective: success >= 99.5%, a 0.5% budget.
+var availability = slo.Objective{Name: "availability", Kind: slo.KindSuccess, Op: slo.GE, Target: 0.995}
+
+// burn is a burn-rate map over the test policy's four windows, each
+// covered by data over its whole length.
+func burn(long10s, short2s, long1m, short5s float64) map[time.Duration]alert.Burn {
+	return spanned(map[time.Duration]float64{
 		page.Long: long10s, page.Short: short2s, ticket.Long: long1m, ticket.Short: short5s,
+	})
+}
+
+// spanned turns burn rates by window into Burns covering their windows.
+func spanned(rates map[time.Duration]float64) map[time.Duration]alert.Burn {
+	out := make(map[time.Duration]alert.Burn, len(rates))
+	for w, r := range rates {
+		out[w] = alert.Burn{Rate: r, Span: w}
 	}
+	return out
 }
 
 var (
 	breach = burn(20, 30, 20, 30) // every rule exceeded: page
-	clean  = burn(0, 0, 0, 0)     // a good evaluation
+	clean  = burn(0, 0, 0, 0)     // a quiet evaluation
+	// burning: the page rule's short window is under its factor but not
+	// within the objective while its long window still burns above it:
+	// neither exceeded nor quiet.
+	burningRates = burn(20, 9, 2, 1)
 )
 
 // observe is checkout/availability's observation with the given burn rates.
-func observe(b map[time.Duration]float64) []alert.Observation {
+func observe(b map[time.Duration]alert.Burn) []alert.Observation {
 	return []alert.Observation{{
 		Check: "checkout", SLO: "availability", Labels: map[string]string{"team": "payments"},
-		Objective: "success >= 99.5%", Observed: "90%", Burn: b,
+		Objective: availability, Burn: b,
 	}}
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// t0 is when every test's fake clock starts.
+var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock.Fake { return clock.NewFake(t0) }
 
 // recorder is a Notifier that records what it delivers, answering each
 // Firing with a thread of its own.
 type recorder struct {
 	name string
+	clk  clock.Clock // when set, the time of each delivery is kept in at
 	mu   sync.Mutex
 	got  []alert.Notification
 	at   []time.Time
@@ -102,7 +108,9 @@ func (r *recorder) Notify(_ context.Context, n *alert.Notification) (*alert.Thre
 		return nil, err
 	}
 	r.got = append(r.got, *n)
-	r.at = append(r.at, time.Now())
+	if r.clk != nil {
+		r.at = append(r.at, r.clk.Now())
+	}
 	if n.Thread != nil {
 		return n.Thread, nil
 	}
@@ -130,7 +138,7 @@ type harness struct {
 	dir  string
 	st   *store.Store
 	m    *alert.Manager
-	clk  *clock
+	clk  *clock.Fake
 	reg  *prometheus.Registry
 	stop context.CancelFunc
 	done chan struct{}
@@ -158,13 +166,13 @@ func withMaxOutbox(n int) harnessOpt { return func(c *harnessConfig) { c.store.M
 // noRun leaves the dispatcher stopped: notifications stay in the outbox.
 func noRun() harnessOpt { return func(c *harnessConfig) { c.noRun = true } }
 
-func newHarness(t *testing.T, dir string, clk *clock, notifiers []alert.Notifier, opts ...harnessOpt) *harness {
+func newHarness(t *testing.T, dir string, clk *clock.Fake, notifiers []alert.Notifier, opts ...harnessOpt) *harness {
 	t.Helper()
 	c := harnessConfig{manager: alert.ManagerOptions{
-		Policy: policy, Notifiers: notifiers, Now: clk.Now,
+		Policy: policy, Notifiers: notifiers, Clock: clk,
 		// Retries without Retry-After are quick in tests; a Retry-After is
 		// still honoured as given.
-		Backoff:   func(int) time.Duration { return 10 * time.Millisecond },
+		Backoff:   func(int) time.Duration { return harnessWait },
 		RateLimit: time.Millisecond,
 	}}
 	for _, f := range opts {
@@ -199,16 +207,38 @@ func (h *harness) close() {
 func (h *harness) eval(o []alert.Observation) {
 	h.t.Helper()
 	require.NoError(h.t, h.m.Evaluate(context.Background(), o))
-	h.clk.Add(policy.EvaluateEvery)
+	h.clk.Advance(policy.EvaluateEvery)
+}
+
+// harnessWait is the harness's backoff; settle moves the clock on by it
+// whenever the dispatcher waits on the clock.
+const harnessWait = 10 * time.Millisecond
+
+// settle waits until cond holds, letting the dispatcher's pacing and
+// backoff pass: whenever it waits on the fake clock, the clock moves on
+// by harnessWait. It polls (the dispatcher's progress is a goroutine's),
+// but never assumes how long anything takes: the deadline only stops a
+// test that hangs.
+func (h *harness) settle(cond func() bool, what string) {
+	h.t.Helper()
+	require.Eventually(h.t, func() bool {
+		if cond() {
+			return true
+		}
+		if h.clk.Waiters() > 0 {
+			h.clk.Advance(harnessWait)
+		}
+		return false
+	}, time.Minute, time.Millisecond, what)
 }
 
 // drained waits until the outbox is empty.
 func (h *harness) drained() {
 	h.t.Helper()
-	require.Eventually(h.t, func() bool {
+	h.settle(func() bool {
 		p, err := h.st.Pending()
 		return err == nil && len(p) == 0
-	}, 10*time.Second, 2*time.Millisecond, "the outbox drains")
+	}, "the outbox drains")
 }
 
 func (h *harness) pending() int {
@@ -222,19 +252,19 @@ func (h *harness) pending() int {
 // rates b, or a wait.
 type ev struct {
 	n    int
-	b    map[time.Duration]float64
+	b    map[time.Duration]alert.Burn
 	wait time.Duration
 }
 
-func bad(n int) ev                               { return ev{n: n, b: breach} }
-func good(n int) ev                              { return ev{n: n, b: clean} }
-func with(n int, b map[time.Duration]float64) ev { return ev{n: n, b: b} }
-func wait(d time.Duration) ev                    { return ev{wait: d} }
-func without(n int, missing ...time.Duration) ev { return ev{n: n, b: drop(breach, missing...)} }
+func bad(n int) ev                                  { return ev{n: n, b: breach} }
+func good(n int) ev                                 { return ev{n: n, b: clean} }
+func with(n int, b map[time.Duration]alert.Burn) ev { return ev{n: n, b: b} }
+func wait(d time.Duration) ev                       { return ev{wait: d} }
+func without(n int, missing ...time.Duration) ev    { return ev{n: n, b: drop(breach, missing...)} }
 
 // drop is b without the given windows (no data there).
-func drop(b map[time.Duration]float64, missing ...time.Duration) map[time.Duration]float64 {
-	out := map[time.Duration]float64{}
+func drop(b map[time.Duration]alert.Burn, missing ...time.Duration) map[time.Duration]alert.Burn {
+	out := map[time.Duration]alert.Burn{}
 	for k, v := range b {
 		out[k] = v
 	}
@@ -258,8 +288,20 @@ func TestStateMachine(t *testing.T) {
 	}
 	noReminders := policy
 	noReminders.RepeatInterval = 0
-	resolveAtOnce := policy
-	resolveAtOnce.ResolveAfter = 1
+	resolveSooner := policy
+	resolveSooner.ResolveAfter, resolveSooner.ResolveFor = 1, time.Second
+	resolveLater := policy
+	resolveLater.ResolveFor = 10 * time.Second
+	// short is the breach with the short windows covered over a quarter of their
+	// length: a check that has just started.
+	short := breach
+	short = drop(short)
+	for _, w := range []time.Duration{page.Short, ticket.Short} {
+		short[w] = alert.Burn{Rate: short[w].Rate, Span: w / 4}
+	}
+	// earlyPage covers the page rule's short window but not the ticket's.
+	earlyPage := drop(breach)
+	earlyPage[ticket.Short] = alert.Burn{Rate: 30, Span: 3 * time.Second}
 
 	tests := []struct {
 		name   string
@@ -269,7 +311,7 @@ func TestStateMachine(t *testing.T) {
 		// of the first notification
 		severity, window string
 	}{
-		{name: "clean evaluations page nobody", steps: []ev{good(20)}},
+		{name: "quiet evaluations page nobody", steps: []ev{good(20)}},
 		{name: "a sustained breach pages once", steps: []ev{good(3), bad(40)},
 			want: []alert.Kind{alert.Firing}, severity: "page", window: "10s/2s"},
 		{name: "a reminder after repeat_interval", steps: []ev{bad(1), wait(time.Minute), bad(3)},
@@ -281,24 +323,50 @@ func TestStateMachine(t *testing.T) {
 			want:  []alert.Kind{alert.Firing, alert.Reminder, alert.Reminder}},
 		{name: "repeat_interval 0 never reminds", policy: noReminders, steps: []ev{bad(1), wait(time.Hour), bad(3)},
 			want: []alert.Kind{alert.Firing}},
-		{name: "resolved after resolve_after good evaluations", steps: []ev{bad(3), good(3)},
+		{name: "resolved after resolve_after quiet evaluations over resolve_for", steps: []ev{bad(3), good(3)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
-		{name: "fewer good evaluations do not resolve", steps: []ev{bad(3), good(2)},
+		{name: "fewer quiet evaluations do not resolve", steps: []ev{bad(3), good(2)},
 			want: []alert.Kind{alert.Firing}},
-		{name: "resolve_after 1", policy: resolveAtOnce, steps: []ev{bad(1), good(1)},
+		{name: "resolve_after 1 with resolve_for 1s", policy: resolveSooner, steps: []ev{bad(1), good(2)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
-		{name: "a bad evaluation restarts the good streak", steps: []ev{bad(1), good(2), bad(1), good(2)},
+		{name: "resolve_after 1 still waits for resolve_for", policy: resolveSooner, steps: []ev{bad(1), good(1)},
 			want: []alert.Kind{alert.Firing}},
-		{name: "good evaluations after the restarted streak resolve", steps: []ev{bad(1), good(2), bad(1), good(3)},
+		{name: "resolve_for holds the resolve past resolve_after", policy: resolveLater, steps: []ev{bad(1), good(10)},
+			want: []alert.Kind{alert.Firing}},
+		{name: "quiet for resolve_for resolves", policy: resolveLater, steps: []ev{bad(1), good(11)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
-		{name: "no data at all does not fire", steps: []ev{with(10, map[time.Duration]float64{})}},
+		{name: "a short window dipping under its factor keeps it firing", steps: []ev{bad(1), with(30, burningRates)},
+			want: []alert.Kind{alert.Firing}},
+		{name: "a burning evaluation restarts the quiet streak", steps: []ev{bad(1), good(2), with(1, burningRates), good(2)},
+			want: []alert.Kind{alert.Firing}},
+		{name: "reminders go on while burning", steps: []ev{bad(1), wait(time.Minute), with(1, burningRates)},
+			want: []alert.Kind{alert.Firing, alert.Reminder}},
+		{name: "short windows back within the objective resolve while the long ones burn",
+			steps: []ev{bad(1), with(3, burn(20, 0.9, 20, 1))},
+			want:  []alert.Kind{alert.Firing, alert.Resolved}},
+		{name: "both windows under the factor resolve though not within the objective",
+			steps: []ev{bad(1), with(3, burn(9, 9, 3, 3))},
+			want:  []alert.Kind{alert.Firing, alert.Resolved}},
+		{name: "short windows not covered yet do not fire", steps: []ev{with(10, short)}},
+		{name: "a rule whose short window is covered fires before the others are",
+			steps: []ev{with(1, earlyPage)}, want: []alert.Kind{alert.Firing}, severity: "page", window: "10s/2s"},
+		{name: "a rule not covered yet holds the resolve", steps: []ev{bad(1), with(10, func() map[time.Duration]alert.Burn {
+			b := drop(clean)
+			b[ticket.Short] = alert.Burn{Span: 3 * time.Second}
+			return b
+		}())}, want: []alert.Kind{alert.Firing}},
+		{name: "a bad evaluation restarts the quiet streak", steps: []ev{bad(1), good(2), bad(1), good(2)},
+			want: []alert.Kind{alert.Firing}},
+		{name: "quiet evaluations after the restarted streak resolve", steps: []ev{bad(1), good(2), bad(1), good(3)},
+			want: []alert.Kind{alert.Firing, alert.Resolved}},
+		{name: "no data at all does not fire", steps: []ev{with(10, map[time.Duration]alert.Burn{})}},
 		{name: "no long window does not fire", steps: []ev{without(10, page.Long, ticket.Long)}},
-		{name: "no data does not resolve", steps: []ev{bad(1), with(20, map[time.Duration]float64{})},
+		{name: "no data does not resolve", steps: []ev{bad(1), with(20, map[time.Duration]alert.Burn{})},
 			want: []alert.Kind{alert.Firing}},
-		{name: "good but one window without data does not resolve", steps: []ev{bad(1), with(20, drop(clean, ticket.Short))},
+		{name: "quiet but one window without data does not resolve", steps: []ev{bad(1), with(20, drop(clean, ticket.Short))},
 			want: []alert.Kind{alert.Firing}},
-		{name: "no data neither counts nor breaks the good streak",
-			steps: []ev{bad(1), good(2), with(5, map[time.Duration]float64{}), good(1)},
+		{name: "no data neither counts nor breaks the quiet streak",
+			steps: []ev{bad(1), good(2), with(5, map[time.Duration]alert.Burn{}), good(1)},
 			want:  []alert.Kind{alert.Firing, alert.Resolved}},
 		{name: "short bursts alone page nobody", steps: flapping()},
 		{name: "the long window alone pages nobody", steps: []ev{with(30, burn(30, 2, 30, 2))}},
@@ -319,7 +387,7 @@ func TestStateMachine(t *testing.T) {
 			rec := &recorder{name: "rec"}
 			h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{rec}, withPolicy(p))
 			for _, s := range tt.steps {
-				h.clk.Add(s.wait)
+				h.clk.Advance(s.wait)
 				for i := 0; i < s.n; i++ {
 					h.eval(observe(s.b))
 				}
@@ -408,8 +476,8 @@ func TestFiringReturnsCopies(t *testing.T) {
 	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{rec})
 	h.eval(observe(breach))
 	h.drained()
-	require.Eventually(t, func() bool { f := h.m.Firing(); return len(f) == 1 && f[0].Threads["rec"] != nil },
-		5*time.Second, 2*time.Millisecond, "the firing's thread is stored")
+	h.settle(func() bool { f := h.m.Firing(); return len(f) == 1 && f[0].Threads["rec"] != nil },
+		"the firing's thread is stored")
 	f := h.m.Firing()
 	f[0].Threads["rec"] = nil
 	f[0].Severity = "changed"
@@ -428,9 +496,9 @@ func TestRestartBetweenFiringAndRecovery(t *testing.T) {
 			before: []ev{bad(5)}, after: []ev{bad(5), good(3)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
 		{name: "no data after the restart neither resolves nor fires again",
-			before: []ev{bad(5)}, after: []ev{with(10, map[time.Duration]float64{}), bad(2), good(3)},
+			before: []ev{bad(5)}, after: []ev{with(10, map[time.Duration]alert.Burn{}), bad(2), good(3)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
-		{name: "the good streak continues across the restart",
+		{name: "the quiet streak continues across the restart",
 			before: []ev{bad(2), good(2)}, after: []ev{good(1)},
 			want: []alert.Kind{alert.Firing, alert.Resolved}},
 		{name: "the reminder is due by the time kept across the restart",
@@ -471,7 +539,7 @@ func TestRestartBetweenFiringAndRecovery(t *testing.T) {
 
 func play(h *harness, steps []ev) {
 	for _, s := range steps {
-		h.clk.Add(s.wait)
+		h.clk.Advance(s.wait)
 		for i := 0; i < s.n; i++ {
 			h.eval(observe(s.b))
 		}
@@ -610,7 +678,7 @@ func TestNotificationGolden(t *testing.T) {
 	}
 	o := alert.Observation{
 		Check: "checkout", SLO: "availability", Labels: labels, Channel: "#payments",
-		Objective: "success >= 99.5%", Observed: "97.9%",
+		Objective:  availability,
 		RunbookURL: "https://wiki.example.com/runbooks/checkout",
 		StatusURL:  "https://user:hunter22@canary.example.com/checks/checkout",
 		Burn:       burn(14.5, 30, 20, 30),
@@ -693,11 +761,21 @@ func TestRefreshIsBounded(t *testing.T) {
 		o.Check = fmt.Sprint("c", i)
 		obs = append(obs, o)
 	}
-	start := time.Now()
-	h.eval(obs)
-	h.eval(obs)
-	// evaluate_every is 1 s: each pass over 20 hanging refreshes gets half of it.
-	assert.Less(t, time.Since(start), 3*time.Second, "a hanging receiver does not hold up evaluations")
+	// evaluate_every is 1 s: each pass over 20 hanging refreshes gets half
+	// of it on the manager's clock, then the evaluation returns.
+	for i := 0; i < 2; i++ {
+		done := make(chan error, 1)
+		go func() { done <- h.m.Evaluate(context.Background(), obs) }()
+		require.NoError(t, h.clk.BlockUntil(context.Background(), 1), "the refresh budget's timer")
+		h.clk.Advance(499 * time.Millisecond)
+		select {
+		case err := <-done:
+			t.Fatalf("the evaluation returned before its refresh budget was spent: %v", err)
+		default:
+		}
+		h.clk.Advance(time.Millisecond)
+		require.NoError(t, <-done, "a hanging receiver does not hold up evaluations")
+	}
 	assert.Contains(t, logs.String(), "alert refresh failed")
 	assert.Contains(t, logs.String(), "alerts=20")
 }

@@ -139,7 +139,7 @@ func (m *Manager) AddSilence(s Silence) (Silence, error) {
 	if err := s.compile(); err != nil {
 		return Silence{}, err
 	}
-	now := m.o.Now()
+	now := m.clk.Now()
 	if s.StartsAt.IsZero() {
 		s.StartsAt = now
 	}
@@ -179,7 +179,7 @@ func (m *Manager) AddSilence(s Silence) (Silence, error) {
 // Silences lists the silences that have not ended (active or pending), the
 // soonest to end first.
 func (m *Manager) Silences() []Silence {
-	now := m.o.Now()
+	now := m.clk.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Silence, 0, len(m.silences))

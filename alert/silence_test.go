@@ -60,7 +60,7 @@ func TestSilenceAfterThePage(t *testing.T) {
 	h := newHarness(t, t.TempDir(), newClock(), []alert.Notifier{rec})
 	h.eval(observe(breach)) // paged
 	silence(h, 10*time.Minute, map[string]string{"team": "payments"})
-	h.clk.Add(time.Minute)
+	h.clk.Advance(time.Minute)
 	h.eval(observe(breach)) // a reminder is due, but silenced
 	for i := 0; i < 3; i++ {
 		h.eval(observe(clean)) // resolves while silenced: nothing sent
@@ -78,7 +78,7 @@ func TestSilencedAlertThatResolvesNeverPages(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		h.eval(observe(clean))
 	}
-	h.clk.Add(time.Minute) // the silence ends
+	h.clk.Advance(time.Minute) // the silence ends
 	h.eval(observe(clean))
 	h.drained()
 	assert.Empty(t, rec.kinds(), "fired and resolved inside the silence: nobody is paged, before or after")
@@ -198,7 +198,7 @@ func TestSilencesBoundedPersistentAndListed(t *testing.T) {
 	got[0].Matchers["check"] = "changed"
 	assert.Equal(t, "~b.*", h.m.Silences()[0].Matchers["check"], "Silences returns copies")
 
-	clk.Add(time.Hour) // sooner ends
+	clk.Advance(time.Hour) // sooner ends
 	assert.Len(t, h.m.Silences(), 1, "an ended silence is not listed")
 	_, err = h.m.AddSilence(alert.Silence{Matchers: map[string]string{"check": "c"}, EndsAt: clk.Now().Add(time.Hour)})
 	assert.NoError(t, err, "an ended silence no longer counts against the bound")

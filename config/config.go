@@ -8,6 +8,7 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,19 @@ const (
 	MaxChecks            = 200
 	MaxSLOsPerCheck      = 20
 	DefaultMonitorRate   = "1/10s"
+
+	// The API server's limits. A request body is read in full before it is
+	// decoded, so its size is capped; the timeouts bound how long a slow or
+	// idle client can hold a connection; unauthenticated requests share a
+	// bounded number of slots, so that a flood of them cannot starve the
+	// callers that hold a token.
+	DefaultReadHeaderTimeout          = 10 * time.Second
+	DefaultReadTimeout                = 30 * time.Second
+	DefaultWriteTimeout               = 60 * time.Second
+	DefaultIdleTimeout                = 30 * time.Second
+	DefaultMaxBodyBytes               = 1 << 20
+	MaxMaxBodyBytes                   = 64 << 20
+	DefaultMaxUnauthenticatedRequests = 64
 )
 
 // Config is a loaded, validated daemon configuration. Immutable.
@@ -54,10 +68,21 @@ type Config struct {
 
 // Server is the `server` block.
 type Server struct {
-	Listen        string        `yaml:"listen"`
-	AuthToken     string        `yaml:"auth_token"`
+	Listen    string `yaml:"listen"`
+	AuthToken string `yaml:"auth_token"`
+	// RunToken may start on-demand runs and call the Flagger webhooks, and
+	// nothing else: it is meant for places many people can read, such as a
+	// Flagger Canary resource.
+	RunToken      string        `yaml:"run_token"`
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
 	ExternalURL   string        `yaml:"external_url"`
+
+	ReadHeaderTimeout          time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout                time.Duration `yaml:"read_timeout"`
+	WriteTimeout               time.Duration `yaml:"write_timeout"`
+	IdleTimeout                time.Duration `yaml:"idle_timeout"`
+	MaxBodyBytes               int64         `yaml:"max_body_bytes"`
+	MaxUnauthenticatedRequests int           `yaml:"max_unauthenticated_requests"`
 }
 
 // Alerting is the `alerting` block. Each notifier's block is its own
@@ -67,6 +92,7 @@ type Alerting struct {
 	Alertmanager   *alertmanager.Config `yaml:"alertmanager"`
 	RepeatInterval time.Duration        `yaml:"repeat_interval"`
 	ResolveAfter   int                  `yaml:"resolve_after"`
+	ResolveFor     time.Duration        `yaml:"resolve_for"`
 	EvaluateEvery  time.Duration        `yaml:"evaluate_every"`
 	BurnRates      []BurnRate           `yaml:"burn_rates"`
 	SLOPeriod      time.Duration        `yaml:"slo_period"`
@@ -96,7 +122,7 @@ type configYAML struct {
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, yamlfile.ReadError("config", path, err)
 	}
 	return Parse(path, data, env)
 }
@@ -105,6 +131,9 @@ func Load(path string, env func(string) (string, bool)) (*Config, error) {
 func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, error) {
 	root, err := yamlfile.Parse(file, data)
 	if err != nil {
+		return nil, err
+	}
+	if err := wrongKind(file, root, KindConfig); err != nil {
 		return nil, err
 	}
 	secrets := &redact.Set{}
@@ -163,6 +192,26 @@ func (c *Config) applyDefaults(raw configYAML, baseDir string) {
 	if c.Server.ShutdownGrace == 0 {
 		c.Server.ShutdownGrace = DefaultShutdownGrace
 	}
+	c.Server.ExternalURL = strings.TrimRight(c.Server.ExternalURL, "/")
+	for _, d := range []struct {
+		v   *time.Duration
+		def time.Duration
+	}{
+		{&c.Server.ReadHeaderTimeout, DefaultReadHeaderTimeout},
+		{&c.Server.ReadTimeout, DefaultReadTimeout},
+		{&c.Server.WriteTimeout, DefaultWriteTimeout},
+		{&c.Server.IdleTimeout, DefaultIdleTimeout},
+	} {
+		if *d.v == 0 {
+			*d.v = d.def
+		}
+	}
+	if c.Server.MaxBodyBytes == 0 {
+		c.Server.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.Server.MaxUnauthenticatedRequests == 0 {
+		c.Server.MaxUnauthenticatedRequests = DefaultMaxUnauthenticatedRequests
+	}
 	c.StateDir = raw.StateDir
 	if c.StateDir == "" {
 		c.StateDir = DefaultStateDir
@@ -178,6 +227,7 @@ func (c *Config) applyDefaults(raw configYAML, baseDir string) {
 		c.AllowedHosts[i] = strings.ToLower(strings.TrimSpace(h))
 	}
 	c.Secrets.Add(c.Server.AuthToken)
+	c.Secrets.Add(c.Server.RunToken)
 	if s := c.Alerting.Slack; s != nil {
 		c.Secrets.Add(s.Token)
 		c.Secrets.Add(s.WebhookURL)
@@ -189,8 +239,25 @@ func (c *Config) validateServer(d *yamlfile.Decoder, root *yaml.Node) {
 	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
 		d.Errorf(yamlfile.Child(srv, "listen"), "listen %q: want HOST:PORT, e.g. 127.0.0.1:9090", c.Server.Listen)
 	}
-	if u := c.Server.ExternalURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		d.Errorf(yamlfile.Child(srv, "external_url"), "external_url %q must start with http:// or https://", u)
+	if u := c.Server.ExternalURL; u != "" {
+		// Location headers are this URL followed by the API's path, and
+		// Spinnaker follows them as given: it must be absolute.
+		pu, err := url.Parse(u)
+		switch {
+		case !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://"):
+			d.Errorf(yamlfile.Child(srv, "external_url"), "external_url %q must start with http:// or https://", u)
+		case err != nil || pu.Host == "" || pu.RawQuery != "" || pu.Fragment != "" || pu.User != nil:
+			d.Errorf(yamlfile.Child(srv, "external_url"), "external_url: want a base URL like https://canary.example.com or https://example.com/canary (a host; no user, query or fragment)")
+		}
+	}
+	if t := c.Server.RunToken; t != "" && t == c.Server.AuthToken {
+		d.Errorf(yamlfile.Child(srv, "run_token"), "run_token must differ from auth_token: it is the token with fewer rights")
+	}
+	if n := c.Server.MaxBodyBytes; n < 0 || n > MaxMaxBodyBytes {
+		d.Errorf(yamlfile.Child(srv, "max_body_bytes"), "max_body_bytes %d: want 1 to %d", n, int64(MaxMaxBodyBytes))
+	}
+	if c.Server.MaxUnauthenticatedRequests < 0 {
+		d.Errorf(yamlfile.Child(srv, "max_unauthenticated_requests"), "max_unauthenticated_requests must be positive")
 	}
 	for i, h := range c.AllowedHosts {
 		if h == "" || strings.ContainsAny(h, "/ :@") && net.ParseIP(h) == nil {
@@ -207,6 +274,9 @@ func (c *Config) buildPolicy(d *yamlfile.Decoder, n *yaml.Node) alert.Policy {
 	}
 	if a.ResolveAfter > 0 {
 		p.ResolveAfter = a.ResolveAfter
+	}
+	if a.ResolveFor > 0 {
+		p.ResolveFor = a.ResolveFor
 	}
 	if a.EvaluateEvery > 0 {
 		p.EvaluateEvery = a.EvaluateEvery

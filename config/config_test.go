@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,6 +39,7 @@ alerting:
   slack: {webhook_url: "${HOOK}"}
   alertmanager: {url: "http://127.0.0.1:9093"}
   resolve_after: 4
+  resolve_for: 15m
   burn_rates:
     - {long: 1h, short: 5m, factor: 14.4}
 checks:
@@ -58,12 +60,18 @@ checks:
 
 	assert.Equal(t, DefaultListen, cfg.Server.Listen)
 	assert.Equal(t, DefaultShutdownGrace, cfg.Server.ShutdownGrace)
+	assert.Equal(t, Server{
+		Listen: DefaultListen, AuthToken: "tok-secret", ShutdownGrace: DefaultShutdownGrace, ExternalURL: "https://canary.example.com",
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: time.Minute, IdleTimeout: 30 * time.Second,
+		MaxBodyBytes: 1 << 20, MaxUnauthenticatedRequests: 64,
+	}, cfg.Server, "the server's defaults")
 	assert.Equal(t, filepath.Join(filepath.Dir(path), "canary-data"), cfg.StateDir, "relative to the config file")
 	assert.Equal(t, []string{"127.0.0.1", "*.example.com"}, cfg.AllowedHosts, "lower-cased and trimmed")
 	assert.True(t, cfg.Alerting.Slack.Enabled())
 	assert.True(t, cfg.Alerting.Alertmanager.Enabled())
 	assert.Equal(t, []alert.BurnWindow{{Long: time.Hour, Short: 5 * time.Minute, Factor: 14.4, Severity: "page"}}, cfg.Policy.Windows)
 	assert.Equal(t, 4, cfg.Policy.ResolveAfter)
+	assert.Equal(t, 15*time.Minute, cfg.Policy.ResolveFor)
 	assert.Equal(t, "<redacted> and <redacted>", cfg.Secrets.String("tok-secret and https://hooks.slack.com/services/T/B/secret"))
 
 	shop := cfg.CheckByName("shop")
@@ -117,6 +125,24 @@ func TestParseInvalid(t *testing.T) {
 			},
 		},
 		{
+			name: "server limits",
+			yaml: "server:\n  auth_token: same\n  run_token: same\n  read_timeout: -1s\n  idle_timeout: -2s\n  max_body_bytes: 1000000000\n  max_unauthenticated_requests: -1\n",
+			want: []string{
+				`3:14: run_token must differ from auth_token: it is the token with fewer rights`,
+				`4:17: invalid duration "-1s": must not be negative`,
+				`5:17: invalid duration "-2s": must not be negative`,
+				`6:19: max_body_bytes 1000000000: want 1 to 67108864`,
+				`7:33: max_unauthenticated_requests must be positive`,
+			},
+		},
+		{
+			name: "external_url",
+			yaml: "server: {external_url: \"https://u:p@canary.example.com/x?y=1\"}\n",
+			want: []string{
+				`1:24: external_url: want a base URL like https://canary.example.com or https://example.com/canary (a host; no user, query or fragment)`,
+			},
+		},
+		{
 			name: "notifiers",
 			yaml: "alerting:\n  slack: {webhook_url: hooks.slack.com, token: x}\n  alertmanager: {url: am:9093}\n",
 			want: []string{
@@ -133,12 +159,13 @@ func TestParseInvalid(t *testing.T) {
 		},
 		{
 			name: "policy",
-			yaml: "alerting:\n  resolve_after: -1\n  burn_rates:\n    - {long: 5m, short: 1h, factor: 0}\n    - {long: 0s, short: 1m, factor: 2}\n",
+			yaml: "alerting:\n  resolve_after: -1\n  resolve_for: -1m\n  burn_rates:\n    - {long: 5m, short: 1h, factor: 0}\n    - {long: 0s, short: 1m, factor: 2}\n",
 			want: []string{
 				`2:18: resolve_after must be at least 1`,
-				`4:25: short window 1h0m0s must be shorter than the long window 5m0s`,
-				`4:37: factor must be positive`,
-				`5:7: burn rate windows must be positive`,
+				`3:16: invalid duration "-1m": must not be negative`,
+				`5:25: short window 1h0m0s must be shorter than the long window 5m0s`,
+				`5:37: factor must be positive`,
+				`6:7: burn rate windows must be positive`,
 			},
 		},
 		{
@@ -221,7 +248,8 @@ func TestParseReportsReferencedFiles(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), noEnv)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "config: open ")
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path, noEnv)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.Equal(t, "config "+path+": no such file or directory", err.Error())
 }

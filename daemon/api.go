@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"sort"
 	"strconv"
@@ -22,27 +24,27 @@ import (
 	"github.com/canaryproj/canary/store"
 )
 
-// MaxBodyBytes bounds every API request body.
-const MaxBodyBytes = 1 << 20
-
 func (d *Daemon) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{ErrorLog: nil, EnableOpenMetrics: true}))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "OK\n") })
 	mux.HandleFunc("GET /-/ready", d.handleReady)
-	mux.HandleFunc("POST /-/reload", d.auth(d.handleReload))
+	mux.HandleFunc("POST /-/reload", d.auth(scopeAdmin, d.handleReload))
 	mux.HandleFunc("GET /api/v1/checks", d.handleChecks)
 	mux.HandleFunc("GET /api/v1/checks/{name}/verdict", d.handleVerdict)
 	mux.HandleFunc("GET /api/v1/gate/{name}", d.handleGate)
 	mux.HandleFunc("POST /api/v1/gate/{name}", d.handleGate)
-	mux.HandleFunc("POST /api/v1/runs", d.auth(d.handleStartRun))
+	mux.HandleFunc("POST /api/v1/runs", d.auth(scopeRuns, d.handleStartRun))
 	mux.HandleFunc("GET /api/v1/runs", d.handleListRuns)
 	mux.HandleFunc("GET /api/v1/runs/{id}", d.handleGetRun)
+	mux.HandleFunc("POST /api/v1/runs/{id}/segments", d.auth(scopeRuns, d.handlePushSegment))
+	mux.HandleFunc("POST /api/v1/flagger/{check}/{hook}", d.handleFlagger)
 	mux.HandleFunc("GET /api/v1/silences", d.handleSilences)
-	mux.HandleFunc("POST /api/v1/silences", d.auth(d.handleAddSilence))
-	mux.HandleFunc("DELETE /api/v1/silences/{id}", d.auth(d.handleDeleteSilence))
+	mux.HandleFunc("POST /api/v1/silences", d.auth(scopeAdmin, d.handleAddSilence))
+	mux.HandleFunc("DELETE /api/v1/silences/{id}", d.auth(scopeAdmin, d.handleDeleteSilence))
 	mux.Handle("/", d.statusPage())
-	return mux
+	srv := d.config().Server
+	return d.limitUnauthenticated(srv.MaxUnauthenticatedRequests, capBodies(srv.MaxBodyBytes, mux))
 }
 
 type apiError struct {
@@ -62,24 +64,144 @@ func (d *Daemon) fail(w http.ResponseWriter, status int, format string, args ...
 	writeJSON(w, status, apiError{Error: d.secrets.String(fmt.Sprintf(format, args...))})
 }
 
-// auth guards a mutating endpoint with the bearer token (constant-time).
-func (d *Daemon) auth(next http.HandlerFunc) http.HandlerFunc {
+// failDecode answers a body that could not be decoded: 413 when it was over
+// the size cap, else 400.
+func (d *Daemon) failDecode(w http.ResponseWriter, err error) {
+	var tl errTooLarge
+	if errors.As(err, &tl) {
+		d.fail(w, http.StatusRequestEntityTooLarge, "%v", err)
+		return
+	}
+	d.fail(w, http.StatusBadRequest, "%v", err)
+}
+
+// capBodies bounds every request body: handlers read bodies whole before
+// decoding them, and what they cannot read they answer 413.
+func capBodies(limit int64, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, limit)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// scope is what a token may do: the auth_token everything, the run_token
+// only start runs (POST /api/v1/runs and the Flagger webhooks).
+type scope int
+
+const (
+	scopeAdmin scope = iota
+	scopeRuns
+)
+
+// bearerToken is the token of an "Authorization: Bearer <token>" header.
+// The scheme is case-insensitive (RFC 7235), the token is not.
+func bearerToken(r *http.Request) (string, bool) {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	return tok, true
+}
+
+// tokenAllows reports whether a presented token grants s. Both configured
+// tokens are compared, in constant time (of their hashes, so that the
+// lengths do not show either).
+func (d *Daemon) tokenAllows(got string, s scope) bool {
+	srv := d.config().Server
+	g := sha256.Sum256([]byte(got))
+	match := func(want string) bool {
+		w := sha256.Sum256([]byte(want))
+		return want != "" && subtle.ConstantTimeCompare(g[:], w[:]) == 1
+	}
+	admin, runs := match(srv.AuthToken), match(srv.RunToken)
+	return admin || s == scopeRuns && runs
+}
+
+// authDisabled answers 403 when no token that grants s is configured: the
+// endpoint is off rather than open.
+func (d *Daemon) authDisabled(w http.ResponseWriter, s scope) bool {
+	srv := d.config().Server
+	switch {
+	case srv.AuthToken != "":
+		return false
+	case s == scopeRuns && srv.RunToken != "":
+		return false
+	case s == scopeRuns:
+		d.fail(w, http.StatusForbidden, "this endpoint is disabled: set server.auth_token or server.run_token to enable it")
+	default:
+		d.fail(w, http.StatusForbidden, "this endpoint is disabled: set server.auth_token to enable it")
+	}
+	return true
+}
+
+// auth guards an endpoint with the bearer token.
+func (d *Daemon) auth(s scope, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		token := d.config().Server.AuthToken
-		if token == "" {
-			d.fail(w, http.StatusForbidden, "this endpoint is disabled: set server.auth_token to enable it")
+		if d.authDisabled(w, s) {
 			return
 		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(token))
-		if !ok || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+		if tok, ok := bearerToken(r); !ok || !d.tokenAllows(tok, s) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="canary"`)
 			d.fail(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		next(w, r)
 	}
+}
+
+// limitUnauthenticated serves at most n requests at once that carry no
+// valid token; past that it answers 503 with Retry-After at once, and
+// counts it. Requests with a token are not limited, so that a flood of
+// anonymous ones cannot lock out the operators and controllers that hold
+// one; the health probes are not either, so that a flood does not get the
+// daemon restarted.
+func (d *Daemon) limitUnauthenticated(n int, next http.Handler) http.Handler {
+	slots := make(chan struct{}, n)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/-/healthy" || r.URL.Path == "/-/ready" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if tok, ok := bearerToken(r); ok && d.tokenAllows(tok, scopeRuns) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+			defer func() { <-slots }()
+			next.ServeHTTP(w, r)
+		default:
+			d.api.busy.Inc()
+			w.Header().Set("Retry-After", "1")
+			d.fail(w, http.StatusServiceUnavailable, "busy: %d requests without a token are being served (server.max_unauthenticated_requests); try again shortly", n)
+		}
+	})
+}
+
+// absURL is the absolute URL of an API path, for Location headers (which
+// Spinnaker follows as given, refusing relative ones): under
+// server.external_url when set, else the scheme and host the request came
+// to. X-Forwarded-* headers are not trusted; behind a proxy, set
+// external_url.
+func (d *Daemon) absURL(r *http.Request, path string) string {
+	if base := d.config().Server.ExternalURL; base != "" {
+		return base + path
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	host := r.Host
+	if host == "" {
+		// An HTTP/1.0 request without a Host header: the address it came to.
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			host = a.String()
+		}
+	}
+	return scheme + "://" + host + path
 }
 
 func (d *Daemon) handleReady(w http.ResponseWriter, r *http.Request) {
@@ -244,18 +366,9 @@ func (d *Daemon) handleVerdict(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, d.judge(run, time.Now(), p.window, p.since, p.minSamples))
 }
 
-// flaggerPayload is what Flagger's webhooks POST; metadata may carry the
-// verdict parameters (window, since, min_samples).
-type flaggerPayload struct {
-	Name      string            `json:"name"`
-	Namespace string            `json:"namespace"`
-	Phase     string            `json:"phase"`
-	Metadata  map[string]string `json:"metadata"`
-}
-
 // handleGate answers 200 on pass, 412 on fail, 503 (Retry-After) when
-// inconclusive, with the verdict body — for Flagger webhooks, probes and
-// curl --fail.
+// inconclusive, with the verdict body — for probes, curl --fail and
+// Flagger webhooks that only need the verdict.
 func (d *Daemon) handleGate(w http.ResponseWriter, r *http.Request) {
 	run := d.runner(r.PathValue("name"))
 	if run == nil {
@@ -263,18 +376,16 @@ func (d *Daemon) handleGate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var meta map[string]string
-	if r.Method == http.MethodPost && r.Body != nil {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if r.Method == http.MethodPost {
+		// A Flagger payload may come with it: its metadata may set the
+		// verdict's parameters; the rest of it is not needed here.
+		var fp flaggerPayload
+		empty, err := decodeLenient(r.Body, &fp)
 		if err != nil {
-			d.fail(w, http.StatusRequestEntityTooLarge, "body: %v", err)
+			d.failDecode(w, fmt.Errorf("%w (want nothing, or a Flagger webhook payload)", err))
 			return
 		}
-		if len(strings.TrimSpace(string(body))) > 0 {
-			var fp flaggerPayload
-			if err := json.Unmarshal(body, &fp); err != nil {
-				d.fail(w, http.StatusBadRequest, "body: want a JSON object (a Flagger webhook payload): %v", err)
-				return
-			}
+		if !empty {
 			meta = fp.Metadata
 		}
 	}
@@ -316,7 +427,7 @@ func (d *Daemon) handleSilences(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 	var req silenceRequest
 	if err := decodeStrict(r.Body, &req); err != nil {
-		d.fail(w, http.StatusBadRequest, "%v", err)
+		d.failDecode(w, err)
 		return
 	}
 	now := time.Now()
@@ -344,7 +455,7 @@ func (d *Daemon) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	w.Header().Set("Location", "/api/v1/silences/"+added.ID)
+	w.Header().Set("Location", d.absURL(r, "/api/v1/silences/"+added.ID))
 	writeJSON(w, http.StatusCreated, added)
 }
 
@@ -356,16 +467,53 @@ func (d *Daemon) handleDeleteSilence(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// decodeStrict decodes one JSON object, refusing unknown fields.
+// errTooLarge is a body over server.max_body_bytes.
+type errTooLarge struct{ limit int64 }
+
+func (e errTooLarge) Error() string { return fmt.Sprintf("body larger than %d bytes", e.limit) }
+
+// decodeStrict decodes a body that is one JSON object, refusing unknown
+// fields and anything after the object.
 func decodeStrict(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
+	return decodeOne(dec, v)
+}
+
+// decodeLenient is decodeStrict for bodies whose sender adds fields of its
+// own (Flagger's payload); an empty body decodes to nothing.
+func decodeLenient(body io.Reader, v any) (empty bool, err error) {
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return false, bodyError(err)
+	}
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return true, nil
+	}
+	return false, decodeOne(json.NewDecoder(bytes.NewReader(raw)), v)
+}
+
+func decodeOne(dec *json.Decoder, v any) error {
 	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return fmt.Errorf("body larger than %d bytes", mbe.Limit)
+			return bodyError(err)
 		}
-		return fmt.Errorf("body: %v", err)
+		return errors.New("body: data after the JSON object; send one object")
 	}
 	return nil
+}
+
+func bodyError(err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errTooLarge{limit: mbe.Limit}
+	}
+	if errors.Is(err, io.EOF) {
+		return errors.New("body: want a JSON object, got nothing")
+	}
+	return fmt.Errorf("body: %v", err)
 }

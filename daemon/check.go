@@ -50,13 +50,9 @@ type checkRunner struct {
 }
 
 // retention is how far back a check's windows reach: its verdict window and
-// the longest burn-rate window. Windows are accurate to a slot: retention
-// over the ring's 720 slots, at least a second (5 s for a 1 h retention,
-// 30 s for the SRE workbook's 6 h).
-func retention(ck *config.Check, longest time.Duration) (ret, slot time.Duration) {
-	ret = max(ck.Window, longest)
-	slot = max(time.Second, (ret/stats.MaxSlots+time.Second-1)/time.Second*time.Second)
-	return ret, slot
+// the longest burn-rate window.
+func retention(ck *config.Check, longest time.Duration) time.Duration {
+	return max(ck.Window, longest)
 }
 
 func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error, longest, grace time.Duration, log *slog.Logger,
@@ -66,10 +62,10 @@ func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error
 		return nil, err
 	}
 	now := time.Now()
-	ret, slot := retention(ck, longest)
+	ret := retention(ck, longest)
 	r := &checkRunner{
 		ck:      ck,
-		col:     stats.NewCollector(ck.Scenario.StepNames(), now, stats.Options{WindowRetention: ret, WindowSlot: slot}),
+		col:     stats.NewCollector(ck.Scenario.StepNames(), now, stats.Options{WindowRetention: ret}),
 		metrics: m,
 		client:  client,
 		log:     log.With("check", ck.Name),
@@ -79,7 +75,7 @@ func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error
 		done:    make(chan struct{}),
 	}
 	if ck.Comparison != nil {
-		if r.baseline, err = newBaselineSide(ck, allow, now, ret, slot); err != nil {
+		if r.baseline, err = newBaselineSide(ck, allow, now, ret); err != nil {
 			client.Close()
 			return nil, err
 		}

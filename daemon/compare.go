@@ -29,13 +29,13 @@ type baselineSide struct {
 	client *transport.Client
 }
 
-func newBaselineSide(ck *config.Check, allow func(string) error, start time.Time, ret, slot time.Duration) (*baselineSide, error) {
+func newBaselineSide(ck *config.Check, allow func(string) error, start time.Time, ret time.Duration) (*baselineSide, error) {
 	cmp := ck.Comparison
 	client, err := run.Client(cmp.Baseline, ck.Profile, allow)
 	if err != nil {
 		return nil, err
 	}
-	col := stats.NewCollector(cmp.Baseline.StepNames(), start, stats.Options{WindowRetention: ret, WindowSlot: slot})
+	col := stats.NewCollector(cmp.Baseline.StepNames(), start, stats.Options{WindowRetention: ret})
 	return &baselineSide{col: col, client: client}, nil
 }
 
@@ -103,10 +103,11 @@ func (d *Daemon) judgeComparison(r *checkRunner, now time.Time, window time.Dura
 	}
 	// How far a continuous check falls behind its schedule is not kept per
 	// window: its lag decides, as for an SLO check.
-	j, err := run.JudgeComparison(cmp.Objectives, base, cand, opt, 0, false)
+	j, err := run.JudgeComparison(cmp.Objectives, base, cand, opt, 0, 0, false)
 	doc := verdictDoc{
 		Check: r.ck.Name, Verdict: j.Verdict, Window: slo.FormatDuration(window), At: now.UTC(),
 		Samples: min(base.Iterations.Total(), cand.Iterations.Total()), Reasons: j.Reasons, Objectives: []objectiveDoc{},
+		CoveredFrom: cand.Start.UTC(), Span: cand.End.Sub(cand.Start).Seconds(),
 		Comparison: &comparisonDoc{Baseline: cmp.BaselineURL, Candidate: cmp.CandidateURL, Judgement: j.Judgement,
 			LagP99Ms: j.LagP99Ms, Saturated: j.Saturated},
 	}
@@ -146,11 +147,13 @@ func (m *runManager) executeComparison(ctx context.Context, doc runDoc, ck *conf
 		Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
 	})
 	if err != nil {
-		doc.Verdict, doc.Error = RunInconclusive, m.d.secrets.String(err.Error())
+		doc.Status, doc.Verdict = RunInconclusive, RunInconclusive
+		doc.Error = m.d.secrets.String(err.Error())
 		return doc
 	}
 	report.RedactComparison(out.Document, m.d.secrets)
 	doc.Comparison = out.Document
 	doc.Verdict, doc.Reasons = string(out.Judgement.Verdict), out.Document.Reasons
+	doc.Status = statusOf(out.Judgement.Verdict)
 	return doc
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/canaryproj/canary/alert/alertmanager"
 	"github.com/canaryproj/canary/alert/slack"
 	"github.com/canaryproj/canary/config"
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/run"
@@ -43,6 +44,8 @@ type Options struct {
 	// Secrets collects every secret seen (config, scenarios); the caller's
 	// log handler should redact with it. Created when nil.
 	Secrets *redact.Set
+	// Clock times distributed runs' deadlines; nil is the wall clock.
+	Clock clock.Clock
 }
 
 // ErrBadConfig wraps a config that failed validation at start (exit 2).
@@ -57,6 +60,7 @@ type Daemon struct {
 	exp     *metrics.Exporter
 	store   *store.Store
 	alerts  *alert.Manager
+	api     apiMetrics
 
 	mu        sync.Mutex
 	cfg       *config.Config
@@ -68,6 +72,7 @@ type Daemon struct {
 
 	reloadMu sync.Mutex // one reload at a time (SIGHUP, API and watcher)
 	runs     *runManager
+	segments *segmentRuns
 	parent   context.Context
 }
 
@@ -99,6 +104,9 @@ func New(o Options) (*Daemon, error) {
 	if d.exp, err = metrics.NewExporter(d.reg); err != nil {
 		return nil, err
 	}
+	if d.api, err = newAPIMetrics(d.reg); err != nil {
+		return nil, err
+	}
 	if d.store, err = store.Open(cfg.StateDir, store.Options{}); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
@@ -107,6 +115,7 @@ func New(o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	d.runs = newRunManager(d)
+	d.segments = newSegmentRuns(d, o.Clock)
 	return d, nil
 }
 
@@ -140,7 +149,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: listen %s: %w", ErrBadConfig, cfg.Server.Listen, err)
 	}
-	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelWarn)}
+	srv := d.newServer()
 
 	var wg sync.WaitGroup
 	serveErr := make(chan error, 1)
@@ -157,6 +166,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.parent = runCtx
 	d.mu.Unlock()
 	d.runs.recover()
+	d.segments.load()
 	d.apply(cfg)
 	d.exp.ConfigReloaded(true, time.Now())
 	d.mu.Lock()
@@ -164,10 +174,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 
 	alertCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); _ = d.alerts.Run(alertCtx) }()
 	go func() { defer wg.Done(); d.evaluateLoop(runCtx) }()
 	go func() { defer wg.Done(); d.watchLoop(runCtx) }()
+	go func() { defer wg.Done(); d.segments.run(runCtx) }()
 	d.log.Info("canary daemon serving", "listen", ln.Addr().String(), "checks", len(cfg.Checks), "state", d.store.Path())
 	if d.o.Ready != nil {
 		d.o.Ready(ln.Addr().String())
@@ -357,9 +368,11 @@ func (d *Daemon) Reload() error {
 	if !sameNotifiers(old, cfg) {
 		d.log.Warn("alerting notifiers (slack, alertmanager) and the burn-rate policy take effect at the next restart")
 	}
-	if old.StateDir != cfg.StateDir || old.Server.Listen != cfg.Server.Listen {
-		d.log.Warn("state_dir and server.listen take effect at the next restart")
-		cfg.StateDir, cfg.Server.Listen = old.StateDir, old.Server.Listen
+	if old.StateDir != cfg.StateDir || old.Server.Listen != cfg.Server.Listen || !sameServerLimits(old.Server, cfg.Server) {
+		d.log.Warn("state_dir, server.listen and the server's timeouts and limits take effect at the next restart")
+		srv := old.Server
+		srv.AuthToken, srv.RunToken, srv.ShutdownGrace, srv.ExternalURL = cfg.Server.AuthToken, cfg.Server.RunToken, cfg.Server.ShutdownGrace, cfg.Server.ExternalURL
+		cfg.StateDir, cfg.Server = old.StateDir, srv
 	}
 	d.apply(cfg)
 	d.mu.Lock()
@@ -456,6 +469,11 @@ type verdictDoc struct {
 	Samples    int64          `json:"samples"`
 	Objectives []objectiveDoc `json:"objectives"`
 	Reasons    []string       `json:"reasons"`
+
+	// The span the samples were counted over: from CoveredFrom, for Span
+	// seconds (up to the last flush, within a second of At).
+	CoveredFrom time.Time `json:"covered_from"`
+	Span        float64   `json:"span_s"`
 	// Comparison is a comparison check's evidence (daemon/compare.go).
 	Comparison *comparisonDoc `json:"comparison,omitempty"`
 }
@@ -475,27 +493,25 @@ func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, sinc
 		return d.judgeComparison(r, now, window, since, minSamples)
 	}
 	var snap *stats.Snapshot
-	span := window
 	if !since.IsZero() {
 		snap = r.col.WindowSince(now, since)
-		span = now.Sub(since)
 	} else {
 		snap = r.col.Window(now, window)
 	}
-	// A window longer than the check has run covers only what ran.
-	if alive := now.Sub(r.started); alive < span {
-		span = alive
-	}
+	// What the window really covers (less than asked when the check has
+	// run for less, or since falls inside a slot).
+	span := snap.End.Sub(snap.Start)
 	label := slo.FormatDuration(window)
 	if !since.IsZero() {
 		label = "since " + since.UTC().Format(time.RFC3339)
 	}
 	// How far a continuous check falls behind its schedule is not kept per
 	// window: its lag decides.
-	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples}, 0)
+	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples}, 0, 0)
 	doc := verdictDoc{
 		Check: r.ck.Name, Verdict: j.Verdict, Window: slo.FormatDuration(window), At: now.UTC(),
 		Samples: j.Samples, Reasons: j.Reasons, Objectives: []objectiveDoc{},
+		CoveredFrom: snap.Start.UTC(), Span: span.Seconds(),
 	}
 	if doc.Reasons == nil {
 		doc.Reasons = []string{}
@@ -549,14 +565,11 @@ func (d *Daemon) evaluate(now time.Time) {
 		}
 		win := r.col.Window(now, ck.Window)
 		for _, o := range ck.SLOs {
-			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: min(ck.Window, now.Sub(r.started))})
+			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start)})
+			burn := alert.Measure(o, snaps)
 			burnByLabel := map[string]float64{}
-			burn := map[time.Duration]float64{}
-			for _, w := range wins {
-				if b, ok := slo.BurnRate(o, snaps[w]); ok {
-					burn[w] = b
-					burnByLabel[slo.FormatDuration(w)] = b
-				}
+			for w, b := range burn {
+				burnByLabel[slo.FormatDuration(w)] = b.Rate
 			}
 			r.metrics.SetSLO(o.Name, o.Target, res.Observed, burnByLabel)
 			if !o.HasBudget() {
@@ -565,7 +578,7 @@ func (d *Daemon) evaluate(now time.Time) {
 			obs = append(obs, alert.Observation{
 				Check: ck.Name, SLO: o.Name, Labels: ck.Labels, Channel: ck.SlackChannel,
 				RunbookURL: ck.RunbookURL, StatusURL: statusURL(cfg, ck.Name),
-				Objective: o.String(), Observed: res.ObservedText(), Burn: burn,
+				Objective: o, Burn: burn,
 				TopErrors: topErrors(win), TopStatus: topStatus(win),
 			})
 		}

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/canaryproj/canary/demotarget"
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/internal/logtest"
 	"github.com/canaryproj/canary/redact"
 )
@@ -45,6 +46,8 @@ type testDaemon struct {
 	cancel context.CancelFunc
 	done   chan error
 	env    map[string]string
+	clock  clock.Clock // nil: the wall clock
+	d      *Daemon
 }
 
 const scenarioYAML = `name: shop
@@ -55,12 +58,15 @@ steps:
     expect: {status: 200}
 `
 
-func configYAML(checks string) string {
+func configYAML(checks string) string { return configYAMLWith("", checks) }
+
+// configYAMLWith adds lines to the server block.
+func configYAMLWith(server, checks string) string {
 	return `server:
   listen: 127.0.0.1:0
   auth_token: "${CANARY_TOKEN}"
   shutdown_grace: 2s
-state_dir: ./state
+` + server + `state_dir: ./state
 allowed_hosts: [127.0.0.1]
 max_rate: 200
 alerting:
@@ -83,16 +89,29 @@ const shopCheck = `  - name: shop
 
 func start(t *testing.T, checks string) *testDaemon {
 	t.Helper()
+	return startWith(t, "", checks)
+}
+
+// startWith starts a daemon with lines added to its config's server block.
+func startWith(t *testing.T, server, checks string) *testDaemon {
+	t.Helper()
+	td := newTestDaemon(t, server, checks)
+	td.run()
+	return td
+}
+
+// newTestDaemon prepares a daemon's files; run starts it.
+func newTestDaemon(t *testing.T, server, checks string) *testDaemon {
+	t.Helper()
 	demo := demotarget.New(demotarget.Options{Seed: 1})
 	target := httptest.NewServer(demo)
 	t.Cleanup(target.Close)
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(scenarioYAML), 0o644))
 	cfg := filepath.Join(dir, "canary.yaml")
-	require.NoError(t, os.WriteFile(cfg, []byte(configYAML(checks)), 0o644))
+	require.NoError(t, os.WriteFile(cfg, []byte(configYAMLWith(server, checks)), 0o644))
 	td := &testDaemon{t: t, dir: dir, cfg: cfg, demo: demo, target: target, logs: &logtest.Buffer{},
-		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token}}
-	td.run()
+		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token, "RUN_TOKEN": runToken}}
 	return td
 }
 
@@ -103,8 +122,9 @@ func (td *testDaemon) run() {
 	ready := make(chan string, 1)
 	d, err := New(Options{ConfigPath: td.cfg, Logger: logger, Secrets: secrets, Version: "test",
 		Env:   func(k string) (string, bool) { v, ok := td.env[k]; return v, ok },
-		Ready: func(addr string) { ready <- addr }})
+		Ready: func(addr string) { ready <- addr }, Clock: td.clock})
 	require.NoError(t, err)
+	td.d = d
 	ctx, cancel := context.WithCancel(context.Background())
 	td.cancel, td.done = cancel, make(chan error, 1)
 	go func() { td.done <- d.Run(ctx) }()
@@ -177,6 +197,14 @@ func TestVerdictAndGateFollowTheTarget(t *testing.T) {
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "pass", v["verdict"])
 	assert.Equal(t, "3s", v["window"])
+	// It says what it counted: a span of at most the window, up to now.
+	span, _ := v["span_s"].(float64)
+	assert.True(t, span > 0 && span <= 3, "span_s %v", v["span_s"])
+	from, err := time.Parse(time.RFC3339Nano, fmt.Sprint(v["covered_from"]))
+	require.NoError(t, err, "covered_from %v", v["covered_from"])
+	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(v["at"]))
+	require.NoError(t, err)
+	assert.WithinDuration(t, at, from.Add(time.Duration(span*float64(time.Second))), 2*time.Second, "covered_from + span_s is the last flush")
 
 	require.NoError(t, td.demo.SetFaults(demotarget.Faults{ErrorRatio: 1, PathPrefix: "/products"}))
 	require.Eventually(t, func() bool { c, v := gate(); return c == 412 && v == "fail" }, 10*time.Second, 200*time.Millisecond, "a failing target fails the gate")
@@ -289,7 +317,7 @@ func TestHostsOutsideAllowedHostsAreRefused(t *testing.T) {
     profile: {rate: 10/s}
 `)
 	require.Eventually(t, func() bool {
-		return strings.Contains(td.raw("/metrics"), `canary_requests_total{check="templated",code="0",error="other",method="GET",step="a"}`)
+		return strings.Contains(td.raw("/metrics"), `canary_requests_total{check="templated",code="0",error="host_not_allowed",method="GET",step="a"}`)
 	}, 5*time.Second, 100*time.Millisecond)
 }
 
@@ -305,10 +333,10 @@ func TestOnDemandRunsAreIdempotentAndPersisted(t *testing.T) {
 	assert.Equal(t, loc, hdr.Get("Location"), "the same key returns the same run")
 	assert.Equal(t, first["id"], second["id"])
 	require.Eventually(t, func() bool {
-		_, _, r := td.do("GET", loc, "", nil)
+		_, _, r := td.do("GET", strings.TrimPrefix(loc, td.base), "", nil)
 		return r["status"] == "passed"
 	}, 15*time.Second, 200*time.Millisecond)
-	_, _, run := td.do("GET", loc, "", nil)
+	_, _, run := td.do("GET", strings.TrimPrefix(loc, td.base), "", nil)
 	report := run["report"].(map[string]any)
 	assert.Equal(t, 10.0, report["iterations"].(map[string]any)["total"], "one run of 10/s for 1 s, not two")
 	_, _, list := td.do("GET", "/api/v1/runs", "", nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"html"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -164,17 +165,19 @@ func loadPanels(b *layout) {
 	b.add(lag, 8, 8)
 }
 
-const nativeNote = " Quantiles come from the classic buckets; with native histograms scraped, " +
-	"histogram_quantile(0.99, sum by (check, step) (rate(%s{...}[$__rate_interval]))) gives finer ones."
+// nativeNote ends the latency panels' descriptions: where their quantiles
+// come from.
+const nativeNote = " Quantiles come from the native histogram where Prometheus stores one, " +
+	"else from the classic buckets."
 
 func latencyPanels(b *layout) {
 	b.row("Latency")
 	by := metrics.LabelCheck + ", " + metrics.LabelStep
-	b.add(timeseries("Request latency by step (corrected)", "From when each request was due: includes waiting for a slot, so a stalled target shows up here."+fmt.Sprintf(nativeNote, metrics.RequestDuration), "s",
+	b.add(timeseries("Request latency by step (corrected)", "From when each request was due: includes waiting for a slot, so a stalled target shows up here."+nativeNote, "s",
 		percentiles(metrics.RequestDuration, checkStepSel, by, "{{check}}/{{step}}")...), 12, 8)
-	b.add(timeseries("Request latency by step (service)", "From when each request was actually sent."+fmt.Sprintf(nativeNote, metrics.RequestService), "s",
+	b.add(timeseries("Request latency by step (service)", "From when each request was actually sent."+nativeNote, "s",
 		percentiles(metrics.RequestService, checkStepSel, by, "{{check}}/{{step}}")...), 12, 8)
-	b.add(timeseries("Iteration duration", "Whole iterations, every step included."+fmt.Sprintf(nativeNote, metrics.IterationDuration), "s",
+	b.add(timeseries("Iteration duration", "Whole iterations, every step included."+nativeNote, "s",
 		percentiles(metrics.IterationDuration, checkSel, metrics.LabelCheck, "{{check}}")...), 12, 8)
 	b.add(timeseries("Exact quantiles over the verdict window", "The daemon's HdrHistogram quantiles over each check's verdict window (what the verdict reads); step _iteration is the whole iteration.", "s",
 		q(fmt.Sprintf(`max by (%s, %s, %s) (%s{%s,%s=~"$%s|%s"})`, metrics.LabelCheck, metrics.LabelStep, metrics.LabelQuantile,
@@ -299,7 +302,7 @@ func sloTable(s Spec) string {
 // md makes s literal text in a Markdown table cell.
 func md(s string) string { return strings.ReplaceAll(html.EscapeString(s), "|", `\|`) }
 
-// percentiles are p50, p90 and p99 of a classic histogram.
+// percentiles are p50, p90 and p99 of a histogram.
 func percentiles(hist, sel, by, legend string) []target {
 	var ts []target
 	for _, p := range []float64{0.5, 0.9, 0.99} {
@@ -402,4 +405,78 @@ func (l *layout) add(p panel, w, h int) {
 	l.panels = append(l.panels, p)
 	l.x += w
 	l.rowH = max(l.rowH, h)
+}
+
+// Expressions returns every PromQL expression of a dashboard, in document
+// order: panel targets (rows' nested panels included), annotation queries,
+// and the series selector inside each label_values(...) variable query
+// (label_values itself is Grafana's, not PromQL). Grafana variables such as
+// $check and $__rate_interval are left as they are; ExpandVariables makes
+// the expressions parseable.
+func Expressions(dashboardJSON []byte) ([]string, error) {
+	var d grafanaDashboard
+	if err := json.Unmarshal(dashboardJSON, &d); err != nil {
+		return nil, fmt.Errorf("dashboard JSON: %w", err)
+	}
+	var exprs []string
+	var walk func([]panel)
+	walk = func(ps []panel) {
+		for _, p := range ps {
+			for _, t := range p.Targets {
+				if t.Expr != "" {
+					exprs = append(exprs, t.Expr)
+				}
+			}
+			walk(p.Panels)
+		}
+	}
+	walk(d.Panels)
+	for _, a := range d.Annotations.List {
+		if a.Expr != "" {
+			exprs = append(exprs, a.Expr)
+		}
+	}
+	for _, v := range d.Templating.List {
+		if v.Type != "query" {
+			continue
+		}
+		if m := labelValuesRE.FindStringSubmatch(v.Query); m != nil {
+			exprs = append(exprs, m[1])
+		}
+	}
+	return exprs, nil
+}
+
+var labelValuesRE = regexp.MustCompile(`^\s*label_values\(\s*(.+?)\s*,\s*[a-zA-Z_][a-zA-Z0-9_]*\s*\)\s*$`)
+
+// grafanaVarRE matches $name, ${name} and ${name:format}.
+var grafanaVarRE = regexp.MustCompile(`\$\{([a-zA-Z_][a-zA-Z0-9_]*)(?::[a-z]+)?\}|\$([a-zA-Z_][a-zA-Z0-9_]*)`)
+
+// ExpandVariables replaces Grafana's variables in a PromQL expression with
+// sample values, so that the expression can be parsed (e.g. by promtool):
+// intervals become 5m, every other variable "x" (variables appear only
+// inside label matchers' strings in the generated dashboard).
+func ExpandVariables(expr string) string { return ExpandVariablesWith(expr, nil) }
+
+// ExpandVariablesWith replaces Grafana's variables with values[name] (the
+// bare name: "check", "__rate_interval"), and the ones values lacks as
+// ExpandVariables does: what Grafana would send Prometheus for a given
+// choice of variables.
+func ExpandVariablesWith(expr string, values map[string]string) string {
+	return grafanaVarRE.ReplaceAllStringFunc(expr, func(m string) string {
+		name := strings.Trim(m, "${}")
+		name, _, _ = strings.Cut(name, ":")
+		if v, ok := values[name]; ok {
+			return v
+		}
+		switch name {
+		case "__rate_interval", "__interval", "__range":
+			return "5m"
+		case "__interval_ms", "__range_ms":
+			return "300000"
+		case "__range_s":
+			return "300"
+		}
+		return "x"
+	})
 }

@@ -264,6 +264,13 @@ func TestExpandVariables(t *testing.T) {
 	} {
 		assert.Equal(t, tc.want, ExpandVariables(tc.in), "ExpandVariables(%q)", tc.in)
 	}
+	values := map[string]string{"check": "shop", "__rate_interval": "10s"}
+	for _, tc := range []struct{ in, want string }{
+		{`rate(x{check=~"$check",step=~"$step"}[$__rate_interval])`, `rate(x{check=~"shop",step=~"x"}[10s])`},
+		{`x{b="${check:regex}"}[$__interval]`, `x{b="shop"}[5m]`},
+	} {
+		assert.Equal(t, tc.want, ExpandVariablesWith(tc.in, values), "ExpandVariablesWith(%q, %v)", tc.in, values)
+	}
 }
 
 func FuzzExpressions(f *testing.F) {
@@ -280,4 +287,75 @@ func FuzzExpressions(f *testing.F) {
 			_ = ExpandVariables(e)
 		}
 	})
+}
+
+// histogramCallRE finds the PromQL functions that read histograms.
+var histogramCallRE = regexp.MustCompile(`\b(histogram_quantile|histogram_fraction|histogram_count|histogram_sum)\(`)
+
+// histogramCalls returns each histogram function call of expr: its name
+// and its argument text, up to the matching parenthesis.
+func histogramCalls(expr string) [][2]string {
+	var calls [][2]string
+	for _, loc := range histogramCallRE.FindAllStringSubmatchIndex(expr, -1) {
+		depth, i := 1, loc[1]
+		for ; i < len(expr) && depth > 0; i++ {
+			switch expr[i] {
+			case '(':
+				depth++
+			case ')':
+				depth--
+			}
+		}
+		calls = append(calls, [2]string{expr[loc[2]:loc[3]], expr[loc[1] : i-1]})
+	}
+	return calls
+}
+
+// Prometheus 3.5 and later answer nothing for a histogram_quantile given
+// both native histograms and classic buckets, and histogram_fraction,
+// histogram_count and histogram_sum read native histograms only: every
+// call in the generated rules and dashboard reads one kind of series.
+func TestHistogramFunctionsReadOneKindOfSeries(t *testing.T) {
+	histograms := []string{metrics.RequestDuration, metrics.RequestService, metrics.IterationDuration, metrics.GeneratorLag}
+	for _, policy := range []alert.Policy{alert.DefaultPolicy(), secondsPolicy()} {
+		spec := fixture(t, policy)
+		dash, err := Dashboard(spec)
+		require.NoError(t, err)
+		exprs, err := Expressions(dash)
+		require.NoError(t, err)
+		f, err := Rules(spec)
+		require.NoError(t, err)
+		for _, g := range f.Groups {
+			for _, r := range g.Rules {
+				exprs = append(exprs, r.Expr)
+			}
+		}
+		calls := 0
+		for _, e := range exprs {
+			for _, c := range histogramCalls(e) {
+				calls++
+				var native, classic int
+				for _, id := range metricIdentifiers(c[1]) {
+					switch {
+					case slices.Contains(histograms, id):
+						native++
+					case slices.Contains(histograms, strings.TrimSuffix(id, "_bucket")):
+						classic++
+					}
+				}
+				switch c[0] {
+				case "histogram_quantile":
+					assert.True(t, native+classic == 1, "%s(%s) reads %d native and %d classic histograms, want one of either", c[0], c[1], native, classic)
+				default:
+					assert.True(t, native == 1 && classic == 0, "%s(%s) reads %d native and %d classic histograms, want one native", c[0], c[1], native, classic)
+				}
+			}
+		}
+		assert.Greater(t, calls, 20, "histogram function calls found")
+	}
+}
+
+func TestHistogramCalls(t *testing.T) {
+	got := histogramCalls(`histogram_quantile(0.9, sum(rate(a[5m]))) or histogram_count(sum by (x) (b)) > 0`)
+	assert.Equal(t, [][2]string{{"histogram_quantile", "0.9, sum(rate(a[5m]))"}, {"histogram_count", "sum by (x) (b)"}}, got)
 }

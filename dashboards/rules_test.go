@@ -2,7 +2,9 @@ package dashboards
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"text/template"
@@ -369,4 +371,44 @@ func TestLinksAreOptional(t *testing.T) {
 	dash, err := Dashboard(spec)
 	require.NoError(t, err)
 	assert.Contains(t, string(dash), `"links": [],`, "no status page link without an external URL")
+}
+
+// promqlBlockRE finds the ```promql blocks of a Markdown page, indented
+// or not (inside list items).
+var promqlBlockRE = regexp.MustCompile("(?ms)^( *)```promql\n(.*?)^ *```")
+
+// The PromQL that docs/rules-and-dashboards.md shows is what the generators
+// write for its example (check checkout, the default policy).
+func TestDocsShowTheGeneratedPromQL(t *testing.T) {
+	doc, err := os.ReadFile("../docs/rules-and-dashboards.md")
+	require.NoError(t, err)
+	spec := Spec{Policy: alert.DefaultPolicy(), Checks: []Check{{
+		Name: "checkout", Steps: []string{"login"},
+		SLOs: []SLO{objective(t, "availability", "success>=99.5%"), objective(t, "login-p99", "p99(login)<800ms")},
+	}}}
+	generated := map[string]bool{}
+	f, err := Rules(spec)
+	require.NoError(t, err)
+	for _, g := range f.Groups {
+		for _, r := range g.Rules {
+			generated[r.Expr] = true
+		}
+	}
+	dash, err := Dashboard(spec)
+	require.NoError(t, err)
+	exprs, err := Expressions(dash)
+	require.NoError(t, err)
+	for _, e := range exprs {
+		generated[e] = true
+	}
+	blocks := promqlBlockRE.FindAllStringSubmatch(string(doc), -1)
+	require.Len(t, blocks, 4, "promql blocks in docs/rules-and-dashboards.md")
+	for _, b := range blocks {
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSuffix(b[2], "\n"), "\n") {
+			lines = append(lines, strings.TrimPrefix(l, b[1]))
+		}
+		block := strings.Join(lines, "\n")
+		assert.True(t, generated[block], "docs/rules-and-dashboards.md shows PromQL the generators do not write:\n%s", block)
+	}
 }

@@ -148,7 +148,12 @@ func runAndWait(ctx context.Context, base string, o ServerOptions, deadline time
 	if loc == "" {
 		return nil, fmt.Errorf("POST /api/v1/runs: no Location in the answer: %s", snippet(body))
 	}
+	// The daemon's Location is an absolute URL (Spinnaker needs one); an
+	// older daemon's was a path under the server's URL.
 	u := base + loc
+	if ref, err := url.Parse(loc); err == nil && ref.IsAbs() {
+		u = loc
+	}
 	for {
 		body, hdr, err := call(ctx, o.HTTPClient, "GET", u, "", nil)
 		if err != nil {

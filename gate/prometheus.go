@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/canaryproj/canary/config"
+	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/promql"
 	"github.com/canaryproj/canary/slo"
 )
@@ -25,7 +26,10 @@ type PromOptions struct {
 	SLOs       []slo.Objective
 	Window     time.Duration
 	MinSamples int64
-	Now        time.Time // evaluation time; default now
+	// Steps is the number of steps of the check's scenario: a whole
+	// iteration's latency has a service counterpart only when it is one.
+	Steps int
+	Now   time.Time // evaluation time; default now
 	// HTTPClient asks Prometheus; nil is client_golang's default.
 	HTTPClient *http.Client
 }
@@ -41,7 +45,8 @@ func PromOptionsFor(cfg *config.Config, url, check string, window time.Duration,
 	if ck.Comparison != nil {
 		return PromOptions{}, fmt.Errorf("%w: check %q compares a candidate with a baseline, which its metrics do not tell apart: ask the daemon (--server)", ErrUsage, check)
 	}
-	o := PromOptions{URL: url, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ck.MinSamples}
+	o := PromOptions{URL: url, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ck.MinSamples,
+		Steps: len(ck.Scenario.StepNames())}
 	if o.Window <= 0 {
 		o.Window = ck.Window
 	}
@@ -78,12 +83,18 @@ func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
 		samples = 0
 	}
 	f := slo.Facts{Samples: samples, Window: slo.FormatDuration(o.Window), MinSamples: o.MinSamples}
+	// The generator's facts for the saturation rule (slo.Generator), from
+	// native or classic histograms alike.
 	lag, ok, err := q.scalar(ctx, promql.GeneratorLag(0.99, o.Check, w))
 	if err != nil {
 		return nil, err
 	}
-	if ok && lag > 0.010 {
-		f.Saturated, f.Why = true, fmt.Sprintf("generator lag p99 %.1f ms > 10ms", lag*1000)
+	lagN, nok, err := q.scalar(ctx, promql.Observations(metrics.GeneratorLag, promql.CheckMatcher(o.Check), w))
+	if err != nil {
+		return nil, err
+	}
+	if ok && nok {
+		f.Generator = slo.Generator{LagP99: time.Duration(lag * float64(time.Second)), LagSamples: int64(math.Round(lagN))}
 	}
 
 	var results []slo.Result
@@ -91,6 +102,14 @@ func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
 		r, err := q.evaluate(ctx, o.Check, obj, w, samples)
 		if err != nil {
 			return nil, err
+		}
+		// A failing corrected latency needs its service counterpart.
+		if so, ok := obj.ServiceCounterpart(o.Steps); ok && r.Evaluated && !r.Pass {
+			sr, err := q.evaluate(ctx, o.Check, so, w, samples)
+			if err != nil {
+				return nil, err
+			}
+			r.HasService, r.Service, r.ServicePass = sr.Evaluated, sr.Observed, sr.Pass
 		}
 		results = append(results, r)
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/canaryproj/canary/internal/clock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -185,43 +187,82 @@ func TestOpenModelShedsSpareWorkers(t *testing.T) {
 	assert.Zero(t, e.workers.Load())
 }
 
+// fakeRun runs o on a fake clock, moving the clock by step whenever the
+// engine (or its job) waits on it, until the run ends. With one worker
+// (MaxInflight 1) one goroutine at a time waits, so the run is the same
+// every time.
+func fakeRun(t *testing.T, o Options, fake *clock.Fake, step time.Duration) Result {
+	t.Helper()
+	type outcome struct {
+		res Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := Run(context.Background(), o)
+		done <- outcome{res, err}
+	}()
+	deadline := time.After(time.Minute)
+	for {
+		ctx, cancel := context.WithCancel(context.Background())
+		waiting := make(chan error, 1)
+		go func() { waiting <- fake.BlockUntil(ctx, 1) }()
+		select {
+		case out := <-done:
+			cancel()
+			<-waiting
+			require.NoError(t, out.err)
+			return out.res
+		case err := <-waiting:
+			cancel()
+			if err == nil {
+				fake.Advance(step)
+			}
+		case <-deadline:
+			cancel()
+			t.Fatal("the run did not end on the fake clock")
+		}
+	}
+}
+
 func TestOpenModelDropsIterationsLaterThanMaxLag(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
 	rec := &recorder{}
-	res, err := Run(context.Background(), Options{
+	res := fakeRun(t, Options{
 		Model: Open, Plan: constPlan{rate: 100, dur: time.Second}, MaxInflight: 1, MaxLag: 50 * time.Millisecond,
-		Monitor: rec,
+		Monitor: rec, Clock: fake,
 		Job: JobFunc(func(ctx context.Context, it Iteration) {
 			rec.add(it)
 			if it.Number == 0 {
-				time.Sleep(500 * time.Millisecond) // blocks the only slot
+				_ = clock.Sleep(ctx, fake, 500*time.Millisecond) // blocks the only slot
 			}
 		}),
-	})
-	require.NoError(t, err)
-	// Iterations 1..~44 were due during the stall and more than 50 ms late
-	// when the slot freed; the ~5 due in its last 50 ms ran late instead.
+	}, fake, 10*time.Millisecond)
+	// Iterations 1..45 were due during the stall (10..450 ms) and more than
+	// 50 ms late when the slot freed at 500 ms; the 5 due in its last 50 ms
+	// ran late instead.
 	assert.Equal(t, res.Dropped, rec.dropped.Load(), "the monitor saw every drop")
-	assert.InDelta(t, 45, float64(res.Dropped), 4, "dropped")
+	assert.Equal(t, uint64(45), res.Dropped, "dropped")
 	assert.Equal(t, uint64(100), res.Started+res.Dropped, "every iteration either ran or was dropped, once")
 	seen := map[uint64]bool{}
 	for _, it := range rec.its {
 		assert.False(t, seen[it.Number], "iteration %d ran twice", it.Number)
 		seen[it.Number] = true
-		assert.LessOrEqual(t, it.Start.Sub(it.Due), 50*time.Millisecond+20*time.Millisecond, "iteration %d ran although too late", it.Number)
+		assert.LessOrEqual(t, it.Start.Sub(it.Due), 50*time.Millisecond, "iteration %d ran although too late", it.Number)
 	}
 }
 
 func TestOpenModelZeroMaxLagNeverWaits(t *testing.T) {
-	res, err := Run(context.Background(), Options{
-		Model: Open, Plan: constPlan{rate: 100, dur: 500 * time.Millisecond}, MaxInflight: 1, MaxLag: 0,
+	fake := clock.NewFake(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	res := fakeRun(t, Options{
+		Model: Open, Plan: constPlan{rate: 100, dur: 500 * time.Millisecond}, MaxInflight: 1, MaxLag: 0, Clock: fake,
 		Job: JobFunc(func(ctx context.Context, it Iteration) {
 			if it.Number == 0 {
-				time.Sleep(200 * time.Millisecond)
+				_ = clock.Sleep(ctx, fake, 200*time.Millisecond)
 			}
 		}),
-	})
-	require.NoError(t, err)
-	assert.InDelta(t, 20, float64(res.Dropped), 2, "iterations due while the only slot was busy are dropped at once")
+	}, fake, 10*time.Millisecond)
+	assert.Equal(t, uint64(20), res.Dropped, "iterations due while the only slot was busy (10..200 ms) are dropped at once")
 	assert.Equal(t, uint64(50), res.Started+res.Dropped)
 }
 
@@ -348,4 +389,57 @@ func TestOptionsValidation(t *testing.T) {
 	assert.EqualError(t, err, "loadgen: no plan")
 	_, err = Run(context.Background(), Options{Model: Open, Plan: constPlan{rate: 1}, MaxLag: -1, Job: JobFunc(func(context.Context, Iteration) {})})
 	assert.EqualError(t, err, "loadgen: max_lag -1ns must not be negative")
+}
+
+// TestOpenModelOnInjectedClock: the open model tells the time and sleeps
+// on the clock it is given. On a fake clock every iteration starts exactly
+// at its due time on that clock, whatever real time does.
+func TestOpenModelOnInjectedClock(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	fake := clock.NewFake(t0)
+	rec := &recorder{}
+	ran := make(chan Iteration, 10)
+	type outcome struct {
+		res Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := Run(context.Background(), Options{
+			Model: Open, Plan: constPlan{rate: 10, dur: time.Second}, MaxInflight: 4, MaxLag: time.Second,
+			Monitor: rec, Clock: fake, Job: JobFunc(func(_ context.Context, it Iteration) { ran <- it }),
+		})
+		done <- outcome{res, err}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	next := func() Iteration {
+		select {
+		case it := <-ran:
+			return it
+		case <-ctx.Done():
+			t.Fatal("no iteration ran")
+			return Iteration{}
+		}
+	}
+	its := []Iteration{next()} // due at the start
+	for range 9 {
+		// The worker holding the next claim waits for it: move the clock
+		// to its due time, and only there.
+		require.NoError(t, fake.BlockUntil(ctx, 1))
+		fake.Advance(100 * time.Millisecond)
+		its = append(its, next())
+	}
+	out := <-done
+	require.NoError(t, out.err)
+	assert.Equal(t, uint64(10), out.res.Started)
+	assert.Equal(t, t0, out.res.Start, "the run starts at the fake clock's time")
+	for k, it := range its {
+		assert.Equal(t, uint64(k), it.Number)
+		assert.Equal(t, t0.Add(time.Duration(k)*100*time.Millisecond), it.Due, "iteration %d due", k)
+		assert.Equal(t, it.Due, it.Start, "iteration %d starts at its due time on the fake clock", k)
+	}
+	for _, l := range rec.lags {
+		assert.Zero(t, l, "no lag on a fake clock that stops at each due time")
+	}
 }

@@ -131,7 +131,7 @@ func TestThresholdsAreBucketBoundaries(t *testing.T) {
 	}
 	assert.Equal(t, uint64(0), bounds[0.3], "700 ms is above 0.3 s")
 	assert.Equal(t, uint64(1), bounds[0.8], "700 ms is below 0.8 s")
-	assert.Positive(t, h.GetSchema(), "native buckets are exported too")
+	assert.Equal(t, int32(3), h.GetSchema(), "native buckets are exported too, each 2^(1/8) times as wide as the last (docs/metrics.md)")
 	assert.NotEmpty(t, h.GetPositiveSpan())
 }
 

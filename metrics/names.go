@@ -26,6 +26,8 @@ const (
 	AlertsFiring             = "canary_alerts_firing"                                // gauge: check, slo
 	ConfigLastReloadOK       = "canary_config_last_reload_successful"                // gauge
 	ConfigLastReloadSuccessS = "canary_config_last_reload_success_timestamp_seconds" // gauge
+	APIRequestsRejected      = "canary_api_requests_rejected_total"                  // counter: reason
+	FlaggerWebhooks          = "canary_flagger_webhooks_total"                       // counter: hook, code
 )
 
 // Label names.
@@ -40,6 +42,8 @@ const (
 	LabelQuantile  = "quantile"
 	LabelSLO       = "slo"
 	LabelWindow    = "window"
+	LabelReason    = "reason"
+	LabelHook      = "hook"
 )
 
 // Iteration results (the result label of canary_iterations_total).

@@ -60,7 +60,8 @@ func SLOSelector(check, sloName string) string {
 	return "{" + CheckMatcher(check) + "," + metrics.LabelSLO + "=" + Quote(sloName) + "}"
 }
 
-// LatencyHistogram names the classic histogram a latency objective reads.
+// LatencyHistogram names the histogram a latency objective reads (its
+// native series; the classic ones add _bucket, _count and _sum).
 func LatencyHistogram(o slo.Objective) string {
 	switch {
 	case o.Service:
@@ -86,6 +87,13 @@ func latencyMatchers(check string, o slo.Objective) string {
 // (a PromQL duration), summed over instances (a distributed run's pods add
 // up). No traffic in the window gives no sample rather than NaN. Only an
 // objective with an error budget (slo.Objective.HasBudget) has one.
+//
+// A latency objective's bad events are the observations above its
+// threshold. Prometheus stores a histogram either as native samples (the
+// feature flag on; 2.x then drops the classic series) or as classic
+// buckets, so the expression reads both: histogram_fraction of the native
+// histogram, or else the classic bucket at the threshold (every threshold is
+// a bucket boundary, see metrics.LatencyBuckets) over the count.
 func SLIErrorRatio(check string, o slo.Objective, window string) string {
 	c := CheckMatcher(check)
 	by := "sum by (" + metrics.LabelCheck + ") "
@@ -97,7 +105,12 @@ func SLIErrorRatio(check string, o slo.Objective, window string) string {
 		return fmt.Sprintf("(\n  %s\n  or\n  0 * %s\n)\n/\n(%s > 0)", bad, all, all)
 	}
 	hist, sel := LatencyHistogram(o), latencyMatchers(check, o)
-	return fmt.Sprintf("1 - (\n  %s(rate(%s_bucket{%s,%s}[%s]))\n  /\n  (%s(rate(%s_count{%s}[%s])) > 0)\n)",
+	native := fmt.Sprintf("%s(rate(%s{%s}[%s]))", by, hist, sel, window)
+	// histogram_fraction of a histogram without observations is NaN: the
+	// "and" keeps a window without traffic from recording it.
+	return fmt.Sprintf("1 - (\n  (\n    histogram_fraction(0, %s, %s)\n    and\n    histogram_count(%s) > 0\n  )\n  or\n"+
+		"  %s(rate(%s_bucket{%s,%s}[%s]))\n  /\n  (%s(rate(%s_count{%s}[%s])) > 0)\n)",
+		Number(o.Target), native, native,
 		by, hist, sel, leMatcher(o.Target), window, by, hist, sel, window)
 }
 
@@ -113,13 +126,29 @@ func leMatcher(v float64) string {
 	return `le="` + s + `"`
 }
 
-// Quantile is the q-quantile (0.99) of a classic histogram's series matching
+// Quantile is the q-quantile (0.99) of a histogram's series matching
 // matchers, over window, per the labels in by ("" for one series in all).
+// It reads the native histogram where Prometheus stores one, and the
+// classic buckets otherwise. The two never meet inside one
+// histogram_quantile: a call given both kinds answers nothing since
+// Prometheus 3.5. Both branches carry the same labels (by), so "or" keeps
+// the native answer of a group that has one.
 func Quantile(q float64, hist, matchers, by, window string) string {
+	le := "le"
 	if by != "" {
-		by += ", "
+		le = by + ", le"
 	}
-	return fmt.Sprintf("histogram_quantile(%s, sum by (%sle) (rate(%s_bucket{%s}[%s])))", Number(q), by, hist, matchers, window)
+	return fmt.Sprintf("histogram_quantile(%s, %s) or histogram_quantile(%s, sum by (%s) (rate(%s_bucket{%s}[%s])))",
+		Number(q), sumBy(by, fmt.Sprintf("rate(%s{%s}[%s])", hist, matchers, window)),
+		Number(q), le, hist, matchers, window)
+}
+
+// sumBy is sum by (by) (expr), or sum(expr) for by "".
+func sumBy(by, expr string) string {
+	if by == "" {
+		return "sum(" + expr + ")"
+	}
+	return "sum by (" + by + ") (" + expr + ")"
 }
 
 // Iterations is how many iterations of check completed over window, on all
@@ -135,16 +164,28 @@ func Throughput(check, window string) string {
 }
 
 // MeanLatency is the mean of the histogram a latency objective reads, over
-// window, on all instances.
+// window, on all instances: from the native histogram where Prometheus
+// stores one, else from the classic _sum and _count.
 func MeanLatency(check string, o slo.Objective, window string) string {
 	h, s := LatencyHistogram(o), latencyMatchers(check, o)
-	return fmt.Sprintf("sum(rate(%s_sum{%s}[%s])) / sum(rate(%s_count{%s}[%s]))", h, s, window, h, s, window)
+	native := fmt.Sprintf("sum(rate(%s{%s}[%s]))", h, s, window)
+	return fmt.Sprintf("(histogram_sum(%s) / histogram_count(%s)) or (sum(rate(%s_sum{%s}[%s])) / sum(rate(%s_count{%s}[%s])))",
+		native, native, h, s, window, h, s, window)
 }
 
 // LatencyQuantile is a percentile objective's percentile, interpolated from
-// its histogram's buckets, over window, on all instances.
+// its histogram's buckets (native or classic), over window, on all
+// instances.
 func LatencyQuantile(check string, o slo.Objective, window string) string {
 	return Quantile(o.Percentile/100, LatencyHistogram(o), latencyMatchers(check, o), "", window)
+}
+
+// Observations is how many observations a histogram's series matching
+// matchers counted over window, on all instances: histogram_count of the
+// native histogram, or else the classic _count.
+func Observations(hist, matchers, window string) string {
+	return fmt.Sprintf("histogram_count(sum(increase(%s{%s}[%s]))) or sum(increase(%s_count{%s}[%s]))",
+		hist, matchers, window, hist, matchers, window)
 }
 
 // GeneratorLag is the q-quantile of check's generator lag over window, on

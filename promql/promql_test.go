@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/slo"
 )
 
@@ -29,26 +30,56 @@ func TestSLIErrorRatio(t *testing.T) {
 /
 (sum by (check) (rate(canary_iterations_total{check="c"}[5m])) > 0)`},
 		{"step latency, corrected", "p99(login)<300ms", `1 - (
+  (
+    histogram_fraction(0, 0.3, sum by (check) (rate(canary_request_duration_seconds{check="c",step="login"}[5m])))
+    and
+    histogram_count(sum by (check) (rate(canary_request_duration_seconds{check="c",step="login"}[5m]))) > 0
+  )
+  or
   sum by (check) (rate(canary_request_duration_seconds_bucket{check="c",step="login",le="0.3"}[5m]))
   /
   (sum by (check) (rate(canary_request_duration_seconds_count{check="c",step="login"}[5m])) > 0)
 )`},
 		{"step latency, service", "p95(pay, service)<250ms", `1 - (
+  (
+    histogram_fraction(0, 0.25, sum by (check) (rate(canary_request_service_seconds{check="c",step="pay"}[5m])))
+    and
+    histogram_count(sum by (check) (rate(canary_request_service_seconds{check="c",step="pay"}[5m]))) > 0
+  )
+  or
   sum by (check) (rate(canary_request_service_seconds_bucket{check="c",step="pay",le="0.25"}[5m]))
   /
   (sum by (check) (rate(canary_request_service_seconds_count{check="c",step="pay"}[5m])) > 0)
 )`},
 		{"service latency of every step", "p99(service)<50ms", `1 - (
+  (
+    histogram_fraction(0, 0.05, sum by (check) (rate(canary_request_service_seconds{check="c"}[5m])))
+    and
+    histogram_count(sum by (check) (rate(canary_request_service_seconds{check="c"}[5m]))) > 0
+  )
+  or
   sum by (check) (rate(canary_request_service_seconds_bucket{check="c",le="0.05"}[5m]))
   /
   (sum by (check) (rate(canary_request_service_seconds_count{check="c"}[5m])) > 0)
 )`},
 		{"iteration latency, integer threshold", "p90<2s", `1 - (
+  (
+    histogram_fraction(0, 2, sum by (check) (rate(canary_iteration_duration_seconds{check="c"}[5m])))
+    and
+    histogram_count(sum by (check) (rate(canary_iteration_duration_seconds{check="c"}[5m]))) > 0
+  )
+  or
   sum by (check) (rate(canary_iteration_duration_seconds_bucket{check="c",le=~"2|2\\.0"}[5m]))
   /
   (sum by (check) (rate(canary_iteration_duration_seconds_count{check="c"}[5m])) > 0)
 )`},
 		{"quotes in a step name", `p99(a"b)<1.5s`, `1 - (
+  (
+    histogram_fraction(0, 1.5, sum by (check) (rate(canary_request_duration_seconds{check="c",step="a\"b"}[5m])))
+    and
+    histogram_count(sum by (check) (rate(canary_request_duration_seconds{check="c",step="a\"b"}[5m]))) > 0
+  )
+  or
   sum by (check) (rate(canary_request_duration_seconds_bucket{check="c",step="a\"b",le="1.5"}[5m]))
   /
   (sum by (check) (rate(canary_request_duration_seconds_count{check="c",step="a\"b"}[5m])) > 0)
@@ -131,15 +162,22 @@ func TestGateQueries(t *testing.T) {
 		{"iterations", Iterations("c", "5m"), `sum(increase(canary_iterations_total{check="c"}[5m]))`},
 		{"throughput", Throughput("c", "5m"), `sum(rate(canary_iterations_total{check="c",result!="dropped"}[5m]))`},
 		{"mean of a step", MeanLatency("c", obj("mean(login)<100ms"), "5m"),
-			`sum(rate(canary_request_duration_seconds_sum{check="c",step="login"}[5m])) / sum(rate(canary_request_duration_seconds_count{check="c",step="login"}[5m]))`},
+			`(histogram_sum(sum(rate(canary_request_duration_seconds{check="c",step="login"}[5m]))) / histogram_count(sum(rate(canary_request_duration_seconds{check="c",step="login"}[5m]))))` +
+				` or (sum(rate(canary_request_duration_seconds_sum{check="c",step="login"}[5m])) / sum(rate(canary_request_duration_seconds_count{check="c",step="login"}[5m])))`},
 		{"mean of iterations", MeanLatency("c", obj("mean<1s"), "1h"),
-			`sum(rate(canary_iteration_duration_seconds_sum{check="c"}[1h])) / sum(rate(canary_iteration_duration_seconds_count{check="c"}[1h]))`},
+			`(histogram_sum(sum(rate(canary_iteration_duration_seconds{check="c"}[1h]))) / histogram_count(sum(rate(canary_iteration_duration_seconds{check="c"}[1h]))))` +
+				` or (sum(rate(canary_iteration_duration_seconds_sum{check="c"}[1h])) / sum(rate(canary_iteration_duration_seconds_count{check="c"}[1h])))`},
 		{"percentile of a step's service time", LatencyQuantile("c", obj("p99.9(pay, service)<250ms"), "5m"),
-			`histogram_quantile(0.999, sum by (le) (rate(canary_request_service_seconds_bucket{check="c",step="pay"}[5m])))`},
+			`histogram_quantile(0.999, sum(rate(canary_request_service_seconds{check="c",step="pay"}[5m])))` +
+				` or histogram_quantile(0.999, sum by (le) (rate(canary_request_service_seconds_bucket{check="c",step="pay"}[5m])))`},
 		{"generator lag", GeneratorLag(0.99, "c", "10m"),
-			`histogram_quantile(0.99, sum by (le) (rate(canary_generator_lag_seconds_bucket{check="c"}[10m])))`},
+			`histogram_quantile(0.99, sum(rate(canary_generator_lag_seconds{check="c"}[10m])))` +
+				` or histogram_quantile(0.99, sum by (le) (rate(canary_generator_lag_seconds_bucket{check="c"}[10m])))`},
+		{"observations", Observations(metrics.GeneratorLag, `check="c"`, "5m"),
+			`histogram_count(sum(increase(canary_generator_lag_seconds{check="c"}[5m]))) or sum(increase(canary_generator_lag_seconds_count{check="c"}[5m]))`},
 		{"quantile per label", Quantile(0.5, "h", `check=~"$check"`, "check, step", "$__rate_interval"),
-			`histogram_quantile(0.5, sum by (check, step, le) (rate(h_bucket{check=~"$check"}[$__rate_interval])))`},
+			`histogram_quantile(0.5, sum by (check, step) (rate(h{check=~"$check"}[$__rate_interval])))` +
+				` or histogram_quantile(0.5, sum by (check, step, le) (rate(h_bucket{check=~"$check"}[$__rate_interval])))`},
 		{"SLO selector", SLOSelector(`a"b`, "avail"), `{check="a\"b",slo="avail"}`},
 	} {
 		assert.Equal(t, tc.want, tc.got, tc.name)

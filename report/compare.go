@@ -91,7 +91,7 @@ func WriteComparisonSummary(w io.Writer, c *Comparison) error {
 		gen += fmt.Sprintf(", %d CPU%s", n, plural(n))
 	}
 	if c.Generator.Saturated {
-		gen += "  — SATURATED: latency comparisons that did not fail are void"
+		gen += "  — SATURATED: latency objectives that did not fail may be void"
 	}
 	fmt.Fprintf(&b, "  generator  %s\n\n", gen)
 

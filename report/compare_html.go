@@ -240,7 +240,7 @@ td.reason{color:#4b5563;font-size:13px;padding-top:0}svg.effect{display:block}td
 {{if .C.Reasons}}<ul class="reasons">{{range .C.Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <table><thead><tr><th></th><th>url</th><th class="num">iterations</th><th class="num">failed</th><th class="num">p50 ms</th><th class="num">p99 ms</th></tr></thead><tbody>
 {{range .Sides}}<tr><td class="side-{{.Name}}">{{.Name}}</td><td><code>{{.URL}}</code></td><td class="num">{{.Iterations}}</td><td class="num">{{.Failed}}</td><td class="num">{{.P50}}</td><td class="num">{{.P99}}</td></tr>{{end}}
-<tr><td>generator</td><td colspan="5">lag p99 {{printf "%.2f" .C.Generator.LagP99Ms}} ms, {{printf "%.2f" .C.Generator.BehindPct}}% behind{{with .C.Generator.CPUs}}, {{.}} CPU{{if ne . 1}}s{{end}}{{end}}{{if .C.Generator.Saturated}} — saturated: latency comparisons that did not fail are void{{end}}</td></tr>
+<tr><td>generator</td><td colspan="5">lag p99 {{printf "%.2f" .C.Generator.LagP99Ms}} ms, {{printf "%.2f" .C.Generator.BehindPct}}% behind{{with .C.Generator.CPUs}}, {{.}} CPU{{if ne . 1}}s{{end}}{{end}}{{if .C.Generator.Saturated}} — saturated: latency objectives that did not fail may be void{{end}}</td></tr>
 </tbody></table>
 <h2>Objectives</h2>
 <p class="help">The effect is the candidate's value against the baseline's, with its {{.Confidence}} confidence interval. An objective fails when the whole interval is worse than allowed (the red dashed line), passes when all of it is within, and cannot tell when it straddles.</p>

@@ -190,11 +190,11 @@ func TestComparisonJUnit(t *testing.T) {
 func TestComparisonJUnitSaturated(t *testing.T) {
 	c := comparisonFixture(t)
 	c.Generator.Saturated = true
-	c.Reasons = append([]string{"generator saturated: generator lag p99 12.0 ms > 10ms; latency objectives that did not fail are void"}, c.Reasons...)
+	c.Reasons = append([]string{"generator saturated: generator lag p99 12ms > 10ms over 6000 lag samples; corrected-latency objectives that did not fail are void where its lag could hide a worsening"}, c.Reasons...)
 	var b bytes.Buffer
 	require.NoError(t, WriteComparisonJUnit(&b, c))
 	assert.Contains(t, b.String(), `<testcase name="verdict" classname="canary.compare.checkout" time="0">`)
-	assert.Contains(t, b.String(), "generator saturated: generator lag p99 12.0 ms")
+	assert.Contains(t, b.String(), "generator saturated: generator lag p99 12ms")
 }
 
 // TestComparisonHTML: both sides on every chart, an effect plot per

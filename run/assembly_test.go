@@ -119,22 +119,25 @@ func TestJudgeAppliesTheSaturationRule(t *testing.T) {
 		}
 		return s
 	}
+	// A success objective is judged on what the target answered: a
+	// saturated generator is reported, and never voids it.
 	objs := []slo.Objective{{Name: "a", Kind: slo.KindSuccess, Op: slo.GE, Target: 0.99}}
 	for _, tc := range []struct {
 		name      string
 		snap      *stats.Snapshot
 		behind    float64
-		verdict   slo.Verdict
+		due       int64
 		saturated bool
 	}{
-		{"no lag recorded", snap(0, 0), 0, slo.Pass, false},
-		{"small lag", snap(2, 50), 0, slo.Pass, false},
-		{"large lag", snap(40, 50), 0, slo.Inconclusive, true},
-		{"behind its schedule", snap(2, 50), 5, slo.Inconclusive, true},
+		{"no lag recorded", snap(0, 0), 0, 0, false},
+		{"small lag", snap(2, 150), 0, 150, false},
+		{"large lag over too few samples to tell", snap(40, 50), 0, 50, false},
+		{"large lag", snap(40, 150), 0, 150, true},
+		{"behind its schedule", snap(2, 150), 5, 1000, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			j := Judge(objs, slo.Input{Snapshot: tc.snap, Duration: time.Minute, Window: "1m"}, tc.behind)
-			assert.Equal(t, tc.verdict, j.Verdict, "%v", j.Reasons)
+			j := Judge(objs, slo.Input{Snapshot: tc.snap, Duration: time.Minute, Window: "1m"}, tc.behind, tc.due)
+			assert.Equal(t, slo.Pass, j.Verdict, "%v", j.Reasons)
 			assert.Equal(t, tc.saturated, j.Saturated)
 			if tc.snap.Lag.TotalCount() > 0 {
 				assert.InDelta(t, float64(tc.snap.Lag.ValueAtQuantile(99))/1000, j.LagP99Ms, 1e-9)

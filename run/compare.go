@@ -105,7 +105,7 @@ func Compare(ctx context.Context, o CompareOptions) (*ComparisonOutcome, error) 
 	})
 
 	base, cand := cols[0].Totals(), cols[1].Totals()
-	j, err := JudgeComparison(o.Objectives, base, cand, o.Judge, res.BehindPct, res.Aborted)
+	j, err := JudgeComparison(o.Objectives, base, cand, o.Judge, res.BehindPct, int64(res.Due), res.Aborted)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +122,7 @@ func Compare(ctx context.Context, o CompareOptions) (*ComparisonOutcome, error) 
 		}
 		// A side has no SLOs of its own: the comparison's verdict is the
 		// only one.
-		rep.Verdict = string(j.Verdict)
+		rep.Verdict, rep.Aborted = string(j.Verdict), res.Aborted
 		side.Report = rep
 	}
 	doc.Generator = doc.Candidate.Report.Generator
@@ -192,38 +192,41 @@ type ComparisonJudgement struct {
 }
 
 // JudgeComparison judges the candidate against the baseline (compare.Judge)
-// and then applies what the statistics cannot know: a saturated generator
-// (the rule of Saturated, on the generator's lag and behindPct) voids every
-// latency objective that did not fail, and an aborted comparison is
-// inconclusive. A comparison's verdict — of `canary compare`, a daemon
-// check's window or an on-demand run — is made here.
+// and then applies what the statistics cannot know: the generator-saturation
+// rule (slo.Generator, from the candidate's lag and behindPct over due) and
+// an aborted comparison, which is inconclusive. A comparison's verdict — of
+// `canary compare`, a daemon check's window or an on-demand run — is made
+// here.
 //
-// Why a failure stands: both sides' requests of an iteration are due at the
-// same moment and start together, so the generator's delays fall on both
-// alike, and a candidate slower beyond its allowance was slower under the
-// same conditions. Why a pass does not: the same delay added to both sides
-// shrinks their relative difference and widens the intervals, and could
-// hide a worsening. Error and success objectives are judged on what the
-// targets answered, saturated or not.
-func JudgeComparison(objs []compare.Objective, baseline, candidate *stats.Snapshot, opt compare.Options, behindPct float64, aborted bool) (ComparisonJudgement, error) {
+// A saturated generator voids a latency objective on corrected latency that
+// did not fail, when its lag p99 is at least slo.LagShare of the allowance
+// as a latency. Why a failure stands: both sides' requests of an iteration
+// are due at the same moment and start together, so the generator's delays
+// fall on both alike, and a candidate slower beyond its allowance was slower
+// under the same conditions. Why a pass does not: the same delay added to
+// both sides shrinks their relative difference and widens the intervals,
+// and could hide a worsening — unless it is small against the allowance.
+// Service latency, errors and success are what the targets answered,
+// saturated or not.
+func JudgeComparison(objs []compare.Objective, baseline, candidate *stats.Snapshot, opt compare.Options, behindPct float64, due int64, aborted bool) (ComparisonJudgement, error) {
 	j, err := compare.Judge(objs, baseline, candidate, opt)
 	if err != nil {
 		return ComparisonJudgement{}, err
 	}
-	out := ComparisonJudgement{Judgement: j}
-	if candidate != nil && candidate.Lag != nil && candidate.Lag.TotalCount() > 0 {
-		out.LagP99Ms = float64(candidate.Lag.ValueAtQuantile(99)) / 1000
-	}
+	gen := slo.GeneratorOf(candidate)
+	gen.BehindPct, gen.Due = behindPct, due
+	out := ComparisonJudgement{Judgement: j, LagP99Ms: float64(gen.LagP99) / float64(time.Millisecond)}
 	var why string
-	out.Saturated, why = Saturated(out.LagP99Ms, behindPct)
+	out.Saturated, why = gen.Saturated()
 	var first []string
 	if out.Saturated {
-		first = append(first, "generator saturated: "+why+"; latency objectives that did not fail are void")
+		first = append(first, "generator saturated: "+why+"; corrected-latency objectives that did not fail are void where its lag could hide a worsening")
 		for i := range out.Results {
 			r := &out.Results[i]
-			if r.Objective.Measure != compare.Errors && r.Objective.Measure != compare.Success && r.Verdict != slo.Fail {
+			if allowed, ok := voidable(*r); ok && r.Verdict != slo.Fail && gen.LagP99.Seconds() >= slo.LagShare*allowed {
 				r.Verdict = slo.Inconclusive
-				r.Reason += "; void: the generator saturated"
+				r.Reason += fmt.Sprintf("; void: the generator saturated (lag p99 %s, at least %g of the allowed %s)",
+					slo.FormatSeconds(gen.LagP99.Seconds()), slo.LagShare, slo.FormatSeconds(allowed))
 			}
 		}
 	}
@@ -252,4 +255,21 @@ func JudgeComparison(objs []compare.Objective, baseline, candidate *stats.Snapsh
 		out.Verdict = slo.Inconclusive
 	}
 	return out, nil
+}
+
+// voidable reports whether a saturated generator could have changed r — a
+// judged objective on corrected latency — and its allowance as a latency
+// (seconds).
+func voidable(r compare.Result) (allowed float64, ok bool) {
+	o, e := r.Objective, r.Effect
+	if o.Measure == compare.Errors || o.Measure == compare.Success || o.Service || e == nil {
+		return 0, false
+	}
+	if e.Unit == "relative" {
+		if r.Baseline.Value == nil {
+			return 0, false
+		}
+		return e.Allowed * *r.Baseline.Value, true
+	}
+	return e.Allowed, true
 }

@@ -156,15 +156,16 @@ func TestCandidateFirstIsAFairCoin(t *testing.T) {
 	}
 }
 
-// snapshots are a baseline and a candidate with latencies from fill
-// (the candidate's stretched by slower), errors failed iterations of
-// n each, and generator lag.
-func snapshots(t *testing.T, n int, slower float64, errors int, lag time.Duration) (*stats.Snapshot, *stats.Snapshot) {
+// snapshots are a baseline and a candidate of n iterations each, their
+// latencies spread evenly over scale to twice scale (the candidate's
+// stretched by slower), errors failed iterations in the candidate, and
+// generator lag.
+func snapshots(t *testing.T, n int, scale time.Duration, slower float64, errors int, lag time.Duration) (*stats.Snapshot, *stats.Snapshot) {
 	t.Helper()
 	mk := func(stretch float64, failed int) *stats.Snapshot {
 		s := stats.NewSnapshot([]string{"get"})
 		for i := range n {
-			v := int64(float64(20000+i*20000/n) * stretch) // 20..40 ms, evenly
+			v := int64(float64(scale.Microseconds()+int64(i)*scale.Microseconds()/int64(n)) * stretch)
 			require.NoError(t, s.Iteration.RecordValue(v))
 			require.NoError(t, s.Steps[0].Latency.RecordValue(v))
 			require.NoError(t, s.Steps[0].Service.RecordValue(v))
@@ -187,40 +188,50 @@ func TestJudgeComparisonSaturationAndAbort(t *testing.T) {
 		}
 		return out
 	}
-	p99, errs := "p99 not worse by more than 10%", "errors not higher by more than 0.1pp"
+	const (
+		p99     = "p99 not worse by more than 10%"
+		errs    = "errors not higher by more than 0.1pp"
+		service = "p99(get, service) not worse by more than 10%"
+		lagged  = "generator saturated: generator lag p99 30.02ms > 10ms over 5000 lag samples; corrected-latency objectives that did not fail are void where its lag could hide a worsening"
+	)
+	ms20 := 20 * time.Millisecond
 	for _, tc := range []struct {
 		name      string
+		scale     time.Duration
 		slower    float64
 		errors    int
 		lag       time.Duration
 		behind    float64
 		aborted   bool
+		objs      []string
 		verdict   slo.Verdict
-		results   []slo.Verdict // p99, errors
+		results   []slo.Verdict
 		saturated bool
 		first     string
 	}{
-		{name: "alike, generator fine", lag: time.Millisecond, verdict: slo.Pass, results: []slo.Verdict{slo.Pass, slo.Pass}},
-		{name: "alike, generator saturated: the latency pass is void", lag: 30 * time.Millisecond,
+		{name: "alike, generator fine", scale: ms20, lag: time.Millisecond, objs: []string{p99, errs},
+			verdict: slo.Pass, results: []slo.Verdict{slo.Pass, slo.Pass}},
+		{name: "alike, generator saturated: the latency pass is void", scale: ms20, lag: 30 * time.Millisecond, objs: []string{p99, errs},
+			verdict: slo.Inconclusive, results: []slo.Verdict{slo.Inconclusive, slo.Pass}, saturated: true, first: lagged},
+		{name: "behind its schedule is saturated too", scale: ms20, lag: time.Millisecond, behind: 5, objs: []string{p99, errs},
 			verdict: slo.Inconclusive, results: []slo.Verdict{slo.Inconclusive, slo.Pass}, saturated: true,
-			first: "generator saturated: generator lag p99 30.0 ms > 10ms; latency objectives that did not fail are void"},
-		{name: "behind its schedule is saturated too", lag: time.Millisecond, behind: 5,
-			verdict: slo.Inconclusive, results: []slo.Verdict{slo.Inconclusive, slo.Pass}, saturated: true,
-			first: "generator saturated: the generator fell 5.0% behind its schedule (> 1%); latency objectives that did not fail are void"},
-		{name: "slower, saturated: the failure stands", slower: 0.3, lag: 30 * time.Millisecond,
-			verdict: slo.Fail, results: []slo.Verdict{slo.Fail, slo.Pass}, saturated: true,
-			first: "generator saturated: generator lag p99 30.0 ms > 10ms; latency objectives that did not fail are void"},
-		{name: "more errors, saturated: judged on the answers", errors: 100, lag: 30 * time.Millisecond,
-			verdict: slo.Fail, results: []slo.Verdict{slo.Inconclusive, slo.Fail}, saturated: true,
-			first: "generator saturated: generator lag p99 30.0 ms > 10ms; latency objectives that did not fail are void"},
-		{name: "aborted", lag: time.Millisecond, aborted: true,
+			first: "generator saturated: the generator fell 5% behind its schedule (> 1%) over 1000 due iterations; corrected-latency objectives that did not fail are void where its lag could hide a worsening"},
+		{name: "slower, saturated: the failure stands", scale: ms20, slower: 0.3, lag: 30 * time.Millisecond, objs: []string{p99, errs},
+			verdict: slo.Fail, results: []slo.Verdict{slo.Fail, slo.Pass}, saturated: true, first: lagged},
+		{name: "more errors, saturated: judged on the answers", scale: ms20, errors: 100, lag: 30 * time.Millisecond, objs: []string{p99, errs},
+			verdict: slo.Fail, results: []slo.Verdict{slo.Inconclusive, slo.Fail}, saturated: true, first: lagged},
+		{name: "service latency is the target's own", scale: ms20, lag: 30 * time.Millisecond, objs: []string{service, errs},
+			verdict: slo.Pass, results: []slo.Verdict{slo.Pass, slo.Pass}, saturated: true, first: lagged},
+		{name: "a lag small against the allowance cannot hide a worsening", scale: 2 * time.Second, lag: 30 * time.Millisecond, objs: []string{p99, errs},
+			verdict: slo.Pass, results: []slo.Verdict{slo.Pass, slo.Pass}, saturated: true, first: lagged},
+		{name: "aborted", scale: ms20, lag: time.Millisecond, aborted: true, objs: []string{p99, errs},
 			verdict: slo.Inconclusive, results: []slo.Verdict{slo.Pass, slo.Pass}, first: "the comparison was aborted before its end"},
-		{name: "aborted while failing", slower: 0.3, lag: time.Millisecond, aborted: true,
+		{name: "aborted while failing", scale: ms20, slower: 0.3, lag: time.Millisecond, aborted: true, objs: []string{p99, errs},
 			verdict: slo.Inconclusive, results: []slo.Verdict{slo.Fail, slo.Pass}, first: "the comparison was aborted before its end"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, c := snapshots(t, 5000, tc.slower, tc.errors, tc.lag)
-			j, err := JudgeComparison(objs(p99, errs), b, c, compare.Options{}, tc.behind, tc.aborted)
+			b, c := snapshots(t, 5000, tc.scale, tc.slower, tc.errors, tc.lag)
+			j, err := JudgeComparison(objs(tc.objs...), b, c, compare.Options{}, tc.behind, 1000, tc.aborted)
 			require.NoError(t, err)
 			assert.Equal(t, tc.verdict, j.Verdict, "%v", j.Reasons)
 			assert.Equal(t, tc.saturated, j.Saturated)
@@ -228,12 +239,13 @@ func TestJudgeComparisonSaturationAndAbort(t *testing.T) {
 				assert.Equal(t, want, j.Results[i].Verdict, "%s: %s", j.Results[i].Expr, j.Results[i].Reason)
 			}
 			if tc.first != "" {
+				require.NotEmpty(t, j.Reasons)
 				assert.Equal(t, tc.first, j.Reasons[0])
 			} else {
 				assert.Empty(t, j.Reasons)
 			}
 		})
 	}
-	_, err := JudgeComparison(nil, nil, nil, compare.Options{Confidence: 2}, 0, false)
+	_, err := JudgeComparison(nil, nil, nil, compare.Options{Confidence: 2}, 0, 0, false)
 	assert.EqualError(t, err, "confidence 2 is outside 50%..100% (exclusive)")
 }

@@ -214,15 +214,5 @@ func TestSLOsAndAbort(t *testing.T) {
 	assert.True(t, out.Result.Aborted)
 	assert.Equal(t, slo.Inconclusive, out.Judgement.Verdict, "an aborted run is inconclusive")
 	assert.Equal(t, "inconclusive", out.Report.Verdict)
-}
-
-func TestSaturatedRule(t *testing.T) {
-	for _, tc := range []struct {
-		lag, behind float64
-		want        bool
-	}{{0.8, 0, false}, {10, 1, false}, {10.5, 0, true}, {1, 1.5, true}} {
-		got, why := Saturated(tc.lag, tc.behind)
-		assert.Equal(t, tc.want, got, "lag %v behind %v", tc.lag, tc.behind)
-		assert.Equal(t, tc.want, why != "")
-	}
+	assert.True(t, out.Report.Aborted, "the report says it was cut short")
 }

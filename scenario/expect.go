@@ -52,6 +52,12 @@ type jsonExpect struct {
 
 func (e *expectations) needHeaders() bool { return len(e.headers) > 0 || e.exprHeaders }
 
+// needBody reports whether an expectation reads the response body; when
+// none does (nor a capture), the body is read and dropped, not kept.
+func (e *expectations) needBody() bool {
+	return len(e.contains) > 0 || len(e.matches) > 0 || len(e.json) > 0 || e.expr != nil
+}
+
 func (c *compiler) compileExpect(n *yaml.Node, y *expectYAML, where string) expectations {
 	d := c.d
 	e := expectations{statusLo: 100, statusHi: 399, statusText: "< 400", maxLatency: y.MaxLatency, exprText: y.Expr}

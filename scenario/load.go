@@ -56,6 +56,7 @@ type Scenario struct {
 	data      *feeder
 	think     [2]time.Duration
 	tls       transport.TLSOptions
+	http2     bool
 	maxRedirs int
 	dataFiles []string
 	env       func(string) (string, bool)
@@ -87,6 +88,7 @@ type Step struct {
 	expect   expectations
 	captures []capture
 	needHdrs bool
+	needBody bool
 	static   bool // nothing to render: the request is built once
 }
 
@@ -127,7 +129,7 @@ func (s *Scenario) ThinkTime() (min, max time.Duration) { return s.think[0], s.t
 
 // TransportOptions are the client options the scenario asks for.
 func (s *Scenario) TransportOptions() transport.Options {
-	return transport.Options{TLS: s.tls, MaxRedirects: s.maxRedirs, Secrets: s.Secrets}
+	return transport.Options{TLS: s.tls, HTTP2: s.http2, MaxRedirects: s.maxRedirs, Secrets: s.Secrets}
 }
 
 // StaticHosts lists the hosts of URLs known at load time: literal URLs and
@@ -180,6 +182,7 @@ type defaultsYAML struct {
 	FollowRedirects *bool             `yaml:"follow_redirects"`
 	MaxRedirects    *int              `yaml:"max_redirects"`
 	MaxBody         string            `yaml:"max_body"`
+	HTTP2           bool              `yaml:"http2"`
 }
 
 type tlsYAML struct {
@@ -239,7 +242,7 @@ func ParseVars(kvs []string) (map[string]string, error) {
 func Load(path string, opts LoadOptions) (*Scenario, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, yamlfile.ReadError("scenario", path, err)
 	}
 	return Parse(path, data, opts)
 }
@@ -374,6 +377,8 @@ type compiler struct {
 	opts LoadOptions
 	env  func(string) (string, bool)
 	s    *Scenario
+	// varNodes are the file's vars' values, for messages about them.
+	varNodes map[string]*yaml.Node
 	// defined names → where they come from ("var", "data", "capture of step x").
 	defined map[string]string
 	// capturedBy: names captured by some step, for "only a later step
@@ -436,6 +441,7 @@ func (c *compiler) compileVars(n *yaml.Node) {
 		if !ok {
 			continue
 		}
+		c.noteVar(name, vals[i])
 		t := c.compile(vals[i], text, fmt.Sprintf("var %q", name))
 		if t == nil {
 			continue
@@ -517,6 +523,7 @@ func (c *compiler) compileDefaults(n *yaml.Node, y *defaultsYAML) {
 		}
 		s.maxRedirs = *y.MaxRedirects
 	}
+	s.http2 = y.HTTP2
 	tn := yamlfile.Child(n, "tls")
 	resolve := func(key, p string) string {
 		if p == "" {
@@ -591,7 +598,7 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 		st.url = c.compile(yamlfile.Child(rn, "url"), y.Request.URL, where+" url")
 		if st.url != nil && st.url.isStatic() {
 			if err := checkURL(st.url.static); err != nil {
-				d.Errorf(yamlfile.Child(rn, "url"), "url %q: %v", c.s.Secrets.String(st.url.static), err)
+				c.badURL(yamlfile.Child(rn, "url"), y.Request.URL, st.url.static, err)
 			}
 		}
 	}
@@ -674,9 +681,12 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 	st.expect = c.compileExpect(yamlfile.Child(n, "expect"), &y.Expect, where)
 	st.captures = c.compileCaptures(yamlfile.Child(n, "capture"), where, y.Name)
 	st.needHdrs = st.expect.needHeaders()
+	st.needBody = st.expect.needBody()
 	for _, cp := range st.captures {
 		if cp.kind == captureHeader {
 			st.needHdrs = true
+		} else {
+			st.needBody = true
 		}
 	}
 	st.static = st.url != nil && st.url.isStatic() && st.body.isStatic()

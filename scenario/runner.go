@@ -96,6 +96,7 @@ type URLOptions struct {
 	Headers []string // "K: V"
 	Body    string
 	Timeout time.Duration
+	CAFile  string // PEM bundle added to the system roots, as defaults.tls.ca_file
 }
 
 // IsURL reports whether a `canary run` argument is a URL (the one-step
@@ -151,7 +152,7 @@ func FromURL(rawURL string, o URLOptions) (*Scenario, error) {
 		st.body = bodyTmpl{raw: staticTmpl(o.Body)}
 	}
 	return &Scenario{Name: "adhoc", File: rawURL, Steps: []*Step{st}, Secrets: secrets, maxRedirs: DefaultMaxRedirects,
-		env: func(string) (string, bool) { return "", false }}, nil
+		tls: transport.TLSOptions{CAFile: o.CAFile}, env: func(string) (string, bool) { return "", false }}, nil
 }
 
 // ---------------------------------------------------------------- running
@@ -228,6 +229,13 @@ func NewRunner(s *Scenario, c Doer) *Runner {
 	return r
 }
 
+// put returns st to the pool, without a large body: the client counts
+// one against its body budget while a Response holds it.
+func (r *Runner) put(st *iterState) {
+	st.resp.Release()
+	r.pool.Put(st)
+}
+
 // Run executes one iteration, recording each executed step in rec (may be
 // nil), synchronously, as soon as it is done. The iteration itself is the
 // caller's to record: it knows the iteration's due time.
@@ -236,7 +244,7 @@ func (r *Runner) Run(ctx context.Context, it Iteration, rec stats.Recorder) Resu
 	if st == nil {
 		st = &iterState{vars: map[string]string{}}
 	}
-	defer r.pool.Put(st)
+	defer r.put(st)
 	start := it.Start
 	if start.IsZero() {
 		start = time.Now()
@@ -428,6 +436,7 @@ func (r *Runner) build(step *Step, req *transport.Request, vars map[string]strin
 	}
 	req.Method, req.URL = step.Method, u
 	req.Timeout, req.FollowRedirects, req.MaxBody, req.NeedHeaders = step.timeout, step.follow, step.maxBody, step.needHdrs
+	req.DiscardBody = !step.needBody
 	req.Header = req.Header[:0]
 	for _, h := range step.headers {
 		v, err := h.t.render(buf, vars)

@@ -449,6 +449,54 @@ steps:
 	o := s.TransportOptions()
 	assert.Equal(t, 3, o.MaxRedirects)
 	assert.True(t, o.TLS.InsecureSkipVerify)
+	assert.False(t, o.HTTP2, "HTTP/1.1 unless asked")
+
+	h2 := parseSrc(t, "name: h\ndefaults: {http2: true}\nsteps:\n  - {name: a, request: {url: \"https://x.test/\"}}\n", nil)
+	assert.True(t, h2.TransportOptions().HTTP2, "defaults.http2")
+}
+
+// discardRecorder answers 200 and records whether each request kept its
+// body.
+type discardRecorder struct{ discard []bool }
+
+func (d *discardRecorder) Do(_ context.Context, req *transport.Request, resp *transport.Response) error {
+	d.discard = append(d.discard, req.DiscardBody)
+	resp.Status = 200
+	resp.Header = append(resp.Header[:0], transport.Header{Name: "X-Id", Value: "1"})
+	resp.Body = append(resp.Body[:0], `{"id":"1"}`...)
+	return nil
+}
+
+// TestBodyKeptOnlyWhenRead: a step whose expectations and captures do
+// not read the body has it read and dropped by the client, not kept.
+func TestBodyKeptOnlyWhenRead(t *testing.T) {
+	tests := []struct {
+		name     string
+		step     string
+		wantKept bool
+	}{
+		{name: "status only", step: `expect: {status: 200}`},
+		{name: "headers and latency", step: `expect: {headers: {X-Id: "1"}, max_latency: 1s}`},
+		{name: "header capture", step: `capture: {id: {header: X-Id}}`},
+		{name: "body_contains", step: `expect: {body_contains: ["id"]}`, wantKept: true},
+		{name: "body_matches", step: `expect: {body_matches: ["id"]}`, wantKept: true},
+		{name: "json", step: `expect: {json: {id: {exists: true}}}`, wantKept: true},
+		{name: "expr", step: `expect: {expr: "status == 200"}`, wantKept: true},
+		{name: "json capture", step: `capture: {id: {json: id}}`, wantKept: true},
+		{name: "regex capture", step: `capture: {id: {regex: "[0-9]"}}`, wantKept: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, url := range []string{"http://127.0.0.1:1/", "http://127.0.0.1:1/{{ iteration }}"} {
+				s := parseSrc(t, fmt.Sprintf("name: b\nsteps:\n  - name: s\n    request: {url: %q}\n    %s\n", url, tt.step), nil)
+				d := &discardRecorder{}
+				res := NewRunner(s, d).Run(context.Background(), Iteration{}, nil)
+				require.True(t, res.OK, "%s: %v", url, res.Err)
+				require.Len(t, d.discard, 1)
+				assert.Equal(t, !tt.wantKept, d.discard[0], "%s: DiscardBody", url)
+			}
+		})
+	}
 }
 
 func BenchmarkRunStatic(b *testing.B) {

@@ -41,6 +41,18 @@ type Result struct {
 	Pass     bool
 	// Evaluated is false when there was nothing to judge (no samples).
 	Evaluated bool
+	// A corrected latency objective's counterpart on service latency (same
+	// statistic, step and threshold; see Objective.ServiceCounterpart), for
+	// the saturation rule: HasService is false when there is none or it has
+	// no data.
+	HasService  bool
+	Service     float64
+	ServicePass bool
+	// Inconclusive is set by Conclude when a saturated generator could
+	// account for the objective failing; Note says why, with numbers (also
+	// when the generator could not change the answer).
+	Inconclusive bool
+	Note         string
 }
 
 // ObservedText prints the observed value in the objective's unit, "n/a"
@@ -61,10 +73,9 @@ type Input struct {
 	Window string
 	// MinSamples: fewer iterations than this is inconclusive.
 	MinSamples int64
-	// Saturated is set when the load generator itself could not keep up
-	// (docs/run.md, "Exit codes"); Why says how.
-	Saturated bool
-	Why       string
+	// Generator is what the load generator says about itself over the
+	// span, for the saturation rule.
+	Generator Generator
 	// Aborted runs are inconclusive.
 	Aborted bool
 }
@@ -85,7 +96,7 @@ func Judge(objs []Objective, in Input) Judgement {
 	for _, o := range objs {
 		results = append(results, Evaluate(o, in))
 	}
-	f := Facts{Window: in.Window, MinSamples: in.MinSamples, Saturated: in.Saturated, Why: in.Why, Aborted: in.Aborted}
+	f := Facts{Window: in.Window, MinSamples: in.MinSamples, Generator: in.Generator, Aborted: in.Aborted}
 	if f.Window == "" {
 		f.Window = FormatDuration(in.Duration)
 	}
@@ -105,40 +116,47 @@ type Facts struct {
 	Samples    int64  // iterations in the window
 	Window     string // "5m", "the run"
 	MinSamples int64
-	Saturated  bool
-	Why        string // how the generator saturated
+	Generator  Generator
 	Aborted    bool
 	Failures   []string // failures found besides the objectives
 }
 
 // Conclude applies the verdict rules to evaluated objectives: inconclusive
-// when the generator saturated, the run was aborted, there are fewer than
-// MinSamples iterations, or an objective has no data; otherwise fail when
-// any objective (or another failure) failed; else pass. The daemon's
-// verdicts and `canary gate --prometheus` share these rules.
+// when the run was aborted, there are fewer than MinSamples iterations, an
+// objective has no data, or a saturated generator could account for an
+// objective failing (see saturate: only corrected latency and rps, never
+// what the target answered); otherwise fail when any objective (or another
+// failure) failed; else pass. `canary run`, the daemon's verdicts and
+// `canary gate --prometheus` all conclude here.
 func Conclude(results []Result, f Facts) Judgement {
+	results = append([]Result(nil), results...)
 	j := Judgement{Samples: f.Samples, Results: results}
+	saturated, why := f.Generator.Saturated()
 	failed := len(f.Failures) > 0
-	for _, r := range results {
+	var voided []string
+	for i := range results {
+		r := &results[i]
+		if saturated {
+			r.Inconclusive, r.Note = saturate(*r, f.Generator)
+		}
 		o := r.Objective
 		switch {
 		case !r.Evaluated:
 			j.Reasons = append(j.Reasons, fmt.Sprintf("%s: no data over %s", o.Subject(), f.Window))
+		case r.Inconclusive:
+			voided = append(voided, r.Note)
 		case !r.Pass:
 			failed = true
-			j.Reasons = append(j.Reasons, fmt.Sprintf("%s %s %s %s over %s, n=%d",
-				describe(o), r.ObservedText(), o.Op.Negated(), o.FormatValue(o.Target), f.Window, r.Samples))
+			reason := fmt.Sprintf("%s %s %s %s over %s, n=%d",
+				describe(o), r.ObservedText(), o.Op.Negated(), o.FormatValue(o.Target), f.Window, r.Samples)
+			if r.Note != "" {
+				reason += " (" + r.Note + ")"
+			}
+			j.Reasons = append(j.Reasons, reason)
 		}
 	}
 	j.Reasons = append(j.Reasons, f.Failures...)
 	var inconclusive []string
-	if f.Saturated {
-		why := f.Why
-		if why == "" {
-			why = "the load generator could not keep up"
-		}
-		inconclusive = append(inconclusive, "generator saturated: "+why)
-	}
 	if f.Aborted {
 		inconclusive = append(inconclusive, "the run was aborted before its end")
 	}
@@ -151,14 +169,31 @@ func Conclude(results []Result, f Facts) Judgement {
 			break
 		}
 	}
+	var sat string
+	if saturated {
+		sat = "generator saturated: " + why + "; it could change none of the objectives' answers"
+		if len(voided) > 0 {
+			sat = fmt.Sprintf("generator saturated: %s; it could account for %d objective(s) failing", why, len(voided))
+		}
+	}
+	// A failure the generator cannot account for beats one it can: a busy
+	// generator must never turn an outage into "inconclusive".
 	switch {
 	case len(inconclusive) > 0:
 		j.Verdict = Inconclusive
-		j.Reasons = append(inconclusive, j.Reasons...)
+		j.Reasons = append(append(inconclusive, voided...), j.Reasons...)
 	case failed:
 		j.Verdict = Fail
+		j.Reasons = append(j.Reasons, voided...)
+	case len(voided) > 0:
+		j.Verdict = Inconclusive
+		j.Reasons = append(append([]string{sat}, voided...), j.Reasons...)
+		sat = ""
 	default:
 		j.Verdict = Pass
+	}
+	if sat != "" {
+		j.Reasons = append(j.Reasons, sat)
 	}
 	return j
 }
@@ -211,18 +246,28 @@ func Evaluate(o Objective, in Input) Result {
 			return r
 		}
 		r.Samples = h.TotalCount()
-		switch o.Stat {
-		case Max:
-			r.Observed = float64(h.Max()) / 1e6
-		case Mean:
-			r.Observed = h.Mean() / 1e6
-		default:
-			r.Observed = float64(h.ValueAtQuantile(o.Percentile)) / 1e6
+		r.Observed = statistic(o, h)
+		if so, ok := o.ServiceCounterpart(len(snap.Steps)); ok {
+			if sh := LatencyHistogram(so, snap); sh != nil && sh.TotalCount() > 0 {
+				r.HasService, r.Service = true, statistic(o, sh)
+				r.ServicePass = o.Op.holds(r.Service, o.Target)
+			}
 		}
 	}
 	r.Evaluated = true
 	r.Pass = o.Op.holds(r.Observed, o.Target)
 	return r
+}
+
+// statistic reads a latency objective's statistic from h (µs), in seconds.
+func statistic(o Objective, h *hdrhistogram.Histogram) float64 {
+	switch o.Stat {
+	case Max:
+		return float64(h.Max()) / 1e6
+	case Mean:
+		return h.Mean() / 1e6
+	}
+	return float64(h.ValueAtQuantile(o.Percentile)) / 1e6
 }
 
 // LatencyHistogram picks the histogram (µs) a latency objective reads: the

@@ -119,9 +119,8 @@ func mergeDense(dst *hdrhistogram.PackedHistogram, src *hdrhistogram.Histogram, 
 
 // sparse holds measurements in packed histograms (storage proportional to
 // the populated buckets) and sparse status counts: the accumulators of a
-// collector and the slots of its window ring.
+// collector.
 type sparse struct {
-	idx     int64 // window slot number; -1: empty
 	used    bool
 	its     IterationCounts
 	iterErr [NumErrorClasses]int64
@@ -139,7 +138,7 @@ type sparseStep struct {
 }
 
 func newSparse(steps int) *sparse {
-	ps := &sparse{idx: -1, iter: newPacked(), lag: newPacked(), steps: make([]sparseStep, steps)}
+	ps := &sparse{iter: newPacked(), lag: newPacked(), steps: make([]sparseStep, steps)}
 	for i := range ps.steps {
 		ps.steps[i] = sparseStep{latency: newPacked(), service: newPacked(), status: map[int]int64{}}
 	}
@@ -147,7 +146,6 @@ func newSparse(steps int) *sparse {
 }
 
 func (ps *sparse) reset() {
-	ps.idx = -1
 	if !ps.used {
 		return
 	}
@@ -162,27 +160,6 @@ func (ps *sparse) reset() {
 		clear(st.status)
 		st.errors, st.asserts = [NumErrorClasses]int64{}, [NumAssertions]int64{}
 	}
-}
-
-// compact shrinks storage to its contents (a window slot, once closed).
-func (ps *sparse) compact() {
-	ps.iter.Compact()
-	ps.lag.Compact()
-	for i := range ps.steps {
-		ps.steps[i].latency.Compact()
-		ps.steps[i].service.Compact()
-	}
-}
-
-// bytes estimates the memory ps holds.
-func (ps *sparse) bytes() int {
-	const mapEntry = 16 + 8 // key and value; leaves out the map's own overhead
-	n := ps.iter.GetMemorySize() + ps.lag.GetMemorySize()
-	for i := range ps.steps {
-		st := &ps.steps[i]
-		n += st.latency.GetMemorySize() + st.service.GetMemorySize() + len(st.status)*mapEntry + 48 + 8*(int(NumErrorClasses)+int(NumAssertions))
-	}
-	return n
 }
 
 // addInterval adds a shard's interval; conv is scratch.

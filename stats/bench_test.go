@@ -44,7 +44,7 @@ func BenchmarkFlush(b *testing.B) {
 		o := Options{Rate: 5000}
 		if windows {
 			name = "windows"
-			o.WindowSlot, o.WindowRetention = time.Second, time.Hour
+			o.WindowRetention = time.Hour
 		}
 		b.Run(name, func(b *testing.B) {
 			c := NewCollector([]string{"a", "b"}, t0, o)
@@ -66,10 +66,10 @@ func BenchmarkFlush(b *testing.B) {
 	}
 }
 
-// BenchmarkWindow is a 5-minute window query over a full hour of 1 s slots,
+// BenchmarkWindow is a 5-minute window query over a full hour of windows,
 // as the daemon evaluates an SLO.
 func BenchmarkWindow(b *testing.B) {
-	c := NewCollector([]string{"a"}, t0, Options{WindowSlot: time.Second, WindowRetention: time.Hour})
+	c := NewCollector([]string{"a"}, t0, Options{WindowRetention: time.Hour})
 	now := t0
 	for s := 0; s < 3600; s++ {
 		for w := 0; w < 50; w++ {

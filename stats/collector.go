@@ -27,10 +27,8 @@ type Options struct {
 	// SeriesCap bounds the per-second series; past it adjacent points merge
 	// and the resolution doubles. Default 3600.
 	SeriesCap int
-	// WindowSlot is the granularity of sliding windows (default 10 s);
-	// WindowRetention how far back they reach (0: no windows). The ring has
-	// at most MaxSlots slots: a longer retention widens the slot.
-	WindowSlot      time.Duration
+	// WindowRetention is how far back sliding windows reach (0: no
+	// windows); see window.go for how exact they are at each age.
 	WindowRetention time.Duration
 	// OnInterval, when set, is called by Flush with each step's histograms
 	// of the interval just closed (for the HdrHistogram interval log). The
@@ -38,8 +36,9 @@ type Options struct {
 	OnInterval func(Interval)
 }
 
-// MaxSlots bounds the window ring.
-const MaxSlots = 720
+// recentFlushes is how many flushes the collector's recent totals gather
+// before they go into its totals.
+const recentFlushes = 64
 
 // Interval is one step's measurements between two flushes.
 type Interval struct {
@@ -65,12 +64,17 @@ type Collector struct {
 	spare *interval
 	// Every accumulator is sparse: merging sparse histograms touches only
 	// their populated buckets.
-	acc       *sparse // scratch: the interval being flushed
-	totals    *sparse // cumulative since start
-	conv      *hdrhistogram.PackedHistogram
-	lastFlush time.Time
-	ivLat     *hdrhistogram.Histogram // OnInterval's scratch
-	ivSvc     *hdrhistogram.Histogram
+	acc *sparse // scratch: the interval being flushed
+	// The cumulative totals since the start are totals plus recent:
+	// merging a flush into a packed histogram costs a pass over all its
+	// buckets, so flushes go into the small recent, which goes into totals
+	// only every recentFlushes.
+	totals, recent *sparse
+	recentN        int
+	conv           *hdrhistogram.PackedHistogram
+	lastFlush      time.Time
+	ivLat          *hdrhistogram.Histogram // OnInterval's scratch
+	ivSvc          *hdrhistogram.Histogram
 
 	series series
 	win    *window // nil without windows
@@ -84,14 +88,11 @@ func NewCollector(steps []string, start time.Time, o Options) *Collector {
 	if o.SeriesCap <= 1 {
 		o.SeriesCap = 3600
 	}
-	if o.WindowSlot <= 0 {
-		o.WindowSlot = 10 * time.Second
-	}
 	n := len(steps)
 	c := &Collector{
 		steps: append([]string(nil), steps...), start: start, o: o,
 		shards: make([]Shard, o.Shards), spare: newInterval(n),
-		acc: newSparse(n), totals: newSparse(n), conv: newPacked(), lastFlush: start,
+		acc: newSparse(n), totals: newSparse(n), recent: newSparse(n), conv: newPacked(), lastFlush: start,
 		series: newSeries(start, o.SeriesCap, n),
 	}
 	for i := range c.shards {
@@ -104,7 +105,7 @@ func NewCollector(steps []string, start time.Time, o Options) *Collector {
 		}
 	}
 	if o.WindowRetention > 0 {
-		c.win = newWindow(start, o.WindowSlot, o.WindowRetention, n)
+		c.win = newWindow(start, o.WindowRetention, n)
 	}
 	if o.OnInterval != nil {
 		c.ivLat, c.ivSvc = NewHistogram(), NewHistogram()
@@ -123,6 +124,9 @@ func (c *Collector) Retention() time.Duration {
 	if c.win == nil {
 		return 0
 	}
+	// The tiers grow as the windows age, under Flush.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.win.retention()
 }
 
@@ -253,7 +257,12 @@ func (c *Collector) Flush(now time.Time) {
 		spare = full
 	}
 	c.spare = spare
-	c.totals.add(acc)
+	c.recent.add(acc)
+	if c.recentN++; c.recentN >= recentFlushes {
+		c.totals.add(c.recent)
+		c.recent.reset()
+		c.recentN = 0
+	}
 	if c.o.OnInterval != nil {
 		for i, name := range c.steps {
 			c.ivLat.Reset()
@@ -265,7 +274,7 @@ func (c *Collector) Flush(now time.Time) {
 	}
 	c.series.add(acc, now)
 	if c.win != nil {
-		c.win.add(acc, now)
+		c.win.add(acc, c.lastFlush, now)
 	}
 	c.lastFlush = now
 }
@@ -284,6 +293,7 @@ func (c *Collector) Totals() *Snapshot {
 	defer c.mu.Unlock()
 	s := NewSnapshot(c.steps)
 	c.totals.mergeInto(s)
+	c.recent.mergeInto(s)
 	s.Start, s.End = c.start, c.lastFlush
 	return s
 }
@@ -293,27 +303,36 @@ func (c *Collector) Totals() *Snapshot {
 func (c *Collector) Counts() IterationCounts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.totals.its
+	its := c.totals.its
+	its.add(c.recent.its)
+	return its
 }
 
-// Window returns the measurements of the last d as of the last Flush, at
-// slot granularity: every slot that ends after now−d, so it may reach up
-// to one slot further back. Without windows (WindowRetention 0) it is
-// empty.
+// Window returns the measurements of the last d as of the last Flush:
+// the samples that completed within d of now, to within max(1 s, 2 % of
+// d) (see window.go), and no further back than the retention.
+// Snapshot.Start says where the counted span really begins, End is the last
+// Flush. Without windows (WindowRetention 0) it is empty.
 func (c *Collector) Window(now time.Time, d time.Duration) *Snapshot {
-	return c.WindowSince(now, now.Add(-d))
+	return c.window(now.Add(-d), false)
 }
 
-// WindowSince returns the measurements since since, as of the last Flush,
-// at slot granularity (every slot that ends after since) and no further
-// back than the retention. Snapshot.Start says where it really begins.
+// WindowSince returns the measurements since since, as of the last Flush:
+// never a sample that started before since, and every one that started
+// after it except those in the slot where it falls (and, after a sample
+// slower than the slots are wide, in the slots up to its completion).
+// Snapshot.Start is where the counted span begins: since, or later.
 func (c *Collector) WindowSince(now, since time.Time) *Snapshot {
+	return c.window(since, true)
+}
+
+func (c *Collector) window(since time.Time, exact bool) *Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := NewSnapshot(c.steps)
 	s.Start, s.End = c.lastFlush, c.lastFlush
 	if c.win != nil {
-		c.win.since(since, c.lastFlush, s)
+		c.win.query(since, c.lastFlush, exact, s)
 	}
 	return s
 }

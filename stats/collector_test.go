@@ -214,98 +214,13 @@ func TestSeriesDownsamplingKeepsRatesExact(t *testing.T) {
 	}
 }
 
-func TestWindowsIncludeExactlyTheirSlots(t *testing.T) {
-	c := NewCollector([]string{"s"}, t0, Options{WindowSlot: 10 * time.Second, WindowRetention: time.Minute})
-	require.Equal(t, time.Minute, c.Retention())
-	// One iteration per second for 95 s; the flush at t = k s carries k ms.
-	for k := 1; k <= 95; k++ {
-		c.Shard(k).RecordIteration(Success, ClassNone, ms(float64(k)))
-		c.Shard(k).RecordStep(0, 200, ClassNone, AssertNone, ms(float64(k)), ms(1))
-		c.Flush(at(float64(k)))
-	}
-	now := at(95)
-	// Slot j holds the flushes in (10j, 10j+10] s; the open slot 9 holds
-	// 91..95. A window holds every slot that ends after its start; the
-	// ring keeps 6 closed slots besides the open one.
-	for _, tc := range []struct {
-		name     string
-		since    time.Time
-		from, to int // the flushes (ms values) it must hold
-	}{
-		{"last 5 s", at(90), 91, 95},
-		{"last 10 s", at(85), 81, 95},
-		{"last 30 s", at(65), 61, 95},
-		{"since a slot boundary", at(60), 61, 95},
-		{"since just past a boundary", at(60.001), 61, 95},
-		{"longer than the retention", at(0), 31, 95},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s := c.WindowSince(now, tc.since)
-			var want []time.Duration
-			for k := tc.from; k <= tc.to; k++ {
-				want = append(want, ms(float64(k)))
-			}
-			requireSameHistogram(t, fed(t, want...), s.Iteration, "iterations since %v", tc.since)
-			requireSameHistogram(t, fed(t, want...), s.Steps[0].Latency, "step since %v", tc.since)
-			assert.Equal(t, int64(len(want)), s.Iterations.Success)
-			assert.Equal(t, at(float64(tc.from-1)), s.Start, "the window starts where its oldest slot does")
-			assert.Equal(t, now, s.End)
-			assert.Equal(t, s.Iterations, c.Window(now, now.Sub(tc.since)).Iterations, "Window(d) is WindowSince(now-d)")
-		})
-	}
-}
-
-func TestWindowsSkipStaleSlots(t *testing.T) {
-	c := NewCollector([]string{"s"}, t0, Options{WindowSlot: 10 * time.Second, WindowRetention: time.Minute})
-	for k := 1; k <= 30; k++ {
-		c.Shard(0).RecordIteration(Success, ClassNone, ms(1))
-		c.Flush(at(float64(k)))
-	}
-	// Nothing flushed for a long while (a paused check), then one flush:
-	// ring positions still hold slots 0..2, which are long gone.
-	c.Shard(0).RecordIteration(Success, ClassNone, ms(7))
-	c.Flush(at(1000))
-	s := c.Window(at(1000), time.Hour)
-	assert.Equal(t, int64(1), s.Iterations.Success, "only the flush at 1000 s is within the retention")
-	assert.True(t, s.Iteration.ValuesAreEquivalent(7000, s.Iteration.Max()))
-	assert.Equal(t, at(930), s.Start, "the oldest slot the ring can hold: 93 (flushes in (930, 940] s)")
-}
-
-func TestWindowsWithoutRetentionAreEmpty(t *testing.T) {
-	c := NewCollector([]string{"s"}, t0, Options{})
-	c.Shard(0).RecordIteration(Success, ClassNone, ms(1))
-	c.Flush(at(1))
-	assert.Zero(t, c.Window(at(1), time.Minute).Iterations.Total())
-	assert.Zero(t, c.Retention())
-}
-
-func TestWindowRingSize(t *testing.T) {
-	for _, tc := range []struct {
-		name            string
-		slot, retention time.Duration
-		wantSlot        time.Duration
-		wantRing        int
-	}{
-		{"default slot, 5 minutes", 0, 5 * time.Minute, 10 * time.Second, 31},
-		{"partial slot rounds up", 10 * time.Second, 95 * time.Second, 10 * time.Second, 11},
-		{"exactly the cap", time.Second, MaxSlots * time.Second, time.Second, MaxSlots + 1},
-		{"one hour at 1 s widens to 5 s", time.Second, time.Hour, 5 * time.Second, MaxSlots + 1},
-		{"a day widens to 2 minutes", 10 * time.Second, 24 * time.Hour, 2 * time.Minute, MaxSlots + 1},
-		{"30 days", 10 * time.Second, 30 * 24 * time.Hour, time.Hour, MaxSlots + 1},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c := NewCollector([]string{"s"}, t0, Options{WindowSlot: tc.slot, WindowRetention: tc.retention})
-			assert.Equal(t, tc.wantSlot, c.win.slot)
-			assert.Len(t, c.win.ring, tc.wantRing)
-			assert.GreaterOrEqual(t, c.Retention(), tc.retention, "windows reach back at least the retention")
-		})
-	}
-}
-
 func TestMemoryStaysBounded(t *testing.T) {
 	const seconds = 100_000
 	c := NewCollector([]string{"a", "b"}, t0, Options{SeriesCap: 100, WindowRetention: time.Hour, Shards: 1})
-	ring := len(c.win.ring)
+	var tiers []int
+	for _, tr := range c.win.tiers {
+		tiers = append(tiers, len(tr.ring))
+	}
 	rng := rand.New(rand.NewPCG(5, 6))
 	var peak int
 	for sec := 1; sec <= seconds; sec++ {
@@ -320,7 +235,9 @@ func TestMemoryStaysBounded(t *testing.T) {
 		}
 	}
 	assert.Less(t, len(c.Series()), 100, "the series never exceeds its cap")
-	assert.Len(t, c.win.ring, ring, "the ring never grows")
+	for i, tr := range c.win.tiers {
+		assert.Len(t, tr.ring, tiers[i], "tier %d's ring never grows", i)
+	}
 	assert.Equal(t, int64(seconds/7), c.Counts().Success)
 	// A downsampled point's rate is its exact count over its span: here,
 	// the multiples of 7 among the flushes it covers.
@@ -328,8 +245,8 @@ func TestMemoryStaysBounded(t *testing.T) {
 	mid, next := s[len(s)/2], s[len(s)/2+1]
 	covered := int(next.T)/7 - int(mid.T)/7
 	assert.InDelta(t, float64(covered)/(next.T-mid.T), mid.Rate, 0.0005, "point at %v s over %v s", mid.T, next.T-mid.T)
-	t.Logf("window ring: %d slots of %v, %d bytes (%d per slot) at ~%d iterations per slot", ring, c.win.slot, peak, peak/ring, int(c.win.slot/time.Second)/7)
-	assert.Less(t, peak, 8<<20, "the ring of %d slots stays small", ring)
+	t.Logf("windows: %d tiers, at most %d bytes", len(tiers), peak)
+	assert.Less(t, peak, 64<<10, "an hour of windows at 1/7 s stays small")
 }
 
 func TestShardsAllocateOnlyWhenUsed(t *testing.T) {

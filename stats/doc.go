@@ -5,5 +5,6 @@
 //
 // Memory does not grow with run length: histograms have fixed bounds
 // (1 µs .. 1 h, 3 significant digits), series are downsampled past a fixed
-// number of points, windows are rings of fixed length.
+// number of points, windows are tiers of slots of fixed number that merge
+// as they age.
 package stats

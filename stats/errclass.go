@@ -19,6 +19,7 @@ const (
 	ClassAssertion                           // another expectation failed
 	ClassCapture                             // a capture found nothing
 	ClassDropped                             // the iteration was more than max_lag late (open model)
+	ClassHostNotAllowed                      // refused before sending: the host is not in allowed_hosts
 	ClassOther                               // anything else
 	NumErrorClasses                          // number of classes; not a class
 )
@@ -36,6 +37,7 @@ var classNames = [NumErrorClasses]string{
 	ClassAssertion:         "assertion",
 	ClassCapture:           "capture",
 	ClassDropped:           "dropped",
+	ClassHostNotAllowed:    "host_not_allowed",
 	ClassOther:             "other",
 }
 

@@ -89,6 +89,8 @@ func (s *StepSnapshot) Count() int64 {
 // Snapshot is a view of measurements over a span: cumulative, a window, or
 // merged from several machines. The caller owns it.
 type Snapshot struct {
+	// Start and End are the span the measurements cover: for a window,
+	// from its oldest slot counted (or since) to the last flush.
 	Start, End      time.Time
 	Iterations      IterationCounts
 	IterationErrors [NumErrorClasses]int64 // failed iterations by the class of their failure

@@ -201,10 +201,10 @@ func BenchmarkReadBody(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(body)))
 	for b.Loop() {
-		var err error
-		dst, err = readBody(dst[:0], bytes.NewReader(body), DefaultMaxBody, -1)
-		if err != nil {
+		r := bodyReader{buf: dst[:0], max: DefaultMaxBody, budget: &bodyBudget{limit: DefaultMaxBodyMemory}}
+		if err := r.stream(bytes.NewReader(body), -1); err != nil {
 			b.Fatal(err)
 		}
+		dst = r.buf
 	}
 }

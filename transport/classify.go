@@ -31,7 +31,7 @@ func Classify(err error) stats.ErrorClass {
 	case errors.Is(err, context.Canceled):
 		// Cancelled by the caller (a run stopping), not by the target.
 		return stats.ClassOther
-	case errors.Is(err, errBodyTooLarge), errors.Is(err, fasthttp.ErrBodyTooLarge):
+	case errors.Is(err, errBodyTooLarge):
 		return stats.ClassBodyTooLarge
 	}
 	// Before timeouts: a lookup that timed out is still a name that did not
@@ -96,10 +96,7 @@ func isTLS(err error) bool {
 }
 
 func isEOF(err error) bool {
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, fasthttp.ErrConnectionClosed) {
-		return true
-	}
-	if _, ok := errors.AsType[*fasthttp.ErrBrokenChunk](err); ok {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
 	// net/http's and its HTTP/2 transport's words for a connection that

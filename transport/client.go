@@ -13,11 +13,6 @@ import (
 	"github.com/canaryproj/canary/stats"
 )
 
-// keepBodyCap is the largest Response.Body capacity Do keeps between calls.
-// A worker that once received a large body should not hold that much memory
-// for the rest of the run: a thousand workers × 10 MiB would be 10 GiB.
-const keepBodyCap = 256 << 10
-
 // maxHeaderBytes bounds a response's header section on both paths.
 const maxHeaderBytes = 64 << 10
 
@@ -26,8 +21,9 @@ const maxHeaderBytes = 64 << 10
 type Client struct {
 	opts    Options
 	secrets *redact.Set
-	plain   *plainPath // http://
-	tls     *tlsPath   // https://
+	budget  *bodyBudget
+	h1      *h1Path // every request, unless HTTP2
+	h2      *h2Path // with Options.HTTP2; else nil
 }
 
 // New validates o, applies the defaults and loads the TLS material it names.
@@ -44,6 +40,9 @@ func New(o Options) (*Client, error) {
 	}
 	if o.IdleConnTimeout < 0 {
 		errs = append(errs, fmt.Errorf("idle connection timeout %v: must not be negative", o.IdleConnTimeout))
+	}
+	if o.MaxBodyMemory < 0 {
+		errs = append(errs, fmt.Errorf("body memory %d: must not be negative", o.MaxBodyMemory))
 	}
 	if o.UserAgent != "" && !validHeaderValue(o.UserAgent) {
 		errs = append(errs, fmt.Errorf("user agent %q: not a valid header value", o.UserAgent))
@@ -64,19 +63,31 @@ func New(o Options) (*Client, error) {
 	if o.IdleConnTimeout == 0 {
 		o.IdleConnTimeout = DefaultIdleConnTimeout
 	}
-	return &Client{
-		opts:    o,
-		secrets: o.Secrets,
-		plain:   newPlainPath(o),
-		tls:     newTLSPath(o, tlsConf),
-	}, nil
+	if o.MaxBodyMemory == 0 {
+		o.MaxBodyMemory = DefaultMaxBodyMemory
+	}
+	c := &Client{opts: o, secrets: o.Secrets, budget: &bodyBudget{limit: o.MaxBodyMemory}}
+	if o.HTTP2 {
+		c.h2 = newH2Path(o, tlsConf)
+	} else {
+		h1Conf := tlsConf.Clone()
+		h1Conf.NextProtos = []string{"http/1.1"}
+		// Whole records from the first byte: the small records that help
+		// a browser render early only cost a load generator more writes.
+		h1Conf.DynamicRecordSizingDisabled = true
+		c.h1 = newH1Path(o, h1Conf)
+	}
+	return c, nil
 }
 
 // Close closes the client's idle connections. Requests still running keep
 // theirs until they finish; the client stays usable.
 func (c *Client) Close() {
-	c.plain.closeIdle()
-	c.tls.closeIdle()
+	if c.h2 != nil {
+		c.h2.closeIdle()
+	} else {
+		c.h1.closeIdle()
+	}
 }
 
 // hop is one request of an exchange: the first, or one redirect. Both wire
@@ -100,6 +111,8 @@ type hop struct {
 	start       time.Time // when Do began
 	deadline    time.Time
 	maxBody     int64
+	discardBody bool
+	budget      *bodyBudget
 	needHeaders bool
 }
 
@@ -141,10 +154,8 @@ func (h *hop) hasUserAgent() bool {
 // returns nil once a response arrived (whatever its status) or a *Error
 // saying why none did. resp is reset first; its buffers are reused.
 func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
+	resp.Release()
 	resp.Reset()
-	if cap(resp.Body) > keepBodyCap {
-		resp.Body = nil
-	}
 
 	method := req.Method
 	if method == "" {
@@ -166,6 +177,8 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 		body:        req.Body,
 		deadline:    deadline,
 		maxBody:     req.MaxBody,
+		discardBody: req.DiscardBody,
+		budget:      c.budget,
 		needHeaders: req.NeedHeaders,
 	}
 	if h.maxBody <= 0 {
@@ -191,7 +204,7 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 		if c.opts.Allow != nil {
 			host := strings.ToLower(h.url.Hostname())
 			if err := c.opts.Allow(host); err != nil {
-				return c.fail(stats.ClassOther, h.method, rawURL, fmt.Errorf("host %s refused: %w", host, err))
+				return c.fail(stats.ClassHostNotAllowed, h.method, rawURL, fmt.Errorf("host %s refused: %w", host, err))
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -202,10 +215,10 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 		}
 
 		var location string
-		if h.url.Scheme == "https" {
-			location, err = c.tls.do(ctx, &h, resp)
+		if c.h2 != nil {
+			location, err = c.h2.do(ctx, &h, resp)
 		} else {
-			location, err = c.plain.do(ctx, &h, resp)
+			location, err = c.h1.do(ctx, &h, resp)
 		}
 		if err != nil {
 			// A cancelled or expired context explains whatever the wire
@@ -335,8 +348,8 @@ func checkURL(u *url.URL) error {
 
 // validate rejects what would otherwise reach the wire broken: a method
 // that is not a token, header names that are not tokens and values with
-// line breaks (header injection). net/http would refuse them too, fasthttp
-// would not, so the check lives here for both. It also returns the Host
+// line breaks (header injection). net/http would refuse them, fasthttp
+// would not, so the check lives here for both paths. It also returns the Host
 // header's value, if any.
 func validate(method string, header []Header) (host string, err error) {
 	if !validToken(method) {

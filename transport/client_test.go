@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -108,7 +110,7 @@ func TestDo(t *testing.T) {
 				if len(got.Header) == 0 {
 					got.Header = nil
 				}
-				assert.Empty(t, cmp.Diff(tt.want, got), "%s: Do(%s %s) response (-want +got)", tt.name, tt.req.Method, tt.req.URL)
+				assert.Empty(t, cmp.Diff(tt.want, got, cmpopts.IgnoreUnexported(Response{})), "%s: Do(%s %s) response (-want +got)", tt.name, tt.req.Method, tt.req.URL)
 			}
 			if resp.Get("x-multi") != "" {
 				t.Errorf("headers of an earlier response kept after a request without NeedHeaders")
@@ -237,29 +239,34 @@ func TestRequestHeadersExact(t *testing.T) {
 // TestRequestWire checks the bytes the plain path writes: the request line
 // and header fields, nothing else.
 func TestRequestWire(t *testing.T) {
-	got := make(chan string, 1)
-	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
-		br := bufio.NewReader(c)
-		var head strings.Builder
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				return
-			}
-			head.WriteString(line)
-			if line == "\r\n" {
-				break
-			}
-		}
-		got <- head.String()
-		_, _ = io.WriteString(c, okResponse)
-	})
-	c := newClient(t, Options{UserAgent: "ua"})
-	var resp Response
-	req := &Request{URL: srv.URL + "/x/../y?z", Header: []Header{{"x-lower", "v"}}}
-	require.NoError(t, c.Do(context.Background(), req, &resp))
-	want := "GET /x/../y?z HTTP/1.1\r\nUser-Agent: ua\r\nHost: " + hostPort(srv.URL) + "\r\nX-Lower: v\r\n\r\n"
-	assert.Equal(t, want, <-got)
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			got := make(chan string, 1)
+			srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+				br := bufio.NewReader(c)
+				var head strings.Builder
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					head.WriteString(line)
+					if line == "\r\n" {
+						break
+					}
+				}
+				got <- head.String()
+				_, _ = io.WriteString(c, okResponse)
+			})
+			c := clientFor(t, pki, Options{UserAgent: "ua"})
+			var resp Response
+			req := &Request{URL: srv.URL + "/x/../y?z", Header: []Header{{"x-lower", "v"}}}
+			require.NoError(t, c.Do(context.Background(), req, &resp))
+			want := "GET /x/../y?z HTTP/1.1\r\nUser-Agent: ua\r\nHost: " + hostPort(srv.URL) + "\r\nX-Lower: v\r\n\r\n"
+			assert.Equal(t, want, <-got)
+		})
+	}
 }
 
 // TestNoRetries checks that the target sees each request exactly once,
@@ -344,19 +351,24 @@ func TestConnectionReuse(t *testing.T) {
 }
 
 func TestConnectionCloseHonoured(t *testing.T) {
-	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
-		if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
-			return
-		}
-		_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
-		_, _ = io.Copy(io.Discard, c) // a server that keeps its side open
-	})
-	c := newClient(t, Options{})
-	var resp Response
-	for i := range 3 {
-		require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp), "request %d", i)
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+				if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok")
+				_, _ = io.Copy(io.Discard, c) // a server that keeps its side open
+			})
+			c := clientFor(t, pki, Options{})
+			var resp Response
+			for i := range 3 {
+				require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp), "request %d", i)
+			}
+			assert.Equal(t, int64(3), srv.accepted.Load(), "a response with Connection: close ends its connection")
+		})
 	}
-	assert.Equal(t, int64(3), srv.accepted.Load(), "a response with Connection: close ends its connection")
 }
 
 func TestDNS(t *testing.T) {
@@ -476,30 +488,35 @@ func TestContext(t *testing.T) {
 // TestCancelledConnectionNotReused checks that a connection whose request
 // was aborted is not handed to the next request.
 func TestCancelledConnectionNotReused(t *testing.T) {
-	first := make(chan struct{})
-	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := s.readRequest(br); err != nil {
-				return
-			}
-			if s.requests.Load() == 1 {
-				<-first // stall the first request until the test is past it
-			}
-			if _, err := io.WriteString(c, okResponse); err != nil {
-				return
-			}
-		}
-	})
-	c := newClient(t, Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-	defer cancel()
-	var resp Response
-	require.Error(t, c.Do(ctx, &Request{URL: srv.URL}, &resp))
-	close(first)
-	require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
-	assert.Equal(t, "ok", string(resp.Body))
-	assert.Equal(t, int64(2), srv.accepted.Load(), "the aborted connection was discarded")
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			first := make(chan struct{})
+			srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+				br := bufio.NewReader(c)
+				for {
+					if _, err := s.readRequest(br); err != nil {
+						return
+					}
+					if s.requests.Load() == 1 {
+						<-first // stall the first request until the test is past it
+					}
+					if _, err := io.WriteString(c, okResponse); err != nil {
+						return
+					}
+				}
+			})
+			c := clientFor(t, pki, Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+			defer cancel()
+			var resp Response
+			require.Error(t, c.Do(ctx, &Request{URL: srv.URL}, &resp))
+			close(first)
+			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+			assert.Equal(t, "ok", string(resp.Body))
+			assert.Equal(t, int64(2), srv.accepted.Load(), "the aborted connection was discarded")
+		})
+	}
 }
 
 func TestInvalidRequests(t *testing.T) {
@@ -593,32 +610,35 @@ func TestSecretsRedacted(t *testing.T) {
 	}
 }
 
-// TestHostsBounded checks the bound on plain-HTTP host pools: a full map
+// TestHostsBounded checks the bound on HTTP/1.1 host pools: a full map
 // evicts a host without requests in flight and refuses when every host is
-// busy.
+// busy. http:// and https:// pools of one host are two entries.
 func TestHostsBounded(t *testing.T) {
-	p := newPlainPath(Options{MaxConnsPerHost: 1, IdleConnTimeout: time.Second})
+	p := newH1Path(Options{MaxConnsPerHost: 1, IdleConnTimeout: time.Second}, &tls.Config{})
+	key := func(i int) hostKey { return hostKey{https: i%2 == 1, host: fmt.Sprintf("host%d.test:443", i/2)} }
 	held := make([]*hostPool, 0, MaxHosts)
 	for i := range MaxHosts {
-		h, err := p.host(fmt.Sprintf("host%d.test:80", i), time.Now())
+		h, err := p.host(key(i), time.Now())
 		require.NoError(t, err)
 		held = append(held, h)
 	}
-	_, err := p.host("one-too-many.test:80", time.Now())
+	extra := hostKey{host: "one-too-many.test:80"}
+	_, err := p.host(extra, time.Now())
 	require.ErrorIs(t, err, errTooManyHosts)
 
 	// The same host again is no new entry.
-	again, err := p.host("host7.test:80", time.Now())
+	again, err := p.host(key(7), time.Now())
 	require.NoError(t, err)
 	p.release(again)
 
 	p.release(held[3])
-	h, err := p.host("one-too-many.test:80", time.Now())
+	h, err := p.host(extra, time.Now())
 	require.NoError(t, err, "a host without requests in flight makes room")
 	p.release(h)
 	assert.Len(t, p.hosts, MaxHosts)
-	assert.NotContains(t, p.hosts, "host3.test:80", "the idle host was evicted")
-	assert.Contains(t, p.hosts, "host7.test:80", "busy hosts stay")
+	assert.NotContains(t, p.hosts, key(3), "the idle host was evicted")
+	assert.Contains(t, p.hosts, key(2), "the same host over the other scheme stays")
+	assert.Contains(t, p.hosts, key(7), "busy hosts stay")
 }
 
 // TestConcurrent runs many requests at once on both paths (with -race).
@@ -711,6 +731,7 @@ func TestClassify(t *testing.T) {
 		{"body too large", bodyTooLarge(10), stats.ClassBodyTooLarge},
 		{"tls alert", &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}, stats.ClassTLS},
 		{"plain server", errors.New("http: server gave HTTP response to HTTPS client"), stats.ClassTLS},
+		{"host refused", NewError(stats.ClassHostNotAllowed, "GET", "https://x/", errors.New("host x refused"), nil), stats.ClassHostNotAllowed},
 		{"anything else", errors.New("boom"), stats.ClassOther},
 	}
 	for _, tt := range tests {
@@ -789,7 +810,7 @@ func TestIdleConnectionHoldsNoBuffers(t *testing.T) {
 	}
 	close(release)
 	wg.Wait()
-	host, err := c.plain.host(strings.TrimPrefix(keepAlive.URL, "http://"), time.Now())
+	host, err := c.h1.host(hostKey{host: strings.TrimPrefix(keepAlive.URL, "http://")}, time.Now())
 	require.NoError(t, err)
 	host.mu.Lock()
 	require.NotEmpty(t, host.idle)
@@ -859,54 +880,69 @@ func TestLargeHeaderSection(t *testing.T) {
 			})
 		}
 	}
-	t.Run("http/trailer past the small buffer", func(t *testing.T) {
-		srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
-			if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
-				return
-			}
-			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"+big(10<<10)+"\r\n")
-			_, _ = io.Copy(io.Discard, c)
-		})
-		c := newClient(t, Options{})
-		var resp Response
-		require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
-		assert.Equal(t, "ok", string(resp.Body))
-	})
-	t.Run("http/not reused after a large one", func(t *testing.T) {
-		srv := answering(t, "http", nil, "HTTP/1.1 200 OK\r\n"+big(8<<10)+"Content-Length: 2\r\n\r\nok")
-		c := newClient(t, Options{})
-		var resp Response
-		for range 3 {
+	for _, scheme := range schemes {
+		t.Run(scheme+"/trailer past the small buffer", func(t *testing.T) {
+			srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+				if _, err := s.readRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n"+big(10<<10)+"\r\n")
+				_, _ = io.Copy(io.Discard, c)
+			})
+			c := clientFor(t, pki, Options{})
+			var resp Response
 			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
-		}
-		assert.Equal(t, int64(3), srv.accepted.Load())
-	})
+			assert.Equal(t, "ok", string(resp.Body))
+		})
+		t.Run(scheme+"/not reused after a large one", func(t *testing.T) {
+			srv := answering(t, scheme, pki, "HTTP/1.1 200 OK\r\n"+big(8<<10)+"Content-Length: 2\r\n\r\nok")
+			c := clientFor(t, pki, Options{})
+			var resp Response
+			for range 3 {
+				require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+			}
+			assert.Equal(t, int64(3), srv.accepted.Load())
+		})
+	}
 }
 
 // TestIdleConnectionPastItsDeadline: a keep-alive connection that idled
 // longer than its last request's timeout is still open, and is reused.
 func TestIdleConnectionPastItsDeadline(t *testing.T) {
-	srv := answering(t, "http", nil, okResponse)
-	c := newClient(t, Options{})
-	var resp Response
-	req := &Request{URL: srv.URL, Timeout: 50 * time.Millisecond}
-	require.NoError(t, c.Do(context.Background(), req, &resp))
-	time.Sleep(checkIdleAfter + 100*time.Millisecond) // past the deadline, and long enough to be checked
-	require.NoError(t, c.Do(context.Background(), req, &resp))
-	assert.Equal(t, int64(1), srv.accepted.Load(), "the idle connection is reused")
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			srv := answering(t, scheme, pki, okResponse)
+			c := clientFor(t, pki, Options{})
+			var resp Response
+			// The connection is made (a TLS handshake may take a while under
+			// -race), then carries a request with a short deadline.
+			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+			req := &Request{URL: srv.URL, Timeout: 50 * time.Millisecond}
+			require.NoError(t, c.Do(context.Background(), req, &resp))
+			time.Sleep(checkIdleAfter + 100*time.Millisecond) // past the deadline, and long enough to be checked
+			require.NoError(t, c.Do(context.Background(), req, &resp))
+			assert.Equal(t, int64(1), srv.accepted.Load(), "the idle connection is reused")
+		})
+	}
 }
 
 // TestUnsolicitedBytesDiscardConnection checks that a connection with bytes
 // after a response (a HEAD answered with a body) is not reused, and that
 // its buffers, taken by the next connection, hold none of them.
 func TestUnsolicitedBytesDiscardConnection(t *testing.T) {
-	srv := answering(t, "http", nil, okResponse) // a body even for HEAD
-	c := newClient(t, Options{})
-	var resp Response
-	require.NoError(t, c.Do(context.Background(), &Request{Method: "HEAD", URL: srv.URL}, &resp))
-	require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
-	assert.Equal(t, "ok", string(resp.Body))
-	assert.Equal(t, int64(2), srv.accepted.Load())
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			srv := answering(t, scheme, pki, okResponse) // a body even for HEAD
+			c := clientFor(t, pki, Options{})
+			var resp Response
+			require.NoError(t, c.Do(context.Background(), &Request{Method: "HEAD", URL: srv.URL}, &resp))
+			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL}, &resp))
+			assert.Equal(t, "ok", string(resp.Body))
+			assert.Equal(t, int64(2), srv.accepted.Load())
+		})
+	}
 }
 
 // TestResponseHeaderParity sends the same raw response through both paths
@@ -988,73 +1024,78 @@ func TestResponseHeaderParity(t *testing.T) {
 // a request under that context, never one under another context that
 // reuses the connection, and a cancelled context sends nothing.
 func TestContextWatchedPerConnection(t *testing.T) {
-	release, held := make(chan struct{}), make(chan struct{})
-	var releaseOnce sync.Once
-	closeRelease := func() { releaseOnce.Do(func() { close(release) }) }
-	defer closeRelease() // a failure must not leave the server's handler waiting
-	defer close(held)
-	var stallOn atomic.Int64 // the request number to hold until release
-	srv := newRawServer(t, "http", nil, func(s *rawServer, c net.Conn) {
-		br := bufio.NewReader(c)
-		for {
-			if _, err := s.readRequest(br); err != nil {
-				return
-			}
-			switch n := s.requests.Load(); {
-			case n == 4 && n == stallOn.Load():
-				<-release
-			case n == stallOn.Load():
-				<-held // until the test ends
-			}
-			if _, err := io.WriteString(c, okResponse); err != nil {
-				return
-			}
-		}
-	})
-	c := newClient(t, Options{})
-	var resp Response
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			release, held := make(chan struct{}), make(chan struct{})
+			var releaseOnce sync.Once
+			closeRelease := func() { releaseOnce.Do(func() { close(release) }) }
+			defer closeRelease() // a failure must not leave the server's handler waiting
+			defer close(held)
+			var stallOn atomic.Int64 // the request number to hold until release
+			srv := newRawServer(t, scheme, pki, func(s *rawServer, c net.Conn) {
+				br := bufio.NewReader(c)
+				for {
+					if _, err := s.readRequest(br); err != nil {
+						return
+					}
+					switch n := s.requests.Load(); {
+					case n == 4 && n == stallOn.Load():
+						<-release
+					case n == stallOn.Load():
+						<-held // until the test ends
+					}
+					if _, err := io.WriteString(c, okResponse); err != nil {
+						return
+					}
+				}
+			})
+			c := clientFor(t, pki, Options{})
+			var resp Response
 
-	a, cancelA := context.WithCancel(context.Background())
-	defer cancelA()
-	for i := 0; i < 3; i++ {
-		require.NoError(t, c.Do(a, &Request{URL: srv.URL}, &resp))
+			a, cancelA := context.WithCancel(context.Background())
+			defer cancelA()
+			for i := 0; i < 3; i++ {
+				require.NoError(t, c.Do(a, &Request{URL: srv.URL}, &resp))
+			}
+			b, cancelB := context.WithCancel(context.Background())
+			defer cancelB()
+
+			// Request 4, under b on the connection a watches, is held; cancelling
+			// a meanwhile must not abort it.
+			stallOn.Store(4)
+			done := make(chan error, 1)
+			go func() {
+				var r Response
+				done <- c.Do(b, &Request{URL: srv.URL, Timeout: 10 * time.Second}, &r)
+			}()
+			require.Eventually(t, func() bool { return srv.requests.Load() == 4 }, 5*time.Second, time.Millisecond)
+			cancelA()
+			select {
+			case err := <-done:
+				t.Fatalf("the request under another context ended with %v", err)
+			case <-time.After(200 * time.Millisecond):
+			}
+			closeRelease()
+			require.NoError(t, <-done)
+
+			// A cancelled context sends nothing, on the same connection or a new one.
+			require.ErrorIs(t, c.Do(a, &Request{URL: srv.URL}, &resp), context.Canceled)
+			assert.Equal(t, int64(4), srv.requests.Load(), "nothing sent under a cancelled context")
+
+			// Still one connection for all of it.
+			require.NoError(t, c.Do(b, &Request{URL: srv.URL}, &resp))
+			assert.Equal(t, int64(1), srv.accepted.Load(), "one keep-alive connection throughout")
+
+			// b now watches the connection: cancelling it aborts a held request.
+			stallOn.Store(6)
+			time.AfterFunc(100*time.Millisecond, cancelB)
+			start := time.Now()
+			err := c.Do(b, &Request{URL: srv.URL, Timeout: 10 * time.Second}, &resp)
+			require.ErrorIs(t, err, context.Canceled, "Do = %v", err)
+			assert.Less(t, time.Since(start), 2*time.Second, "Do returned long after the cancellation")
+		})
 	}
-	b, cancelB := context.WithCancel(context.Background())
-	defer cancelB()
-
-	// Request 4, under b on the connection a watches, is held; cancelling
-	// a meanwhile must not abort it.
-	stallOn.Store(4)
-	done := make(chan error, 1)
-	go func() {
-		var r Response
-		done <- c.Do(b, &Request{URL: srv.URL, Timeout: 10 * time.Second}, &r)
-	}()
-	require.Eventually(t, func() bool { return srv.requests.Load() == 4 }, 5*time.Second, time.Millisecond)
-	cancelA()
-	select {
-	case err := <-done:
-		t.Fatalf("the request under another context ended with %v", err)
-	case <-time.After(200 * time.Millisecond):
-	}
-	closeRelease()
-	require.NoError(t, <-done)
-
-	// A cancelled context sends nothing, on the same connection or a new one.
-	require.ErrorIs(t, c.Do(a, &Request{URL: srv.URL}, &resp), context.Canceled)
-	assert.Equal(t, int64(4), srv.requests.Load(), "nothing sent under a cancelled context")
-
-	// Still one connection for all of it.
-	require.NoError(t, c.Do(b, &Request{URL: srv.URL}, &resp))
-	assert.Equal(t, int64(1), srv.accepted.Load(), "one keep-alive connection throughout")
-
-	// b now watches the connection: cancelling it aborts a held request.
-	stallOn.Store(6)
-	time.AfterFunc(100*time.Millisecond, cancelB)
-	start := time.Now()
-	err := c.Do(b, &Request{URL: srv.URL, Timeout: 10 * time.Second}, &resp)
-	require.ErrorIs(t, err, context.Canceled, "Do = %v", err)
-	assert.Less(t, time.Since(start), 2*time.Second, "Do returned long after the cancellation")
 }
 
 // TestParsedURL: a request parsed beforehand (Request.Parsed) is sent to

@@ -3,11 +3,11 @@ package transport
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"syscall"
 	"testing"
 	"time"
@@ -175,22 +175,35 @@ func TestRawIOAllocatesNothing(t *testing.T) {
 	assert.Equal(t, "ping", string(in))
 }
 
-func TestPlainPathUsesRawIO(t *testing.T) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, "ok")
-	}))
-	defer srv.Close()
-	c := newClient(t, Options{})
-	var resp Response
-	require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL + "/"}, &resp))
-	c.plain.mu.RLock()
-	defer c.plain.mu.RUnlock()
-	require.Len(t, c.plain.hosts, 1)
-	for _, h := range c.plain.hosts {
-		h.mu.Lock()
-		require.Len(t, h.idle, 1)
-		_, ok := h.idle[0].c.(*rawIO)
-		h.mu.Unlock()
-		assert.True(t, ok, "the pool's connections do their I/O through rawIO")
+// TestH1PathUsesRawIO: both schemes' connections do their I/O through
+// rawIO, under crypto/tls for https.
+func TestH1PathUsesRawIO(t *testing.T) {
+	pki := newPKI(t)
+	for _, scheme := range schemes {
+		t.Run(scheme, func(t *testing.T) {
+			srv := httpServer(t, scheme, pki, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.WriteString(w, "ok")
+			}))
+			c := clientFor(t, pki, Options{})
+			var resp Response
+			require.NoError(t, c.Do(context.Background(), &Request{URL: srv.URL + "/"}, &resp))
+			c.h1.mu.RLock()
+			defer c.h1.mu.RUnlock()
+			require.Len(t, c.h1.hosts, 1)
+			for _, h := range c.h1.hosts {
+				h.mu.Lock()
+				require.Len(t, h.idle, 1)
+				pc := h.idle[0]
+				h.mu.Unlock()
+				_, ok := pc.raw.(*rawIO)
+				assert.True(t, ok, "the pool's connections do their I/O through rawIO")
+				if scheme == "https" {
+					tc, ok := pc.c.(*tls.Conn)
+					require.True(t, ok, "https: requests go through crypto/tls")
+					assert.Same(t, pc.raw, tc.NetConn())
+					assert.Equal(t, "http/1.1", tc.ConnectionState().NegotiatedProtocol, "ALPN")
+				}
+			}
+		})
 	}
 }

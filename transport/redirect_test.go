@@ -159,14 +159,16 @@ func TestAllow(t *testing.T) {
 
 			err := c.Do(context.Background(), &Request{URL: srv.URL + "/away", FollowRedirects: true}, &resp)
 			require.Error(t, err)
-			assert.Equal(t, stats.ClassOther, Classify(err))
+			assert.Equal(t, stats.ClassHostNotAllowed, Classify(err), "class of %q", err)
 			assert.ErrorIs(t, err, refuse)
-			assert.Contains(t, err.Error(), "host localhost refused: not in allowed_hosts")
+			assert.Contains(t, err.Error(), ": host_not_allowed: host localhost refused: not in allowed_hosts")
 			assert.Equal(t, []string{"127.0.0.1", "localhost"}, asked, "asked before the request and before the redirect")
 			assert.Empty(t, rec.all(), "the refused hop was not sent")
 
 			err = c.Do(context.Background(), &Request{URL: strings.Replace(srv.URL, "127.0.0.1", "LocalHost", 1) + "/direct"}, &resp)
 			assert.ErrorIs(t, err, refuse, "the first request is checked too, by lower-case name")
+			assert.Equal(t, stats.ClassHostNotAllowed, Classify(err), "class of %q", err)
+			assert.Contains(t, errorText(err), "host localhost refused")
 			assert.Empty(t, rec.all())
 		})
 	}

@@ -2,12 +2,14 @@
 // pools, redirects, the response-body cap, per-request timeouts, the host
 // allow-list and the classification of every failure into a stats.ErrorClass.
 //
-// Plain http:// goes through a lean HTTP/1.1 client (fasthttp) because the
-// load engine needs several times the throughput of net/http's defaults;
-// https:// goes through net/http, which brings the TLS options and HTTP/2
-// where the server offers it. Everything above the wire — redirects, the cap,
-// timeouts, allow-list, classification — is implemented once, so both paths
-// behave identically. The client never retries: the target sees each request
+// http:// and https:// go through a lean HTTP/1.1 client (fasthttp's
+// request writer and header parser over canary's own connection pool, raw
+// socket I/O and crypto/tls) because the load engine needs several times the
+// throughput of net/http's defaults. HTTP/2 (h2 over TLS, h2c in the clear)
+// is an option for targets that speak nothing else, through net/http.
+// Everything above the wire — redirects, the body cap and budget, timeouts,
+// allow-list, classification — is implemented once, so both paths behave
+// identically. The client never retries: the target sees each request
 // exactly once.
 package transport
 
@@ -24,7 +26,7 @@ import (
 // Defaults.
 const (
 	DefaultTimeout      = 5 * time.Second
-	DefaultMaxBody      = 10 << 20 // 10 MiB (a scenario's defaults.max_body)
+	DefaultMaxBody      = 10 << 20 // 10 MiB, a scenario's defaults.max_body
 	DefaultMaxRedirects = 10
 	DefaultMaxConns     = 1000
 	// DefaultIdleConnTimeout closes connections unused for this long. It is
@@ -32,8 +34,12 @@ const (
 	// load balancers 60 s), so the client seldom reuses a connection the
 	// server is about to close.
 	DefaultIdleConnTimeout = 30 * time.Second
-	// MaxHosts bounds the plain-HTTP connection pools (one per host:port).
+	// MaxHosts bounds the HTTP/1.1 connection pools (one per scheme, host
+	// and port).
 	MaxHosts = 256
+	// DefaultMaxBodyMemory bounds the response bodies one client holds at
+	// once (Options.MaxBodyMemory).
+	DefaultMaxBodyMemory = 128 << 20
 )
 
 // TLSOptions are a scenario's defaults.tls.
@@ -53,9 +59,10 @@ type Options struct {
 	// MaxRedirects bounds a redirect chain when a request follows redirects.
 	MaxRedirects int
 	// Allow, when set, is asked before every request and every redirect hop;
-	// a non-nil error refuses the request (class "other", the error's text in
-	// the message). host is the URL's host name in lower case, without the
-	// port. Do calls it from many goroutines at once.
+	// a non-nil error refuses the request (class "host_not_allowed"; the
+	// message names the host, then the error's text). host is the URL's
+	// host name in lower case, without the port. Do calls it from many
+	// goroutines at once.
 	Allow func(host string) error
 	// DialTimeout bounds connecting; 0 = the request's own timeout.
 	DialTimeout time.Duration
@@ -64,6 +71,15 @@ type Options struct {
 	IdleConnTimeout time.Duration
 	// UserAgent is sent when a request sets none.
 	UserAgent string
+	// HTTP2 sends every request over HTTP/2: h2 for https:// (ALPN h2
+	// only), h2c with prior knowledge for http://. For targets that speak
+	// nothing else; without it every request is HTTP/1.1.
+	HTTP2 bool
+	// MaxBodyMemory bounds the bytes of response bodies kept at once across
+	// all requests in flight; a body that would grow past it while others
+	// hold it fails with body_too_large. Only the part of each body past
+	// 64 KiB counts. 0 = DefaultMaxBodyMemory.
+	MaxBodyMemory int64
 	// Secrets are redacted from error messages.
 	Secrets *redact.Set
 }
@@ -91,6 +107,9 @@ type Request struct {
 	// NeedHeaders asks for Response.Header to be filled. Scenarios that never
 	// look at response headers skip the copy.
 	NeedHeaders bool
+	// DiscardBody reads the response body to its end, counting it against
+	// MaxBody, and keeps none of it: for requests whose body nothing reads.
+	DiscardBody bool
 }
 
 // Response receives the result of Do. Reuse one Response per worker: Body and
@@ -102,6 +121,11 @@ type Response struct {
 	Body      []byte
 	URL       string // the final URL after redirects
 	Redirects int    // redirects followed
+
+	// A Body buffer larger than keepBodyCap is counted against its client's
+	// body budget while the Response holds it.
+	budget *bodyBudget
+	held   int64
 }
 
 // Reset clears r for reuse, keeping its buffers.
@@ -109,6 +133,20 @@ func (r *Response) Reset() {
 	r.Status, r.Proto, r.URL, r.Redirects = 0, "", "", 0
 	r.Header = r.Header[:0]
 	r.Body = r.Body[:0]
+}
+
+// Release drops a Body buffer larger than 64 KiB, giving its bytes back to
+// the client's body budget. Do releases the Response it is given first;
+// call Release when done with a Response that may not see another Do, so
+// that a large body does not count against the budget meanwhile.
+func (r *Response) Release() {
+	if r.held != 0 {
+		r.budget.give(r.held)
+		r.held, r.budget = 0, nil
+	}
+	if cap(r.Body) > keepBodyCap {
+		r.Body = nil
+	}
 }
 
 // Get returns the first value of the named header (case-insensitive).

@@ -7,9 +7,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -193,11 +197,47 @@ func TestEndToEnd(t *testing.T) {
 			raw, err := os.ReadFile(out)
 			require.NoError(t, err)
 			var rep struct {
-				Steps []struct{ Errors map[string]int64 } `json:"steps"`
+				Steps []struct {
+					Errors      map[string]int64
+					StatusCodes map[string]int64 `json:"status_codes"`
+				} `json:"steps"`
 			}
 			require.NoError(t, json.Unmarshal(raw, &rep))
 			assert.Equal(t, map[string]int64{tc.class: 1}, rep.Steps[0].Errors, tc.url)
+			if tc.class == "body_too_large" {
+				assert.Equal(t, map[string]int64{"200": 1}, rep.Steps[0].StatusCodes, "%s: the status the target sent", tc.url)
+			}
 		}
+	})
+
+	t.Run("URL mode over https, --ca-file", func(t *testing.T) {
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = io.WriteString(w, r.Proto)
+		}))
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshakes are the point
+		defer srv.Close()
+		ca := filepath.Join(dir, "https-ca.pem")
+		require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644))
+		errorsOf := func(args ...string) (int, map[string]int64) {
+			out := filepath.Join(dir, "https.json")
+			r := run(t, bin, nil, append([]string{"run", srv.URL + "/", "--iterations", "3", "--quiet", "--out", out}, args...)...)
+			raw, err := os.ReadFile(out)
+			require.NoError(t, err, r.stderr)
+			var rep struct {
+				Steps []struct{ Errors map[string]int64 } `json:"steps"`
+			}
+			require.NoError(t, json.Unmarshal(raw, &rep))
+			return r.code, rep.Steps[0].Errors
+		}
+		code, errs := errorsOf("--ca-file", ca)
+		assert.Equal(t, 0, code)
+		assert.Empty(t, errs)
+		code, errs = errorsOf()
+		assert.Equal(t, 99, code, "the self-signed certificate is not trusted without --ca-file")
+		assert.Equal(t, map[string]int64{"tls": 3}, errs)
+
+		r := run(t, bin, env, "run", "../../examples/smoke.yaml", "--ca-file", ca)
+		assert.Equal(t, 2, r.code, "--ca-file is for a URL: %s", r.stderr)
 	})
 
 	t.Run("usage errors exit 2", func(t *testing.T) {
@@ -252,15 +292,18 @@ func TestEndToEnd(t *testing.T) {
 		for i := 1; i <= 2; i++ {
 			out := filepath.Join(dir, "seg"+string(rune('0'+i))+".json")
 			r := run(t, bin, nil, "run", base+"/health", "--rate", "40/s", "--duration", "1s", "--segment", string(rune('0'+i))+"/2", "--out", out, "--quiet")
-			require.Equal(t, 0, r.code, r.stderr)
+			// A busy machine may saturate a segment's generator (3); the
+			// merge is the subject here.
+			require.Contains(t, []int{0, 3}, r.code, r.stderr)
 			reports = append(reports, out)
 		}
 		r := run(t, bin, nil, append([]string{"report", "--merge"}, reports...)...)
-		require.Equal(t, 0, r.code, r.stderr)
 		var merged map[string]any
-		require.NoError(t, json.Unmarshal([]byte(r.stdout), &merged))
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &merged), r.stderr)
 		assert.Equal(t, 40.0, merged["iterations"].(map[string]any)["total"])
 		assert.Equal(t, 2.0, merged["merged"])
+		assert.Equal(t, "merged 2/2", merged["profile"].(map[string]any)["segment"])
+		assert.Equal(t, map[any]int{"pass": 0, "inconclusive": 3}[merged["verdict"]], r.code, "the merged verdict's exit code: %s", r.stderr)
 	})
 
 	t.Run("interrupted run is inconclusive", func(t *testing.T) {
@@ -349,7 +392,10 @@ checks:
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, 202, resp.StatusCode)
-		loc := resp.Header.Get("Location")
+		// An absolute URL on this daemon's port; the restarted one listens
+		// on another.
+		loc, err := url.Parse(resp.Header.Get("Location"))
+		require.NoError(t, err)
 		time.Sleep(3 * time.Second) // a verdict has been persisted
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		_ = cmd.Wait()
@@ -357,7 +403,7 @@ checks:
 		cmd, api = startDaemon(t, bin, cfg, env)
 		defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 		var run map[string]any
-		assert.Equal(t, 200, getJSON(t, api+loc, &run))
+		assert.Equal(t, 200, getJSON(t, api+loc.Path, &run))
 		assert.Equal(t, "inconclusive", run["status"], "a run cut by the crash is kept, as inconclusive")
 		assert.Contains(t, run["reasons"], "the daemon stopped during the run")
 		var checks struct {

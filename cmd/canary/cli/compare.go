@@ -171,14 +171,7 @@ func runCompare(ctx context.Context, env Env, args []string, f *compareFlags, cm
 			return &exitError{code: ExitInternal, err: fmt.Errorf("%s: %w", files[i].Name(), err)}
 		}
 	}
-	switch doc.Verdict {
-	case slo.Pass:
-		return nil
-	case slo.Fail:
-		return &exitError{code: ExitSLOFailed}
-	default:
-		return &exitError{code: ExitInconclusive}
-	}
+	return verdictExit(doc.Verdict)
 }
 
 // parseObjectives reads --objective expressions; a step they name must be

@@ -75,7 +75,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 					}
 				}()
 				if err := <-ready; err != nil {
-					return usageErr("demo target %s: %v", addr, err)
+					return usageErr("%v", err) // it says it is the demo target's
 				}
 			}
 			d, err := daemon.New(daemon.Options{
@@ -86,7 +86,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 			})
 			if err != nil {
 				if errors.Is(err, daemon.ErrBadConfig) {
-					return usageErr("%v", secrets.String(err.Error()))
+					return usageErr("%v", secrets.String(badConfigMessage(err)))
 				}
 				return &exitError{code: ExitInternal, err: err}
 			}
@@ -109,7 +109,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 			cancel()
 			if err != nil {
 				if errors.Is(err, daemon.ErrBadConfig) {
-					return usageErr("%v", err)
+					return usageErr("%v", badConfigMessage(err))
 				}
 				return &exitError{code: ExitInternal, err: err}
 			}
@@ -140,6 +140,13 @@ func newLogger(env Env, format, level string, secrets *redact.Set) (*slog.Logger
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
 	return slog.New(redact.NewHandler(h, secrets)), nil
+}
+
+// badConfigMessage is err without the "bad config: " it starts with: exit 2
+// says the config was refused, and what follows names the file ("config
+// x.yaml: …", "x.yaml:3:1: …"), so the prefix only stutters.
+func badConfigMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), daemon.ErrBadConfig.Error()+": ")
 }
 
 // parseDemoTarget reads --with-demo-target: an address, then the demo

@@ -6,6 +6,8 @@ import (
 	"go.uber.org/goleak"
 )
 
-// Commands start servers, engines and flushes: none may outlive the test
-// that ran them.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// Commands run in this process start servers, generators and demo targets:
+// every goroutine they start must have ended when they return.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

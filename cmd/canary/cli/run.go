@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/envfile"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
@@ -21,7 +21,6 @@ import (
 	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/slo"
-	"github.com/canaryproj/canary/stats"
 )
 
 // DefaultMaxRate is `canary run`'s safety cap (docs/run.md, "Safety"),
@@ -46,6 +45,7 @@ type loadFlags struct {
 	headers     []string
 	body        string
 	timeout     time.Duration
+	caFile      string
 	grace       time.Duration
 	cpus        int
 }
@@ -61,6 +61,13 @@ type runFlags struct {
 	metricsAddr string
 	cpuProfile  string
 	memProfile  string
+	// A distributed run's segment (docs/deployment.md).
+	segmentIndex string
+	startAt      string
+	push         string
+	runID        string
+	token        string
+	pushRetry    time.Duration
 }
 
 // addLoadFlags registers f's flags on cmd.
@@ -81,6 +88,7 @@ func addLoadFlags(cmd *cobra.Command, f *loadFlags) {
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "URL mode: request header, repeatable: 'K: V'")
 	fl.StringVar(&f.body, "body", "", "URL mode: request body")
 	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
+	fl.StringVar(&f.caFile, "ca-file", "", "URL mode: PEM certificates to trust besides the system's (a self-signed https target)")
 	fl.DurationVar(&f.grace, "grace", run.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
 	fl.IntVar(&f.cpus, "cpus", 0, "CPUs the generator may use, 0 = all (default: half of them, at least 1; $GOMAXPROCS when set)")
 }
@@ -116,11 +124,17 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl := cmd.Flags()
 	addLoadFlags(cmd, &f.loadFlags)
 	fl.StringArrayVar(&f.slos, "slo", nil, "SLO, repeatable: p99<300ms, p95(login)<200ms, errors<1%, success>=99.9%, rps>=90")
-	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here")
-	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here")
-	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here")
-	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML file here (a test case per SLO and per step)")
+	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here; - for stdout (the summary then goes to stderr)")
+	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here (- for stdout)")
+	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here (- for stdout)")
+	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML file here, a test case per SLO and per step (- for stdout)")
 	fl.StringVar(&f.segment, "segment", "", "run the i-th of n equal slices of the profile: 2/4")
+	fl.StringVar(&f.segmentIndex, "segment-index", "", "--segment counted from 0, as a Kubernetes Indexed Job's $(JOB_COMPLETION_INDEX): 1/4 is --segment 2/4")
+	fl.StringVar(&f.startAt, "start-at", "", "start exactly at this RFC 3339 time, like the run's other segments; more than 100ms late, do not run (exit 3)")
+	fl.StringVar(&f.push, "push", "", "send the report to this daemon's runs API, which merges the segments of the run and judges them once")
+	fl.StringVar(&f.runID, "run-id", "", "with --push: the id the run's segments share (default SCENARIO-STARTAT, from --start-at)")
+	fl.StringVar(&f.token, "token", "", "with --push: the daemon's auth_token or run_token (default $CANARY_TOKEN)")
+	fl.DurationVar(&f.pushRetry, "push-retry", 2*time.Minute, "with --push: keep trying this long when the daemon cannot be reached")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here while running (then linger two scrape intervals)")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the run here (diagnostics: go tool pprof)")
 	fl.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile here at the end of the run (diagnostics: go tool pprof)")
@@ -143,14 +157,22 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if f.segment != "" {
-		i, n, err := profiles.ParseSegment(f.segment)
-		if err != nil {
-			return usageErr("%v", err)
-		}
+	if i, n, ok, err := segmentFlags(f.segment, f.segmentIndex); err != nil {
+		return usageErr("%v", err)
+	} else if ok {
 		if p, err = p.Segment(i, n); err != nil {
 			return usageErr("%v", err)
 		}
+	}
+	var startAt time.Time
+	if f.startAt != "" {
+		if startAt, err = time.Parse(time.RFC3339Nano, f.startAt); err != nil {
+			return usageErr("--start-at %q: want an RFC 3339 time like 2026-12-07T10:00:00Z", f.startAt)
+		}
+	}
+	dist, err := newDistributed(env, f, cmd, sc.Name, p, startAt)
+	if err != nil {
+		return usageErr("%v", err)
 	}
 	if err := f.checkRate(p); err != nil {
 		return usageErr("%v", err)
@@ -169,16 +191,14 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	}
 
 	// Outputs are opened before the run, so a bad path fails fast.
-	outs, err := openOutputs(f)
+	outs, err := openOutputs(f, env.Stdout)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	defer outs.close()
 
-	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace}
-	if outs.hdr != nil { // a nil *os.File in an io.Writer is not a nil io.Writer
-		opts.HdrLog = outs.hdr
-	}
+	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace, StartAt: startAt}
+	opts.HdrLog = outs.hdr
 	var srv *metricsServer
 	if f.metricsAddr != "" {
 		srv, err = startMetrics(ctx, f.metricsAddr, sc, objs, env.Stderr)
@@ -204,6 +224,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		}
 		defer stop()
 	}
+	if dist != nil {
+		dist.start(ctx)
+	}
 	outcome, err := run.Run(ctx, opts)
 	if f.memProfile != "" {
 		if perr := writeHeapProfile(f.memProfile); perr != nil {
@@ -215,6 +238,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		// served a little longer, for the last scrape.
 		defer srv.finish(outcome)
 	}
+	if se := (*run.StartError)(nil); errors.As(err, &se) {
+		return dist.startError(ctx, se)
+	}
 	if outcome == nil {
 		return &exitError{code: ExitInternal, err: err}
 	}
@@ -224,7 +250,11 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	rep := outcome.Report
 	report.Redact(rep, secrets, sc.Secrets)
 
-	if err := report.WriteSummary(env.Stdout, rep); err != nil {
+	summary := env.Stdout
+	if outs.toStdout {
+		summary = env.Stderr
+	}
+	if err := report.WriteSummary(summary, rep); err != nil {
 		return &exitError{code: ExitInternal, err: err}
 	}
 	if err := outs.write(rep); err != nil {
@@ -235,17 +265,23 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			fmt.Fprintf(env.Stderr, "canary: $GITHUB_STEP_SUMMARY: %v\n", err)
 		}
 	}
+	if dist != nil {
+		// The segment's own verdict is on its slice; the run's is the
+		// daemon's, and it cannot make it without this report.
+		if err := dist.done(ctx, rep); err != nil {
+			return &exitError{code: ExitInternal, err: err}
+		}
+	}
 	if runErr != nil {
 		return &exitError{code: ExitInternal, err: runErr}
 	}
-	switch outcome.Judgement.Verdict {
-	case slo.Pass:
-		return nil
-	case slo.Fail:
-		return &exitError{code: ExitSLOFailed}
-	default:
-		return &exitError{code: ExitInconclusive}
-	}
+	return verdictExit(outcome.Judgement.Verdict)
+}
+
+// exists reports whether there is a file (or anything else) at path.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 // inputs are the environment ${VAR}s are expanded from (with --env-file)
@@ -263,20 +299,27 @@ func (f *loadFlags) inputs(env Env) (func(string) (string, bool), map[string]str
 }
 
 // scenario loads target: a scenario file, or a URL for the one-step
-// scenario of URL mode (--method, -H, --body, --timeout).
+// scenario of URL mode (--method, -H, --body, --timeout, --ca-file).
 func (f *loadFlags) scenario(cmd *cobra.Command, target string, getenv func(string) (string, bool), vars map[string]string, secrets *redact.Set) (*scenario.Scenario, error) {
 	if scenario.IsURL(target) {
 		if cmd.Flags().Changed("var") {
 			return nil, errors.New("--var applies to scenario files, not to a URL")
 		}
-		return scenario.FromURL(target, scenario.URLOptions{Method: f.method, Headers: f.headers, Body: f.body, Timeout: f.timeout})
+		return scenario.FromURL(target, scenario.URLOptions{Method: f.method, Headers: f.headers, Body: f.body, Timeout: f.timeout, CAFile: f.caFile})
 	}
-	for _, fl := range []string{"method", "header", "body", "timeout"} {
+	for _, fl := range []string{"method", "header", "body", "timeout", "ca-file"} {
 		if cmd.Flags().Changed(fl) {
 			return nil, fmt.Errorf("--%s applies to a URL; a scenario file sets its own requests", fl)
 		}
 	}
-	return scenario.Load(target, scenario.LoadOptions{Env: getenv, Vars: vars, Secrets: secrets})
+	if u, ok := scenario.SchemelessURL(target); ok && !exists(target) {
+		return nil, fmt.Errorf("%s is not a file, and it looks like a URL without a scheme: canary %s %s", target, cmd.Name(), u)
+	}
+	sc, err := scenario.Load(target, scenario.LoadOptions{Env: getenv, Vars: vars, Secrets: secrets})
+	if wk := config.WrongKind(target, config.KindScenario); err != nil && wk != nil {
+		err = wk
+	}
+	return sc, err
 }
 
 // load is the profile: a file (--profile) or the flags.
@@ -290,6 +333,9 @@ func (f *loadFlags) load(cmd *cobra.Command, getenv func(string) (string, bool),
 			}
 		}
 		p, err = profiles.Load(f.profile, yamlfile.Options{Env: getenv, Secrets: secrets})
+		if wk := config.WrongKind(f.profile, config.KindProfile); err != nil && wk != nil {
+			err = wk
+		}
 		if err == nil && (cmd.Flags().Changed("max-inflight") || cmd.Flags().Changed("max-lag")) {
 			err = errors.New("--max-inflight and --max-lag: set max_inflight and max_lag in the profile file")
 		}
@@ -326,60 +372,4 @@ func (f *loadFlags) useCPUs(env Env, cmd *cobra.Command) (restore func(), err er
 		return nil, err
 	}
 	return setCPUs(cpus), nil
-}
-
-type outputs struct {
-	f            *runFlags
-	hdr          *os.File
-	out, html, j *os.File
-}
-
-func openOutputs(f *runFlags) (*outputs, error) {
-	o := &outputs{f: f}
-	open := func(path string) (*os.File, error) {
-		if path == "" {
-			return nil, nil
-		}
-		return os.Create(path)
-	}
-	var err error
-	for _, x := range []struct {
-		dst  **os.File
-		path string
-	}{{&o.hdr, f.hdrLog}, {&o.out, f.out}, {&o.html, f.html}, {&o.j, f.junit}} {
-		if *x.dst, err = open(x.path); err != nil {
-			o.close()
-			return nil, err
-		}
-	}
-	return o, nil
-}
-
-func (o *outputs) close() {
-	for _, fh := range []*os.File{o.hdr, o.out, o.html, o.j} {
-		if fh != nil {
-			fh.Close()
-		}
-	}
-}
-
-func (o *outputs) write(rep *stats.Report) error {
-	if o.out != nil {
-		enc := json.NewEncoder(o.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-	}
-	if o.html != nil {
-		if err := report.WriteHTML(o.html, rep); err != nil {
-			return fmt.Errorf("--html: %w", err)
-		}
-	}
-	if o.j != nil {
-		if err := report.WriteJUnit(o.j, rep); err != nil {
-			return fmt.Errorf("--junit: %w", err)
-		}
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -17,10 +18,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// plainPath sends http:// requests: fasthttp writes each request and parses
-// each response (fasthttp.Request.Write, fasthttp.Response.ReadLimitBody),
-// on keep-alive connections from one hostPool per host:port, in a map
-// bounded by MaxHosts.
+// h1Path sends HTTP/1.1 requests, http:// and https:// alike: fasthttp
+// writes each request (fasthttp.Request.Write) and parses each response's
+// header section; bodyReader reads the body. Connections come from one
+// hostPool per scheme, host and port, in a map bounded by MaxHosts; an
+// https:// pool wraps each connection's raw I/O in crypto/tls, so TLS costs
+// the encryption and nothing else.
 //
 // The pools are this package's rather than fasthttp.HostClient's. A
 // HostClient would bring a retry loop (which must never run: the target
@@ -29,62 +32,61 @@ import (
 // idle-connection sweeper goroutine that outlives Close by up to the idle
 // timeout. Going through HostClient.Do also cost 6 % of the throughput of
 // a closed loop of 50 goroutines (BenchmarkDoParallel).
-type plainPath struct {
+type h1Path struct {
 	opts Options
+	tls  *tls.Config // for https:// hosts; ServerName is set per host
 
 	mu    sync.RWMutex
-	hosts map[string]*hostPool // by URL host ("example.com:8080")
+	hosts map[hostKey]*hostPool
 
-	exchanges sync.Pool // *plainExchange
+	exchanges sync.Pool // *h1Exchange
 }
 
-// plainExchange is the pooled fasthttp request and response of one hop.
-type plainExchange struct {
-	req  fasthttp.Request
-	resp fasthttp.Response
-	// untilClose: the response body ran until the connection closed (no
-	// Content-Length, not chunked).
-	untilClose bool
+// hostKey names a pool: a struct rather than a string, so that finding
+// the pool of an https:// host allocates nothing.
+type hostKey struct {
+	https bool
+	host  string // the URL's host: "example.com:8080"
 }
 
-func newPlainPath(o Options) *plainPath {
-	p := &plainPath{opts: o, hosts: make(map[string]*hostPool)}
+// h1Exchange is the pooled fasthttp request and response header of one
+// hop.
+type h1Exchange struct {
+	req fasthttp.Request
+	hdr fasthttp.ResponseHeader
+}
+
+func newH1Path(o Options, conf *tls.Config) *h1Path {
+	p := &h1Path{opts: o, tls: conf, hosts: make(map[hostKey]*hostPool)}
 	p.exchanges.New = func() any {
-		x := &plainExchange{}
+		x := &h1Exchange{}
 		x.init()
 		return x
 	}
 	return p
 }
 
-func (x *plainExchange) init() {
+func (x *h1Exchange) init() {
 	// Like net/http: no made-up Content-Type on requests, and none on
 	// responses that sent none.
 	x.req.Header.SetNoDefaultContentType(true)
-	x.resp.Header.SetNoDefaultContentType(true)
-	// Keep the response's body buffer across requests instead of handing
-	// it back to fasthttp's pool each time; put drops it when it is large.
-	x.resp.KeepBodyBuffer = true
+	x.hdr.SetNoDefaultContentType(true)
 }
 
-func (p *plainPath) put(x *plainExchange) {
-	x.untilClose = false
+func (p *h1Path) put(x *h1Exchange) {
 	x.req.Reset()
-	if cap(x.resp.Body()) > keepBodyCap {
-		x.resp.SwapBody(nil)
-	}
-	x.resp.Reset()
+	x.hdr.Reset()
 	x.init()
 	p.exchanges.Put(x)
 }
 
 // errTooManyHosts refuses a request to a new host while MaxHosts hosts have
 // requests in flight.
-var errTooManyHosts = fmt.Errorf("too many hosts in use (at most %d with plain http)", MaxHosts)
+var errTooManyHosts = fmt.Errorf("too many hosts in use (at most %d)", MaxHosts)
 
 // host returns the pool for key, creating it (and evicting an idle one when
 // the map is full) if needed. The caller must call release.
-func (p *plainPath) host(key string, now time.Time) (*hostPool, error) {
+func (p *h1Path) host(key hostKey, now time.Time) (*hostPool, error) {
 	p.mu.RLock()
 	h := p.hosts[key]
 	if h != nil {
@@ -111,25 +113,26 @@ func (p *plainPath) host(key string, now time.Time) (*hostPool, error) {
 	return h, nil
 }
 
-func (p *plainPath) release(h *hostPool) { h.inflight.Add(-1) }
+func (p *h1Path) release(h *hostPool) { h.inflight.Add(-1) }
 
 // evictLocked drops the least recently used host without requests in
 // flight. p.mu must be held for writing, so no request can pick the host up
 // meanwhile.
-func (p *plainPath) evictLocked() bool {
+func (p *h1Path) evictLocked() bool {
 	var (
-		victim string
+		victim hostKey
+		found  bool
 		oldest int64
 	)
 	for k, h := range p.hosts {
 		if h.inflight.Load() != 0 {
 			continue
 		}
-		if t := h.lastUse.Load(); victim == "" || t < oldest {
-			victim, oldest = k, t
+		if t := h.lastUse.Load(); !found || t < oldest {
+			victim, oldest, found = k, t, true
 		}
 	}
-	if victim == "" {
+	if !found {
 		return false
 	}
 	p.hosts[victim].closeIdle()
@@ -137,18 +140,35 @@ func (p *plainPath) evictLocked() bool {
 	return true
 }
 
-func (p *plainPath) newHost(key string) *hostPool {
-	addr := key
-	if _, port, err := net.SplitHostPort(key); err != nil || port == "" {
-		addr = net.JoinHostPort(trimBrackets(key), "80")
+func (p *h1Path) newHost(key hostKey) *hostPool {
+	port := "80"
+	if key.https {
+		port = "443"
 	}
-	return &hostPool{
+	addr := key.host
+	if _, pt, err := net.SplitHostPort(key.host); err != nil || pt == "" {
+		addr = net.JoinHostPort(trimBrackets(key.host), port)
+	}
+	h := &hostPool{
 		addr:        addr,
 		sem:         make(chan struct{}, p.opts.MaxConnsPerHost),
 		dialTimeout: p.opts.DialTimeout,
 		idleTimeout: p.opts.IdleConnTimeout,
 		procs:       int64(runtime.GOMAXPROCS(0)),
 	}
+	if key.https {
+		h.tls = p.tls.Clone()
+		if h.tls.ServerName == "" {
+			// The name the certificate must carry, and SNI (which Go
+			// leaves out for an IP address), as net/http does.
+			host, _, err := net.SplitHostPort(addr)
+			if err != nil {
+				host = addr
+			}
+			h.tls.ServerName = host
+		}
+	}
+	return h
 }
 
 func trimBrackets(host string) string {
@@ -158,7 +178,7 @@ func trimBrackets(host string) string {
 	return host
 }
 
-func (p *plainPath) closeIdle() {
+func (p *h1Path) closeIdle() {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	for _, h := range p.hosts {
@@ -167,14 +187,15 @@ func (p *plainPath) closeIdle() {
 }
 
 // do sends one hop and fills resp; it returns the Location of a redirect.
-func (p *plainPath) do(ctx context.Context, h *hop, resp *Response) (location string, err error) {
-	host, err := p.host(h.url.Host, h.start)
+func (p *h1Path) do(ctx context.Context, h *hop, resp *Response) (location string, err error) {
+	https := h.url.Scheme == "https"
+	host, err := p.host(hostKey{https: https, host: h.url.Host}, h.start)
 	if err != nil {
 		return "", err
 	}
 	defer p.release(host)
 
-	x := p.exchanges.Get().(*plainExchange)
+	x := p.exchanges.Get().(*h1Exchange)
 	defer p.put(x)
 	req := &x.req
 
@@ -182,7 +203,7 @@ func (p *plainPath) do(ctx context.Context, h *hop, resp *Response) (location st
 	uri := req.URI()
 	// The path goes out as the URL has it, as with net/http.
 	uri.DisablePathNormalizing = true
-	uri.SetScheme("http")
+	uri.SetScheme(h.url.Scheme)
 	uri.SetHost(h.url.Host)
 	uri.SetPath(h.url.EscapedPath())
 	uri.SetQueryString(h.url.RawQuery)
@@ -208,22 +229,21 @@ func (p *plainPath) do(ctx context.Context, h *hop, resp *Response) (location st
 		req.SetBodyRaw(h.body)
 	}
 
-	fresp := &x.resp
-	if err := host.exchange(ctx, h, x); err != nil {
-		if errors.Is(err, fasthttp.ErrBodyTooLarge) {
-			// The same message as the https path.
-			return "", bodyTooLarge(h.maxBody)
-		}
+	body := h.bodyReader(resp)
+	status, untilClose, err := host.exchange(ctx, h, x, &body)
+	// The status the target sent, also when its body then failed (over
+	// the cap, cut short).
+	resp.Status = status
+	body.done(resp, err)
+	if err != nil {
 		return "", err
 	}
-
-	resp.Status = fresp.StatusCode()
-	resp.Proto = protoString(fresp.Header.Protocol())
-	resp.Body = append(resp.Body[:0], fresp.Body()...)
+	hdr := &x.hdr
+	resp.Proto = protoString(hdr.Protocol())
 	if h.needHeaders {
 		resp.Header = resp.Header[:0]
-		for k, v := range fresp.Header.All() {
-			if !netHTTPKeeps(k, v, x.untilClose) {
+		for k, v := range hdr.All() {
+			if !netHTTPKeeps(k, v, untilClose) {
 				continue
 			}
 			resp.Header = append(resp.Header, Header{Name: string(k), Value: string(v)})
@@ -231,7 +251,7 @@ func (p *plainPath) do(ctx context.Context, h *hop, resp *Response) (location st
 		sortHeader(resp.Header)
 	}
 	if isRedirect(resp.Status) {
-		location = string(fresp.Header.Peek("Location"))
+		location = string(hdr.Peek("Location"))
 	}
 	return location, nil
 }
@@ -240,7 +260,8 @@ func (p *plainPath) do(ctx context.Context, h *hop, resp *Response) (location st
 // field: net/http takes Transfer-Encoding, Trailer and "Connection: close"
 // out, while fasthttp makes up "Connection: close" for an HTTP/1.0 response
 // and a Content-Length for a body that ran until the connection closed.
-// Skipping them gives both paths the same Response.Header.
+// Skipping them keeps Response.Header what it was when https:// went
+// through net/http.
 func netHTTPKeeps(name, value []byte, untilClose bool) bool {
 	switch {
 	case string(name) == fasthttp.HeaderTransferEncoding, string(name) == fasthttp.HeaderTrailer:
@@ -267,50 +288,51 @@ func hasToken(v []byte, token string) bool {
 // maxInterimResponses bounds the 1xx responses before the final one.
 const maxInterimResponses = 100
 
-// readResponse reads a response as fasthttp's Response.ReadLimitBody does
-// — header, interim 1xx responses, body up to maxBody, trailer — and also
-// reports whether the body ran until the connection closed, which fasthttp
-// forgets once it has read it.
-func readResponse(resp *fasthttp.Response, r *respReader, maxBody int) (untilClose bool, err error) {
-	if err := r.header(resp.Header.Read); err != nil {
-		return false, err
+// readResponse reads a response — header section after any interim 1xx
+// responses, body, trailer — into hdr and body. It returns the final
+// status as soon as it is known, and whether the body ran until the
+// connection closed.
+func readResponse(hdr *fasthttp.ResponseHeader, r *respReader, body *bodyReader, head bool) (status int, untilClose bool, err error) {
+	if err := r.header(hdr.Read); err != nil {
+		return 0, false, err
 	}
 	for n := 0; ; n++ {
-		code := resp.StatusCode()
+		code := hdr.StatusCode()
 		if code < 100 || code > 199 || code == fasthttp.StatusSwitchingProtocols {
 			break
 		}
 		if n >= maxInterimResponses {
-			return false, fmt.Errorf("more than %d interim (1xx) responses", maxInterimResponses)
+			return 0, false, fmt.Errorf("more than %d interim (1xx) responses", maxInterimResponses)
 		}
-		if err := r.header(resp.Header.Read); err != nil {
-			return false, err
-		}
-	}
-	code := resp.StatusCode()
-	if resp.SkipBody || code < 200 || code == fasthttp.StatusNoContent || code == fasthttp.StatusNotModified {
-		return false, nil
-	}
-	chunked := resp.Header.ContentLength() == -1
-	untilClose = resp.Header.ContentLength() == -2
-	if err := resp.ReadBody(r.br, maxBody); err != nil {
-		return untilClose, err
-	}
-	if chunked {
-		if err := r.header(resp.Header.ReadTrailer); err != nil {
-			if err == io.EOF {
-				return false, io.ErrUnexpectedEOF
-			}
-			return false, err
+		if err := r.header(hdr.Read); err != nil {
+			return 0, false, err
 		}
 	}
-	return untilClose, nil
+	status = hdr.StatusCode()
+	if head || status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified {
+		return status, false, nil
+	}
+	switch n := hdr.ContentLength(); {
+	case n >= 0:
+		return status, false, body.fixed(r.br, int64(n))
+	case n == -1: // chunked
+		if err := body.chunked(r.br); err != nil {
+			return status, false, err
+		}
+		err := r.header(hdr.ReadTrailer)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return status, false, err
+	default: // until the connection closes
+		return status, true, body.untilClose(r.br)
+	}
 }
 
 // respReader reads a response through the connection's buffer, which is
 // small (readBufferSize), and moves to one of maxHeaderBytes when a header
-// section does not fit in it: a header section may be as large on this
-// path as on the https one, while a connection carries 4 KiB, not 64.
+// section does not fit in it: a header section may be as large here as
+// net/http allows, while a connection carries 4 KiB, not 64.
 type respReader struct {
 	br    *bufio.Reader
 	conn  io.Reader
@@ -351,6 +373,7 @@ func protoString(p []byte) string {
 // deadline.
 type hostPool struct {
 	addr        string
+	tls         *tls.Config // https://: this host's; nil for http://
 	sem         chan struct{}
 	dialTimeout time.Duration
 	idleTimeout time.Duration
@@ -367,14 +390,15 @@ type hostPool struct {
 	idle []*poolConn // most recently used last
 }
 
-// connBuffers are the buffered reader and writer of a plain connection
-// while it carries a request; an idle connection holds none, so memory
-// follows the requests in flight, not the connections in the pool. A long
-// run keeps dialling (a burst needs more connections, they idle at the
-// bottom of the pool until the idle timeout, the next burst dials again);
-// with buffers of its own, each connection was garbage to collect later
-// and the resident set climbed for minutes between collections. The pool
-// holds at most what was in use since the last two garbage collections.
+// connBuffers are the buffered reader and writer of a connection while it
+// carries a request; an idle connection holds none, so memory follows the
+// requests in flight, not the connections in the pool. A long run keeps
+// dialling (a burst needs more connections, they idle at the bottom of the
+// pool until the idle timeout, the next burst dials again); with buffers
+// of its own, each connection was garbage to collect later and the
+// resident set climbed for minutes between collections. The pool holds at
+// most what was in use since the last two garbage collections. (A TLS
+// connection also has crypto/tls's own record buffers, which it keeps.)
 type connBuffers struct {
 	br *bufio.Reader
 	bw *bufio.Writer
@@ -388,8 +412,9 @@ var connBufferPool = sync.Pool{New: func() any {
 }}
 
 type poolConn struct {
-	c       net.Conn
-	buf     *connBuffers // while it carries a request, else nil
+	c       net.Conn // what requests are read from and written to: raw, or TLS over it
+	raw     net.Conn // the TCP connection (raw I/O where the system has it)
+	buf     *connBuffers
 	lastUse time.Time
 
 	// A request's context is watched so that its cancellation makes the
@@ -417,7 +442,7 @@ func (pc *poolConn) watch(ctx context.Context) bool {
 	if done != pc.watchedDone {
 		pc.stopWatching()
 		pc.watchID++
-		id, c := pc.watchID, pc.c
+		id, c := pc.watchID, pc.raw
 		pc.unwatch = context.AfterFunc(ctx, func() {
 			if pc.serving.Load() == id {
 				_ = c.SetDeadline(aLongTimeAgo)
@@ -442,25 +467,26 @@ var errCancelledBeforeSending = errors.New("cancelled before sending")
 // errClosedEarly is a connection closed before the first response byte.
 var errClosedEarly = fmt.Errorf("server closed the connection before responding: %w", io.EOF)
 
-// exchange writes req and reads resp on one of the pool's connections. It
-// makes one attempt, whatever happens: there is no retry anywhere on this
-// path.
-func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error {
-	req, resp := &x.req, &x.resp
+// exchange writes x.req and reads the response into x.hdr and body on one
+// of the pool's connections. It makes one attempt, whatever happens: there
+// is no retry anywhere on this path. status is the final response's, once
+// its header section has arrived.
+func (p *hostPool) exchange(ctx context.Context, h *hop, x *h1Exchange, body *bodyReader) (status int, untilClose bool, err error) {
+	req := &x.req
 	deadline := h.deadline
 	if err := p.acquire(ctx, deadline); err != nil {
-		return err
+		return 0, false, err
 	}
 	defer func() { <-p.sem }()
 
 	pc, err := p.conn(ctx, h.start, deadline)
 	if err != nil {
-		return err
+		return 0, false, err
 	}
 	pc.attach()
-	if err := pc.c.SetDeadline(deadline); err != nil {
+	if err := pc.raw.SetDeadline(deadline); err != nil {
 		p.discard(pc)
-		return err
+		return 0, false, err
 	}
 	// The deadline first, then serving, then the context: a cancellation
 	// either finds serving set and moves the deadline into the past, or
@@ -471,7 +497,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		if ctx.Err() != nil {
 			pc.serving.Store(0)
 			p.put(pc)
-			return errCancelledBeforeSending
+			return 0, false, errCancelledBeforeSending
 		}
 	}
 
@@ -501,10 +527,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		}
 	}
 	if err == nil {
-		if req.Header.IsHead() {
-			resp.SkipBody = true
-		}
-		x.untilClose, err = readResponse(resp, &rr, int(h.maxBody))
+		status, untilClose, err = readResponse(&x.hdr, &rr, body, req.Header.IsHead())
 	}
 
 	aborted := false
@@ -514,7 +537,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 		// before left the deadline in the past.
 		aborted = ctx.Err() != nil
 	}
-	if err != nil || aborted || resp.ConnectionClose() || req.ConnectionClose() || rr.large || rr.br.Buffered() > 0 {
+	if err != nil || aborted || untilClose || x.hdr.ConnectionClose() || req.ConnectionClose() || rr.large || rr.br.Buffered() > 0 {
 		// A failed or aborted exchange leaves the connection in an unknown
 		// state, and an aborted one with a deadline in the past. Bytes
 		// after the response (a HEAD answered with a body, say) would be
@@ -524,7 +547,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *plainExchange) error
 	} else {
 		p.put(pc)
 	}
-	return err
+	return status, untilClose, err
 }
 
 // acquire takes one of the host's tokens, waiting for one if need be.
@@ -560,18 +583,46 @@ func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn
 		p.idle = p.idle[:n-1]
 		p.mu.Unlock()
 		idle := now.Sub(pc.lastUse)
-		if idle > p.idleTimeout || (idle > checkIdleAfter && !alive(pc.c)) {
+		if idle > p.idleTimeout || (idle > checkIdleAfter && !alive(pc.raw)) {
 			p.discard(pc)
 			continue
 		}
 		return pc, nil
 	}
+	return p.dial(ctx, deadline)
+}
+
+// dial connects, and for https:// makes the TLS handshake (resuming an
+// earlier session with the host when the server agrees, through the
+// configuration's session cache).
+func (p *hostPool) dial(ctx context.Context, deadline time.Time) (*poolConn, error) {
 	d := net.Dialer{Deadline: deadline, Timeout: p.dialTimeout}
 	c, err := d.DialContext(ctx, "tcp", p.addr)
 	if err != nil {
 		return nil, err
 	}
-	return &poolConn{c: newRawIO(c)}, nil
+	raw := newRawIO(c)
+	pc := &poolConn{c: raw, raw: raw}
+	if p.tls == nil {
+		return pc, nil
+	}
+	if err := raw.SetDeadline(deadline); err != nil {
+		_ = raw.Close()
+		return nil, err
+	}
+	tc := tls.Client(raw, p.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return nil, err
+	}
+	// ALPN offered http/1.1 alone; a server that picked anything else
+	// would not understand what comes next.
+	if proto := tc.ConnectionState().NegotiatedProtocol; proto != "" && proto != "http/1.1" {
+		_ = raw.Close()
+		return nil, fmt.Errorf("tls: server chose protocol %q over http/1.1", proto)
+	}
+	pc.c = tc
+	return pc, nil
 }
 
 // attach gives pc buffers for a request.
@@ -600,8 +651,8 @@ func (pc *poolConn) detach() {
 // for microseconds and skip the system call.
 const checkIdleAfter = 200 * time.Millisecond
 
-// Buffer sizes of a plain connection. A response header section larger
-// than the read buffer moves to one of maxHeaderBytes (respReader).
+// Buffer sizes of a connection. A response header section larger than the
+// read buffer moves to one of maxHeaderBytes (respReader).
 const (
 	readBufferSize  = 4 << 10
 	writeBufferSize = 4 << 10
@@ -630,10 +681,14 @@ func (p *hostPool) put(pc *poolConn) {
 	}
 }
 
+// discard closes pc. A TLS connection is closed under its TLS layer,
+// without a close_notify: it is a write, which could wait on a peer that
+// reads nothing, and an HTTP/1.1 response's end is in its framing, not
+// in the TLS close.
 func (p *hostPool) discard(pc *poolConn) {
 	pc.detach()
 	pc.stopWatching()
-	_ = pc.c.Close()
+	_ = pc.raw.Close()
 }
 
 func (p *hostPool) closeIdle() {
