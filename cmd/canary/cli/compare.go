@@ -177,14 +177,22 @@ func runCompare(ctx context.Context, env Env, args []string, f *compareFlags, cm
 // parseObjectives reads --objective expressions; a step they name must be
 // one of steps.
 func parseObjectives(exprs, steps []string) ([]compare.Objective, error) {
-	var out []compare.Objective
+	return parseEach(exprs, compare.ParseObjective, func(o compare.Objective) string { return o.Step }, "objective", "the scenario has", steps)
+}
+
+// parseEach parses every expression (an SLO, a relative objective), and
+// refuses one naming a step that is not among steps; has says whose they
+// are ("the scenario has"), and an error names the expression as what
+// ("slo").
+func parseEach[T any](exprs []string, parse func(string) (T, error), step func(T) string, what, has string, steps []string) ([]T, error) {
+	out := make([]T, 0, len(exprs))
 	for _, e := range exprs {
-		o, err := compare.ParseObjective(e)
+		o, err := parse(e)
 		if err != nil {
 			return nil, err
 		}
-		if o.Step != "" && !slices.Contains(steps, o.Step) {
-			return nil, fmt.Errorf("objective %q: the scenario has no step %q (steps: %s)", e, o.Step, strings.Join(steps, ", "))
+		if st := step(o); st != "" && !slices.Contains(steps, st) {
+			return nil, fmt.Errorf("%s %q: %s no step %q (steps: %s)", what, e, has, st, strings.Join(steps, ", "))
 		}
 		out = append(out, o)
 	}

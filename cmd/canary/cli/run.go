@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -178,16 +176,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		return usageErr("%v", err)
 	}
 
-	var objs []slo.Objective
-	for _, s := range f.slos {
-		o, err := slo.ParseExpr(s)
-		if err != nil {
-			return usageErr("%v", err)
-		}
-		if o.Step != "" && !slices.Contains(sc.StepNames(), o.Step) {
-			return usageErr("slo %q: the scenario has no step %q (steps: %s)", s, o.Step, strings.Join(sc.StepNames(), ", "))
-		}
-		objs = append(objs, o)
+	objs, err := parseEach(f.slos, slo.ParseExpr, sloStep, "slo", "the scenario has", sc.StepNames())
+	if err != nil {
+		return usageErr("%v", err)
 	}
 
 	// Outputs are opened before the run, so a bad path fails fast.
