@@ -54,7 +54,7 @@ func RedactComparison(c *Comparison, sets ...*redact.Set) {
 	for _, s := range sets {
 		all.Merge(s)
 	}
-	c.Scenario = all.String(redact.UserInfo(c.Scenario))
+	c.Scenario = all.String(c.Scenario)
 	for _, s := range []*ComparedSide{&c.Baseline, &c.Candidate} {
 		s.URL = all.String(redact.UserInfo(s.URL))
 		if s.Report != nil {
