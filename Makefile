@@ -33,11 +33,16 @@ image:
 	@echo "built $(IMAGE); try: $(CONTAINER_ENGINE) run --rm $(IMAGE) version"
 
 # The daemon on the example config (examples/canary.yaml) against the
-# built-in demo target, everything on 127.0.0.1.
+# built-in demo target, everything on 127.0.0.1; two more demo targets, a
+# baseline and a candidate 15 % slower with 1 % errors, for its comparison
+# check (docs/compare.md).
 run: build
 	@echo "canary: status page http://127.0.0.1:9090/  metrics http://127.0.0.1:9090/metrics  verdicts http://127.0.0.1:9090/api/v1/checks"
 	@echo "        demo target http://127.0.0.1:8080/  (break it: curl -X PUT 127.0.0.1:8080/admin/faults -d '{\"error_ratio\":0.2}')"
-	cd examples && ../$(BIN) daemon --config canary.yaml --with-demo-target 127.0.0.1:8080
+	@echo "        comparison  http://127.0.0.1:9090/api/v1/gate/candidate  (baseline :8081, candidate :8082, 15% slower, 1% errors)"
+	cd examples && ../$(BIN) daemon --config canary.yaml --with-demo-target 127.0.0.1:8080 \
+		--with-demo-target 127.0.0.1:8081,latency=20ms,jitter=20ms \
+		--with-demo-target 127.0.0.1:8082,latency=20ms,jitter=20ms,slower=15%,error_ratio=0.01
 
 deps:
 	./scripts/deps.sh

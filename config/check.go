@@ -37,6 +37,10 @@ type Check struct {
 	MinSamples   int64
 	SlackChannel string
 	RunbookURL   string
+	// Comparison, when set, makes this a comparison check: its scenario
+	// runs against a baseline and a candidate, judged by relative
+	// objectives instead of SLOs.
+	Comparison *Comparison
 	// Fingerprint changes whenever anything that defines the check does:
 	// its YAML, and the files its scenario, profile and data come from. A
 	// reload keeps the running state of checks whose fingerprint is the same.
@@ -54,6 +58,9 @@ type checkYAML struct {
 	Window     time.Duration     `yaml:"window"`
 	MinSamples *int              `yaml:"min_samples"`
 	Alert      checkAlertYAML    `yaml:"alert"`
+	Baseline   string            `yaml:"baseline"`
+	Candidate  string            `yaml:"candidate"`
+	Objectives []string          `yaml:"objectives"`
 }
 
 type checkAlertYAML struct {
@@ -150,6 +157,7 @@ func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, base
 		ck.Profile = ck.Profile.Looping()
 	}
 	ck.SLOs = loadSLOs(d, yamlfile.Child(n, "slos"), ck.Scenario)
+	ck.Comparison = loadComparison(d, n, cy, ck.Scenario)
 	ck.Fingerprint = fingerprint(n, files, ck.Scenario)
 	return ck
 }

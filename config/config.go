@@ -21,6 +21,7 @@ import (
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/scenario"
 )
 
 // Defaults and bounds of the daemon config.
@@ -168,15 +169,9 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, 
 			d.Errorf(yamlfile.Child(n, "name"), "duplicate check name %q", ck.Name)
 		}
 		seen[ck.Name] = true
-		if ck.Scenario != nil {
-			for _, h := range ck.Scenario.StaticHosts() {
-				if err := c.HostAllowed(h); err != nil {
-					d.Errorf(yamlfile.Child(n, "scenario"), "check %q: %v", ck.Name, err)
-				}
-			}
-		}
+		c.checkHosts(d, n, ck)
 		if ck.Profile != nil && ck.Profile.Model == profiles.Open && ck.Schedule == nil {
-			peak += ck.Profile.PeakTarget()
+			peak += ck.Profile.PeakTarget() * float64(ck.Sides())
 		}
 		c.Checks = append(c.Checks, ck)
 	}
@@ -326,6 +321,29 @@ func (c *Config) HostAllowed(host string) error {
 		}
 	}
 	return fmt.Errorf("host %q is not in allowed_hosts %v", h, c.AllowedHosts)
+}
+
+// checkHosts reports the hosts a check's requests go to that
+// allowed_hosts does not allow: its scenario's, or a comparison's base URLs.
+func (c *Config) checkHosts(d *yamlfile.Decoder, n *yaml.Node, ck *Check) {
+	type source struct {
+		key string
+		sc  *scenario.Scenario
+	}
+	sources := []source{{"scenario", ck.Scenario}}
+	if cmp := ck.Comparison; cmp != nil {
+		sources = []source{{"baseline", cmp.Baseline}, {"candidate", cmp.Candidate}}
+	}
+	for _, s := range sources {
+		if s.sc == nil {
+			continue
+		}
+		for _, h := range s.sc.StaticHosts() {
+			if err := c.HostAllowed(h); err != nil {
+				d.Errorf(yamlfile.Child(n, s.key), "check %q: %v", ck.Name, err)
+			}
+		}
+	}
 }
 
 // CheckByName finds a check.

@@ -13,7 +13,7 @@ func TestValidateFile(t *testing.T) {
 	for _, tc := range []struct {
 		name, path, want, err string
 	}{
-		{name: "daemon config", path: "../examples/canary.yaml", want: "daemon config, 3 checks"},
+		{name: "daemon config", path: "../examples/canary.yaml", want: "daemon config, 4 checks"},
 		{name: "scenario", path: "../examples/checkout.yaml", want: `scenario "checkout", 4 steps`},
 		{name: "profile with stages", path: "../examples/profiles/ramp.yaml", want: "open-model profile"},
 		{name: "profile shorthand", path: write(t, "p.yaml", map[string]string{"p.yaml": "rate: 5/s\n"}), want: "open-model profile"},

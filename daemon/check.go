@@ -13,7 +13,6 @@ import (
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/run"
-	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/transport"
 )
@@ -47,6 +46,10 @@ type checkRunner struct {
 	mu        sync.Mutex
 	evaluated time.Time
 	running   atomic.Bool // a scheduled run is in progress (or the check is continuous)
+
+	// baseline is a comparison check's baseline (daemon/compare.go); nil
+	// for other checks.
+	baseline *baselineSide
 }
 
 // retention is how far back a check's windows reach: its verdict window and
@@ -57,13 +60,13 @@ func retention(ck *config.Check, longest time.Duration) time.Duration {
 
 func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error, longest, grace time.Duration, log *slog.Logger,
 	admit func(float64) (func(), bool)) (*checkRunner, error) {
-	client, err := run.Client(ck.Scenario, ck.Profile, allow)
+	client, err := run.Client(checkScenario(ck), ck.Profile, allow)
 	if err != nil {
 		return nil, err
 	}
 	now := time.Now()
 	ret := retention(ck, longest)
-	return &checkRunner{
+	r := &checkRunner{
 		ck:       ck,
 		col:      stats.NewCollector(ck.Scenario.StepNames(), now, stats.Options{WindowRetention: ret}),
 		failures: stats.NewFailures(ck.Scenario.StepNames(), stats.FailureOptions{}),
@@ -74,7 +77,14 @@ func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error
 		grace:    grace,
 		admit:    admit,
 		done:     make(chan struct{}),
-	}, nil
+	}
+	if ck.Comparison != nil {
+		if r.baseline, err = newBaselineSide(ck, allow, now, ret); err != nil {
+			client.Close()
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
 // start runs the check until stop; it returns at once.
@@ -87,12 +97,16 @@ func (r *checkRunner) start(parent context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			run.Flush(ctx, clock.Real(), r.col, r.setRates)
+			run.Flush(ctx, clock.Real(), r.col, func(now time.Time) {
+				r.flushBaseline(now)
+				r.setRates(now)
+			})
 		}()
 		r.loop(ctx)
 		cancel()
 		wg.Wait()
 		r.client.Close()
+		r.closeBaseline()
 	}()
 }
 
@@ -135,8 +149,7 @@ func (r *checkRunner) loop(ctx context.Context) {
 
 // runOnce drives the profile until it ends or ctx ends.
 func (r *checkRunner) runOnce(ctx context.Context, p *profiles.Profile) {
-	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(r.ck.Scenario, r.client, scenario.WithFailures(r.failures)), Stats: r.col, Also: r.metrics}
-	e, err := run.Engine(p, job, r.grace, clock.Real())
+	e, err := run.Engine(p, r.job(), r.grace, clock.Real())
 	if err != nil {
 		r.log.Error("check cannot run", "err", err)
 		return

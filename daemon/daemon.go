@@ -327,7 +327,7 @@ func (d *Daemon) admit(rate float64) (release func(), ok bool) {
 	base := 0.0
 	for _, ck := range d.cfg.Checks {
 		if ck.Schedule == nil {
-			base += run.ExpectedRate(ck.Profile)
+			base += run.ExpectedRate(ck.Profile) * float64(ck.Sides())
 		}
 	}
 	if base+d.rateInUse+rate > d.cfg.MaxRate+1e-9 {
@@ -474,6 +474,8 @@ type verdictDoc struct {
 	// seconds (up to the last flush, within a second of At).
 	CoveredFrom time.Time `json:"covered_from"`
 	Span        float64   `json:"span_s"`
+	// Comparison is a comparison check's evidence (daemon/compare.go).
+	Comparison *comparisonDoc `json:"comparison,omitempty"`
 }
 
 type objectiveDoc struct {
@@ -487,6 +489,9 @@ type objectiveDoc struct {
 
 // judge evaluates a check over a window (or since a time) as of now.
 func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, since time.Time, minSamples int64) verdictDoc {
+	if r.baseline != nil {
+		return d.judgeComparison(r, now, window, since, minSamples)
+	}
 	var snap *stats.Snapshot
 	if !since.IsZero() {
 		snap = r.col.WindowSince(now, since)

@@ -21,6 +21,7 @@ import (
 	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
+	"github.com/canaryproj/canary/report"
 	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
@@ -66,6 +67,8 @@ type runDoc struct {
 	// A distributed run's scenario and segments.
 	Scenario string       `json:"scenario,omitempty"`
 	Segments *segmentsDoc `json:"segments,omitempty"`
+	// Comparison is a comparison check's run: both sides and the judgement.
+	Comparison *report.Comparison `json:"comparison,omitempty"`
 }
 
 type runRequest struct {
@@ -201,10 +204,11 @@ func (d *Daemon) startOrJoin(req runRequest, hash string) (runDoc, *refusal) {
 	if len(m.active) >= MaxConcurrentRuns {
 		return runDoc{}, &refusal{status: http.StatusTooManyRequests, retryAfter: "30", msg: fmt.Sprintf("%d runs are in progress; try again later", len(m.active))}
 	}
-	release, ok := d.admit(run.ExpectedRate(p))
+	rate := run.ExpectedRate(p) * float64(ck.ck.Sides())
+	release, ok := d.admit(rate)
 	if !ok {
 		return runDoc{}, &refusal{status: http.StatusTooManyRequests, retryAfter: "30", msg: fmt.Sprintf(
-			"a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", run.ExpectedRate(p), d.config().MaxRate)}
+			"a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", rate, d.config().MaxRate)}
 	}
 	id := newRunID()
 	doc := runDoc{ID: id, Key: req.Key, Check: ck.ck.Name, Status: RunRunning, Created: time.Now().UTC(), Profile: p.Describe(),
@@ -340,26 +344,35 @@ const (
 )
 
 func (m *runManager) execute(ctx context.Context, doc runDoc, ck *config.Check, p *profiles.Profile) {
-	cfg := m.d.config()
-	out, err := run.Run(ctx, run.Options{
-		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
-	})
+	if ck.Comparison != nil {
+		doc = m.executeComparison(ctx, doc, ck, p)
+	} else {
+		doc = m.executeRun(ctx, doc, ck, p)
+	}
 	now := time.Now().UTC()
 	doc.Ended = &now
-	switch {
-	case err != nil:
-		doc.Status, doc.Verdict = RunInconclusive, RunInconclusive
-		doc.Error = m.d.secrets.String(err.Error())
-	default:
-		doc.Report = out.Report
-		doc.Verdict = string(out.Judgement.Verdict)
-		doc.Reasons = out.Judgement.Reasons
-		doc.Status = statusOf(out.Judgement.Verdict)
-	}
 	if _, err := m.d.store.PutRun(doc.ID, doc.Key, doc); err != nil {
 		m.d.log.Error("run not persisted", "run", doc.ID, "err", err)
 	}
 	m.d.log.Info("on-demand run finished", "run", doc.ID, "check", doc.Check, "status", doc.Status)
+}
+
+// executeRun runs a check's scenario under p and judges its SLOs.
+func (m *runManager) executeRun(ctx context.Context, doc runDoc, ck *config.Check, p *profiles.Profile) runDoc {
+	cfg := m.d.config()
+	out, err := run.Run(ctx, run.Options{
+		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
+	})
+	if err != nil {
+		doc.Status, doc.Verdict = RunInconclusive, RunInconclusive
+		doc.Error = m.d.secrets.String(err.Error())
+		return doc
+	}
+	doc.Report = out.Report
+	doc.Verdict = string(out.Judgement.Verdict)
+	doc.Reasons = out.Judgement.Reasons
+	doc.Status = statusOf(out.Judgement.Verdict)
+	return doc
 }
 
 // statusOf is a finished run's status for its verdict.

@@ -42,6 +42,9 @@ func PromOptionsFor(cfg *config.Config, url, check string, window time.Duration,
 	if ck == nil {
 		return PromOptions{}, fmt.Errorf("%w: no check %q in %s", ErrUsage, check, cfg.File)
 	}
+	if ck.Comparison != nil {
+		return PromOptions{}, fmt.Errorf("%w: check %q compares a candidate with a baseline, which its metrics do not tell apart: ask the daemon (--server)", ErrUsage, check)
+	}
 	o := PromOptions{URL: url, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ck.MinSamples,
 		Steps: len(ck.Scenario.StepNames())}
 	if o.Window <= 0 {

@@ -231,4 +231,9 @@ func TestPromOptionsFor(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, ErrUsage))
 	assert.True(t, strings.HasSuffix(err.Error(), `no check "nope" in ../examples/canary.yaml`), err.Error())
+
+	_, err = PromOptionsFor(cfg, "http://prom:9090", "candidate", 0, -1)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, ErrUsage))
+	assert.Contains(t, err.Error(), `check "candidate" compares a candidate with a baseline`)
 }

@@ -86,11 +86,8 @@ func fmtLatency(l stats.LatencySummary) latencyView {
 	return latencyView{ms(l.Min), ms(l.Mean), ms(l.P50), ms(l.P90), ms(l.P99), ms(l.P999), ms(l.Max)}
 }
 
-var pageTmpl = template.Must(template.New("report").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>canary report — {{.R.Scenario}} — {{.Verdict}}</title>
-<style>
-body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:960px;color:#111;padding:0 16px}
+// pageCSS styles the pages of a run and of a comparison alike.
+const pageCSS = `body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:960px;color:#111;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}
 .verdict{display:inline-block;padding:2px 10px;border-radius:12px;font-weight:600;text-transform:uppercase;font-size:13px}
 .pass{background:#dcfce7;color:#166534}.fail{background:#fee2e2;color:#991b1b}.inconclusive,.unknown{background:#fef9c3;color:#854d0e}
@@ -104,11 +101,17 @@ figure.chart{position:relative;margin:8px 0 16px}
 .axis-title{font-size:12px;fill:#374151}.grid{stroke:#e5e7eb;stroke-width:1}.frame{stroke:#9ca3af;stroke-width:1}
 .slo-label{font-size:11px;font-weight:600;paint-order:stroke;stroke:#fcfcfd;stroke-width:4px;stroke-linejoin:round}.empty{font-size:13px;fill:#6b7280}.cursor{stroke:#6b7280;stroke-width:1}
 .readout{position:absolute;display:none;pointer-events:none;background:#fff;border:1px solid #d1d5db;border-radius:4px;padding:4px 8px;font-size:12px;box-shadow:0 1px 4px rgba(0,0,0,.12);white-space:nowrap}
-.readout b{display:block;font-weight:600}
+.readout b{display:block;font-weight:600}.readout i{display:inline-block;width:10px;height:3px;margin:0 6px 3px 0;vertical-align:middle}
 details.failure{border:1px solid #e5e7eb;border-radius:6px;margin:8px 0;padding:4px 10px}details.failure summary{cursor:pointer;padding:4px 0}
 .sample{border-top:1px solid #f3f4f6;padding:6px 0}pre.exchange{background:#f9fafb;border:1px solid #e5e7eb;border-radius:4px;padding:8px;overflow-x:auto;white-space:pre-wrap;word-break:break-all;font-size:12px;margin:4px 0}
-table.kv th{width:6em;color:#4b5563;font-weight:500}.readout i{display:inline-block;width:10px;height:3px;margin:0 6px 3px 0;vertical-align:middle}
-</style></head><body>
+table.kv th{width:6em;color:#4b5563;font-weight:500}
+`
+
+var pageTmpl = template.Must(template.New("report").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>canary report — {{.R.Scenario}} — {{.Verdict}}</title>
+<style>
+` + pageCSS + `</style></head><body>
 <h1>{{.R.Scenario}} <span class="verdict {{.Verdict}}">{{.Verdict}}</span></h1>
 <p class="meta">{{.Profile}} · {{.Duration}} · {{.R.Start.Format "2006-01-02 15:04:05 MST"}} → {{.R.End.Format "15:04:05"}}{{if .R.Merged}} · merged from {{.R.Merged}} reports{{end}}</p>
 {{if .R.Reasons}}<ul class="reasons">{{range .R.Reasons}}<li>{{.}}</li>{{end}}</ul>{{end}}

@@ -158,33 +158,21 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	watch := newAbortWatch(o.SLOs, Planned(p))
-	// The flush outlives an abort: the iterations in flight still finish
-	// within the grace period and are recorded.
-	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		Flush(flushCtx, clk, col, func(now time.Time) {
-			if o.Progress == nil && watch == nil {
-				return
-			}
-			tot := col.Totals()
-			if watch != nil && watch.check(tot, now.Sub(start)) {
-				stopRun()
-			}
-			if o.Progress != nil {
-				o.Progress(progress(eng, col, p, tot))
-			}
-		})
-	}()
-	res := eng.Run(runCtx)
-	stopFlush()
-	wg.Wait() // its last flush has recorded everything
+	res := drive(runCtx, clk, eng, []*stats.Collector{col}, func(now time.Time) {
+		if o.Progress == nil && watch == nil {
+			return
+		}
+		tot := col.Totals()
+		if watch != nil && watch.check(tot, now.Sub(start)) {
+			stopRun()
+		}
+		if o.Progress != nil {
+			o.Progress(progress(eng, col, p, tot))
+		}
+	})
 
 	snap := col.Totals()
-	dur := res.End.Sub(res.Start)
-	in := slo.Input{Snapshot: snap, Duration: dur, Window: "the run", Aborted: res.Aborted}
+	in := slo.Input{Snapshot: snap, Duration: res.End.Sub(res.Start), Window: "the run", Aborted: res.Aborted}
 	var abort *stats.AbortReport
 	if watch != nil && watch.fired != nil {
 		// Stopped on purpose: a lost objective fails the run; it was not
@@ -194,23 +182,7 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		in.Lost = []string{fmt.Sprintf("aborted after %s by %s: %s", fmtSeconds(abort.AtS), abort.Objective, abort.Reason)}
 	}
 	j := Judge(o.SLOs, in, res.BehindPct, int64(res.Due))
-	// Rates are measured over the profile's active span, not the drain of
-	// in-flight iterations after it (nor beyond an abort).
-	span := dur
-	if pd := p.Duration(); pd > 0 && (pd < span || !res.Aborted) {
-		// A schedule covers its whole duration, even when its last
-		// iteration was due (and done) a little before the end.
-		span = pd
-	}
-	target := 0.0
-	if p.Model == profiles.Open && span > 0 {
-		target = p.Count(span) / span.Seconds()
-	}
-	rep, err := stats.NewReport(snap, col.Series(), stats.ReportMeta{
-		Scenario: sc.Name, Profile: p.Describe(), TargetRate: target, RateSpan: span,
-		LagP99Ms: j.LagP99Ms, BehindPct: res.BehindPct, Saturated: j.Saturated, End: res.End,
-		CPUs: runtime.GOMAXPROCS(0), Due: int64(res.Due),
-	})
+	rep, err := newReport(sc.Name, p, col, snap, res, j.LagP99Ms, j.Saturated)
 	if err != nil {
 		return nil, err
 	}
@@ -231,6 +203,55 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	return out, nil
 }
 
+// drive runs eng until its profile ends or ctx ends, with cols flushed
+// once a second on clk (then after is called with the flush's time) and a
+// last time at the end.
+func drive(ctx context.Context, clk clock.Clock, eng *loadgen.Engine, cols []*stats.Collector, after func(now time.Time)) loadgen.Result {
+	// The flush outlives an abort: the iterations in flight still finish
+	// within the grace period and are recorded.
+	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		Flush(flushCtx, clk, cols[0], func(now time.Time) {
+			for _, c := range cols[1:] {
+				c.Flush(now)
+			}
+			after(now)
+		})
+	}()
+	res := eng.Run(ctx)
+	stopFlush()
+	wg.Wait() // its last flush has recorded everything of cols[0]
+	for _, c := range cols[1:] {
+		c.Flush(clk.Now())
+	}
+	return res
+}
+
+// newReport is the run report of what col measured (snap, its totals)
+// under p, without SLOs and verdict.
+func newReport(name string, p *profiles.Profile, col *stats.Collector, snap *stats.Snapshot, res loadgen.Result, lagP99Ms float64, saturated bool) (*stats.Report, error) {
+	// Rates are measured over the profile's active span, not the drain of
+	// in-flight iterations after it (nor beyond an abort).
+	span := res.End.Sub(res.Start)
+	if pd := p.Duration(); pd > 0 && (pd < span || !res.Aborted) {
+		// A schedule covers its whole duration, even when its last
+		// iteration was due (and done) a little before the end.
+		span = pd
+	}
+	target := 0.0
+	if p.Model == profiles.Open && span > 0 {
+		target = p.Count(span) / span.Seconds()
+	}
+	return stats.NewReport(snap, col.Series(), stats.ReportMeta{
+		Scenario: name, Profile: p.Describe(), TargetRate: target, RateSpan: span,
+		LagP99Ms: lagP99Ms, BehindPct: res.BehindPct, Saturated: saturated, End: res.End,
+		CPUs: runtime.GOMAXPROCS(0), Due: int64(res.Due),
+	})
+}
+
 // Client builds the client a scenario sends through under p: the
 // scenario's transport options, with as many connections per host as the
 // profile can have iterations in flight, and allow as the host allow-list.
@@ -245,10 +266,17 @@ func Client(sc *scenario.Scenario, p *profiles.Profile, allow func(host string) 
 	return c, nil
 }
 
+// Job is what an engine drives: the iterations, and the generator's own
+// measurements (loadgen.ScenarioJob for a run, PairJob for a comparison).
+type Job interface {
+	loadgen.Job
+	loadgen.Monitor
+}
+
 // Engine turns a profile into the load engine that drives job: the model,
 // its bounds, and grace for the iterations in flight at the end (default
 // DefaultGrace).
-func Engine(p *profiles.Profile, job *loadgen.ScenarioJob, grace time.Duration, clk clock.Clock) (*loadgen.Engine, error) {
+func Engine(p *profiles.Profile, job Job, grace time.Duration, clk clock.Clock) (*loadgen.Engine, error) {
 	if grace <= 0 {
 		grace = DefaultGrace
 	}

@@ -71,6 +71,8 @@ type Scenario struct {
 	// usesIterState: some template needs per-iteration values (vars,
 	// captures, data, iteration, vu); otherwise nothing is rendered at all.
 	usesIterState bool
+	// base, when set, is where every request goes instead (WithBase).
+	base *base
 }
 
 type varDef struct {
@@ -142,8 +144,14 @@ func (s *Scenario) TransportOptions() transport.Options {
 
 // StaticHosts lists the hosts of URLs known at load time: literal URLs and
 // URLs built only from vars whose values are fixed (such as a base URL from
-// ${BASE_URL:-…}).
+// ${BASE_URL:-…}). A scenario with a base (WithBase) sends only there.
 func (s *Scenario) StaticHosts() []string {
+	if s.base != nil {
+		// Every request goes to the base, whatever the steps say.
+		if u, err := url.Parse(s.base.scheme + "://" + s.base.host); err == nil {
+			return []string{strings.ToLower(u.Hostname())}
+		}
+	}
 	static := map[string]string{}
 	for _, v := range s.vars {
 		if v.t.isStatic() {

@@ -501,6 +501,9 @@ func (r *Runner) build(step *Step, req *transport.Request, vars map[string]strin
 		}
 		u = ub.String()
 	}
+	if r.s.base != nil {
+		u = r.s.base.rewrite(u)
+	}
 	req.Method, req.URL = step.Method, u
 	req.Timeout, req.FollowRedirects, req.MaxBody, req.NeedHeaders = step.timeout, step.follow, step.maxBody, step.needHdrs
 	req.DiscardBody = !step.needBody

@@ -79,10 +79,11 @@ func watchFor(r io.Reader, re *regexp.Regexp) <-chan string {
 	return found
 }
 
-// demoTarget starts `canary demo-target` on a free loopback port.
-func demoTarget(t *testing.T, bin string) string {
+// demoTarget starts `canary demo-target` on a free loopback port, with
+// args (fault flags) if given.
+func demoTarget(t *testing.T, bin string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "demo-target", "--listen", "127.0.0.1:0", "--seed", "7")
+	cmd := exec.Command(bin, append([]string{"demo-target", "--listen", "127.0.0.1:0", "--seed", "7"}, args...)...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())

@@ -94,7 +94,7 @@ pages Slack when they are breached: one scenario, three modes (run, daemon, gate
 		// canary --version says what canary version says.
 		Version: versionLine(),
 	}
-	root.AddCommand(newVersionCmd(env), newDemoTargetCmd(env), newRunCmd(env), newReportCmd(env), newValidateCmd(env), newDaemonCmd(env), newGateCmd(env), newRulesCmd(env), newDashboardsCmd(env))
+	root.AddCommand(newVersionCmd(env), newDemoTargetCmd(env), newRunCmd(env), newReportCmd(env), newValidateCmd(env), newDaemonCmd(env), newGateCmd(env), newRulesCmd(env), newDashboardsCmd(env), newCompareCmd(env))
 	return root
 }
 

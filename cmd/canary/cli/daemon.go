@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -20,10 +22,10 @@ import (
 
 func newDaemonCmd(env Env) *cobra.Command {
 	var (
-		config     string
-		logFormat  string
-		logLevel   string
-		demoTarget string
+		config      string
+		logFormat   string
+		logLevel    string
+		demoTargets []string
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon --config canary.yaml",
@@ -38,7 +40,10 @@ SIGHUP, POST /-/reload and a change of the config file reload it; an invalid
 config is rejected whole and the old one keeps running. SIGTERM/SIGINT stop new
 iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 		Example: `  canary daemon --config examples/canary.yaml
-  canary daemon --config examples/canary.yaml --with-demo-target 127.0.0.1:8080   # what make run does
+  canary daemon --config examples/canary.yaml --with-demo-target 127.0.0.1:8080   # a demo target too
+  canary daemon --config examples/canary.yaml --with-demo-target 127.0.0.1:8080 \
+      --with-demo-target 127.0.0.1:8081,latency=20ms,jitter=20ms \
+      --with-demo-target 127.0.0.1:8082,latency=20ms,jitter=20ms,slower=15%,error_ratio=0.01   # what make run does
   kill -HUP $(pidof canary)                                                       # reload`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -54,13 +59,17 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 			defer cancel()
 			var wg sync.WaitGroup
 			defer wg.Wait()
-			if demoTarget != "" {
-				srv := demotarget.New(demotarget.Options{Logger: logger.With("component", "demo-target")})
+			for _, spec := range demoTargets {
+				addr, faults, err := parseDemoTarget(spec)
+				if err != nil {
+					return usageErr("--with-demo-target %q: %v", spec, err)
+				}
+				srv := demotarget.New(demotarget.Options{Logger: logger.With("component", "demo-target", "addr", addr), Faults: faults})
 				ready := make(chan error, 1)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					err := demotarget.ListenAndServe(ctx, demoTarget, srv, logger, func(addr string) { ready <- nil })
+					err := demotarget.ListenAndServe(ctx, addr, srv, logger, func(string) { ready <- nil })
 					if err != nil {
 						ready <- err
 					}
@@ -111,7 +120,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 	f.StringVar(&config, "config", "", "daemon config file (docs/daemon.md)")
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	f.StringVar(&demoTarget, "with-demo-target", "", "also serve the built-in demo target on this address (for demos: make run)")
+	f.StringArrayVar(&demoTargets, "with-demo-target", nil, "also serve the built-in demo target on ADDR[,knob=value...] (fault knobs as in /admin/faults: latency, jitter, slower, error_ratio, error_status, path_prefix); repeatable (for demos: make run)")
 	return cmd
 }
 
@@ -138,4 +147,50 @@ func newLogger(env Env, format, level string, secrets *redact.Set) (*slog.Logger
 // x.yaml: …", "x.yaml:3:1: …"), so the prefix only stutters.
 func badConfigMessage(err error) string {
 	return strings.TrimPrefix(err.Error(), daemon.ErrBadConfig.Error()+": ")
+}
+
+// parseDemoTarget reads --with-demo-target: an address, then the demo
+// target's fault knobs as key=value, comma-separated, with the names of
+// its /admin/faults JSON: "127.0.0.1:8082,latency=20ms,slower=15%".
+func parseDemoTarget(spec string) (string, demotarget.Faults, error) {
+	parts := strings.Split(spec, ",")
+	addr := strings.TrimSpace(parts[0])
+	if addr == "" {
+		return "", demotarget.Faults{}, errors.New("want ADDR[,knob=value...], e.g. 127.0.0.1:8081,latency=20ms,slower=15%")
+	}
+	var f demotarget.Faults
+	var errs []error
+	for _, kv := range parts[1:] {
+		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		var err error
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("%q: want knob=value", kv))
+			continue
+		case k == "latency":
+			f.Latency, err = time.ParseDuration(v)
+		case k == "jitter":
+			f.Jitter, err = time.ParseDuration(v)
+		case k == "slower":
+			if f.Slower, err = demotarget.ParseSlower(v); err != nil {
+				errs = append(errs, err) // it names the knob
+				continue
+			}
+		case k == "error_ratio":
+			f.ErrorRatio, err = strconv.ParseFloat(v, 64)
+		case k == "error_status":
+			f.ErrorStatus, err = strconv.Atoi(v)
+		case k == "path_prefix":
+			f.PathPrefix = v
+		default:
+			err = fmt.Errorf("unknown knob %q (latency, jitter, slower, error_ratio, error_status, path_prefix)", k)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return "", f, err
+	}
+	return addr, f, f.Validate()
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -131,19 +130,10 @@ func reportSLOFlags(exprs []string, r *stats.Report) ([]slo.Objective, error) {
 	for _, s := range r.Steps {
 		steps = append(steps, s.Name)
 	}
-	objs := []slo.Objective{}
-	for _, e := range exprs {
-		o, err := slo.ParseExpr(e)
-		if err != nil {
-			return nil, err
-		}
-		if o.Step != "" && !slices.Contains(steps, o.Step) {
-			return nil, fmt.Errorf("slo %q: the reports have no step %q (steps: %s)", e, o.Step, strings.Join(steps, ", "))
-		}
-		objs = append(objs, o)
-	}
-	return objs, nil
+	return parseEach(exprs, slo.ParseExpr, sloStep, "slo", "the reports have", steps)
 }
+
+func sloStep(o slo.Objective) string { return o.Step }
 
 // describeMerge is "merged 4/4 segments": what a merged report is made of.
 func describeMerge(r *stats.Report) string {
