@@ -41,6 +41,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/silences", d.handleSilences)
 	mux.HandleFunc("POST /api/v1/silences", d.auth(scopeAdmin, d.handleAddSilence))
 	mux.HandleFunc("DELETE /api/v1/silences/{id}", d.auth(scopeAdmin, d.handleDeleteSilence))
+	d.badgeRoutes(mux)
 	mux.Handle("/", d.statusPage())
 	srv := d.config().Server
 	return d.limitUnauthenticated(srv.MaxUnauthenticatedRequests, capBodies(srv.MaxBodyBytes, mux))
@@ -245,6 +246,10 @@ type checkSummary struct {
 	ErrorPct     float64           `json:"error_pct"`
 	Labels       map[string]string `json:"labels,omitempty"`
 	Schedule     string            `json:"schedule,omitempty"`
+	// A scheduled check's next run (absent while one runs) and last run.
+	NextRunAt *time.Time  `json:"next_run_at,omitempty"`
+	LastRun   *lastRunDoc `json:"last_run,omitempty"`
+	Uptime    []uptimeDoc `json:"uptime"`
 }
 
 func (d *Daemon) summaries(now time.Time) []checkSummary {
@@ -269,6 +274,10 @@ func (d *Daemon) summaries(now time.Time) []checkSummary {
 		}
 		target, inflight := r.rates()
 		s.TargetRate, s.Inflight = round2(target), inflight
+		s.NextRunAt, s.Uptime = nextRun(r, now), uptimes(r, now)
+		if lr := d.lastRun(r, now); lr != nil {
+			s.LastRun = &lastRunDoc{Start: lr.Start.UTC(), End: lr.End.UTC(), Verdict: slo.Verdict(lr.Verdict), Samples: lr.Samples}
+		}
 		win := r.col.Window(now, ck.Window)
 		if n := win.Iterations.Total(); n > 0 {
 			span := min(ck.Window, now.Sub(r.started)).Seconds()

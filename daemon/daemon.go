@@ -70,6 +70,7 @@ type Daemon struct {
 	reloadMu sync.Mutex // one reload at a time (SIGHUP, API and watcher)
 	runs     *runManager
 	parent   context.Context
+	views    statusCache // the status page's costlier views (status.go)
 }
 
 // New loads the config (an invalid one is ErrBadConfig), opens the state
