@@ -139,11 +139,11 @@ func span(d time.Duration) string {
 	return fmt.Sprintf("%d s", secs)
 }
 
-// windowName prints a window's length the short way: "24h", "7d", "30d",
-// "5m".
+// windowName prints a window's length the short way: "5m", "1h", "24h",
+// "7d", "30d".
 func windowName(d time.Duration) string {
 	switch {
-	case d >= 24*time.Hour && d%(24*time.Hour) == 0:
+	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
 		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
 	case d >= time.Hour && d%time.Hour == 0:
 		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
