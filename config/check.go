@@ -65,6 +65,9 @@ type sloYAML struct {
 	Success string       `yaml:"success"`
 	Errors  string       `yaml:"errors"`
 	Latency *latencyYAML `yaml:"latency"`
+	// TLSExpiry is how long before its expiry every certificate the check
+	// is served must be: "14d" is the objective tls_expiry > 14d.
+	TLSExpiry string `yaml:"tls_expiry"`
 }
 
 type latencyYAML struct {
@@ -200,8 +203,16 @@ func loadSLOs(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, sc *scenario.Scen
 			o.Kind, o.Op, o.Target = slo.KindLatency, slo.LT, l.Below.Seconds()
 			o.Stat, o.Percentile, o.Step, o.Service = slo.Percentile, l.Percentile, l.Step, l.Service
 		}
+		if s.TLSExpiry != "" {
+			kinds++
+			v, err := slo.ParseExpiry(s.TLSExpiry)
+			if err != nil {
+				d.Errorf(yamlfile.Child(item, "tls_expiry"), "tls_expiry %q: %v", s.TLSExpiry, err)
+			}
+			o.Kind, o.Op, o.Target = slo.KindTLSExpiry, slo.GT, v.Seconds()
+		}
 		if kinds != 1 {
-			d.Errorf(item, "SLO %q: give exactly one of success, errors or latency", s.Name)
+			d.Errorf(item, "SLO %q: give exactly one of success, errors, latency or tls_expiry", s.Name)
 			continue
 		}
 		out = append(out, o)

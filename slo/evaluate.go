@@ -78,6 +78,8 @@ type Input struct {
 	Generator Generator
 	// Aborted runs are inconclusive.
 	Aborted bool
+	// Certificates are what tls_expiry objectives judge; nil: none known.
+	Certificates *Certificates
 }
 
 // Judgement is a verdict with its evidence.
@@ -216,6 +218,9 @@ func describe(o Objective) string {
 
 // Evaluate computes one objective over in.
 func Evaluate(o Objective, in Input) Result {
+	if o.Kind == KindTLSExpiry {
+		return evaluateTLS(o, in.Certificates)
+	}
 	r := Result{Objective: o, Observed: math.NaN()}
 	snap := in.Snapshot
 	if snap == nil {

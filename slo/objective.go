@@ -19,10 +19,11 @@ type Kind int
 
 // The objective kinds.
 const (
-	KindSuccess Kind = iota // share of iterations that succeeded
-	KindErrors              // share of iterations that failed (dropped ones included)
-	KindLatency             // a latency percentile (or max/mean) of a step or the whole iteration
-	KindRPS                 // achieved iterations per second
+	KindSuccess   Kind = iota // share of iterations that succeeded
+	KindErrors                // share of iterations that failed (dropped ones included)
+	KindLatency               // a latency percentile (or max/mean) of a step or the whole iteration
+	KindRPS                   // achieved iterations per second
+	KindTLSExpiry             // time left before the first of the served certificates expires (tls.go)
 )
 
 func (k Kind) String() string {
@@ -35,6 +36,8 @@ func (k Kind) String() string {
 		return "latency"
 	case KindRPS:
 		return "rps"
+	case KindTLSExpiry:
+		return "tls_expiry"
 	}
 	return "unknown"
 }
@@ -86,8 +89,8 @@ type Objective struct {
 	Name string
 	Kind Kind
 	Op   Op
-	// Target is a ratio in 0..1 (success, errors), seconds (latency) or
-	// iterations per second (rps).
+	// Target is a ratio in 0..1 (success, errors), seconds (latency,
+	// tls_expiry) or iterations per second (rps).
 	Target float64
 	// Latency objectives only.
 	Stat       Statistic
@@ -119,7 +122,7 @@ func (o Objective) HasBudget() bool { return o.Budget() > 0 }
 // Subject names what is measured: "p99(login)", "success", "max".
 func (o Objective) Subject() string {
 	switch o.Kind {
-	case KindSuccess, KindErrors, KindRPS:
+	case KindSuccess, KindErrors, KindRPS, KindTLSExpiry:
 		return o.Kind.String()
 	}
 	s := o.statName()
@@ -152,6 +155,8 @@ func (o Objective) FormatValue(v float64) string {
 		return strconv.FormatFloat(round(v*100, 4), 'f', -1, 64) + "%"
 	case KindLatency:
 		return FormatSeconds(v)
+	case KindTLSExpiry:
+		return formatExpiry(v)
 	}
 	return strconv.FormatFloat(round(v, 2), 'f', -1, 64)
 }
@@ -181,8 +186,11 @@ var exprRE = regexp.MustCompile(`^\s*([a-z][a-z0-9.]*)\s*(?:\(\s*([^)]*?)\s*\))?
 
 // ParseExpr parses a --slo expression: "p99<300ms", "p95(login)<200ms",
 // "p99(login, service)<50ms", "max<2s", "mean<100ms", "errors<1%",
-// "success>=99.9%", "rps>=90".
+// "success>=99.9%", "rps>=90", "tls_expiry>14d".
 func ParseExpr(s string) (Objective, error) {
+	if o, ok, err := parseTLSExpiry(s); ok {
+		return o, err
+	}
 	m := exprRE.FindStringSubmatch(s)
 	if m == nil {
 		return Objective{}, fmt.Errorf("slo %q: want METRIC OP VALUE, e.g. p99<300ms, p95(login)<200ms, errors<1%%, success>=99.9%%, rps>=90", s)
