@@ -28,8 +28,8 @@ type PromOptions struct {
 	MinSamples int64
 	// Steps is the number of steps of the check's scenario: a whole
 	// iteration's latency has a service counterpart only when it is one.
-	Steps      int
-	Now        time.Time // evaluation time; default now
+	Steps int
+	Now   time.Time // evaluation time; default now
 	// HTTPClient asks Prometheus; nil is client_golang's default.
 	HTTPClient *http.Client
 }
@@ -179,6 +179,8 @@ func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, w
 		v, ok, err = q.scalar(ctx, promql.Throughput(check, w))
 	case o.Kind == slo.KindLatency && o.Stat == slo.Mean:
 		v, ok, err = q.scalar(ctx, promql.MeanLatency(check, o, w))
+	case o.Kind == slo.KindTLSExpiry:
+		v, ok, err = q.scalar(ctx, promql.TLSExpiry(check))
 	default:
 		// max and percentiles above a threshold cannot be read from buckets.
 		return r, nil

@@ -163,6 +163,13 @@ func Throughput(check, window string) string {
 	return fmt.Sprintf("sum(rate(%s{%s,%s!=%q}[%s]))", metrics.IterationsTotal, CheckMatcher(check), metrics.LabelResult, metrics.ResultDropped, window)
 }
 
+// TLSExpiry is how many seconds are left before the first of the
+// certificates a check's steps were served expires, on all instances: a
+// tls_expiry objective's observed value.
+func TLSExpiry(check string) string {
+	return fmt.Sprintf("min(%s{%s}) - time()", metrics.TLSCertNotAfter, CheckMatcher(check))
+}
+
 // MeanLatency is the mean of the histogram a latency objective reads, over
 // window, on all instances: from the native histogram where Prometheus
 // stores one, else from the classic _sum and _count.
