@@ -23,6 +23,7 @@ import (
 	"github.com/canaryproj/canary/alert/alertmanager"
 	"github.com/canaryproj/canary/alert/slack"
 	"github.com/canaryproj/canary/config"
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/run"
@@ -43,6 +44,8 @@ type Options struct {
 	// Secrets collects every secret seen (config, scenarios); the caller's
 	// log handler should redact with it. Created when nil.
 	Secrets *redact.Set
+	// Clock times distributed runs' deadlines; nil is the wall clock.
+	Clock clock.Clock
 }
 
 // ErrBadConfig wraps a config that failed validation at start (exit 2).
@@ -69,6 +72,7 @@ type Daemon struct {
 
 	reloadMu sync.Mutex // one reload at a time (SIGHUP, API and watcher)
 	runs     *runManager
+	segments *segmentRuns
 	parent   context.Context
 	views    statusCache // the status page's costlier views (status.go)
 }
@@ -112,6 +116,7 @@ func New(o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	d.runs = newRunManager(d)
+	d.segments = newSegmentRuns(d, o.Clock)
 	return d, nil
 }
 
@@ -162,6 +167,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.parent = runCtx
 	d.mu.Unlock()
 	d.runs.recover()
+	d.segments.load()
 	d.apply(cfg)
 	d.exp.ConfigReloaded(true, time.Now())
 	d.mu.Lock()
@@ -169,10 +175,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Unlock()
 
 	alertCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
-	wg.Add(3)
+	wg.Add(4)
 	go func() { defer wg.Done(); _ = d.alerts.Run(alertCtx) }()
 	go func() { defer wg.Done(); d.evaluateLoop(runCtx) }()
 	go func() { defer wg.Done(); d.watchLoop(runCtx) }()
+	go func() { defer wg.Done(); d.segments.run(runCtx) }()
 	d.log.Info("canary daemon serving", "listen", ln.Addr().String(), "checks", len(cfg.Checks), "state", d.store.Path())
 	if d.o.Ready != nil {
 		d.o.Ready(ln.Addr().String())

@@ -20,6 +20,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/canaryproj/canary/demotarget"
+	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/internal/logtest"
 	"github.com/canaryproj/canary/redact"
 )
@@ -45,6 +46,8 @@ type testDaemon struct {
 	cancel context.CancelFunc
 	done   chan error
 	env    map[string]string
+	clock  clock.Clock // nil: the wall clock
+	d      *Daemon
 }
 
 const scenarioYAML = `name: shop
@@ -92,6 +95,14 @@ func start(t *testing.T, checks string) *testDaemon {
 // startWith starts a daemon with lines added to its config's server block.
 func startWith(t *testing.T, server, checks string) *testDaemon {
 	t.Helper()
+	td := newTestDaemon(t, server, checks)
+	td.run()
+	return td
+}
+
+// newTestDaemon prepares a daemon's files; run starts it.
+func newTestDaemon(t *testing.T, server, checks string) *testDaemon {
+	t.Helper()
 	demo := demotarget.New(demotarget.Options{Seed: 1})
 	target := httptest.NewServer(demo)
 	t.Cleanup(target.Close)
@@ -101,7 +112,6 @@ func startWith(t *testing.T, server, checks string) *testDaemon {
 	require.NoError(t, os.WriteFile(cfg, []byte(configYAMLWith(server, checks)), 0o644))
 	td := &testDaemon{t: t, dir: dir, cfg: cfg, demo: demo, target: target, logs: &logtest.Buffer{},
 		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token, "RUN_TOKEN": runToken}}
-	td.run()
 	return td
 }
 
@@ -112,8 +122,9 @@ func (td *testDaemon) run() {
 	ready := make(chan string, 1)
 	d, err := New(Options{ConfigPath: td.cfg, Logger: logger, Secrets: secrets, Version: "test",
 		Env:   func(k string) (string, bool) { v, ok := td.env[k]; return v, ok },
-		Ready: func(addr string) { ready <- addr }})
+		Ready: func(addr string) { ready <- addr }, Clock: td.clock})
 	require.NoError(t, err)
+	td.d = d
 	ctx, cancel := context.WithCancel(context.Background())
 	td.cancel, td.done = cancel, make(chan error, 1)
 	go func() { td.done <- d.Run(ctx) }()

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -119,14 +120,16 @@ func (d *Daemon) status(ctx context.Context) (web.Status, error) {
 	}
 	_ = d.store.RecentRuns(web.MaxRuns, func(_ string, raw []byte) error {
 		var doc struct {
-			ID      string     `json:"id"`
-			Check   string     `json:"check"`
-			Status  string     `json:"status"`
-			Created time.Time  `json:"created"`
-			Ended   *time.Time `json:"ended"`
+			ID       string     `json:"id"`
+			Check    string     `json:"check"`
+			Scenario string     `json:"scenario"`
+			Status   string     `json:"status"`
+			Created  time.Time  `json:"created"`
+			Ended    *time.Time `json:"ended"`
 		}
 		if json.Unmarshal(raw, &doc) == nil {
-			r := web.Run{ID: doc.ID, Check: doc.Check, Status: doc.Status, Started: doc.Created}
+			// A distributed run has no check: its scenario names it.
+			r := web.Run{ID: doc.ID, Check: cmp.Or(doc.Check, doc.Scenario), Status: doc.Status, Started: doc.Created}
 			if doc.Ended != nil {
 				r.Ended = *doc.Ended
 			}

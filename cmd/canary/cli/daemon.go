@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -65,7 +66,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 					}
 				}()
 				if err := <-ready; err != nil {
-					return usageErr("demo target: %v", err)
+					return usageErr("%v", err) // it says it is the demo target's
 				}
 			}
 			d, err := daemon.New(daemon.Options{
@@ -76,7 +77,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 			})
 			if err != nil {
 				if errors.Is(err, daemon.ErrBadConfig) {
-					return usageErr("%v", secrets.String(err.Error()))
+					return usageErr("%v", secrets.String(badConfigMessage(err)))
 				}
 				return &exitError{code: ExitInternal, err: err}
 			}
@@ -99,7 +100,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 			cancel()
 			if err != nil {
 				if errors.Is(err, daemon.ErrBadConfig) {
-					return usageErr("%v", err)
+					return usageErr("%v", badConfigMessage(err))
 				}
 				return &exitError{code: ExitInternal, err: err}
 			}
@@ -130,4 +131,11 @@ func newLogger(env Env, format, level string, secrets *redact.Set) (*slog.Logger
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
 	return slog.New(redact.NewHandler(h, secrets)), nil
+}
+
+// badConfigMessage is err without the "bad config: " it starts with: exit 2
+// says the config was refused, and what follows names the file ("config
+// x.yaml: …", "x.yaml:3:1: …"), so the prefix only stutters.
+func badConfigMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), daemon.ErrBadConfig.Error()+": ")
 }
