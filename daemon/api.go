@@ -247,10 +247,15 @@ type checkSummary struct {
 	ErrorPct     float64           `json:"error_pct"`
 	Labels       map[string]string `json:"labels,omitempty"`
 	Schedule     string            `json:"schedule,omitempty"`
-	// A scheduled check's next run (absent while one runs) and last run.
-	NextRunAt *time.Time  `json:"next_run_at,omitempty"`
-	LastRun   *lastRunDoc `json:"last_run,omitempty"`
-	Uptime    []uptimeDoc `json:"uptime"`
+	// A scheduled check's next run, whether one runs now, and its last
+	// run.
+	NextRun *time.Time  `json:"next_run,omitempty"`
+	Running bool        `json:"running,omitempty"`
+	LastRun *lastRunDoc `json:"last_run,omitempty"`
+	Uptime  []uptimeDoc `json:"uptime"`
+	// Certificates are the chains the check's steps were last served, per
+	// step and host (https only).
+	Certificates []certDoc `json:"certificates,omitempty"`
 }
 
 func (d *Daemon) summaries(now time.Time) []checkSummary {
@@ -275,7 +280,11 @@ func (d *Daemon) summaries(now time.Time) []checkSummary {
 		}
 		target, inflight := r.rates()
 		s.TargetRate, s.Inflight = round2(target), inflight
-		s.NextRunAt, s.Uptime = nextRun(r, now), uptimes(r, now)
+		s.NextRun, s.Uptime = nextRun(r, now), uptimes(r, now)
+		s.Running = r.ck.Schedule != nil && r.running.Load()
+		if r.tls != nil {
+			s.Certificates = certDocs(r.tls.list())
+		}
 		if lr := d.lastRun(r, now); lr != nil {
 			s.LastRun = &lastRunDoc{Start: lr.Start.UTC(), End: lr.End.UTC(), Verdict: slo.Verdict(lr.Verdict), Samples: lr.Samples}
 		}

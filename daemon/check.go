@@ -47,6 +47,9 @@ type checkRunner struct {
 	// lastRun is a scheduled check's last finished run (nil before the
 	// first), for the status page.
 	lastRun atomic.Pointer[runSpan]
+	// tls keeps the certificates the check's steps are served (tls.go);
+	// set before start.
+	tls *tlsTracker
 }
 
 // runSpan is when a scheduled run started and ended.
@@ -140,7 +143,11 @@ func (r *checkRunner) loop(ctx context.Context) {
 
 // runOnce drives the profile until it ends or ctx ends.
 func (r *checkRunner) runOnce(ctx context.Context, p *profiles.Profile) {
-	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(r.ck.Scenario, r.client), Stats: r.col, Also: r.metrics}
+	var opts []scenario.RunnerOption
+	if r.tls != nil {
+		opts = append(opts, scenario.WithCertificates(r.tls))
+	}
+	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(r.ck.Scenario, r.client, opts...), Stats: r.col, Also: r.metrics}
 	e, err := run.Engine(p, job, r.grace, clock.Real())
 	if err != nil {
 		r.log.Error("check cannot run", "err", err)

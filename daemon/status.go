@@ -77,8 +77,8 @@ func (d *Daemon) status(ctx context.Context) (web.Status, error) {
 			c.Uptime = append(c.Uptime, web.Uptime{Window: u.Window, Success: u.Success, Total: u.Total,
 				From: u.CoveredFrom, Span: time.Duration(u.Span * float64(time.Second)), Partial: u.partial})
 		}
-		if s.NextRunAt != nil {
-			c.NextRun = *s.NextRunAt
+		if s.NextRun != nil {
+			c.NextRun = *s.NextRun
 		}
 		r := runners[s.Name]
 		var budgets map[string]budgetLeft
@@ -104,6 +104,9 @@ func (d *Daemon) status(ctx context.Context) (web.Status, error) {
 			c.LatencyRules = latencyRules(r.ck.SLOs)
 			c.Running = r.ck.Schedule != nil && r.running.Load()
 			c.LastRun = d.lastRun(r, now)
+			if r.tls != nil {
+				c.Certs = r.tls.list()
+			}
 			// Failure samples: the failures branch keeps them per check
 			// (stats.Failures). Once it is merged, fill c.Failures here
 			// from the check's FailureReport, newest groups first:
@@ -192,10 +195,10 @@ func uptimes(r *checkRunner, now time.Time) []uptimeDoc {
 	return out
 }
 
-// nextRun is when a scheduled check runs next; nil for a continuous check
-// and while a run is in progress.
+// nextRun is when a scheduled check runs next: the run after the one in
+// progress while one runs; nil for a continuous check.
 func nextRun(r *checkRunner, now time.Time) *time.Time {
-	if r.ck.Schedule == nil || r.running.Load() {
+	if r.ck.Schedule == nil {
 		return nil
 	}
 	t := r.ck.Schedule.Next(now).UTC()

@@ -59,7 +59,7 @@ func TestUptimeInTheAPIAndOnThePage(t *testing.T) {
 		_, err := time.Parse(time.RFC3339Nano, fmt.Sprint(u["covered_from"]))
 		assert.NoError(t, err)
 	}
-	assert.Nil(t, s["next_run_at"], "a continuous check has no next run")
+	assert.Nil(t, s["next_run"], "a continuous check has no next run")
 
 	page := td.raw("/checks/shop")
 	for _, want := range []string{"<h2>Uptime</h2>", "last 24h", "last 30d", `<figure id="latency">`, ">time (UTC)<",
@@ -81,8 +81,8 @@ func TestScheduledChecksShowTheirNextAndLastRun(t *testing.T) {
 `)
 	// Before the first run: the next one.
 	s := td.checkSummaryOf("every3s")
-	next, err := time.Parse(time.RFC3339Nano, fmt.Sprint(s["next_run_at"]))
-	require.NoError(t, err, "next_run_at %v", s["next_run_at"])
+	next, err := time.Parse(time.RFC3339Nano, fmt.Sprint(s["next_run"]))
+	require.NoError(t, err, "next_run %v", s["next_run"])
 	assert.WithinDuration(t, time.Now().Add(3*time.Second), next, 2*time.Second)
 
 	// After a run: its verdict, judged over what the run recorded.

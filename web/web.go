@@ -178,13 +178,13 @@ type Phase struct {
 }
 
 // Cert is the certificate a step's requests to a host were last served,
-// with its chain as the server sent it.
+// with its chain as the server sent it, and since when it is served.
 type Cert struct {
 	Step, Host      string
 	Subject, Issuer string
 	NotAfter        time.Time
 	Chain           []ChainCert // leaf first
-	SeenAt          time.Time
+	FirstSeen       time.Time
 }
 
 // ChainCert is one certificate of a chain.
@@ -688,9 +688,9 @@ ul{margin:4px 0;padding-left:18px}code{font-size:12px}
 {{end}}{{.ResponseBody}}</pre>{{if truncated .}}<p class="meta">first {{len .ResponseBody}} of {{count .ResponseBytes}} bytes</p>{{end}}
 </details>{{end}}{{end}}{{with $.More.failures}}<p class="meta">… {{.}} more kinds of failure</p>{{end}}{{end}}
 {{if .Certs}}<h2 id="tls">TLS certificates</h2>
-<table><thead><tr><th>host</th><th>step</th><th>certificate expires</th><th>chain expires first</th><th>issuer</th><th>seen</th></tr></thead><tbody>
+<table><thead><tr><th>host</th><th>step</th><th>certificate expires</th><th>chain expires first</th><th>issuer</th><th>served since</th></tr></thead><tbody>
 {{range .Certs}}<tr><td><code>{{.Host}}</code></td><td>{{.Step}}</td><td class="{{expclass $.Now .NotAfter}}">{{date .NotAfter}} ({{ago $.Now .NotAfter}})<br><span class="meta">{{.Subject}}</span></td>
-<td>{{with .FirstExpiry}}<span class="{{expclass $.Now .NotAfter}}">{{date .NotAfter}}</span><br><span class="meta">{{.Subject}}</span>{{end}}</td><td>{{.Issuer}}</td><td>{{ago $.Now .SeenAt}}</td></tr>{{end}}
+<td>{{with .FirstExpiry}}<span class="{{expclass $.Now .NotAfter}}">{{date .NotAfter}}</span><br><span class="meta">{{.Subject}}</span>{{end}}</td><td>{{.Issuer}}</td><td>{{ago $.Now .FirstSeen}}</td></tr>{{end}}
 {{with $.More.certs}}<tr><td colspan="6" class="meta">… {{.}} more</td></tr>{{end}}
 </tbody></table>{{end}}
 {{if $.Runs}}<h2>Recent runs</h2>{{template "runs" $.Runs}}{{end}}

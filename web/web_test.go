@@ -65,7 +65,7 @@ func fixture() Status {
 						RequestHeaders: []Header{{"Authorization", "<redacted>"}}, RequestBody: `{"user":"ann"}`,
 						ResponseHeaders: []Header{{"Content-Type", "text/plain"}}, ResponseBody: "upstream down", ResponseBytes: 4096,
 						Timing: []Phase{{"connect", 0.4}, {"tls", 2.1}, {"first byte", 31}, {"body", 0.2}}}}}},
-				Certs: []Cert{{Step: "login", Host: "shop.example.com", Subject: "CN=shop.example.com", Issuer: "CN=Example CA R3", NotAfter: leaf, SeenAt: now.Add(-10 * time.Second),
+				Certs: []Cert{{Step: "login", Host: "shop.example.com", Subject: "CN=shop.example.com", Issuer: "CN=Example CA R3", NotAfter: leaf, FirstSeen: now.Add(-10 * time.Second),
 					Chain: []ChainCert{{Subject: "CN=shop.example.com", Issuer: "CN=Example CA R3", NotAfter: leaf}, {Subject: "CN=Example CA R3", Issuer: "CN=Example Root", NotAfter: now.Add(5 * 24 * time.Hour)}}}}},
 			{Name: "nightly", Verdict: "inconclusive", EvaluatedAt: now.Add(-3 * time.Second), Window: "5m", Schedule: "0 3 * * *", NextRun: now.Add(15*time.Hour + 10*time.Minute),
 				LastRun: &LastRun{Start: now.Add(-8*time.Hour - 50*time.Minute), End: now.Add(-8*time.Hour - 40*time.Minute), Verdict: "pass", Samples: 1200},
