@@ -150,7 +150,7 @@ func Conclude(results []Result, f Facts) Judgement {
 		case !r.Pass:
 			failed = true
 			reason := fmt.Sprintf("%s %s %s %s over %s, n=%d",
-				describe(o), r.ObservedText(), o.Op.Negated(), o.FormatValue(o.Target), f.Window, r.Samples)
+				describe(o), reasonValue(o, r.Observed), o.Op.Negated(), o.FormatValue(o.Target), f.Window, r.Samples)
 			if r.Note != "" {
 				reason += " (" + r.Note + ")"
 			}
