@@ -50,7 +50,7 @@ const (
 	chartW, chartH         = 1080.0, 210.0
 	padL, padR, padT, padB = 62.0, 24.0, 26.0, 34.0
 	miniW, miniH           = 220.0, 56.0
-	miniPadL, miniPadB     = 44.0, 14.0
+	miniPadL, miniPadB     = 50.0, 14.0
 )
 
 // maxChartPoints bounds the points a line carries: the page stays small

@@ -459,10 +459,10 @@ func ago(now, t time.Time) string {
 	}
 	d := now.Sub(t)
 	switch {
+	case d > -time.Second && d < time.Second:
+		return "just now" // also a moment ahead: the clocks read apart
 	case d < 0:
 		return "in " + span(-d)
-	case d < time.Second:
-		return "just now"
 	}
 	return span(d) + " ago"
 }
@@ -626,15 +626,15 @@ ul{margin:4px 0;padding-left:18px}code{font-size:12px}
 <p class="meta">{{len .S.Checks}} checks{{if .Failing}} · <span class="bad">{{.Failing}} failing</span>{{end}} · config {{.S.Config.File}}, loaded {{ago .Now .S.Config.LastReload}}</p>
 {{template "config" .}}
 <h2>Checks</h2>
-<table><thead><tr><th>check</th><th>verdict</th><th class="num">uptime 24 h</th><th class="num">7 d</th><th class="num">30 d</th><th class="num">p99</th><th class="num">errors</th><th>p99, last hour</th><th>SLOs</th><th>TLS</th></tr></thead><tbody>
+<table><thead><tr><th>check</th><th>verdict</th><th class="num">uptime 24 h</th><th class="num">7 d</th><th class="num">30 d</th><th class="num">p99</th><th class="num">errors</th><th>p99, last hour</th><th>SLOs</th><th class="num">TLS</th></tr></thead><tbody>
 {{range .S.Checks}}<tr>
 <td><a href="/checks/{{.Name}}">{{.Name}}</a>{{if .Labels}}<br><span class="meta">{{labels .Labels}}</span>{{end}}{{if .Schedule}}<br><span class="meta">{{if .Running}}running now{{else if not .NextRun.IsZero}}next run {{clock $.Now .NextRun}} ({{until $.Now .NextRun}}){{end}}</span>{{end}}</td>
 <td>{{template "state" .}}</td>
-{{range .Uptime}}<td class="num {{upclass .}}" title="{{count .Success}} of {{count .Total}} iterations{{if .Partial}}, over {{span .Span}}{{end}}">{{uptime .}}{{if .Partial}}<br><span class="meta">{{span .Span}}</span>{{end}}</td>{{else}}<td></td><td></td><td></td>{{end}}
+{{range .Uptime}}{{if .Total}}<td class="num {{upclass .}}" title="{{count .Success}} of {{count .Total}} iterations{{if .Partial}}, over {{span .Span}}{{end}}">{{uptime .}}{{if .Partial}}<br><span class="meta">{{span .Span}}</span>{{end}}</td>{{else}}<td class="num meta" title="no iterations">—</td>{{end}}{{else}}<td></td><td></td><td></td>{{end}}
 {{if .Samples}}<td class="num">{{ms .P99Ms}}</td><td class="num">{{errpct .ErrorPct}}</td>{{else}}<td class="num meta">—</td><td class="num meta">—</td>{{end}}
 <td>{{trend . $.Now}}</td>
 <td>{{range .Objectives}}<div>{{if not .Evaluated}}○{{else if .Pass}}<span class="ok">✓</span>{{else}}<span class="bad">✗</span>{{end}} {{.Name}}: {{.Observed}}{{if .HasBudget}} <span class="meta">· {{budget .BudgetLeft}}</span>{{end}}</div>{{end}}</td>
-<td>{{with firstcert .Certs}}<span class="{{expclass $.Now .NotAfter}}" title="expires {{date .NotAfter}}">{{span ($.Now.Sub .NotAfter)}}</span>{{end}}</td>
+<td class="num">{{with firstcert .Certs}}<span class="{{expclass $.Now .NotAfter}}" title="expires {{date .NotAfter}}">{{span ($.Now.Sub .NotAfter)}}</span>{{end}}</td>
 </tr>{{else}}<tr><td colspan="10">No checks configured.</td></tr>{{end}}
 {{with .More.checks}}<tr><td colspan="10" class="meta">… {{.}} more</td></tr>{{end}}
 </tbody></table>
@@ -695,7 +695,7 @@ ul{margin:4px 0;padding-left:18px}code{font-size:12px}
 </tbody></table>{{end}}
 {{if $.Runs}}<h2>Recent runs</h2>{{template "runs" $.Runs}}{{end}}
 <h2>Badges</h2>
-<p><img src="/badge/{{.Name}}.svg" alt="{{.Name}}: status" height="20"> <img src="/badge/{{.Name}}/uptime.svg?window=30d" alt="{{.Name}}: uptime over 30 days" height="20"></p>
+<p id="badges"><img src="/badge/{{.Name}}.svg" alt="{{.Name}}: status" height="20"> <img src="/badge/{{.Name}}/uptime.svg?window=30d" alt="{{.Name}}: uptime over 30 days" height="20"></p>
 <p class="meta"><code>/badge/{{.Name}}.svg</code> · <code>/badge/{{.Name}}/uptime.svg?window=30d</code> (1h, 24h, 7d or 30d)</p>
 {{end}}{{template "foot" .}}{{end}}
 
