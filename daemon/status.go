@@ -352,15 +352,15 @@ const lastRunSettled = 2 * time.Second
 func observedForPeople(o slo.Objective, v float64) string {
 	switch {
 	case (o.Kind == slo.KindSuccess || o.Kind == slo.KindErrors) && v >= 1:
-		return "100 %"
+		return "100\u00a0%"
 	case (o.Kind == slo.KindSuccess || o.Kind == slo.KindErrors) && v <= 0:
-		return "0 %"
+		return "0\u00a0%"
 	}
 	switch o.Kind {
 	case slo.KindSuccess:
-		return fmt.Sprintf("%.2f %%", math.Floor(v*10000)/100)
+		return fmt.Sprintf("%.2f\u00a0%%", math.Floor(v*10000)/100)
 	case slo.KindErrors:
-		return fmt.Sprintf("%.2f %%", math.Ceil(v*10000-1e-9)/100)
+		return fmt.Sprintf("%.2f\u00a0%%", math.Ceil(v*10000-1e-9)/100)
 	case slo.KindLatency:
 		return slo.FormatSeconds(roundSig(v, 3))
 	}

@@ -65,7 +65,7 @@ func UptimeText(ratio float64) string {
 	if math.IsNaN(ratio) {
 		return "no data"
 	}
-	return strings.ReplaceAll(uptimePct(ratio), " ", "")
+	return strings.ReplaceAll(uptimePct(ratio), "\u00a0", "")
 }
 
 // Badge draws a badge: label on grey, message on color (a #rrggbb

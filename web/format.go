@@ -20,15 +20,15 @@ func uptimePct(ratio float64) string {
 	case math.IsNaN(ratio):
 		return "n/a"
 	case ratio >= 1:
-		return "100 %"
+		return "100\u00a0%"
 	case ratio <= 0:
-		return "0 %"
+		return "0\u00a0%"
 	}
 	v := math.Floor(ratio*10000) / 100
 	if v == 0 {
-		return "<0.01 %"
+		return "<0.01\u00a0%"
 	}
-	return strconv.FormatFloat(v, 'f', 2, 64) + " %"
+	return strconv.FormatFloat(v, 'f', 2, 64) + "\u00a0%"
 }
 
 // errorPct prints a percentage (0..100) of failures with two decimals,
@@ -38,14 +38,14 @@ func errorPct(pct float64) string {
 	case math.IsNaN(pct):
 		return "n/a"
 	case pct <= 0:
-		return "0 %"
+		return "0\u00a0%"
 	case pct >= 100:
-		return "100 %"
+		return "100\u00a0%"
 	case pct < 0.01:
-		return "<0.01 %"
+		return "<0.01\u00a0%"
 	}
 	v := math.Ceil(pct*100-1e-9) / 100
-	return strconv.FormatFloat(v, 'f', 2, 64) + " %"
+	return strconv.FormatFloat(v, 'f', 2, 64) + "\u00a0%"
 }
 
 // sig prints v with three significant digits and no trailing zeros:

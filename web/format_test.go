@@ -14,18 +14,18 @@ func TestNumbersForPeople(t *testing.T) {
 		got  string
 		want string
 	}{
-		{"uptime rounds down", uptimePct(0.998276), "99.82 %"},
-		{"uptime never reads 100 with a failure", uptimePct(0.99999), "99.99 %"},
-		{"uptime whole", uptimePct(1), "100 %"},
-		{"uptime none", uptimePct(0), "0 %"},
-		{"uptime tiny", uptimePct(0.00001), "<0.01 %"},
+		{"uptime rounds down", uptimePct(0.998276), "99.82\u00a0%"},
+		{"uptime never reads 100 with a failure", uptimePct(0.99999), "99.99\u00a0%"},
+		{"uptime whole", uptimePct(1), "100\u00a0%"},
+		{"uptime none", uptimePct(0), "0\u00a0%"},
+		{"uptime tiny", uptimePct(0.00001), "<0.01\u00a0%"},
 		{"uptime no data", uptimePct(math.NaN()), "n/a"},
-		{"uptime long ratio", uptimePct(0.648208), "64.82 %"},
-		{"errors round up", errorPct(1.231), "1.24 %"},
-		{"errors exact", errorPct(12.5), "12.50 %"},
-		{"errors never read 0 with a failure", errorPct(0.004), "<0.01 %"},
-		{"errors none", errorPct(0), "0 %"},
-		{"errors all", errorPct(100), "100 %"},
+		{"uptime long ratio", uptimePct(0.648208), "64.82\u00a0%"},
+		{"errors round up", errorPct(1.231), "1.24\u00a0%"},
+		{"errors exact", errorPct(12.5), "12.50\u00a0%"},
+		{"errors never read 0 with a failure", errorPct(0.004), "<0.01\u00a0%"},
+		{"errors none", errorPct(0), "0\u00a0%"},
+		{"errors all", errorPct(100), "100\u00a0%"},
 		{"ms micro", millis(0.85), "850 µs"},
 		{"ms", millis(41.23), "41.2 ms"},
 		{"ms hundreds", millis(400), "400 ms"},
@@ -49,7 +49,7 @@ func TestNumbersForPeople(t *testing.T) {
 		{"window days", windowName(30 * 24 * time.Hour), "30d"},
 		{"window hours", windowName(6 * time.Hour), "6h"},
 		{"window minutes", windowName(5 * time.Minute), "5m"},
-		{"budget left", budget(0.6248), "62.4 % left"},
+		{"budget left", budget(0.6248), "62.4\u00a0% left"},
 		{"budget overspent", budget(-1.5), "overspent 2.5×"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -511,7 +511,7 @@ func labels(m map[string]string) string {
 // "overspent 3.1×".
 func budget(left float64) string {
 	if left >= 0 {
-		return strconv.FormatFloat(math.Floor(left*1000)/10, 'f', 1, 64) + " % left"
+		return strconv.FormatFloat(math.Floor(left*1000)/10, 'f', 1, 64) + "\u00a0% left"
 	}
 	return "overspent " + sig(1-left) + "×"
 }
@@ -613,7 +613,7 @@ svg.chart{width:100%;height:auto;font:11px system-ui,sans-serif}svg.chart.mini{w
 svg.chart .grid{stroke:#eef0f3}svg.chart .axis{stroke:#9ca3af}svg.chart .tick,svg.chart .title,svg.chart .empty{fill:#4b5563}
 svg.chart .legend{fill:#111}svg.chart .rule{stroke:#b91c1c;stroke-dasharray:6 4}svg.chart .rule-label{fill:#b91c1c}
 details{margin:4px 0}summary{cursor:pointer}pre{background:#f6f8fa;padding:8px;border-radius:6px;overflow:auto;max-height:240px;font-size:12px;white-space:pre-wrap;word-break:break-all}
-ul{margin:4px 0;padding-left:18px}code{font-size:12px}
+ul{margin:4px 0;padding-left:18px}code{font-size:12px}.badges{display:inline-block;padding:2px}
 </style></head><body>{{end}}
 {{define "foot"}}<p class="meta">canary {{.S.Version}} · generated {{utc .S.GeneratedAt}} · refreshes every 15 s · times in UTC · <a href="/metrics">/metrics</a> · <a href="/api/v1/checks">/api/v1/checks</a></p></body></html>{{end}}
 
@@ -695,7 +695,7 @@ ul{margin:4px 0;padding-left:18px}code{font-size:12px}
 </tbody></table>{{end}}
 {{if $.Runs}}<h2>Recent runs</h2>{{template "runs" $.Runs}}{{end}}
 <h2>Badges</h2>
-<p id="badges"><img src="/badge/{{.Name}}.svg" alt="{{.Name}}: status" height="20"> <img src="/badge/{{.Name}}/uptime.svg?window=30d" alt="{{.Name}}: uptime over 30 days" height="20"></p>
+<p><span id="badges" class="badges"><img src="/badge/{{.Name}}.svg" alt="{{.Name}}: status" height="20"> <img src="/badge/{{.Name}}/uptime.svg?window=30d" alt="{{.Name}}: uptime over 30 days" height="20"></span></p>
 <p class="meta"><code>/badge/{{.Name}}.svg</code> · <code>/badge/{{.Name}}/uptime.svg?window=30d</code> (1h, 24h, 7d or 30d)</p>
 {{end}}{{template "foot" .}}{{end}}
 

@@ -47,12 +47,12 @@ func fixture() Status {
 		Checks: []Check{
 			{Name: "health", Verdict: "pass", EvaluatedAt: now.Add(-3 * time.Second), Window: "5m", Samples: 30, AchievedRate: 0.1, TargetRate: 0.1, P50Ms: 1.2, P99Ms: 3.4,
 				Uptime:     up(25910, 25920, 0),
-				Objectives: []Objective{{Name: "availability", Objective: "success>=99%", Observed: "100 %", Pass: true, Evaluated: true, HasBudget: true, BudgetLeft: 0.961, BudgetPeriod: "30d"}}, Series: pts},
+				Objectives: []Objective{{Name: "availability", Objective: "success>=99%", Observed: "100\u00a0%", Pass: true, Evaluated: true, HasBudget: true, BudgetLeft: 0.961, BudgetPeriod: "30d"}}, Series: pts},
 			{Name: "checkout", Verdict: "fail", EvaluatedAt: now.Add(-3 * time.Second), Window: "2m", Samples: 600, AchievedRate: 5, TargetRate: 5, P50Ms: 40, P99Ms: 912, ErrorPct: 12.5,
 				Labels: map[string]string{"team": "payments"}, Reasons: []string{"success 87.5% < 99.5% over 2m, n=600"},
 				Uptime: up(9982, 10000, 3*time.Hour+12*time.Minute),
 				Objectives: []Objective{
-					{Name: "availability", Objective: "success>=99.5%", Observed: "87.5 %", Evaluated: true, HasBudget: true, BudgetLeft: -1.5, BudgetPeriod: "30d"},
+					{Name: "availability", Objective: "success>=99.5%", Observed: "87.5\u00a0%", Evaluated: true, HasBudget: true, BudgetLeft: -1.5, BudgetPeriod: "30d"},
 					{Name: "login-p99", Objective: "p99(login)<800ms", Observed: "n/a"},
 					{Name: "certificate", Objective: "tls_expiry>14d", Observed: "9 d", Evaluated: true}},
 				Steps:        []Step{{Name: "login", Count: 600, P50Ms: 20, P99Ms: 400, ErrorPct: 1, Errors: map[string]int64{"http_status": 6}, Status: map[string]int64{"200": 594, "503": 6}}},
@@ -106,11 +106,11 @@ func TestPagesSay(t *testing.T) {
 		want       []string
 		not        []string
 	}{
-		{"uptime rounded for people", "/", []string{">99.82 %<", ">99.96 %<", "3 h 12 min"}, []string{"99.8200", "99.9614"}},
+		{"uptime rounded for people", "/", []string{">99.82\u00a0%<", ">99.96\u00a0%<", "3 h 12 min"}, []string{"99.8200", "99.9614"}},
 		{"a scheduled check between runs shows its next and last run", "/",
 			[]string{"next run Nov 25 03:10 UTC (in 15 h 10 min)", `<span class="v pass">pass</span><br><span class="meta">last run Nov 24 03:20 UTC, n=1` + "\u2009" + `200</span>`},
 			[]string{`<span class="v inconclusive">inconclusive</span><br><span class="meta">5m`}},
-		{"budget left", "/", []string{"96.1 % left", "overspent 2.5×"}, nil},
+		{"budget left", "/", []string{"96.1\u00a0% left", "overspent 2.5×"}, nil},
 		{"the chain's first expiry", "/", []string{`title="expires 2026-11-29">5 d<`}, nil},
 		{"a p99 chart with a scale and a span", "/", []string{`aria-label="p99 latency in ms`, ">−1 min<", ">now<", ">20 ms<"}, nil},
 		{"charts with axes, units and legends", "/checks/checkout", []string{
