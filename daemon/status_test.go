@@ -6,6 +6,9 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"net/url"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -198,16 +201,46 @@ func TestObservedForPeople(t *testing.T) {
 		v    float64
 		want string
 	}{
-		{"success rounds down", slo.Objective{Kind: slo.KindSuccess}, 0.648208, "64.82 %"},
-		{"success never reads 100 % with a failure", slo.Objective{Kind: slo.KindSuccess}, 0.99999, "99.99 %"},
-		{"all successful", slo.Objective{Kind: slo.KindSuccess}, 1, "100 %"},
-		{"no errors", slo.Objective{Kind: slo.KindErrors}, 0, "0 %"},
-		{"errors round up", slo.Objective{Kind: slo.KindErrors}, 0.000012, "0.01 %"},
+		{"success rounds down", slo.Objective{Kind: slo.KindSuccess}, 0.648208, "64.82\u00a0%"},
+		{"success never reads 100 % with a failure", slo.Objective{Kind: slo.KindSuccess}, 0.99999, "99.99\u00a0%"},
+		{"all successful", slo.Objective{Kind: slo.KindSuccess}, 1, "100\u00a0%"},
+		{"no errors", slo.Objective{Kind: slo.KindErrors}, 0, "0\u00a0%"},
+		{"errors round up", slo.Objective{Kind: slo.KindErrors}, 0.000012, "0.01\u00a0%"},
 		{"latency to three digits", slo.Objective{Kind: slo.KindLatency}, 0.41273, "413ms"},
 		{"rps", slo.Objective{Kind: slo.KindRPS}, 19.996, "20"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, observedForPeople(tc.o, tc.v))
 		})
+	}
+}
+
+// The badges docs/daemon.md tells people to paste into a README are
+// served, as the Markdown gives them.
+func TestDocumentedBadges(t *testing.T) {
+	doc, err := os.ReadFile("../docs/daemon.md")
+	require.NoError(t, err)
+	block := regexp.MustCompile("(?s)## Badges.*?```markdown\n(.*?)```").FindSubmatch(doc)
+	require.NotNil(t, block, "docs/daemon.md has a markdown block under ## Badges")
+	images := regexp.MustCompile(`!\[[^\]]*\]\((https?://[^)\s]+)\)`).FindAllSubmatch(block[1], -1)
+	require.Len(t, images, 2)
+
+	td := startForDocs(t)
+	require.Eventually(t, func() bool { return td.checkSummaryOf("checkout")["verdict"] == "pass" }, 10*time.Second, 100*time.Millisecond)
+	for _, img := range images {
+		u, err := url.Parse(string(img[1]))
+		require.NoError(t, err)
+		resp, err := http.Get(td.base + u.RequestURI())
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, 200, resp.StatusCode, u.RequestURI())
+		assert.Equal(t, "image/svg+xml; charset=utf-8", resp.Header.Get("Content-Type"))
+		var svg struct {
+			Title string `xml:"title"`
+		}
+		require.NoError(t, xml.Unmarshal(body, &svg), "%s", body)
+		assert.Regexp(t, `^(checkout: pass|uptime 30d: 100%)$`, svg.Title, u.RequestURI())
 	}
 }
