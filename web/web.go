@@ -1,7 +1,9 @@
-// Package web serves the daemon's status page: every check with its verdict,
-// rates, latencies and SLOs, firing alerts, silences, recent on-demand runs
-// and the configuration's reload status. Server-rendered, self-contained (no
-// scripts, fonts or styles from anywhere), refreshed every 15 seconds.
+// Package web serves the daemon's status page — every check with its
+// verdict, uptime, SLOs and error budget, its history drawn as SVG charts,
+// failure samples and TLS certificates; firing alerts, silences, recent
+// runs and the configuration's reload status — and draws the badges the
+// daemon serves for READMEs. Server-rendered, self-contained (no scripts,
+// fonts or styles from anywhere), refreshed every 15 seconds.
 package web
 
 import (
