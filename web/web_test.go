@@ -152,8 +152,12 @@ func TestEscaping(t *testing.T) {
 	st.Checks[0].Labels = map[string]string{"team": "<script>alert(1)</script>"}
 	st.Checks[0].Reasons = []string{`"><img src=x onerror=alert(1)>`}
 	st.Config = ConfigStatus{OK: false, Error: "<b>bad</b>"}
+	// What a target sends: a response body and a certificate's names.
+	st.Checks[1].Failures[0].Samples[0].ResponseBody = "<script>alert(1)</script>"
+	st.Checks[1].Certs[0].Subject = "<script>alert(1)</script>"
+	st.Checks[1].Certs[0].Chain[1].Subject = `"><img src=x onerror=alert(1)>`
 	h := Handler(func(context.Context) (Status, error) { return st, nil }, nil)
-	for _, path := range []string{"/", "/checks/health"} {
+	for _, path := range []string{"/", "/checks/health", "/checks/checkout"} {
 		_, body := get(t, h, "GET", path)
 		assert.NotContains(t, body, "<script>alert(1)</script>", path)
 		assert.NotContains(t, body, "<img src=x", path)
