@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -119,9 +118,9 @@ type configYAML struct {
 // as file:line:col (problems inside a referenced scenario or profile file
 // carry that file's name). env looks up ${VAR}s.
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile("config", path)
 	if err != nil {
-		return nil, yamlfile.ReadError("config", path, err)
+		return nil, err
 	}
 	return Parse(path, data, env)
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -18,9 +17,9 @@ import (
 // would, and describes it ("scenario \"checkout\", 3 steps"). Its error lists
 // every problem as file:line:col.
 func ValidateFile(path string, env func(string) (string, bool)) (string, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile("", path)
 	if err != nil {
-		return "", yamlfile.ReadError("", path, err)
+		return "", err
 	}
 	root, err := yamlfile.Parse(path, data)
 	if err != nil {

@@ -22,13 +22,16 @@ import (
 // schedule), its stats with sliding windows, its metrics. It is replaced
 // whole when a reload changes the check's definition.
 type checkRunner struct {
-	ck      *config.Check
-	col     *stats.Collector
-	metrics *metrics.Check
-	client  *transport.Client
-	log     *slog.Logger
-	started time.Time
-	grace   time.Duration
+	ck  *config.Check
+	col *stats.Collector
+	// failures holds the samples of the check's failing exchanges since it
+	// started (or its definition last changed).
+	failures *stats.Failures
+	metrics  *metrics.Check
+	client   *transport.Client
+	log      *slog.Logger
+	started  time.Time
+	grace    time.Duration
 	// admit asks the daemon's global rate budget before a scheduled run.
 	admit func(rate float64) (release func(), ok bool)
 
@@ -71,15 +74,16 @@ func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error
 	now := time.Now()
 	ret := retention(ck, longest)
 	return &checkRunner{
-		ck:      ck,
-		col:     stats.NewCollector(ck.Scenario.StepNames(), now, stats.Options{WindowRetention: ret}),
-		metrics: m,
-		client:  client,
-		log:     log.With("check", ck.Name),
-		started: now,
-		grace:   grace,
-		admit:   admit,
-		done:    make(chan struct{}),
+		ck:       ck,
+		col:      stats.NewCollector(ck.Scenario.StepNames(), now, stats.Options{WindowRetention: ret}),
+		failures: stats.NewFailures(ck.Scenario.StepNames(), stats.FailureOptions{}),
+		metrics:  m,
+		client:   client,
+		log:      log.With("check", ck.Name),
+		started:  now,
+		grace:    grace,
+		admit:    admit,
+		done:     make(chan struct{}),
 	}, nil
 }
 
@@ -143,7 +147,7 @@ func (r *checkRunner) loop(ctx context.Context) {
 
 // runOnce drives the profile until it ends or ctx ends.
 func (r *checkRunner) runOnce(ctx context.Context, p *profiles.Profile) {
-	var opts []scenario.RunnerOption
+	opts := []scenario.RunnerOption{scenario.WithFailures(r.failures)}
 	if r.tls != nil {
 		opts = append(opts, scenario.WithCertificates(r.tls))
 	}

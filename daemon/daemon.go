@@ -564,6 +564,7 @@ func (d *Daemon) evaluate(now time.Time) {
 		}
 		win := r.col.Window(now, ck.Window)
 		certs := r.certificates(now)
+		top := d.topFailure(r, now, ck.Window)
 		for _, o := range ck.SLOs {
 			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start), Certificates: certs})
 			burn := alert.Measure(o, snaps)
@@ -588,7 +589,7 @@ func (d *Daemon) evaluate(now time.Time) {
 				Check: ck.Name, SLO: o.Name, Labels: ck.Labels, Channel: ck.SlackChannel,
 				RunbookURL: ck.RunbookURL, StatusURL: statusURL(cfg, ck.Name),
 				Objective: o, Burn: burn,
-				TopErrors: topErrors(win), TopStatus: topStatus(win),
+				TopErrors: topErrors(win), TopStatus: topStatus(win), Failure: top,
 			})
 		}
 	}

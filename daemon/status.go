@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,11 +108,7 @@ func (d *Daemon) status(ctx context.Context) (web.Status, error) {
 			if r.tls != nil {
 				c.Certs = r.tls.list()
 			}
-			// Failure samples: the failures branch keeps them per check
-			// (stats.Failures). Once it is merged, fill c.Failures here
-			// from the check's FailureReport, newest groups first:
-			// web.FailureGroup and web.FailureSample mirror its
-			// FailureGroup and FailureSample.
+			c.Failures = failureViews(d.failures(r))
 		}
 		st.Checks = append(st.Checks, c)
 	}
@@ -457,3 +454,47 @@ func seriesView(pts []stats.Point, start, now time.Time) []web.Point {
 }
 
 func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// failureViews are a check's failure samples as the page shows them: the
+// most frequent kind first, each kind's samples newest first.
+func failureViews(f *stats.FailureReport) []web.FailureGroup {
+	if f == nil {
+		return nil
+	}
+	out := make([]web.FailureGroup, 0, min(len(f.Groups), web.MaxFailureGroups))
+	for _, g := range f.Groups[:min(len(f.Groups), web.MaxFailureGroups)] {
+		v := web.FailureGroup{Step: g.Step, Class: g.Class, Status: g.Status, Assertion: g.Assertion, Count: g.Count,
+			First: g.First, Last: g.Last, Reason: g.Reason()}
+		for i := len(g.Samples) - 1; i >= 0; i-- {
+			v.Samples = append(v.Samples, sampleView(g.Samples[i]))
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func sampleView(s stats.FailureSample) web.FailureSample {
+	v := web.FailureSample{At: s.At, Method: s.Request.Method, URL: s.Request.URL, Status: s.Status, Error: s.Error,
+		RequestBody: s.Request.Body}
+	if a := s.Assertion; a != nil {
+		v.Expected = strings.Join(strings.Fields(a.Kind+" "+a.Target+" "+a.Expected), " ")
+		v.Actual = a.Actual
+	}
+	for _, h := range s.Request.Headers {
+		v.RequestHeaders = append(v.RequestHeaders, web.Header{Name: h.Name, Value: h.Value})
+	}
+	if r := s.Response; r != nil {
+		v.Status, v.ResponseBody, v.ResponseBytes = r.Status, r.Body, r.BodyBytes
+		for _, h := range r.Headers {
+			v.ResponseHeaders = append(v.ResponseHeaders, web.Header{Name: h.Name, Value: h.Value})
+		}
+	}
+	t := s.Timing
+	for _, p := range []web.Phase{{Name: "dns", Ms: t.DNSMs}, {Name: "connect", Ms: t.ConnectMs}, {Name: "tls", Ms: t.TLSMs},
+		{Name: "first byte", Ms: t.FirstByteMs}, {Name: "body", Ms: t.BodyMs}, {Name: "total", Ms: t.TotalMs}} {
+		if p.Ms > 0 {
+			v.Timing = append(v.Timing, p)
+		}
+	}
+	return v
+}

@@ -29,14 +29,14 @@ type Certificate struct {
 	NotAfter time.Time
 }
 
-var tlsExpiryRE = regexp.MustCompile(`^\s*tls_expiry\s*(>=|>|<=|<)\s*(\S+)\s*$`)
+var tlsExpiryRE = regexp.MustCompile(`(?i)^\s*tls_expiry\s*(>=|>|<=|<)\s*(\S+(?:\s+[a-z]+)?)\s*$`)
 
 // parseTLSExpiry parses "tls_expiry > 14d"; ok is false when s is not a
 // tls_expiry objective at all.
 func parseTLSExpiry(s string) (o Objective, ok bool, err error) {
 	m := tlsExpiryRE.FindStringSubmatch(s)
 	if m == nil {
-		if strings.HasPrefix(strings.TrimSpace(s), "tls_expiry") {
+		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(s)), "tls_expiry") {
 			return Objective{}, true, fmt.Errorf("slo %q: want tls_expiry > DURATION, e.g. tls_expiry > 14d", s)
 		}
 		return Objective{}, false, nil
@@ -45,7 +45,7 @@ func parseTLSExpiry(s string) (o Objective, ok bool, err error) {
 	if o.Op == LT || o.Op == LE {
 		return Objective{}, true, fmt.Errorf("slo %q: a certificate must expire later than a time, not sooner: use > or >=", s)
 	}
-	d, err := ParseExpiry(m[2])
+	d, err := ParseExpiry(strings.Join(strings.Fields(m[2]), "")) // "14 d" as "14d"
 	if err != nil {
 		return Objective{}, true, fmt.Errorf("slo %q: value %q: %w", s, m[2], err)
 	}

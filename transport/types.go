@@ -127,6 +127,9 @@ type Response struct {
 	// served. The certificates are the connection's: read them, never
 	// modify them.
 	TLS []PeerCert
+	// Trace, when set, receives what a failure sample shows of the
+	// exchange (see Trace). Do keeps the pointer and clears its contents.
+	Trace *Trace
 
 	// A Body buffer larger than keepBodyCap is counted against its client's
 	// body budget while the Response holds it.
