@@ -93,6 +93,10 @@ type Notification struct {
 	BurnRate float64   `json:"burn_rate"` // over the long window of the rule that fired
 	Window   string    `json:"window"`    // "1h/5m"
 	Since    time.Time `json:"since"`     // when the alert started firing
+	// Threshold is set for an objective without an error budget
+	// (tls_expiry): the alert fires while the objective fails, and has no
+	// burn rate or window.
+	Threshold bool `json:"threshold,omitempty"`
 
 	TopErrors []Count `json:"top_errors,omitempty"` // error classes, most frequent first (≤ 5)
 	TopStatus []Count `json:"top_status,omitempty"` // status codes, most frequent first (≤ 5)

@@ -39,13 +39,35 @@ type Observation struct {
 	// of the policy (see Measure). A window without data is absent: right
 	// after a restart the in-memory stats are empty, and that must neither
 	// fire nor resolve anything.
-	Burn      map[time.Duration]Burn
+	Burn map[time.Duration]Burn
+	// Level, for an objective without an error budget (tls_expiry), is
+	// its state instead of a burn: see Level.
+	Level     *Level
 	TopErrors []Count
 	TopStatus []Count
 	Failure   *Failure // the check's top reason lately, with a sample
 
 	removed bool // the check or SLO left the configuration
 }
+
+// Level is the state of an objective without an error budget, such as
+// tls_expiry > 14d: it has no burn rate, so its alert fires while the
+// objective fails and resolves once it holds again, after the same quiet
+// (resolve_after evaluations over resolve_for) as a burn-rate alert.
+type Level struct {
+	// Known is false without data: such an evaluation neither fires nor
+	// resolves anything.
+	Known   bool
+	Failing bool
+	// Observed is what the objective measured, for the notification:
+	// "9.5d (the certificate of shop.example.com (step login) expires …)".
+	Observed string
+}
+
+// LevelSeverity is the severity of a Level alert: a threshold crossed days
+// ahead of an outage (a certificate that expires in two weeks) is a ticket,
+// not a page.
+const LevelSeverity = "ticket"
 
 // ManagerOptions configure a Manager. Store is required; everything else
 // has a default.
@@ -431,11 +453,17 @@ func (m *Manager) apply(t transition, now time.Time) {
 func (m *Manager) step(st *AlertState, o *Observation, now time.Time) []Kind {
 	p := &m.o.Policy
 	v, rule := judge(p, o.Burn)
+	if o.Level != nil {
+		v, rule = judgeLevel(o.Level)
+	}
 	if v == bad && !st.Firing {
 		*st = AlertState{
 			Check: o.Check, SLO: o.SLO, Firing: true, AlertID: newID(), Since: now,
 			Severity: rule.Severity, Window: windowText(rule), RuleLong: rule.Long, RuleShort: rule.Short,
 			BurnRate: o.Burn[rule.Long].Rate,
+		}
+		if o.Level != nil {
+			st.Window = "" // no windows: the objective itself failed
 		}
 		st.Silenced = m.silenced(o, st.Severity, now)
 		if st.Silenced {
@@ -480,6 +508,18 @@ func (m *Manager) step(st *AlertState, o *Observation, now time.Time) []Kind {
 }
 
 func windowText(w BurnWindow) string { return shortDur(w.Long) + "/" + shortDur(w.Short) }
+
+// judgeLevel judges a Level as judge does burn rates: bad while failing,
+// quiet while holding, no data without it.
+func judgeLevel(l *Level) (verdict, BurnWindow) {
+	switch {
+	case !l.Known:
+		return noData, BurnWindow{}
+	case l.Failing:
+		return bad, BurnWindow{Severity: LevelSeverity}
+	}
+	return quiet, BurnWindow{}
+}
 
 // shortDur prints 1h0m0s as 1h and 5m0s as 5m.
 func shortDur(d time.Duration) string {
@@ -582,6 +622,7 @@ func (m *Manager) notification(st *AlertState, o *Observation, k Kind, now time.
 		Failure:    failure(o.Failure, text),
 		StatusURL:  text(o.StatusURL, maxURL),
 		RunbookURL: text(o.RunbookURL, maxURL),
+		Threshold:  o.Level != nil,
 	}
 	if len(o.Labels) > 0 {
 		n.Labels = make(map[string]string, min(len(o.Labels), maxLabels))
@@ -607,6 +648,9 @@ func objective(o *Observation) string {
 func (m *Manager) observed(st *AlertState, o *Observation) string {
 	if o.removed {
 		return "removed from the configuration"
+	}
+	if o.Level != nil {
+		return o.Level.Observed
 	}
 	rule := BurnWindow{Long: st.RuleLong, Short: st.RuleShort}
 	if rule.Short == 0 {

@@ -76,6 +76,9 @@ type sloYAML struct {
 	Errors      string       `yaml:"errors"`
 	Latency     *latencyYAML `yaml:"latency"`
 	AbortOnFail *yaml.Node   `yaml:"abort_on_fail"`
+	// TLSExpiry is how long before its expiry every certificate the check
+	// is served must be: "14d" is the objective tls_expiry > 14d.
+	TLSExpiry string `yaml:"tls_expiry"`
 }
 
 type latencyYAML struct {
@@ -263,8 +266,16 @@ func structuredSLO(d *yamlfile.Decoder, item *yaml.Node, steps []slo.StepInfo) (
 			}
 		}
 	}
+	if s.TLSExpiry != "" {
+		kinds++
+		v, err := slo.ParseExpiry(s.TLSExpiry)
+		if err != nil {
+			d.Errorf(yamlfile.Child(item, "tls_expiry"), "tls_expiry %q: %v", s.TLSExpiry, err)
+		}
+		o.Kind, o.Op, o.Target = slo.KindTLSExpiry, slo.GT, v.Seconds()
+	}
 	if kinds != 1 {
-		d.Errorf(item, "SLO %q: give exactly one of success, errors or latency (or an expression: expr: \"p99(login) < 800ms\")", s.Name)
+		d.Errorf(item, "SLO %q: give exactly one of success, errors, latency or tls_expiry (or an expression: expr: \"p99(login) < 800ms\")", s.Name)
 		return o, false
 	}
 	if an := yamlfile.Child(item, "abort_on_fail"); an != nil {

@@ -48,6 +48,7 @@ checks:
     slos:
       - {name: availability, success: 99.5%}
       - {name: login-p99, latency: {step: login, percentile: 99, below: 300ms, service: true}}
+      - {name: certificate, tls_expiry: 14d}
   - name: nightly
     scenario: shop.yaml
     profile: {constant: {target: 2, duration: 1m}}
@@ -80,8 +81,10 @@ checks:
 	assert.Equal(t, DefaultWindow, shop.Window)
 	assert.Equal(t, int64(DefaultMinSamples), shop.MinSamples)
 	assert.True(t, shop.Profile.Loop, "no profile: the light monitor, repeated")
-	require.Len(t, shop.SLOs, 2)
+	require.Len(t, shop.SLOs, 3)
 	assert.Equal(t, slo.Objective{Name: "login-p99", Kind: slo.KindLatency, Op: slo.LT, Target: 0.3, Stat: slo.Percentile, Percentile: 99, Step: "login", Service: true, Steps: []string{"login"}}, shop.SLOs[1])
+	assert.Equal(t, slo.Objective{Name: "certificate", Kind: slo.KindTLSExpiry, Op: slo.GT, Target: (14 * 24 * time.Hour).Seconds()}, shop.SLOs[2])
+	assert.Equal(t, "tls_expiry>14d", shop.SLOs[2].String())
 
 	nightly := cfg.CheckByName("nightly")
 	require.NotNil(t, nightly)
@@ -249,6 +252,7 @@ func TestParseInvalid(t *testing.T) {
       - {name: a, success: 99%, errors: 1%}
       - {name: a, latency: {step: nope, percentile: 100, below: 0s}}
       - {name: b, success: lots}
+      - {name: c, tls_expiry: soon}
   - name: Shop
     scenario: shop.yaml
 `,
@@ -257,14 +261,15 @@ func TestParseInvalid(t *testing.T) {
 				`5:13: label "slo": want a Prometheus label name other than check, slo and severity`,
 				`6:18: min_samples must not be negative`,
 				`7:15: schedule "every day": expected exactly 5 fields, found 2: [every day] (want a cron expression like "*/15 * * * *" or @hourly)`,
-				`9:9: SLO "a": give exactly one of success, errors or latency (or an expression: expr: "p99(login) < 800ms")`,
+				`9:9: SLO "a": give exactly one of success, errors, latency or tls_expiry (or an expression: expr: "p99(login) < 800ms")`,
 				`10:16: duplicate SLO name "a"`,
 				`10:35: step "nope" is not in the scenario (steps: login)`,
 				`10:53: percentile 100 must be between 0 and 100 (exclusive)`,
 				`10:65: below must be a positive duration`,
 				`11:28: success "lots": want a percentage like 99.5% or a fraction like 0.995`,
-				`12:11: check name "Shop": use lower-case letters, digits, '-' and '_' (it becomes a metric label)`,
-				`12:11: duplicate check name "Shop"`,
+				`12:31: tls_expiry "soon": want a duration like 14d, 2w or 36h`,
+				`13:11: check name "Shop": use lower-case letters, digits, '-' and '_' (it becomes a metric label)`,
+				`13:11: duplicate check name "Shop"`,
 			},
 		},
 		{

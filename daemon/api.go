@@ -43,6 +43,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/silences", d.handleSilences)
 	mux.HandleFunc("POST /api/v1/silences", d.auth(scopeAdmin, d.handleAddSilence))
 	mux.HandleFunc("DELETE /api/v1/silences/{id}", d.auth(scopeAdmin, d.handleDeleteSilence))
+	d.badgeRoutes(mux)
 	mux.Handle("/", d.statusPage())
 	srv := d.config().Server
 	return d.limitUnauthenticated(srv.MaxUnauthenticatedRequests, capBodies(srv.MaxBodyBytes, mux))
@@ -247,6 +248,15 @@ type checkSummary struct {
 	ErrorPct     float64           `json:"error_pct"`
 	Labels       map[string]string `json:"labels,omitempty"`
 	Schedule     string            `json:"schedule,omitempty"`
+	// A scheduled check's next run, whether one runs now, and its last
+	// run.
+	NextRun *time.Time  `json:"next_run,omitempty"`
+	Running bool        `json:"running,omitempty"`
+	LastRun *lastRunDoc `json:"last_run,omitempty"`
+	Uptime  []uptimeDoc `json:"uptime"`
+	// Certificates are the chains the check's steps were last served, per
+	// step and host (https only).
+	Certificates []certDoc `json:"certificates,omitempty"`
 }
 
 func (d *Daemon) summaries(now time.Time) []checkSummary {
@@ -271,6 +281,14 @@ func (d *Daemon) summaries(now time.Time) []checkSummary {
 		}
 		target, inflight := r.rates()
 		s.TargetRate, s.Inflight = round2(target), inflight
+		s.NextRun, s.Uptime = nextRun(r, now), uptimes(r, now)
+		s.Running = r.ck.Schedule != nil && r.running.Load()
+		if r.tls != nil {
+			s.Certificates = certDocs(r.tls.list())
+		}
+		if lr := d.lastRun(r, now); lr != nil {
+			s.LastRun = &lastRunDoc{Start: lr.Start.UTC(), End: lr.End.UTC(), Verdict: slo.Verdict(lr.Verdict), Samples: lr.Samples}
+		}
 		win := r.col.Window(now, ck.Window)
 		if n := win.Iterations.Total(); n > 0 {
 			span := min(ck.Window, now.Sub(r.started)).Seconds()

@@ -50,12 +50,22 @@ type checkRunner struct {
 	// baseline is a comparison check's baseline (daemon/compare.go); nil
 	// for other checks.
 	baseline *baselineSide
+	// lastRun is a scheduled check's last finished run (nil before the
+	// first), for the status page.
+	lastRun atomic.Pointer[runSpan]
+	// tls keeps the certificates the check's steps are served (tls.go);
+	// set before start.
+	tls *tlsTracker
 }
 
-// retention is how far back a check's windows reach: its verdict window and
-// the longest burn-rate window.
+// runSpan is when a scheduled run started and ended.
+type runSpan struct{ start, end time.Time }
+
+// retention is how far back a check's windows reach: its verdict window,
+// the longest burn-rate window, and the status page's longest uptime
+// (30 d), whichever is longest.
 func retention(ck *config.Check, longest time.Duration) time.Duration {
-	return max(ck.Window, longest)
+	return max(ck.Window, longest, longestView)
 }
 
 func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error, longest, grace time.Duration, log *slog.Logger,
@@ -141,7 +151,9 @@ func (r *checkRunner) loop(ctx context.Context) {
 			continue
 		}
 		r.running.Store(true)
+		start := time.Now()
 		r.runOnce(ctx, r.ck.Profile)
+		r.lastRun.Store(&runSpan{start: start, end: time.Now()})
 		r.running.Store(false)
 		release()
 	}

@@ -51,7 +51,11 @@ func checkScenario(ck *config.Check) *scenario.Scenario {
 // job is what the check's engine drives: its scenario, or for a comparison
 // both sides at once.
 func (r *checkRunner) job() run.Job {
-	cand := &loadgen.ScenarioJob{Runner: scenario.NewRunner(checkScenario(r.ck), r.client, scenario.WithFailures(r.failures)), Stats: r.col, Also: r.metrics}
+	opts := []scenario.RunnerOption{scenario.WithFailures(r.failures)}
+	if r.tls != nil {
+		opts = append(opts, scenario.WithCertificates(r.tls))
+	}
+	cand := &loadgen.ScenarioJob{Runner: scenario.NewRunner(checkScenario(r.ck), r.client, opts...), Stats: r.col, Also: r.metrics}
 	if r.baseline == nil {
 		return cand
 	}

@@ -74,6 +74,7 @@ type Daemon struct {
 	runs     *runManager
 	segments *segmentRuns
 	parent   context.Context
+	views    statusCache // the status page's costlier views (status.go)
 }
 
 // New loads the config (an invalid one is ErrBadConfig), opens the state
@@ -253,6 +254,9 @@ func (d *Daemon) apply(cfg *config.Config) {
 			continue
 		}
 		r, err := newCheckRunner(ck, m, cfg.HostAllowed, longestWindow(cfg.Policy), cfg.Server.ShutdownGrace, d.log, d.admit)
+		if err == nil {
+			r.tls = newTLSTracker(ck.Scenario.StepNames(), m, d.secrets, time.Now)
+		}
 		if err != nil {
 			d.exp.RemoveCheck(m)
 			d.log.Error("check cannot start", "check", ck.Name, "err", err)
@@ -507,7 +511,7 @@ func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, sinc
 	}
 	// How far a continuous check falls behind its schedule is not kept per
 	// window: its lag decides.
-	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples}, 0, 0)
+	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples, Certificates: r.certificates(now)}, 0, 0)
 	doc := verdictDoc{
 		Check: r.ck.Name, Verdict: j.Verdict, Window: slo.FormatDuration(window), At: now.UTC(),
 		Samples: j.Samples, Reasons: j.Reasons, Objectives: []objectiveDoc{},
@@ -564,15 +568,25 @@ func (d *Daemon) evaluate(now time.Time) {
 			snaps[w] = r.col.Window(now, w)
 		}
 		win := r.col.Window(now, ck.Window)
+		certs := r.certificates(now)
 		top := d.topFailure(r, now, ck.Window)
 		for _, o := range ck.SLOs {
-			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start)})
+			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start), Certificates: certs})
 			burn := alert.Measure(o, snaps)
 			burnByLabel := map[string]float64{}
 			for w, b := range burn {
 				burnByLabel[slo.FormatDuration(w)] = b.Rate
 			}
 			r.metrics.SetSLO(o.Name, o.Target, res.Observed, burnByLabel)
+			if o.Kind == slo.KindTLSExpiry {
+				// No budget to burn: it alerts while it fails (tls.go).
+				obs = append(obs, alert.Observation{
+					Check: ck.Name, SLO: o.Name, Labels: ck.Labels, Channel: ck.SlackChannel,
+					RunbookURL: ck.RunbookURL, StatusURL: statusURL(cfg, ck.Name),
+					Objective: o, Level: levelOf(res),
+				})
+				continue
+			}
 			if !o.HasBudget() {
 				continue
 			}

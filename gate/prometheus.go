@@ -187,6 +187,8 @@ func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, w
 		v, ok, err = q.scalar(ctx, promql.Rate(check, o, w))
 	case o.Kind == slo.KindLatency && o.Stat == slo.Mean:
 		v, ok, err = q.scalar(ctx, promql.MeanLatency(check, o, w))
+	case o.Kind == slo.KindTLSExpiry:
+		v, ok, err = q.scalar(ctx, promql.TLSExpiry(check))
 	default:
 		// max and percentiles above a threshold cannot be read from buckets.
 		return r, nil

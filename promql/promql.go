@@ -217,6 +217,13 @@ func Throughput(check, window string) string {
 	return fmt.Sprintf("sum(rate(%s{%s,%s!=%q}[%s]))", metrics.IterationsTotal, CheckMatcher(check), metrics.LabelResult, metrics.ResultDropped, window)
 }
 
+// TLSExpiry is how many seconds are left before the first of the
+// certificates a check's steps were served expires, on all instances: a
+// tls_expiry objective's observed value.
+func TLSExpiry(check string) string {
+	return fmt.Sprintf("min(%s{%s}) - time()", metrics.TLSCertNotAfter, CheckMatcher(check))
+}
+
 // Rate is what an rps objective reads over window, on all instances: the
 // check's completed iterations per second, or the requests per second of
 // the steps it selects.

@@ -248,6 +248,7 @@ func TestGateQueries(t *testing.T) {
 			`histogram_quantile(0.5, sum by (check, step) (rate(h{check=~"$check"}[$__rate_interval])))` +
 				` or histogram_quantile(0.5, sum by (check, step, le) (rate(h_bucket{check=~"$check"}[$__rate_interval])))`},
 		{"SLO selector", SLOSelector(`a"b`, "avail"), `{check="a\"b",slo="avail"}`},
+		{"tls expiry", TLSExpiry("c"), `min(canary_tls_cert_not_after_timestamp_seconds{check="c"}) - time()`},
 	} {
 		assert.Equal(t, tc.want, tc.got, tc.name)
 	}

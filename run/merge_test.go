@@ -129,7 +129,7 @@ func TestMergeWithAbsentSegments(t *testing.T) {
 	assert.Equal(t, "merged 3/4", m.Profile.(map[string]any)["segment"])
 	assert.Equal(t, []string{
 		"segment 3/4 never reported (deadline 10:07:40Z)",
-		"errors 16.6667% >= 1% over the 3 of 4 segments that reported, n=30",
+		"errors 16.67% >= 1% over the 3 of 4 segments that reported, n=30",
 	}, m.Reasons)
 }
 

@@ -3,6 +3,7 @@ package scenario
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/canaryproj/canary/internal/limits"
@@ -215,6 +217,10 @@ type Runner struct {
 	// step's expected statuses, which its traces leave alone.
 	failures FailureSink
 	expect   []*transport.StatusSet
+	// certs, when set, learns the certificates each step is served;
+	// lastLeaf is, per step, the leaf it was last told of.
+	certs    CertSink
+	lastLeaf []atomic.Pointer[x509.Certificate]
 }
 
 // FailureSink keeps failure samples (stats.Failures does): Want counts a
@@ -228,6 +234,14 @@ type FailureSink interface {
 
 var _ FailureSink = (*stats.Failures)(nil)
 
+// CertSink learns the TLS certificate chains (leaf first) a step's
+// requests were served, per host: the daemon tracks their expiry. It is
+// called from many goroutines at once, when a step sees a chain other than
+// the one it saw last.
+type CertSink interface {
+	SawCertificates(step int, host string, chain []*x509.Certificate)
+}
+
 // RunnerOption configures a Runner.
 type RunnerOption func(*Runner)
 
@@ -236,6 +250,11 @@ type RunnerOption func(*Runner)
 // it but a bit test; a failing one is sampled when sink wants it.
 func WithFailures(sink FailureSink) RunnerOption {
 	return func(r *Runner) { r.failures = sink }
+}
+
+// WithCertificates tells sink of the certificates each step is served.
+func WithCertificates(sink CertSink) RunnerOption {
+	return func(r *Runner) { r.certs = sink }
 }
 
 type iterState struct {
@@ -255,6 +274,9 @@ func NewRunner(s *Scenario, c Doer, opts ...RunnerOption) *Runner {
 	r := &Runner{s: s, c: c}
 	for _, o := range opts {
 		o(r)
+	}
+	if r.certs != nil {
+		r.lastLeaf = make([]atomic.Pointer[x509.Certificate], len(s.Steps))
 	}
 	if r.failures != nil {
 		r.expect = make([]*transport.StatusSet, len(s.Steps))
@@ -423,6 +445,23 @@ func (r *Runner) redactErr(err error) error {
 	return errors.New(r.s.Secrets.String(err.Error()))
 }
 
+// sawCertificates tells the sink of the chains a step's request was
+// served, unless it is the one chain the step was served last (most
+// requests reuse a connection, or resume its session, and see the same).
+func (r *Runner) sawCertificates(step int, hops []transport.PeerCert) {
+	if len(hops) == 1 && len(hops[0].Chain) > 0 && r.lastLeaf[step].Load() == hops[0].Chain[0] {
+		return
+	}
+	for _, h := range hops {
+		if len(h.Chain) > 0 {
+			r.certs.SawCertificates(step, h.Host, h.Chain)
+		}
+	}
+	if last := hops[len(hops)-1]; len(last.Chain) > 0 {
+		r.lastLeaf[step].Store(last.Chain[0])
+	}
+}
+
 func (r *Runner) runStep(ctx context.Context, i int, step *Step, st *iterState, due time.Time) *stepResult {
 	sr := &st.res
 	*sr = stepResult{Step: i, Due: due}
@@ -447,6 +486,9 @@ func (r *Runner) runStep(ctx context.Context, i int, step *Step, st *iterState, 
 	err := r.c.Do(ctx, req, &st.resp)
 	sr.Done = time.Now()
 	sr.Status = st.resp.Status
+	if r.certs != nil && len(st.resp.TLS) > 0 {
+		r.sawCertificates(i, st.resp.TLS)
+	}
 	if err != nil {
 		sr.Class = stats.ClassOther
 		var te *transport.Error

@@ -79,6 +79,8 @@ type Input struct {
 	Generator Generator
 	// Aborted runs are inconclusive.
 	Aborted bool
+	// Certificates are what tls_expiry objectives judge; nil: none known.
+	Certificates *Certificates
 	// Lost says why objectives with abort_on_fail stopped the run: it
 	// fails, whatever else is unknown (see Facts.Lost).
 	Lost []string
@@ -158,7 +160,7 @@ func Conclude(results []Result, f Facts) Judgement {
 		case !r.Pass:
 			failed = true
 			reason := fmt.Sprintf("%s %s %s %s over %s, n=%d",
-				describe(o), r.ObservedText(), o.Op.Negated(), o.FormatValue(o.Target), f.Window, r.Samples)
+				describe(o), reasonValue(o, r.Observed), o.Op.Negated(), o.FormatValue(o.Target), f.Window, r.Samples)
 			if r.Note != "" {
 				reason += " (" + r.Note + ")"
 			}
@@ -242,6 +244,9 @@ func describe(o Objective) string {
 
 // Evaluate computes one objective over in.
 func Evaluate(o Objective, in Input) Result {
+	if o.Kind == KindTLSExpiry {
+		return evaluateTLS(o, in.Certificates)
+	}
 	r := Result{Objective: o, Observed: math.NaN()}
 	snap := in.Snapshot
 	if snap == nil {

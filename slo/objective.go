@@ -21,10 +21,11 @@ type Kind int
 
 // The objective kinds.
 const (
-	KindSuccess Kind = iota // share of iterations that succeeded
-	KindErrors              // share of iterations that failed (dropped ones included)
-	KindLatency             // a latency percentile (or max/mean) of a step or the whole iteration
-	KindRPS                 // achieved iterations per second
+	KindSuccess   Kind = iota // share of iterations that succeeded
+	KindErrors                // share of iterations that failed (dropped ones included)
+	KindLatency               // a latency percentile (or max/mean) of a step or the whole iteration
+	KindRPS                   // achieved iterations per second
+	KindTLSExpiry             // time left before the first of the served certificates expires (tls.go)
 )
 
 func (k Kind) String() string {
@@ -37,6 +38,8 @@ func (k Kind) String() string {
 		return "latency"
 	case KindRPS:
 		return "rps"
+	case KindTLSExpiry:
+		return "tls_expiry"
 	}
 	return "unknown"
 }
@@ -88,8 +91,8 @@ type Objective struct {
 	Name string
 	Kind Kind
 	Op   Op
-	// Target is a ratio in 0..1 (success, errors), seconds (latency) or
-	// iterations (or requests) per second (rps).
+	// Target is a ratio in 0..1 (success, errors), seconds (latency,
+	// tls_expiry) or iterations (or requests) per second (rps).
 	Target float64
 	// Latency objectives only.
 	Stat       Statistic
@@ -364,6 +367,8 @@ func (o Objective) FormatValue(v float64) string {
 		return strconv.FormatFloat(round(v*100, 4), 'f', -1, 64) + "%"
 	case KindLatency:
 		return FormatSeconds(v)
+	case KindTLSExpiry:
+		return formatExpiry(v)
 	}
 	return strconv.FormatFloat(round(v, 2), 'f', -1, 64)
 }

@@ -35,6 +35,9 @@ const exprHelp = "want METRIC OP VALUE, e.g. p99<300ms, p95(login)<200ms, errors
 // "errors(status=5xx)<1%", "success>=99.9%", "rps>=90", optionally followed
 // by "abort_on_fail" (docs/run.md, "Aborting early").
 func ParseExpr(s string) (Objective, error) {
+	if o, ok, err := parseTLSExpiry(s); ok {
+		return o, err
+	}
 	o, err := parseExpr(s)
 	if err != nil {
 		return Objective{}, fmt.Errorf("slo %q: %w", s, err)

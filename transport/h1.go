@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -52,8 +53,9 @@ type hostKey struct {
 // h1Exchange is the pooled fasthttp request and response header of one
 // hop.
 type h1Exchange struct {
-	req fasthttp.Request
-	hdr fasthttp.ResponseHeader
+	req  fasthttp.Request
+	hdr  fasthttp.ResponseHeader
+	peer []*x509.Certificate // the chain of the connection that carried it
 }
 
 func newH1Path(o Options, conf *tls.Config) *h1Path {
@@ -76,6 +78,7 @@ func (x *h1Exchange) init() {
 func (p *h1Path) put(x *h1Exchange) {
 	x.req.Reset()
 	x.hdr.Reset()
+	x.peer = nil
 	x.init()
 	p.exchanges.Put(x)
 }
@@ -240,6 +243,9 @@ func (p *h1Path) do(ctx context.Context, h *hop, resp *Response) (location strin
 	}
 	hdr := &x.hdr
 	resp.Proto = protoString(hdr.Protocol())
+	if x.peer != nil {
+		resp.TLS = append(resp.TLS, PeerCert{Host: h.url.Hostname(), Chain: x.peer})
+	}
 	if h.needHeaders {
 		resp.Header = copyHeader(resp.Header[:0], hdr, untilClose)
 	} else if t := h.trace; t != nil && t.Detailed {
@@ -421,8 +427,9 @@ var connBufferPool = sync.Pool{New: func() any {
 }}
 
 type poolConn struct {
-	c       net.Conn // what requests are read from and written to: raw, or TLS over it
-	raw     net.Conn // the TCP connection (raw I/O where the system has it)
+	c       net.Conn            // what requests are read from and written to: raw, or TLS over it
+	raw     net.Conn            // the TCP connection (raw I/O where the system has it)
+	peer    []*x509.Certificate // the chain its TLS handshake was served (https://)
 	buf     *connBuffers
 	lastUse time.Time
 
@@ -492,6 +499,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *h1Exchange, body *bo
 	if err != nil {
 		return 0, false, err
 	}
+	x.peer = pc.peer
 	pc.attach()
 	if err := pc.raw.SetDeadline(deadline); err != nil {
 		p.discard(pc)
@@ -642,7 +650,7 @@ func (p *hostPool) dial(ctx context.Context, deadline time.Time, trace *Trace) (
 		_ = raw.Close()
 		return nil, fmt.Errorf("tls: server chose protocol %q over http/1.1", proto)
 	}
-	pc.c = tc
+	pc.c, pc.peer = tc, tc.ConnectionState().PeerCertificates
 	return pc, nil
 }
 

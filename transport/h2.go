@@ -109,6 +109,9 @@ func (p *h2Path) do(ctx context.Context, h *hop, resp *Response) (location strin
 
 	resp.Status = hresp.StatusCode
 	resp.Proto = hresp.Proto
+	if hresp.TLS != nil {
+		resp.TLS = append(resp.TLS, PeerCert{Host: h.url.Hostname(), Chain: hresp.TLS.PeerCertificates})
+	}
 	body := h.bodyReader(resp)
 	body.traced(resp.Status)
 	err = body.stream(hresp.Body, hresp.ContentLength)

@@ -91,6 +91,9 @@ func summary(nt *alert.Notification) string {
 	if nt.Window != "" {
 		window = " over " + escapeClip(nt.Window, 40)
 	}
+	if nt.Threshold {
+		return thresholdSummary(nt, check, slo)
+	}
 	switch nt.Kind {
 	case alert.Resolved:
 		// An alert resolves once no rule burns above its factor: the
@@ -119,6 +122,31 @@ func summary(nt *alert.Notification) string {
 	}
 }
 
+// thresholdSummary is the sentence of an objective without an error
+// budget (tls_expiry): it fails, or holds again.
+func thresholdSummary(nt *alert.Notification, check, slo string) string {
+	observed := ""
+	if nt.Observed != "" {
+		observed = ": " + escapeClip(nt.Observed, maxValue)
+	}
+	switch nt.Kind {
+	case alert.Resolved:
+		s := check + " meets " + slo + " again"
+		if d, ok := firedFor(nt); ok {
+			s += " after failing it for " + d
+		}
+		return s + "."
+	case alert.Reminder:
+		s := check + " still fails " + slo + observed
+		if d, ok := firedFor(nt); ok {
+			s += " (failing for " + d + ")"
+		}
+		return s + "."
+	default:
+		return check + " fails " + slo + observed + "."
+	}
+}
+
 // fields are the details, two columns in Slack; at most 9 of Slack's 10.
 func fields(nt *alert.Notification) []*goslack.TextBlockObject {
 	var fs []*goslack.TextBlockObject
@@ -130,11 +158,13 @@ func fields(nt *alert.Notification) []*goslack.TextBlockObject {
 	}
 	add("Objective", escapeClip(nt.Objective, maxValue))
 	add("Observed", escapeClip(nt.Observed, maxValue))
-	burn := burnRate(nt.BurnRate)
-	if nt.Window != "" {
-		burn += " over " + escapeClip(nt.Window, 40)
+	if !nt.Threshold {
+		burn := burnRate(nt.BurnRate)
+		if nt.Window != "" {
+			burn += " over " + escapeClip(nt.Window, 40)
+		}
+		add("Burn rate", burn)
 	}
-	add("Burn rate", burn)
 	add("Severity", escapeClip(nt.Severity, 40))
 	if !nt.Since.IsZero() {
 		add("Firing since", slackDate(nt.Since))
@@ -176,8 +206,19 @@ func contextBlock(nt *alert.Notification) *goslack.ContextBlock {
 func fallback(nt *alert.Notification, emoji, word string) string {
 	var b strings.Builder
 	b.WriteString(emoji + " " + word + ": " + escapeClip(nt.Check, maxValue) + " · " + escapeClip(nt.SLO, maxValue))
-	switch nt.Kind {
-	case alert.Resolved:
+	switch {
+	case nt.Threshold && nt.Kind == alert.Resolved:
+		b.WriteString(" — meets its objective again")
+		if d, ok := firedFor(nt); ok {
+			b.WriteString(" after " + d)
+		}
+	case nt.Threshold:
+		b.WriteString(" — fails its objective")
+		if nt.Observed != "" || nt.Objective != "" {
+			b.WriteString(", observed " + escapeClip(nt.Observed, maxValue) +
+				" (objective " + escapeClip(nt.Objective, maxValue) + ")")
+		}
+	case nt.Kind == alert.Resolved:
 		if nt.BurnRate <= 1 {
 			b.WriteString(" — back within the error budget (burn rate " + burnRate(nt.BurnRate))
 		} else {

@@ -107,7 +107,22 @@ func goldenCases() []struct {
 		{"resolved-partially", partial()},
 		{"minimal", minimal},
 		{"hostile", hostile()},
+		{"threshold-firing", threshold(alert.Firing)},
+		{"threshold-resolved", threshold(alert.Resolved)},
 	}
+}
+
+// threshold is an alert of an objective without an error budget.
+func threshold(kind alert.Kind) *alert.Notification {
+	nt := fixture(kind)
+	nt.SLO, nt.Severity, nt.Objective = "certificate", alert.LevelSeverity, "tls_expiry>14d"
+	nt.Observed = "9.5d (the certificate of shop.example.com (step login) expires 2025-03-24 09:26 UTC)"
+	nt.BurnRate, nt.Window, nt.Threshold = 0, "", true
+	nt.TopErrors, nt.TopStatus, nt.Failure = nil, nil, nil
+	if kind == alert.Resolved {
+		nt.Observed = "89d"
+	}
+	return nt
 }
 
 // payload is what the golden files hold: the fallback text and the blocks,
