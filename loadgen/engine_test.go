@@ -443,3 +443,36 @@ func TestOpenModelOnInjectedClock(t *testing.T) {
 		assert.Zero(t, l, "no lag on a fake clock that stops at each due time")
 	}
 }
+
+// TestElapsedIsSafeBeforeAndDuringRun: progress reporting (the daemon's
+// GET /api/v1/checks, the CLI's live line) holds an engine from before its
+// Run starts and asks Elapsed from other goroutines; under -race this was a
+// data race on the run's start time.
+func TestElapsedIsSafeBeforeAndDuringRun(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	fake := clock.NewFake(t0)
+	ran := make(chan struct{}, 1)
+	e, err := New(Options{
+		Model: Open, Plan: constPlan{rate: 1, dur: 10 * time.Second}, Clock: fake,
+		Job: JobFunc(func(context.Context, Iteration) {
+			select {
+			case ran <- struct{}{}:
+			default:
+			}
+		}),
+	})
+	require.NoError(t, err)
+	assert.Zero(t, e.Elapsed(), "not started yet")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan Result, 1)
+	go func() { done <- e.Run(ctx) }()
+	reader := make(chan time.Duration, 1)
+	go func() { reader <- e.Elapsed() }() // races with Run's start, by design
+	assert.Zero(t, <-reader, "the fake clock has not moved")
+	<-ran // the first iteration, due at the start
+	fake.Advance(1500 * time.Millisecond)
+	assert.Equal(t, 1500*time.Millisecond, e.Elapsed())
+	cancel()
+	res := <-done
+	assert.True(t, res.Aborted)
+}
