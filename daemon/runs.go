@@ -91,7 +91,19 @@ type runManager struct {
 	d      *Daemon
 	mu     sync.Mutex
 	active map[string]context.CancelFunc // by id; bounded by MaxConcurrentRuns
-	wg     sync.WaitGroup
+	// finished counts the runs ended since the last call to counts.
+	finished int
+	wg       sync.WaitGroup
+}
+
+// counts is how many runs are in progress, and how many ended since the
+// last call (for the heartbeat).
+func (m *runManager) counts() (active, finished int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	active, finished = len(m.active), m.finished
+	m.finished = 0
+	return active, finished
 }
 
 func newRunManager(d *Daemon) *runManager {
@@ -110,7 +122,7 @@ func (m *runManager) recover() {
 		return nil
 	})
 	for _, r := range stale {
-		now := time.Now().UTC()
+		now := m.d.clk.Now().UTC()
 		r.Status, r.Verdict, r.Ended = RunInconclusive, RunInconclusive, &now
 		r.Reasons = append(r.Reasons, "the daemon stopped during the run")
 		if _, err := m.d.store.PutRun(r.ID, r.Key, r); err != nil {
@@ -129,10 +141,10 @@ func (m *runManager) stop() {
 	m.wg.Wait()
 }
 
-func newRunID() string {
+func newRunID(now time.Time) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:4])
+	return now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:4])
 }
 
 func (d *Daemon) handleStartRun(w http.ResponseWriter, r *http.Request) {
@@ -201,8 +213,8 @@ func (d *Daemon) startOrJoin(req runRequest, hash string) (runDoc, *refusal) {
 		return runDoc{}, &refusal{status: http.StatusTooManyRequests, retryAfter: "30", msg: fmt.Sprintf(
 			"a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", run.ExpectedRate(p), d.config().MaxRate)}
 	}
-	id := newRunID()
-	doc := runDoc{ID: id, Key: req.Key, Check: ck.ck.Name, Status: RunRunning, Created: time.Now().UTC(), Profile: p.Describe(),
+	id := newRunID(d.clk.Now())
+	doc := runDoc{ID: id, Key: req.Key, Check: ck.ck.Name, Status: RunRunning, Created: d.clk.Now().UTC(), Profile: p.Describe(),
 		Location: "/api/v1/runs/" + id, RequestHash: hash}
 	if _, err := d.store.PutRun(id, req.Key, doc); err != nil {
 		release()
@@ -219,6 +231,7 @@ func (d *Daemon) startOrJoin(req runRequest, hash string) (runDoc, *refusal) {
 		cancel()
 		m.mu.Lock()
 		delete(m.active, id)
+		m.finished++
 		m.mu.Unlock()
 	}()
 	return doc, nil
@@ -337,8 +350,9 @@ func (m *runManager) execute(ctx context.Context, doc runDoc, ck *config.Check, 
 	cfg := m.d.config()
 	out, err := run.Run(ctx, run.Options{
 		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
+		Clock: m.d.clk,
 	})
-	now := time.Now().UTC()
+	now := m.d.clk.Now().UTC()
 	doc.Ended = &now
 	switch {
 	case err != nil:

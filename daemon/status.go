@@ -18,7 +18,7 @@ func (d *Daemon) statusPage() http.Handler {
 
 // status builds the status page's view. Everything in it is redacted.
 func (d *Daemon) status(ctx context.Context) (web.Status, error) {
-	now := time.Now()
+	now := d.clk.Now()
 	cfg := d.config()
 	d.mu.Lock()
 	st := web.Status{

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"sync"
@@ -23,6 +24,7 @@ func newDaemonCmd(env Env) *cobra.Command {
 		logFormat  string
 		logLevel   string
 		demoTarget string
+		listen     string
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon --config canary.yaml",
@@ -43,6 +45,11 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config == "" {
 				return usageErr("--config is required")
+			}
+			if listen != "" {
+				if _, _, err := net.SplitHostPort(listen); err != nil {
+					return usageErr("--listen %q: want HOST:PORT, e.g. 127.0.0.1:9091", listen)
+				}
 			}
 			secrets := &redact.Set{}
 			logger, err := newLogger(env, logFormat, logLevel, secrets)
@@ -69,16 +76,13 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 				}
 			}
 			d, err := daemon.New(daemon.Options{
-				ConfigPath: config, Env: env.Getenv, Logger: logger, Version: version, Secrets: secrets,
+				ConfigPath: config, Env: env.Getenv, Logger: logger, Version: version, Secrets: secrets, Listen: listen,
 				Ready: func(addr string) {
 					fmt.Fprintf(env.Stderr, "canary daemon on http://%s — status page /, metrics /metrics, verdicts /api/v1/checks\n", addr)
 				},
 			})
 			if err != nil {
-				if errors.Is(err, daemon.ErrBadConfig) {
-					return usageErr("%v", secrets.String(err.Error()))
-				}
-				return &exitError{code: ExitInternal, err: err}
+				return daemonError(err, secrets)
 			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -98,10 +102,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 			err = d.Run(ctx)
 			cancel()
 			if err != nil {
-				if errors.Is(err, daemon.ErrBadConfig) {
-					return usageErr("%v", err)
-				}
-				return &exitError{code: ExitInternal, err: err}
+				return daemonError(err, secrets)
 			}
 			return nil
 		},
@@ -111,7 +112,22 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&demoTarget, "with-demo-target", "", "also serve the built-in demo target on this address (for demos: make run)")
+	f.StringVar(&listen, "listen", "", "serve the API, metrics and status page on this address instead of server.listen (e.g. 127.0.0.1:9091)")
 	return cmd
+}
+
+// daemonError maps the daemon's errors to exit codes: a bad config or an
+// unusable state file is 2 (the operator's to fix before it can start),
+// anything else (the address in use, …) 1. Each message is the daemon's
+// own, which says what to do; secrets are redacted from it.
+func daemonError(err error, secrets *redact.Set) error {
+	msg := secrets.String(err.Error())
+	switch {
+	case errors.Is(err, daemon.ErrBadConfig), errors.Is(err, daemon.ErrState):
+		return &exitError{code: ExitUsage, err: errors.New(msg)}
+	default:
+		return &exitError{code: ExitInternal, err: errors.New(msg)}
+	}
 }
 
 func newLogger(env Env, format, level string, secrets *redact.Set) (*slog.Logger, error) {
