@@ -120,8 +120,8 @@ func (r *checkRunner) loop(ctx context.Context) {
 		now := r.clk.Now()
 		next := r.ck.Schedule.Next(now)
 		r.setNextRun(next)
+		timer.Reset(next.Sub(r.clk.Now()))
 		r.log.Info("next scheduled run", "at", next.UTC().Format(time.RFC3339), "in", next.Sub(now).Round(time.Second).String())
-		timer.Reset(next.Sub(now))
 		select {
 		case <-ctx.Done():
 			return

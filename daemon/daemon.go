@@ -503,26 +503,28 @@ func evaluationOffset(every time.Duration) time.Duration {
 }
 
 // evaluateLoop evaluates when t fires, first at first and then every
-// evaluate_every, each as of its due time. An evaluation that finds the
-// next one already due (a slow one, a busy machine) skips to the next due
-// time ahead, as a ticker drops ticks.
+// evaluate_every, each as of its due time. When the next evaluation is
+// already due (a slow one, a busy machine), it skips to the next due time
+// ahead, as a ticker drops ticks. The timer is re-armed before the
+// evaluation, from the time it fired.
 func (d *Daemon) evaluateLoop(ctx context.Context, t clock.Timer, first time.Time) {
 	defer t.Stop()
-	next := first
+	due := first
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C():
 		}
-		d.evaluate(next)
 		every := d.config().Policy.EvaluateEvery
 		now := d.clk.Now()
-		next = next.Add(every)
+		next := due.Add(every)
 		if behind := now.Sub(next); behind >= 0 {
 			next = next.Add((behind/every + 1) * every)
 		}
 		t.Reset(next.Sub(now))
+		d.evaluate(due)
+		due = next
 	}
 }
 

@@ -52,6 +52,7 @@ type testDaemon struct {
 	clk       *clock.Fake
 	runAt     time.Time // the fake clock when the daemon last started
 	heartbeat time.Duration
+	listen    string // Options.Listen
 }
 
 const scenarioYAML = `name: shop
@@ -115,6 +116,17 @@ func startFake(t *testing.T, server, checks string) *testDaemon {
 	return td
 }
 
+// clockAt is a fake clock at the wall clock's time of day, within the
+// minute moved to the second given as ":SS", so that a cron schedule's
+// next run is known.
+func clockAt(t *testing.T, second string) *clock.Fake {
+	t.Helper()
+	var s int
+	_, err := fmt.Sscanf(second, ":%d", &s)
+	require.NoError(t, err)
+	return clock.NewFake(time.Now().Truncate(time.Minute).Add(time.Duration(s) * time.Second))
+}
+
 // prepare writes the config and scenario and starts the demo target.
 func prepare(t *testing.T, server, checks string) *testDaemon {
 	t.Helper()
@@ -134,7 +146,7 @@ func (td *testDaemon) run() {
 	secrets := &redact.Set{}
 	logger := slog.New(redact.NewHandler(slog.NewTextHandler(td.logs, nil), secrets))
 	ready := make(chan string, 1)
-	o := Options{ConfigPath: td.cfg, Logger: logger, Secrets: secrets, Version: "test", Heartbeat: td.heartbeat,
+	o := Options{ConfigPath: td.cfg, Logger: logger, Secrets: secrets, Version: "test", Heartbeat: td.heartbeat, Listen: td.listen,
 		Env:   func(k string) (string, bool) { v, ok := td.env[k]; return v, ok },
 		Ready: func(addr string) { ready <- addr }}
 	if td.clk != nil {
