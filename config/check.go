@@ -222,7 +222,8 @@ func referenced[T any](d *yamlfile.Decoder, n *yaml.Node, what, check, baseDir s
 	*files = append(*files, p)
 	v, err := load(p)
 	if err != nil {
-		d.Report(n, prefixed(fmt.Sprintf("check %q: %s", check, what), err))
+		// Load's errors say what they are about ("scenario x.yaml: …").
+		d.Report(n, prefixed(fmt.Sprintf("check %q", check), err))
 	}
 	return v
 }

@@ -121,7 +121,7 @@ type configYAML struct {
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, yamlfile.ReadError("config", path, err)
 	}
 	return Parse(path, data, env)
 }
@@ -130,6 +130,9 @@ func Load(path string, env func(string) (string, bool)) (*Config, error) {
 func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, error) {
 	root, err := yamlfile.Parse(file, data)
 	if err != nil {
+		return nil, err
+	}
+	if err := wrongKind(file, root, KindConfig); err != nil {
 		return nil, err
 	}
 	secrets := &redact.Set{}

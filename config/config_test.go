@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -247,7 +248,8 @@ func TestParseReportsReferencedFiles(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), noEnv)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "config: open ")
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path, noEnv)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.Equal(t, "config "+path+": no such file or directory", err.Error())
 }

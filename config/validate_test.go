@@ -21,7 +21,7 @@ func TestValidateFile(t *testing.T) {
 		{name: "unknown keys", path: write(t, "x.yaml", map[string]string{"x.yaml": "foo: 1\nbar: 2\n"}),
 			err: "x.yaml:1:1: not a scenario (steps:), a profile (stages: or a shorthand) or a daemon config (checks:); keys found: bar, foo"},
 		{name: "bad scenario", path: write(t, "s.yaml", map[string]string{"s.yaml": "name: s\nsteps:\n  - {name: a}\n"}), err: "s.yaml:3:"},
-		{name: "missing", path: filepath.Join(dir, "nope.yaml"), err: "nope.yaml: open "},
+		{name: "missing", path: filepath.Join(dir, "nope.yaml"), err: "nope.yaml: no such file or directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ValidateFile(tc.path, noEnv)

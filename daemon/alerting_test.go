@@ -50,7 +50,7 @@ func TestAlertsThroughSlack(t *testing.T) {
 	api := &slackAPI{}
 	slackSrv := httptest.NewServer(api)
 	defer slackSrv.Close()
-	td := prepare(t, "", shopCheck)
+	td := newTestDaemon(t, "", shopCheck)
 	td.clk = clock.NewFake(time.Now().Truncate(time.Second))
 	cfg := strings.Replace(configYAML(shopCheck), "alerting:\n", "alerting:\n  slack: {token: \"${SLACK_TOKEN}\", channel: \"#alerts\", api_url: \""+slackSrv.URL+"/\"}\n  repeat_interval: 1h\n", 1)
 	require.NoError(t, writeFile(td.cfg, cfg))

@@ -37,6 +37,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/runs", d.auth(scopeRuns, d.handleStartRun))
 	mux.HandleFunc("GET /api/v1/runs", d.handleListRuns)
 	mux.HandleFunc("GET /api/v1/runs/{id}", d.handleGetRun)
+	mux.HandleFunc("POST /api/v1/runs/{id}/segments", d.auth(scopeRuns, d.handlePushSegment))
 	mux.HandleFunc("POST /api/v1/flagger/{check}/{hook}", d.handleFlagger)
 	mux.HandleFunc("GET /api/v1/silences", d.handleSilences)
 	mux.HandleFunc("POST /api/v1/silences", d.auth(scopeAdmin, d.handleAddSilence))

@@ -46,8 +46,8 @@ type Options struct {
 	Secrets *redact.Set
 	// Clock paces everything the daemon does over time: the checks' load
 	// and schedules, the once-a-second flushes, the evaluations, the
-	// heartbeat, the reload debounce, the alert manager. nil is the wall
-	// clock.
+	// heartbeat, the reload debounce, the alert manager, the deadlines of
+	// distributed runs. nil is the wall clock.
 	Clock clock.Clock
 	// Listen, when set, overrides server.listen (canary daemon --listen).
 	Listen string
@@ -98,6 +98,7 @@ type Daemon struct {
 
 	reloadMu sync.Mutex // one reload at a time (SIGHUP, API and watcher)
 	runs     *runManager
+	segments *segmentRuns
 	parent   context.Context
 }
 
@@ -143,6 +144,7 @@ func New(o Options) (*Daemon, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	d.runs = newRunManager(d)
+	d.segments = newSegmentRuns(d, d.clk)
 	return d, nil
 }
 
@@ -208,6 +210,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.parent = runCtx
 	d.mu.Unlock()
 	d.runs.recover()
+	d.segments.load()
 	d.apply(cfg)
 	d.exp.ConfigReloaded(true, d.clk.Now())
 	d.mu.Lock()
@@ -223,11 +226,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if d.o.Heartbeat > 0 {
 		beat = d.clk.NewTicker(d.o.Heartbeat)
 	}
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); _ = d.alerts.Run(alertCtx) }()
 	go func() { defer wg.Done(); d.evaluateLoop(runCtx, evalTimer, firstEval) }()
 	go func() { defer wg.Done(); d.watchLoop(runCtx) }()
 	go func() { defer wg.Done(); d.heartbeatLoop(runCtx, beat) }()
+	go func() { defer wg.Done(); d.segments.run(runCtx) }()
 	d.log.Info("canary daemon serving", "listen", ln.Addr().String(), "checks", len(cfg.Checks), "state", d.store.Path())
 	if d.o.Ready != nil {
 		d.o.Ready(ln.Addr().String())

@@ -53,6 +53,8 @@ type testDaemon struct {
 	runAt     time.Time // the fake clock when the daemon last started
 	heartbeat time.Duration
 	listen    string // Options.Listen
+	// clock, when set and clk is not, is the daemon's clock.
+	clock clock.Clock
 }
 
 const scenarioYAML = `name: shop
@@ -100,7 +102,7 @@ func start(t *testing.T, checks string) *testDaemon {
 // startWith starts a daemon with lines added to its config's server block.
 func startWith(t *testing.T, server, checks string) *testDaemon {
 	t.Helper()
-	td := prepare(t, server, checks)
+	td := newTestDaemon(t, server, checks)
 	td.run()
 	return td
 }
@@ -110,7 +112,7 @@ func startWith(t *testing.T, server, checks string) *testDaemon {
 // takes time happens until the test advances it.
 func startFake(t *testing.T, server, checks string) *testDaemon {
 	t.Helper()
-	td := prepare(t, server, checks)
+	td := newTestDaemon(t, server, checks)
 	td.clk = clock.NewFake(time.Now().Truncate(time.Second))
 	td.run()
 	return td
@@ -127,8 +129,9 @@ func clockAt(t *testing.T, second string) *clock.Fake {
 	return clock.NewFake(time.Now().Truncate(time.Minute).Add(time.Duration(s) * time.Second))
 }
 
-// prepare writes the config and scenario and starts the demo target.
-func prepare(t *testing.T, server, checks string) *testDaemon {
+// newTestDaemon writes the config and scenario and starts the demo target;
+// run starts the daemon.
+func newTestDaemon(t *testing.T, server, checks string) *testDaemon {
 	t.Helper()
 	demo := demotarget.New(demotarget.Options{Seed: 1})
 	target := httptest.NewServer(demo)
@@ -149,9 +152,12 @@ func (td *testDaemon) run() {
 	o := Options{ConfigPath: td.cfg, Logger: logger, Secrets: secrets, Version: "test", Heartbeat: td.heartbeat, Listen: td.listen,
 		Env:   func(k string) (string, bool) { v, ok := td.env[k]; return v, ok },
 		Ready: func(addr string) { ready <- addr }}
-	if td.clk != nil {
+	switch {
+	case td.clk != nil:
 		o.Clock = td.clk
 		td.runAt = td.clk.Now()
+	case td.clock != nil:
+		o.Clock = td.clock
 	}
 	d, err := New(o)
 	require.NoError(t, err)

@@ -24,6 +24,7 @@ import (
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/run"
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/store"
 )
@@ -43,11 +44,13 @@ const (
 	RunInconclusive = "inconclusive"
 )
 
-// runDoc is an on-demand run as the API returns it and the store keeps it.
+// runDoc is an on-demand run, or a distributed run assembled from its
+// segments (daemon/segments.go), as the API returns it and the store keeps
+// it.
 type runDoc struct {
 	ID      string        `json:"id"`
 	Key     string        `json:"key,omitempty"`
-	Check   string        `json:"check"`
+	Check   string        `json:"check,omitempty"`
 	Status  string        `json:"status"`
 	Created time.Time     `json:"created"`
 	Ended   *time.Time    `json:"ended,omitempty"`
@@ -62,6 +65,9 @@ type runDoc struct {
 	// RequestHash identifies the request that started the run, so that
 	// its key cannot be reused for another one.
 	RequestHash string `json:"request_hash,omitempty"`
+	// A distributed run's scenario and segments.
+	Scenario string       `json:"scenario,omitempty"`
+	Segments *segmentsDoc `json:"segments,omitempty"`
 }
 
 type runRequest struct {
@@ -116,7 +122,8 @@ func (m *runManager) recover() {
 	var stale []runDoc
 	_ = m.d.store.Each(store.Runs, func(_ string, raw []byte) error {
 		var r runDoc
-		if json.Unmarshal(raw, &r) == nil && r.Status == RunRunning {
+		// A distributed run's segments run elsewhere: it goes on (segmentRuns.load).
+		if json.Unmarshal(raw, &r) == nil && r.Status == RunRunning && r.Segments == nil {
 			stale = append(stale, r)
 		}
 		return nil
@@ -362,19 +369,23 @@ func (m *runManager) execute(ctx context.Context, doc runDoc, ck *config.Check, 
 		doc.Report = out.Report
 		doc.Verdict = string(out.Judgement.Verdict)
 		doc.Reasons = out.Judgement.Reasons
-		switch doc.Verdict {
-		case "pass":
-			doc.Status = RunPassed
-		case "fail":
-			doc.Status = RunFailed
-		default:
-			doc.Status = RunInconclusive
-		}
+		doc.Status = statusOf(out.Judgement.Verdict)
 	}
 	if _, err := m.d.store.PutRun(doc.ID, doc.Key, doc); err != nil {
 		m.d.log.Error("run not persisted", "run", doc.ID, "err", err)
 	}
 	m.d.log.Info("on-demand run finished", "run", doc.ID, "check", doc.Check, "status", doc.Status)
+}
+
+// statusOf is a finished run's status for its verdict.
+func statusOf(v slo.Verdict) string {
+	switch v {
+	case slo.Pass:
+		return RunPassed
+	case slo.Fail:
+		return RunFailed
+	}
+	return RunInconclusive
 }
 
 func (d *Daemon) handleGetRun(w http.ResponseWriter, r *http.Request) {

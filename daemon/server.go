@@ -16,12 +16,15 @@ import (
 type apiMetrics struct {
 	busy    prometheus.Counter
 	flagger *prometheus.CounterVec
+	// segmentsFull counts segment pushes refused because MaxPendingRuns
+	// distributed runs were waiting for their segments.
+	segmentsFull prometheus.Counter
 }
 
 func newAPIMetrics(reg prometheus.Registerer) (apiMetrics, error) {
 	rejected := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metrics.APIRequestsRejected,
-		Help: "API requests answered 503 at once because server.max_unauthenticated_requests requests without a token were being served (reason \"busy\").",
+		Help: "API requests turned away at once: reason \"busy\" (503) when server.max_unauthenticated_requests requests without a token were being served, \"distributed_runs\" (429) when a segment would start one distributed run more than the daemon keeps waiting.",
 	}, []string{metrics.LabelReason})
 	flagger := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: metrics.FlaggerWebhooks,
@@ -32,7 +35,7 @@ func newAPIMetrics(reg prometheus.Registerer) (apiMetrics, error) {
 			return apiMetrics{}, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	return apiMetrics{busy: rejected.WithLabelValues("busy"), flagger: flagger}, nil
+	return apiMetrics{busy: rejected.WithLabelValues("busy"), flagger: flagger, segmentsFull: rejected.WithLabelValues("distributed_runs")}, nil
 }
 
 // newServer is the API's HTTP server. Its timeouts bound how long a client

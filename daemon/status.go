@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -58,7 +59,8 @@ func (d *Daemon) status(ctx context.Context) (web.Status, error) {
 	_ = d.store.RecentRuns(20, func(_ string, raw []byte) error {
 		var doc runDoc
 		if json.Unmarshal(raw, &doc) == nil {
-			r := web.Run{ID: doc.ID, Check: doc.Check, Status: doc.Status, Started: doc.Created}
+			// A distributed run has no check: its scenario names it.
+			r := web.Run{ID: doc.ID, Check: cmp.Or(doc.Check, doc.Scenario), Status: doc.Status, Started: doc.Created}
 			if doc.Ended != nil {
 				r.Ended = *doc.Ended
 			}

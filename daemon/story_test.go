@@ -28,7 +28,7 @@ const scheduledCheck = `  - name: nightly
 // /api/v1/checks and in its verdict between runs — instead of an empty
 // inconclusive row; the heartbeat sums everything up.
 func TestScheduledChecksAndTheHeartbeat(t *testing.T) {
-	td := prepare(t, "", scheduledCheck)
+	td := newTestDaemon(t, "", scheduledCheck)
 	td.clk = clockAt(t, ":30")
 	td.heartbeat = 20 * time.Second
 	td.run()
@@ -86,7 +86,7 @@ func TestListenAddressInUse(t *testing.T) {
 	defer held.Close()
 	addr := held.Addr().String()
 
-	td := prepare(t, "", shopCheck)
+	td := newTestDaemon(t, "", shopCheck)
 	require.NoError(t, writeFile(td.cfg, strings.Replace(configYAML(shopCheck), "listen: 127.0.0.1:0", "listen: "+addr, 1)))
 	d, err := New(Options{ConfigPath: td.cfg, Env: func(k string) (string, bool) { v, ok := td.env[k]; return v, ok }})
 	require.NoError(t, err)

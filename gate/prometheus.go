@@ -28,8 +28,8 @@ type PromOptions struct {
 	MinSamples int64
 	// Steps is the number of steps of the check's scenario: a whole
 	// iteration's latency has a service counterpart only when it is one.
-	Steps      int
-	Now        time.Time // evaluation time; default now
+	Steps int
+	Now   time.Time // evaluation time; default now
 	// HTTPClient asks Prometheus; nil is client_golang's default.
 	HTTPClient *http.Client
 }

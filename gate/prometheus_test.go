@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/config"
+	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/promql"
 	"github.com/canaryproj/canary/slo"
 )
@@ -86,16 +87,23 @@ func TestAskPrometheus(t *testing.T) {
 	const check, w = "checkout", "10m"
 	objs := objectives(t, "success>=99%", "errors<1%", "p99(login)<300ms", "mean<1s", "rps>=10")
 	success, errs, p99, mean := objs[0], objs[1], objs[2], objs[3]
+	// The service-latency counterpart the saturation rule reads when the
+	// corrected p99 fails.
+	p99s, ok := p99.ServiceCounterpart(2)
+	require.True(t, ok)
 	healthy := func() map[string]float64 {
 		return map[string]float64{
-			promql.Iterations(check, w):             600,
-			promql.GeneratorLag(0.99, check, w):     0.002,
-			promql.SLIErrorRatio(check, success, w): 0.002,
-			promql.SLIErrorRatio(check, errs, w):    0.002,
-			promql.SLIErrorRatio(check, p99, w):     0.004,
-			promql.LatencyQuantile(check, p99, w):   0.21,
-			promql.MeanLatency(check, mean, w):      0.35,
-			promql.Throughput(check, w):             12,
+			promql.Iterations(check, w):                                              600,
+			promql.GeneratorLag(0.99, check, w):                                      0.002,
+			promql.Observations(metrics.GeneratorLag, promql.CheckMatcher(check), w): 600,
+			promql.SLIErrorRatio(check, p99s, w):                                     0.004,
+			promql.LatencyQuantile(check, p99s, w):                                   0.2,
+			promql.SLIErrorRatio(check, success, w):                                  0.002,
+			promql.SLIErrorRatio(check, errs, w):                                     0.002,
+			promql.SLIErrorRatio(check, p99, w):                                      0.004,
+			promql.LatencyQuantile(check, p99, w):                                    0.21,
+			promql.MeanLatency(check, mean, w):                                       0.35,
+			promql.Throughput(check, w):                                              12,
 		}
 	}
 	with := func(changes map[string]float64) map[string]float64 {
@@ -122,8 +130,24 @@ func TestAskPrometheus(t *testing.T) {
 			promql.SLIErrorRatio(check, p99, w): 0.03, promql.LatencyQuantile(check, p99, w): 0.45,
 		}), minSamples: 100, verdict: slo.Fail, reasons: []string{"p99 of login 450ms >= 300ms over 10m, n=600"}},
 		{name: "too few samples", values: healthy(), minSamples: 1000, verdict: slo.Inconclusive},
-		{name: "generator saturated", values: with(map[string]float64{promql.GeneratorLag(0.99, check, w): 0.025}),
-			minSamples: 100, verdict: slo.Inconclusive},
+		{name: "generator saturated: what it cannot change passes", values: with(map[string]float64{promql.GeneratorLag(0.99, check, w): 0.025}),
+			minSamples: 100, verdict: slo.Pass, reasons: []string{
+				"generator saturated: generator lag p99 25ms > 10ms over 600 lag samples; it could change none of the objectives' answers",
+			}},
+		{name: "generator saturated: an outage still fails", values: with(map[string]float64{
+			promql.GeneratorLag(0.99, check, w): 0.2, promql.SLIErrorRatio(check, success, w): 0.2, promql.SLIErrorRatio(check, errs, w): 0.2,
+		}), minSamples: 100, verdict: slo.Fail},
+		{name: "generator saturated: corrected p99 fails, service passes", values: with(map[string]float64{
+			promql.GeneratorLag(0.99, check, w): 0.2, promql.SLIErrorRatio(check, p99, w): 0.03, promql.LatencyQuantile(check, p99, w): 0.45,
+		}), minSamples: 100, verdict: slo.Inconclusive},
+		{name: "generator saturated: service p99 fails too", values: with(map[string]float64{
+			promql.GeneratorLag(0.99, check, w): 0.2, promql.SLIErrorRatio(check, p99, w): 0.03, promql.LatencyQuantile(check, p99, w): 0.45,
+			promql.SLIErrorRatio(check, p99s, w): 0.02, promql.LatencyQuantile(check, p99s, w): 0.4,
+		}), minSamples: 100, verdict: slo.Fail},
+		{name: "a lag p99 over too few samples is no saturation", values: with(map[string]float64{
+			promql.GeneratorLag(0.99, check, w): 0.2, promql.Observations(metrics.GeneratorLag, promql.CheckMatcher(check), w): 20,
+			promql.SLIErrorRatio(check, p99, w): 0.03, promql.LatencyQuantile(check, p99, w): 0.45,
+		}), minSamples: 100, verdict: slo.Fail},
 		{name: "no data for a ratio", values: with(map[string]float64{promql.SLIErrorRatio(check, success, w): math.NaN()}),
 			minSamples: 100, verdict: slo.Inconclusive},
 		{name: "no data at all", values: map[string]float64{}, minSamples: 100, verdict: slo.Inconclusive},
@@ -148,7 +172,7 @@ func TestAskPrometheus(t *testing.T) {
 				assert.Equal(t, strconv.FormatInt(now.Unix(), 10), at, "evaluated at Now")
 			}
 			if tc.verdict == slo.Pass {
-				assert.Empty(t, res.Reasons)
+				assert.Equal(t, len(tc.reasons), len(res.Reasons), "a pass gives no reasons but the ones expected: %v", res.Reasons)
 			}
 		})
 	}
@@ -195,7 +219,8 @@ func TestPromOptionsFor(t *testing.T) {
 
 	o, err := PromOptionsFor(cfg, "http://prom:9090", "checkout", 0, -1)
 	require.NoError(t, err)
-	assert.Equal(t, PromOptions{URL: "http://prom:9090", Check: "checkout", SLOs: ck.SLOs, Window: ck.Window, MinSamples: ck.MinSamples}, o)
+	assert.Equal(t, PromOptions{URL: "http://prom:9090", Check: "checkout", SLOs: ck.SLOs, Window: ck.Window, MinSamples: ck.MinSamples,
+		Steps: len(ck.Scenario.StepNames())}, o)
 
 	o, err = PromOptionsFor(cfg, "http://prom:9090", "checkout", 10*time.Minute, 0)
 	require.NoError(t, err)

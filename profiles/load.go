@@ -65,7 +65,7 @@ type stepsYAML struct {
 func Load(path string, opts yamlfile.Options) (*Profile, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("profile: %w", err)
+		return nil, yamlfile.ReadError("profile", path, err)
 	}
 	return Parse(path, data, opts)
 }

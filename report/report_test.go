@@ -132,3 +132,33 @@ func TestProgress(t *testing.T) {
 	assert.Equal(t, 2, strings.Count(b.String(), "\r\033[K"), "never more than one line a second")
 	assert.True(t, strings.HasSuffix(b.String(), "\n"))
 }
+
+// A rate is printed only where it means something: one iteration's "rate"
+// is the inverse of its latency.
+func TestSummaryRate(t *testing.T) {
+	smoke := func(total int64, seconds, target float64) *stats.Report {
+		r := fixture(t)
+		r.Iterations = stats.IterationReport{Total: total, Success: total}
+		r.DurationS, r.Rate.Achieved, r.Rate.Target = seconds, float64(total)/seconds, target
+		return r
+	}
+	for _, tc := range []struct {
+		name        string
+		r           *stats.Report
+		summary, md string
+	}{
+		{"smoke test", smoke(1, 0.053, 0), "  iterations 1  ✓ 1 succeeded", "1 iteration in 53ms, 0 failed"},
+		{"two iterations in a blink", smoke(2, 0.1, 0), "  iterations 2  ✓ 2 succeeded", "2 iterations in 100ms, 0 failed"},
+		{"closed model over a minute", smoke(600, 60, 0), "  iterations 600 (10.0/s)  ✓ 600 succeeded", "600 iterations in 1m0s (10.0/s), 0 failed"},
+		{"open model, even short", smoke(1, 0.5, 2), "  iterations 1 (2.0/s of 2.0/s)  ✓ 1 succeeded", "1 iteration in 500ms (2.0/s), 0 failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			require.NoError(t, WriteSummary(&b, tc.r))
+			assert.Contains(t, b.String(), tc.summary)
+			b.Reset()
+			require.NoError(t, WriteMarkdown(&b, tc.r))
+			assert.Contains(t, b.String(), tc.md)
+		})
+	}
+}

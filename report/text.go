@@ -23,11 +23,15 @@ func WriteSummary(w io.Writer, r *stats.Report) error {
 	fmt.Fprintf(&b, "  profile    %s\n", describeProfile(r.Profile))
 	fmt.Fprintf(&b, "  duration   %s  (%s → %s)\n", fmtDur(r.DurationS), r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339))
 	it := r.Iterations
-	rate := fmt.Sprintf("%.1f/s", r.Rate.Achieved)
-	if r.Rate.Target > 0 {
-		rate += fmt.Sprintf(" of %.1f/s", r.Rate.Target)
+	rate := ""
+	if rateMeaningful(r) {
+		rate = fmt.Sprintf(" (%.1f/s", r.Rate.Achieved)
+		if r.Rate.Target > 0 {
+			rate += fmt.Sprintf(" of %.1f/s", r.Rate.Target)
+		}
+		rate += ")"
 	}
-	fmt.Fprintf(&b, "  iterations %d (%s)  ✓ %d succeeded  ✗ %d failed  %d dropped\n", it.Total, rate, it.Success, it.Failure, it.Dropped)
+	fmt.Fprintf(&b, "  iterations %d%s  ✓ %d succeeded  ✗ %d failed  %d dropped\n", it.Total, rate, it.Success, it.Failure, it.Dropped)
 	gen := fmt.Sprintf("lag p99 %.2f ms, %.2f%% behind schedule", r.Generator.LagP99Ms, r.Generator.BehindPct)
 	if n := r.Generator.CPUs; n > 0 {
 		gen += fmt.Sprintf(", %d CPU%s", n, plural(n))
@@ -251,12 +255,24 @@ func ProgressLine(p stats.Progress) string {
 	return line
 }
 
+// rateMeaningful reports whether the achieved rate says something: with a
+// target to compare it with, or over at least two iterations and a second.
+// One iteration's "rate" is only the inverse of its latency (a smoke test
+// of 53 ms would claim 19/s).
+func rateMeaningful(r *stats.Report) bool {
+	return r.Rate.Target > 0 || (r.Iterations.Total >= 2 && r.DurationS >= 1)
+}
+
 // WriteMarkdown writes the GitHub step summary.
 func WriteMarkdown(w io.Writer, r *stats.Report) error {
 	var b strings.Builder
 	icon := map[string]string{"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}[r.Verdict]
 	fmt.Fprintf(&b, "### canary: %s %s — %s\n\n", icon, r.Verdict, r.Scenario)
-	fmt.Fprintf(&b, "%d iterations in %s (%.1f/s), %d failed, %d dropped.\n\n", r.Iterations.Total, fmtDur(r.DurationS), r.Rate.Achieved, r.Iterations.Failure, r.Iterations.Dropped)
+	rate := ""
+	if rateMeaningful(r) {
+		rate = fmt.Sprintf(" (%.1f/s)", r.Rate.Achieved)
+	}
+	fmt.Fprintf(&b, "%d iteration%s in %s%s, %d failed, %d dropped.\n\n", r.Iterations.Total, plural(int(r.Iterations.Total)), fmtDur(r.DurationS), rate, r.Iterations.Failure, r.Iterations.Dropped)
 	for _, why := range r.Reasons {
 		fmt.Fprintf(&b, "- %s\n", mdEscape(why))
 	}

@@ -27,6 +27,11 @@ import (
 // DefaultGrace is how long in-flight iterations may finish after the end.
 const DefaultGrace = 10 * time.Second
 
+// StartTolerance is how late a run with a start time may still start. A
+// process that reaches its start later than this has missed it: it does
+// not run, rather than run beside its fellow segments shifted in time.
+const StartTolerance = 100 * time.Millisecond
+
 // closedMaxInflight bounds the closed model's iterations in flight. Each
 // virtual user runs one iteration at a time, so the VUs themselves are the
 // bound; this only keeps the engine's open-model limit out of their way.
@@ -50,6 +55,41 @@ type Options struct {
 	HdrLog io.Writer
 	// Clock tells the time and paces the flush; nil is the wall clock.
 	Clock clock.Clock
+	// StartAt, when set, is when the run starts: Run waits for it on Clock
+	// (so that the segments of a distributed run start together), and
+	// returns a *StartError instead of running when it is more than
+	// StartTolerance past, or when ctx ends during the wait.
+	StartAt time.Time
+}
+
+// StartError is a run that did not start: it missed its start time, or was
+// interrupted while waiting for it. Nothing was sent.
+type StartError struct {
+	At   time.Time
+	Late time.Duration // how late the run reached its start (missed it)
+	Err  error         // why the wait ended early (interrupted)
+}
+
+func (e *StartError) Error() string {
+	at := e.At.UTC().Format(time.RFC3339Nano)
+	if e.Err != nil {
+		return fmt.Sprintf("interrupted while waiting for the start at %s: nothing was sent", at)
+	}
+	return fmt.Sprintf("missed the start at %s by %v (more than %v late): nothing was sent", at, e.Late.Round(time.Millisecond), StartTolerance)
+}
+
+func (e *StartError) Unwrap() error { return e.Err }
+
+// waitStart waits on clk until at, unless ctx ends first or at is already
+// more than StartTolerance past.
+func waitStart(ctx context.Context, clk clock.Clock, at time.Time) error {
+	if late := clk.Now().Sub(at); late > StartTolerance {
+		return &StartError{At: at, Late: late}
+	}
+	if err := clock.Sleep(ctx, clk, at.Sub(clk.Now())); err != nil {
+		return &StartError{At: at, Err: err}
+	}
+	return nil
 }
 
 // Outcome is a finished run.
@@ -78,6 +118,13 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		client = c
 	}
 
+	// Everything that takes time to prepare is ready: only the collector
+	// and the engine, which take the start time, come after the wait.
+	if !o.StartAt.IsZero() {
+		if err := waitStart(ctx, clk, o.StartAt); err != nil {
+			return nil, err
+		}
+	}
 	start := clk.Now()
 	var hdrLog *stats.HdrLog
 	var logErr error
@@ -135,18 +182,13 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	rep, err := stats.NewReport(snap, col.Series(), stats.ReportMeta{
 		Scenario: sc.Name, Profile: p.Describe(), TargetRate: target, RateSpan: span,
 		LagP99Ms: j.LagP99Ms, BehindPct: res.BehindPct, Saturated: j.Saturated, End: res.End,
-		CPUs: runtime.GOMAXPROCS(0),
+		CPUs: runtime.GOMAXPROCS(0), Due: int64(res.Due),
 	})
 	if err != nil {
 		return nil, err
 	}
-	for _, r := range j.Results {
-		rep.SLOs = append(rep.SLOs, stats.SLOResult{
-			Expr: r.Objective.String(), Observed: reportValue(r), Pass: r.Pass && r.Evaluated,
-		})
-	}
-	rep.Verdict = string(j.Verdict)
-	rep.Reasons = j.Reasons
+	j.apply(rep)
+	rep.Aborted = res.Aborted
 	out := &Outcome{Report: rep, Judgement: j, Result: res, Snapshot: snap}
 	if logErr != nil {
 		// The run itself is complete and judged: the caller still gets it.
@@ -260,6 +302,11 @@ type Judgement struct {
 func Judge(objs []slo.Objective, in slo.Input, behindPct float64, due int64) Judgement {
 	gen := slo.GeneratorOf(in.Snapshot)
 	gen.BehindPct, gen.Due = behindPct, due
+	return judge(objs, in, gen)
+}
+
+// judge is Judge with the generator's facts given.
+func judge(objs []slo.Objective, in slo.Input, gen slo.Generator) Judgement {
 	in.Generator = gen
 	saturated, _ := gen.Saturated()
 	return Judgement{
@@ -267,6 +314,20 @@ func Judge(objs []slo.Objective, in slo.Input, behindPct float64, due int64) Jud
 		LagP99Ms:  float64(gen.LagP99) / float64(time.Millisecond),
 		Saturated: saturated,
 	}
+}
+
+// apply writes the judgement into a report: its SLOs' results, verdict,
+// reasons and whether the generator saturated.
+func (j Judgement) apply(rep *stats.Report) {
+	rep.SLOs = []stats.SLOResult{}
+	for _, r := range j.Results {
+		rep.SLOs = append(rep.SLOs, stats.SLOResult{
+			Expr: r.Objective.String(), Observed: reportValue(r), Pass: r.Pass && r.Evaluated,
+		})
+	}
+	rep.Verdict = string(j.Verdict)
+	rep.Reasons = j.Reasons
+	rep.Generator.Saturated = j.Saturated
 }
 
 // reportValue is an SLO's observed value as the report shows it: latencies

@@ -214,4 +214,5 @@ func TestSLOsAndAbort(t *testing.T) {
 	assert.True(t, out.Result.Aborted)
 	assert.Equal(t, slo.Inconclusive, out.Judgement.Verdict, "an aborted run is inconclusive")
 	assert.Equal(t, "inconclusive", out.Report.Verdict)
+	assert.True(t, out.Report.Aborted, "the report says it was cut short")
 }

@@ -234,7 +234,7 @@ func ParseVars(kvs []string) (map[string]string, error) {
 func Load(path string, opts LoadOptions) (*Scenario, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, yamlfile.ReadError("scenario", path, err)
 	}
 	return Parse(path, data, opts)
 }
@@ -369,6 +369,8 @@ type compiler struct {
 	opts LoadOptions
 	env  func(string) (string, bool)
 	s    *Scenario
+	// varNodes are the file's vars' values, for messages about them.
+	varNodes map[string]*yaml.Node
 	// defined names → where they come from ("var", "data", "capture of step x").
 	defined map[string]string
 	// capturedBy: names captured by some step, for "only a later step
@@ -431,6 +433,7 @@ func (c *compiler) compileVars(n *yaml.Node) {
 		if !ok {
 			continue
 		}
+		c.noteVar(name, vals[i])
 		t := c.compile(vals[i], text, fmt.Sprintf("var %q", name))
 		if t == nil {
 			continue
@@ -587,7 +590,7 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 		st.url = c.compile(yamlfile.Child(rn, "url"), y.Request.URL, where+" url")
 		if st.url != nil && st.url.isStatic() {
 			if err := checkURL(st.url.static); err != nil {
-				d.Errorf(yamlfile.Child(rn, "url"), "url %q: %v", c.s.Secrets.String(st.url.static), err)
+				c.badURL(yamlfile.Child(rn, "url"), y.Request.URL, st.url.static, err)
 			}
 		}
 	}

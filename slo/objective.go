@@ -177,7 +177,9 @@ func round(v float64, digits int) float64 {
 	return math.Round(v*p) / p
 }
 
-var exprRE = regexp.MustCompile(`^\s*([a-z][a-z0-9.]*)\s*(?:\(\s*([^)]*?)\s*\))?\s*(<=|>=|<|>)\s*(\S+)\s*$`)
+// The metric may be written in any case (P99, Errors), and the value may
+// have spaces between its number and its unit ("300 ms", "99.9 %").
+var exprRE = regexp.MustCompile(`^\s*([A-Za-z][A-Za-z0-9.]*)\s*(?:\(\s*([^)]*?)\s*\))?\s*(<=|>=|<|>)\s*(\S.*?)\s*$`)
 
 // ParseExpr parses a --slo expression: "p99<300ms", "p95(login)<200ms",
 // "p99(login, service)<50ms", "max<2s", "mean<100ms", "errors<1%",
@@ -187,7 +189,8 @@ func ParseExpr(s string) (Objective, error) {
 	if m == nil {
 		return Objective{}, fmt.Errorf("slo %q: want METRIC OP VALUE, e.g. p99<300ms, p95(login)<200ms, errors<1%%, success>=99.9%%, rps>=90", s)
 	}
-	metric, args, opText, value := m[1], m[2], m[3], m[4]
+	metric, args, opText := strings.ToLower(m[1]), m[2], m[3]
+	value := strings.Join(strings.Fields(m[4]), "")
 	o := Objective{Name: strings.TrimSpace(s), Op: parseOp(opText)}
 	var err error
 	switch metric {

@@ -46,6 +46,9 @@ type Report struct {
 	HDR     string   `json:"hdr,omitempty"`
 	Clamped int64    `json:"clamped,omitempty"`
 	Merged  int      `json:"merged,omitempty"`
+	// Aborted: the run was cut short (Ctrl-C, a signal) and covers less
+	// than its profile; so is a merge with an aborted part.
+	Aborted bool `json:"aborted,omitempty"`
 }
 
 // RateReport is target vs achieved iterations per second.
@@ -70,6 +73,12 @@ type GeneratorReport struct {
 	// CPUs is how many CPUs (Go processors) the generator ran on; a merged
 	// report sums its parts'. 0 when unknown (reports of older versions).
 	CPUs int `json:"cpus,omitempty"`
+	// Due is how many iterations the schedule had due (behind_pct is a
+	// share of them), and HDR the generator lag's histogram (µs): with
+	// them a merge of segments judges the saturation rule on every
+	// segment's lag, as one run would. Absent in older reports.
+	Due int64  `json:"due,omitempty"`
+	HDR string `json:"hdr,omitempty"`
 }
 
 // LatencySummary summarises a histogram in milliseconds.
@@ -122,6 +131,7 @@ type ReportMeta struct {
 	BehindPct  float64
 	Saturated  bool
 	CPUs       int       // the generator's Go processors (GOMAXPROCS)
+	Due        int64     // iterations the schedule had due (BehindPct's whole)
 	End        time.Time // default snap.End
 	// RateSpan is the span the achieved rate is measured over: the
 	// profile's active duration, not the drain after it (default: the
@@ -213,7 +223,7 @@ func NewReport(snap *Snapshot, series []Point, meta ReportMeta) (*Report, error)
 	r := &Report{
 		Schema: ReportSchema, Scenario: meta.Scenario, Profile: meta.Profile,
 		Start: snap.Start.UTC(), End: end.UTC(), Series: series, SLOs: []SLOResult{},
-		Generator: GeneratorReport{LagP99Ms: round(meta.LagP99Ms, 3), BehindPct: round(meta.BehindPct, 3), Saturated: meta.Saturated, CPUs: meta.CPUs},
+		Generator: GeneratorReport{LagP99Ms: round(meta.LagP99Ms, 3), BehindPct: round(meta.BehindPct, 3), Saturated: meta.Saturated, CPUs: meta.CPUs, Due: meta.Due},
 		Rate:      RateReport{Target: round(meta.TargetRate, 3)},
 		Clamped:   snap.Clamped,
 	}
@@ -245,6 +255,11 @@ func (r *Report) fill(snap *Snapshot, span float64) error {
 	var err error
 	if r.HDR, err = EncodeHistogram(snap.Iteration); err != nil {
 		return err
+	}
+	if snap.Lag != nil && snap.Lag.TotalCount() > 0 {
+		if r.Generator.HDR, err = EncodeHistogram(snap.Lag); err != nil {
+			return err
+		}
 	}
 	r.Steps = make([]StepReport, len(snap.Steps))
 	for i := range snap.Steps {
@@ -311,6 +326,11 @@ func (r *Report) Snapshot() (*Snapshot, error) {
 	}
 	h.MergeInto(s.Iteration)
 	s.Clamped += cl
+	lag, _, err := decodePacked(r.Generator.HDR)
+	if err != nil {
+		return nil, fmt.Errorf("generator hdr: %w", err)
+	}
+	lag.MergeInto(s.Lag)
 	for i := range r.Steps {
 		sr, st := &r.Steps[i], &s.Steps[i]
 		for _, x := range []struct {
@@ -364,6 +384,16 @@ func (r *Report) check() error {
 	}
 	if err := checkHistogram(r.HDR, it.Success+it.Failure); err != nil {
 		return fmt.Errorf("hdr: %w (want the success and failure iterations' latencies)", err)
+	}
+	// Lag is measured for the iterations started while a slot was free:
+	// at most every one started.
+	if lag, _, err := decodePacked(r.Generator.HDR); err != nil {
+		return fmt.Errorf("generator hdr: %w", err)
+	} else if lag.TotalCount() > it.Success+it.Failure {
+		return fmt.Errorf("generator hdr: holds %d values, more than the %d iterations", lag.TotalCount(), it.Success+it.Failure)
+	}
+	if r.Generator.Due < 0 {
+		return fmt.Errorf("generator due: %d", r.Generator.Due)
 	}
 	if len(r.Steps) > MaxReportSteps {
 		return fmt.Errorf("%d steps: at most %d", len(r.Steps), MaxReportSteps)
@@ -514,18 +544,24 @@ func ReadReport(rd io.Reader) (*Report, error) {
 // `canary run --segment`) exactly: histograms are merged from their
 // encodings and every summary recomputed from them; counters add up; the
 // slices ran side by side, so target and achieved rates add up; the
-// generator's worst figures and the worst verdict (inconclusive, then
-// fail) win. SLOs are not re-evaluated here: the merged report lists none,
-// and its reasons are the slices' own. Series are aligned on wall-clock
-// time (each report's t is from its own start) at the coarsest resolution
-// among them: rates add up, p50 is the rate-weighted mean, p99 the worst.
+// generator's lag p99 is over every segment's lag and its behind_pct over
+// all that was due (for reports older than these figures, the worst
+// segment's); the worst verdict (inconclusive, then fail) wins, and an
+// aborted part makes the merge aborted. SLOs are not re-evaluated here
+// (run.Merge does that): the merged report lists none, and its reasons are
+// the slices' own. The profile is the first report's, its segment "merged
+// k/n" when the reports are k segments of n. Series are aligned on
+// wall-clock time (each report's t is from its own start) at the coarsest
+// resolution among them: rates add up, p50 is the rate-weighted mean, p99
+// the worst.
 func MergeReports(rs ...*Report) (*Report, error) {
 	if len(rs) == 0 {
 		return nil, errors.New("nothing to merge")
 	}
 	var snap *Snapshot
-	out := &Report{Schema: ReportSchema, Scenario: rs[0].Scenario, Profile: rs[0].Profile, SLOs: []SLOResult{}}
-	var achieved float64
+	out := &Report{Schema: ReportSchema, Scenario: rs[0].Scenario, Profile: mergedProfile(rs), SLOs: []SLOResult{}}
+	var achieved, behind float64
+	allDue := true
 	for i, r := range rs {
 		if r.Scenario != out.Scenario {
 			return nil, fmt.Errorf("report %d is of scenario %q, not %q", i+1, r.Scenario, out.Scenario)
@@ -543,6 +579,9 @@ func MergeReports(rs ...*Report) (*Report, error) {
 		achieved += r.Rate.Achieved
 		out.Generator.LagP99Ms = math.Max(out.Generator.LagP99Ms, r.Generator.LagP99Ms)
 		out.Generator.BehindPct = math.Max(out.Generator.BehindPct, r.Generator.BehindPct)
+		out.Generator.Due += r.Generator.Due
+		behind += r.Generator.BehindPct * float64(r.Generator.Due)
+		allDue = allDue && r.Generator.Due > 0
 		out.Generator.Saturated = out.Generator.Saturated || r.Generator.Saturated
 		out.Generator.CPUs += r.Generator.CPUs
 		out.Verdict = worseVerdict(out.Verdict, r.Verdict)
@@ -550,6 +589,7 @@ func MergeReports(rs ...*Report) (*Report, error) {
 			out.Reasons = append(out.Reasons, fmt.Sprintf("report %d: %s", i+1, why))
 		}
 		out.Merged += max(r.Merged, 1)
+		out.Aborted = out.Aborted || r.Aborted
 	}
 	out.Start, out.End = snap.Start.UTC(), snap.End.UTC()
 	out.DurationS = round(out.End.Sub(out.Start).Seconds(), 3)
@@ -559,8 +599,54 @@ func MergeReports(rs ...*Report) (*Report, error) {
 	}
 	out.Rate.Target = round(out.Rate.Target, 3)
 	out.Rate.Achieved = round(achieved, 3)
+	// The generator's figures over every segment when their reports carry
+	// them, else the worst segment's.
+	if snap.Lag.TotalCount() > 0 {
+		out.Generator.LagP99Ms = Millis(snap.Lag.ValueAtQuantile(99))
+	}
+	if allDue {
+		out.Generator.BehindPct = round(behind/float64(out.Generator.Due), 3)
+	} else {
+		out.Generator.Due = 0
+	}
 	out.Series = mergeSeries(out.Start, rs)
 	return out, nil
+}
+
+// Segment is the slice of a distributed run a report is of, from its
+// profile's "segment" ("2/4", as `canary run --segment` counts: 1-based):
+// ok is false for a whole run or a merge.
+func (r *Report) Segment() (i, n int, ok bool) {
+	m, _ := r.Profile.(map[string]any)
+	s, _ := m["segment"].(string)
+	if _, err := fmt.Sscanf(s, "%d/%d", &i, &n); err != nil || fmt.Sprintf("%d/%d", i, n) != s || i < 1 || i > n {
+		return 0, 0, false
+	}
+	return i, n, true
+}
+
+// mergedProfile is the first report's profile, its segment saying what the
+// merge is made of: "merged 3/4" when every report is a segment of 4 (3 of
+// them here), nothing otherwise.
+func mergedProfile(rs []*Report) any {
+	m, ok := rs[0].Profile.(map[string]any)
+	if !ok {
+		return rs[0].Profile
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	delete(out, "segment")
+	_, n, ok := rs[0].Segment()
+	for _, r := range rs[1:] {
+		_, rn, rok := r.Segment()
+		ok = ok && rok && rn == n
+	}
+	if ok {
+		out["segment"] = fmt.Sprintf("merged %d/%d", len(rs), n)
+	}
+	return out
 }
 
 // worseVerdict orders verdicts: inconclusive (the generator could not

@@ -35,9 +35,12 @@ const (
 	Silences Bucket = "silences"  // silence id → silence
 	Outbox   Bucket = "outbox"    // sequence → undelivered notification
 	meta     Bucket = "meta"
+	// Segments holds the reports of distributed runs' segments until their
+	// run is complete (run id/segment → report); the daemon bounds it.
+	Segments Bucket = "segments"
 )
 
-var allBuckets = []Bucket{Runs, RunKeys, runOrder, Verdicts, Alerts, Silences, Outbox, meta}
+var allBuckets = []Bucket{Runs, RunKeys, runOrder, Verdicts, Alerts, Silences, Outbox, meta, Segments}
 
 // FileName is the store's file inside the state directory.
 const FileName = "canary.db"

@@ -291,15 +291,18 @@ func TestEndToEnd(t *testing.T) {
 		for i := 1; i <= 2; i++ {
 			out := filepath.Join(dir, "seg"+string(rune('0'+i))+".json")
 			r := run(t, bin, nil, "run", base+"/health", "--rate", "40/s", "--duration", "1s", "--segment", string(rune('0'+i))+"/2", "--out", out, "--quiet")
-			require.Equal(t, 0, r.code, r.stderr)
+			// A busy machine may saturate a segment's generator (3); the
+			// merge is the subject here.
+			require.Contains(t, []int{0, 3}, r.code, r.stderr)
 			reports = append(reports, out)
 		}
 		r := run(t, bin, nil, append([]string{"report", "--merge"}, reports...)...)
-		require.Equal(t, 0, r.code, r.stderr)
 		var merged map[string]any
-		require.NoError(t, json.Unmarshal([]byte(r.stdout), &merged))
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &merged), r.stderr)
 		assert.Equal(t, 40.0, merged["iterations"].(map[string]any)["total"])
 		assert.Equal(t, 2.0, merged["merged"])
+		assert.Equal(t, "merged 2/2", merged["profile"].(map[string]any)["segment"])
+		assert.Equal(t, map[any]int{"pass": 0, "inconclusive": 3}[merged["verdict"]], r.code, "the merged verdict's exit code: %s", r.stderr)
 	})
 
 	t.Run("interrupted run is inconclusive", func(t *testing.T) {

@@ -60,6 +60,7 @@ type Options struct {
 // Decoder decodes nodes of one file, collecting every problem.
 type Decoder struct {
 	file string
+	hint hints
 	opts Options
 	errs []*Error
 }
@@ -144,7 +145,7 @@ func Parse(file string, data []byte) (*yaml.Node, error) {
 		msg := err.Error()
 		if m := syntaxLine.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: file, Line: line, Column: 1, Msg: m[2]}
+			return nil, syntaxError(file, data, line, m[2])
 		}
 		return nil, &Error{File: file, Line: 1, Column: 1, Msg: strings.TrimPrefix(msg, "yaml: ")}
 	}
@@ -161,6 +162,7 @@ func (d *Decoder) Decode(n *yaml.Node, out any) {
 		d.Errorf(n, "internal: Decode needs a non-nil pointer, got %T", out)
 		return
 	}
+	defer d.isolate(n)()
 	d.decode(n, v.Elem())
 }
 
@@ -354,6 +356,7 @@ func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		return
 	}
 	fields := structFields(v.Type())
+	defer d.enterStruct(v.Type(), fields)()
 	seen := make(map[string]bool, len(n.Content)/2)
 	d.eachPair(n, func(k, val *yaml.Node) {
 		if k.Value == "<<" { // YAML merge key
@@ -365,12 +368,18 @@ func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 			return
 		}
 		seen[k.Value] = true
-		f, ok := fields.byName[k.Value]
-		if !ok {
-			d.Errorf(k, "unknown key %q%s", k.Value, suggest(k.Value, fields.names))
+		if d.orphaned(k) {
 			return
 		}
-		d.decode(val, v.FieldByIndex(f.index))
+		f, ok := fields.byName[k.Value]
+		if !ok {
+			d.unknownKey(k, val, fields)
+			return
+		}
+		field := v.FieldByIndex(f.index)
+		back := d.descend(k, field.Type())
+		d.decode(val, field)
+		back()
 	})
 	for _, f := range fields.list {
 		if f.required && !seen[f.name] {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -72,7 +73,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 					}
 				}()
 				if err := <-ready; err != nil {
-					return usageErr("demo target: %v", err)
+					return usageErr("%v", err) // it says it is the demo target's
 				}
 			}
 			d, err := daemon.New(daemon.Options{
@@ -146,4 +147,11 @@ func newLogger(env Env, format, level string, secrets *redact.Set) (*slog.Logger
 		return nil, fmt.Errorf("--log-format %q: want text or json", format)
 	}
 	return slog.New(redact.NewHandler(h, secrets)), nil
+}
+
+// badConfigMessage is err without the "bad config: " it starts with: exit 2
+// says the config was refused, and what follows names the file ("config
+// x.yaml: …", "x.yaml:3:1: …"), so the prefix only stutters.
+func badConfigMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), daemon.ErrBadConfig.Error()+": ")
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/envfile"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
@@ -21,7 +21,6 @@ import (
 	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/slo"
-	"github.com/canaryproj/canary/stats"
 )
 
 // DefaultMaxRate is `canary run`'s safety cap (docs/run.md, "Safety"),
@@ -56,6 +55,13 @@ type runFlags struct {
 	cpus        int
 	cpuProfile  string
 	memProfile  string
+	// A distributed run's segment (docs/deployment.md).
+	segmentIndex string
+	startAt      string
+	push         string
+	runID        string
+	token        string
+	pushRetry    time.Duration
 }
 
 func newRunCmd(env Env) *cobra.Command {
@@ -93,10 +99,10 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.DurationVar(&f.duration, "duration", 0, "how long to run with --rate or --vus")
 	fl.Uint64Var(&f.iterations, "iterations", 0, "run each scenario iteration once, N times, as fast as --vus allow")
 	fl.StringArrayVar(&f.slos, "slo", nil, "SLO, repeatable: p99<300ms, p95(login)<200ms, errors<1%, success>=99.9%, rps>=90")
-	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here")
-	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here")
-	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here")
-	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML file here (a test case per SLO and per step)")
+	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here; - for stdout (the summary then goes to stderr)")
+	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here (- for stdout)")
+	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here (- for stdout)")
+	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML file here, a test case per SLO and per step (- for stdout)")
 	fl.IntVar(&f.maxInflight, "max-inflight", 0, "open model: concurrent iterations bound (default 1000)")
 	fl.DurationVar(&f.maxLag, "max-lag", profiles.DefaultMaxLag, "open model: drop iterations later than this (0 = never wait for a slot)")
 	fl.StringArrayVar(&f.vars, "var", nil, "set a scenario variable, repeatable: key=value")
@@ -104,6 +110,12 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.Float64Var(&f.maxRate, "max-rate", DefaultMaxRate, "safety cap: refuse profiles above this many iterations/s")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
 	fl.StringVar(&f.segment, "segment", "", "run the i-th of n equal slices of the profile: 2/4")
+	fl.StringVar(&f.segmentIndex, "segment-index", "", "--segment counted from 0, as a Kubernetes Indexed Job's $(JOB_COMPLETION_INDEX): 1/4 is --segment 2/4")
+	fl.StringVar(&f.startAt, "start-at", "", "start exactly at this RFC 3339 time, like the run's other segments; more than 100ms late, do not run (exit 3)")
+	fl.StringVar(&f.push, "push", "", "send the report to this daemon's runs API, which merges the segments of the run and judges them once")
+	fl.StringVar(&f.runID, "run-id", "", "with --push: the id the run's segments share (default SCENARIO-STARTAT, from --start-at)")
+	fl.StringVar(&f.token, "token", "", "with --push: the daemon's auth_token or run_token (default $CANARY_TOKEN)")
+	fl.DurationVar(&f.pushRetry, "push-retry", 2*time.Minute, "with --push: keep trying this long when the daemon cannot be reached")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here while running (then linger two scrape intervals)")
 	fl.StringVar(&f.method, "method", "GET", "URL mode: request method")
 	fl.StringArrayVarP(&f.headers, "header", "H", nil, "URL mode: request header, repeatable: 'K: V'")
@@ -141,7 +153,13 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 				return usageErr("--%s applies to a URL; a scenario file sets its own requests", fl)
 			}
 		}
+		if u, ok := scenario.SchemelessURL(target); ok && !exists(target) {
+			return usageErr("%s is not a file, and it looks like a URL without a scheme: canary run %s", target, u)
+		}
 		sc, err = scenario.Load(target, scenario.LoadOptions{Env: getenv, Vars: vars, Secrets: secrets})
+		if wk := config.WrongKind(target, config.KindScenario); err != nil && wk != nil {
+			err = wk
+		}
 	}
 	if err != nil {
 		return usageErr("%v", err)
@@ -156,6 +174,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			}
 		}
 		p, err = profiles.Load(f.profile, yamlfile.Options{Env: getenv, Secrets: secrets})
+		if wk := config.WrongKind(f.profile, config.KindProfile); err != nil && wk != nil {
+			err = wk
+		}
 		if err == nil && (cmd.Flags().Changed("max-inflight") || cmd.Flags().Changed("max-lag")) {
 			err = errors.New("--max-inflight and --max-lag: set max_inflight and max_lag in the profile file")
 		}
@@ -172,14 +193,22 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	if p.Loop {
 		return usageErr("profile %s loops forever: `canary run` needs an end (set loop: false, or use the daemon)", f.profile)
 	}
-	if f.segment != "" {
-		i, n, err := profiles.ParseSegment(f.segment)
-		if err != nil {
-			return usageErr("%v", err)
-		}
+	if i, n, ok, err := segmentFlags(f.segment, f.segmentIndex); err != nil {
+		return usageErr("%v", err)
+	} else if ok {
 		if p, err = p.Segment(i, n); err != nil {
 			return usageErr("%v", err)
 		}
+	}
+	var startAt time.Time
+	if f.startAt != "" {
+		if startAt, err = time.Parse(time.RFC3339Nano, f.startAt); err != nil {
+			return usageErr("--start-at %q: want an RFC 3339 time like 2026-12-07T10:00:00Z", f.startAt)
+		}
+	}
+	dist, err := newDistributed(env, f, cmd, sc.Name, p, startAt)
+	if err != nil {
+		return usageErr("%v", err)
 	}
 	if p.Model == profiles.Open && p.PeakTarget() > f.maxRate {
 		return usageErr("the profile peaks at %.4g iterations/s, above the safety cap of %.4g/s: raise it with --max-rate %.0f if you mean it",
@@ -199,16 +228,14 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	}
 
 	// Outputs are opened before the run, so a bad path fails fast.
-	outs, err := openOutputs(f)
+	outs, err := openOutputs(f, env.Stdout)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	defer outs.close()
 
-	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace}
-	if outs.hdr != nil { // a nil *os.File in an io.Writer is not a nil io.Writer
-		opts.HdrLog = outs.hdr
-	}
+	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace, StartAt: startAt}
+	opts.HdrLog = outs.hdr
 	var srv *metricsServer
 	if f.metricsAddr != "" {
 		srv, err = startMetrics(ctx, f.metricsAddr, sc, objs, env.Stderr)
@@ -235,6 +262,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		}
 		defer stop()
 	}
+	if dist != nil {
+		dist.start(ctx)
+	}
 	outcome, err := run.Run(ctx, opts)
 	if f.memProfile != "" {
 		if perr := writeHeapProfile(f.memProfile); perr != nil {
@@ -246,6 +276,9 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		// served a little longer, for the last scrape.
 		defer srv.finish(outcome)
 	}
+	if se := (*run.StartError)(nil); errors.As(err, &se) {
+		return dist.startError(ctx, se)
+	}
 	if outcome == nil {
 		return &exitError{code: ExitInternal, err: err}
 	}
@@ -255,7 +288,11 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	rep := outcome.Report
 	report.Redact(rep, secrets, sc.Secrets)
 
-	if err := report.WriteSummary(env.Stdout, rep); err != nil {
+	summary := env.Stdout
+	if outs.toStdout {
+		summary = env.Stderr
+	}
+	if err := report.WriteSummary(summary, rep); err != nil {
 		return &exitError{code: ExitInternal, err: err}
 	}
 	if err := outs.write(rep); err != nil {
@@ -266,71 +303,21 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			fmt.Fprintf(env.Stderr, "canary: $GITHUB_STEP_SUMMARY: %v\n", err)
 		}
 	}
+	if dist != nil {
+		// The segment's own verdict is on its slice; the run's is the
+		// daemon's, and it cannot make it without this report.
+		if err := dist.done(ctx, rep); err != nil {
+			return &exitError{code: ExitInternal, err: err}
+		}
+	}
 	if runErr != nil {
 		return &exitError{code: ExitInternal, err: runErr}
 	}
-	switch outcome.Judgement.Verdict {
-	case slo.Pass:
-		return nil
-	case slo.Fail:
-		return &exitError{code: ExitSLOFailed}
-	default:
-		return &exitError{code: ExitInconclusive}
-	}
+	return verdictExit(outcome.Judgement.Verdict)
 }
 
-type outputs struct {
-	f            *runFlags
-	hdr          *os.File
-	out, html, j *os.File
-}
-
-func openOutputs(f *runFlags) (*outputs, error) {
-	o := &outputs{f: f}
-	open := func(path string) (*os.File, error) {
-		if path == "" {
-			return nil, nil
-		}
-		return os.Create(path)
-	}
-	var err error
-	for _, x := range []struct {
-		dst  **os.File
-		path string
-	}{{&o.hdr, f.hdrLog}, {&o.out, f.out}, {&o.html, f.html}, {&o.j, f.junit}} {
-		if *x.dst, err = open(x.path); err != nil {
-			o.close()
-			return nil, err
-		}
-	}
-	return o, nil
-}
-
-func (o *outputs) close() {
-	for _, fh := range []*os.File{o.hdr, o.out, o.html, o.j} {
-		if fh != nil {
-			fh.Close()
-		}
-	}
-}
-
-func (o *outputs) write(rep *stats.Report) error {
-	if o.out != nil {
-		enc := json.NewEncoder(o.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-	}
-	if o.html != nil {
-		if err := report.WriteHTML(o.html, rep); err != nil {
-			return fmt.Errorf("--html: %w", err)
-		}
-	}
-	if o.j != nil {
-		if err := report.WriteJUnit(o.j, rep); err != nil {
-			return fmt.Errorf("--junit: %w", err)
-		}
-	}
-	return nil
+// exists reports whether there is a file (or anything else) at path.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

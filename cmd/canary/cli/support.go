@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,15 +14,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/canaryproj/canary/metrics"
-	"github.com/canaryproj/canary/report"
 	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/slo"
-	"github.com/canaryproj/canary/stats"
 )
 
 // startCPUProfile profiles the process until the returned stop is called.
@@ -120,78 +116,6 @@ func (m *metricsServer) finish(o *run.Outcome) {
 	_ = m.srv.Shutdown(ctx)
 	cancel()
 	<-m.done
-}
-
-func newReportCmd(env Env) *cobra.Command {
-	var (
-		html  string
-		out   string
-		merge bool
-	)
-	cmd := &cobra.Command{
-		Use:   "report REPORT.json... [--html OUT.html] [--merge --out ALL.json]",
-		Short: "Render a saved run report as HTML, or merge reports from several machines",
-		Long: `report reads run reports written by canary run --out (schema canary.report/v1).
-
-With --html it renders a self-contained HTML page with plots. With --merge it
-merges several reports — the slices of a distributed run (--segment) — exactly,
-through their HdrHistograms, and writes the merged report to --out (or stdout).`,
-		Example: `  canary report report.json --html report.html
-  canary report --merge seg1.json seg2.json seg3.json --out all.json --html all.html`,
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, files []string) error {
-			if !merge && len(files) > 1 {
-				return usageErr("several reports: add --merge to merge them")
-			}
-			if !merge && html == "" && out == "" {
-				return usageErr("nothing to do: give --html OUT.html (or --merge)")
-			}
-			var reps []*stats.Report
-			for _, f := range files {
-				fh, err := os.Open(f)
-				if err != nil {
-					return usageErr("%v", err)
-				}
-				r, err := stats.ReadReport(fh)
-				fh.Close()
-				if err != nil {
-					return usageErr("%s: %v", f, err)
-				}
-				reps = append(reps, r)
-			}
-			rep := reps[0]
-			if merge {
-				var err error
-				if rep, err = stats.MergeReports(reps...); err != nil {
-					return usageErr("merge: %v", err)
-				}
-			}
-			if html != "" {
-				if err := writeFile(html, func(w io.Writer) error { return report.WriteHTML(w, rep) }); err != nil {
-					return &exitError{code: ExitInternal, err: err}
-				}
-			}
-			if merge || out != "" {
-				write := func(w io.Writer) error {
-					enc := json.NewEncoder(w)
-					enc.SetIndent("", "  ")
-					return enc.Encode(rep)
-				}
-				if out == "" || out == "-" {
-					return write(env.Stdout)
-				}
-				if err := writeFile(out, write); err != nil {
-					return &exitError{code: ExitInternal, err: err}
-				}
-			}
-			return nil
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&html, "html", "", "write a self-contained HTML page here")
-	f.StringVar(&out, "out", "", "write the (merged) JSON report here (default stdout with --merge)")
-	f.BoolVar(&merge, "merge", false, "merge the reports exactly (slices of one distributed run)")
-	return cmd
 }
 
 // writeFile writes path (created or truncated) through fn.

@@ -31,7 +31,10 @@ environment, as they would be at run time.`,
 				fmt.Fprintf(env.Stdout, "%s: ok (%s)\n", f, kind)
 			}
 			if bad > 0 {
-				return &exitError{code: ExitUsage, err: fmt.Errorf("%d of %d files invalid", bad, len(files))}
+				// Below the messages, on the same stream, so that it
+				// stays there when stdout and stderr are merged.
+				fmt.Fprintf(env.Stdout, "%d of %d files invalid\n", bad, len(files))
+				return &exitError{code: ExitUsage}
 			}
 			return nil
 		},
