@@ -122,12 +122,13 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 // anything else (the address in use, …) 1. Each message is the daemon's
 // own, which says what to do; secrets are redacted from it.
 func daemonError(err error, secrets *redact.Set) error {
-	msg := secrets.String(err.Error())
 	switch {
-	case errors.Is(err, daemon.ErrBadConfig), errors.Is(err, daemon.ErrState):
-		return &exitError{code: ExitUsage, err: errors.New(msg)}
+	case errors.Is(err, daemon.ErrBadConfig):
+		return &exitError{code: ExitUsage, err: errors.New(secrets.String(badConfigMessage(err)))}
+	case errors.Is(err, daemon.ErrState):
+		return &exitError{code: ExitUsage, err: errors.New(secrets.String(err.Error()))}
 	default:
-		return &exitError{code: ExitInternal, err: errors.New(msg)}
+		return &exitError{code: ExitInternal, err: errors.New(secrets.String(err.Error()))}
 	}
 }
 
