@@ -42,6 +42,7 @@ type Observation struct {
 	Burn      map[time.Duration]Burn
 	TopErrors []Count
 	TopStatus []Count
+	Failure   *Failure // the check's top reason lately, with a sample
 
 	removed bool // the check or SLO left the configuration
 }
@@ -579,6 +580,7 @@ func (m *Manager) notification(st *AlertState, o *Observation, k Kind, now time.
 		BurnRate: st.BurnRate, Window: st.Window, Since: st.Since,
 		TopErrors:  counts(o.TopErrors, text),
 		TopStatus:  counts(o.TopStatus, text),
+		Failure:    failure(o.Failure, text),
 		StatusURL:  text(o.StatusURL, maxURL),
 		RunbookURL: text(o.RunbookURL, maxURL),
 	}
@@ -618,6 +620,38 @@ func (m *Manager) observed(st *AlertState, o *Observation) string {
 		}
 	}
 	return windowsText(o.Objective, rule, o.Burn)
+}
+
+// A notification's sample is smaller than a report's: it waits in the
+// outbox (10,000 notifications at most) and a Slack message shows a few
+// lines of it.
+const (
+	maxNoteBody    = 512
+	maxNoteHeaders = 8
+)
+
+// failure copies an observation's top failure for a notification, its
+// texts redacted and bounded.
+func failure(f *Failure, text func(string, int) string) *Failure {
+	if f == nil {
+		return nil
+	}
+	out := &Failure{Reason: text(f.Reason, maxText), Count: f.Count}
+	if f.Sample != nil {
+		s := *f.Sample
+		s.Error = text(s.Error, maxText)
+		s.Request.URL = text(s.Request.URL, maxURL)
+		s.Request.Body = text(s.Request.Body, maxNoteBody)
+		s.Request.Headers = s.Request.Headers[:min(len(s.Request.Headers), maxNoteHeaders):min(len(s.Request.Headers), maxNoteHeaders)]
+		if s.Response != nil {
+			r := *s.Response
+			r.Body = text(r.Body, maxNoteBody)
+			r.Headers = r.Headers[:min(len(r.Headers), maxNoteHeaders):min(len(r.Headers), maxNoteHeaders)]
+			s.Response = &r
+		}
+		out.Sample = &s
+	}
+	return out
 }
 
 func counts(cs []Count, text func(string, int) string) []Count {

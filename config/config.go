@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -140,9 +139,9 @@ func Load(path string, env func(string) (string, bool)) (*Config, error) {
 // LoadWith is Load with options. It stops between the checks (each may
 // read files) once ctx ends, with ctx's cause.
 func LoadWith(ctx context.Context, path string, o Options) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile("config", path)
 	if err != nil {
-		return nil, yamlfile.ReadError("config", path, err)
+		return nil, err
 	}
 	return ParseWith(ctx, path, data, o)
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"os"
 	"slices"
 
 	"gopkg.in/yaml.v3"
@@ -53,7 +52,7 @@ func kindOf(root *yaml.Node) string {
 // nil when the file is of kind want, or when it cannot tell; the loader's
 // own errors then stand.
 func WrongKind(path, want string) error {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile("", path)
 	if err != nil {
 		return nil
 	}

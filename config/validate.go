@@ -3,7 +3,6 @@ package config
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -22,9 +21,9 @@ import (
 // It stops once ctx ends (between the checks of a config), with ctx's
 // cause.
 func ValidateFile(ctx context.Context, path string, o Options) (kind string, warnings []*yamlfile.Error, err error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile("", path)
 	if err != nil {
-		return "", nil, yamlfile.ReadError("", path, err)
+		return "", nil, err
 	}
 	root, err := yamlfile.Parse(path, data)
 	if err != nil {

@@ -32,6 +32,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /-/reload", d.auth(scopeAdmin, d.handleReload))
 	mux.HandleFunc("GET /api/v1/checks", d.handleChecks)
 	mux.HandleFunc("GET /api/v1/checks/{name}/verdict", d.handleVerdict)
+	mux.HandleFunc("GET /api/v1/checks/{name}/failures", d.handleFailures)
 	mux.HandleFunc("GET /api/v1/gate/{name}", d.handleGate)
 	mux.HandleFunc("POST /api/v1/gate/{name}", d.handleGate)
 	mux.HandleFunc("POST /api/v1/runs", d.auth(scopeRuns, d.handleStartRun))

@@ -23,14 +23,17 @@ import (
 // schedule), its stats with sliding windows, its metrics. It is replaced
 // whole when a reload changes the check's definition.
 type checkRunner struct {
-	ck      *config.Check
-	col     *stats.Collector
-	metrics *metrics.Check
-	client  *transport.Client
-	log     *slog.Logger
-	clk     clock.Clock
-	started time.Time
-	grace   time.Duration
+	ck  *config.Check
+	col *stats.Collector
+	// failures holds the samples of the check's failing exchanges since it
+	// started (or its definition last changed).
+	failures *stats.Failures
+	metrics  *metrics.Check
+	client   *transport.Client
+	log      *slog.Logger
+	clk      clock.Clock
+	started  time.Time
+	grace    time.Duration
 	// admit asks the daemon's global rate budget before a scheduled run.
 	admit func(rate float64) (release func(), ok bool)
 
@@ -65,16 +68,17 @@ func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error
 	now := clk.Now()
 	ret := retention(ck, longest)
 	return &checkRunner{
-		ck:      ck,
-		col:     stats.NewCollector(ck.Scenario.StepNames(), now, stats.Options{WindowRetention: ret}),
-		metrics: m,
-		client:  client,
-		log:     log.With("check", ck.Name),
-		clk:     clk,
-		started: now,
-		grace:   grace,
-		admit:   admit,
-		done:    make(chan struct{}),
+		ck:       ck,
+		col:      stats.NewCollector(ck.Scenario.StepNames(), now, stats.Options{WindowRetention: ret}),
+		failures: stats.NewFailures(ck.Scenario.StepNames(), stats.FailureOptions{}),
+		metrics:  m,
+		client:   client,
+		log:      log.With("check", ck.Name),
+		clk:      clk,
+		started:  now,
+		grace:    grace,
+		admit:    admit,
+		done:     make(chan struct{}),
 	}, nil
 }
 
@@ -162,7 +166,7 @@ func (r *checkRunner) schedule() (running bool, next time.Time) {
 
 // runOnce drives the profile until it ends or ctx ends.
 func (r *checkRunner) runOnce(ctx context.Context, p *profiles.Profile) {
-	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(r.ck.Scenario, r.client), Stats: r.col, Also: r.metrics}
+	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(r.ck.Scenario, r.client, scenario.WithFailures(r.failures)), Stats: r.col, Also: r.metrics}
 	e, err := run.Engine(p, job, r.grace, r.clk)
 	if err != nil {
 		r.log.Error("check cannot run", "err", err)

@@ -646,6 +646,7 @@ func (d *Daemon) evaluate(now time.Time) {
 			snaps[w] = r.col.Window(now, w)
 		}
 		win := r.col.Window(now, ck.Window)
+		top := d.topFailure(r, now, ck.Window)
 		for _, o := range ck.SLOs {
 			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start)})
 			burn := alert.Measure(o, snaps)
@@ -661,7 +662,7 @@ func (d *Daemon) evaluate(now time.Time) {
 				Check: ck.Name, SLO: o.Name, Labels: ck.Labels, Channel: ck.SlackChannel,
 				RunbookURL: ck.RunbookURL, StatusURL: statusURL(cfg, ck.Name),
 				Objective: o, Burn: burn,
-				TopErrors: topErrors(win), TopStatus: topStatus(win),
+				TopErrors: topErrors(win), TopStatus: topStatus(win), Failure: top,
 			})
 		}
 	}

@@ -18,8 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
@@ -272,12 +270,13 @@ func (d *Daemon) runProfile(ck *config.Check, req runRequest) (*profiles.Profile
 			}
 			p = lp
 		} else {
-			var n yaml.Node
-			if err := yaml.Unmarshal(req.Profile, &n); err != nil || len(n.Content) == 0 {
+			// Parsed as any YAML input is, within the size and value budgets.
+			n, err := yamlfile.Parse("profile", req.Profile)
+			if err != nil {
 				return nil, errBadProfile
 			}
 			dec := yamlfile.NewDecoder("profile", yamlfile.Options{})
-			ip := profiles.Decode(dec, n.Content[0])
+			ip := profiles.Decode(dec, n)
 			if err := dec.Err(); err != nil {
 				return nil, err
 			}

@@ -70,6 +70,11 @@ func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: window: %v", ErrUsage, err)
 	}
+	for _, obj := range o.SLOs {
+		if err := promql.Supported(obj); err != nil {
+			return nil, fmt.Errorf("%w: check %q: %v", ErrUsage, o.Check, err)
+		}
+	}
 
 	samplesF, ok, err := q.scalar(ctx, promql.Iterations(o.Check, w))
 	if err != nil {
@@ -176,7 +181,7 @@ func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, w
 			return r, nil
 		}
 	case o.Kind == slo.KindRPS:
-		v, ok, err = q.scalar(ctx, promql.Throughput(check, w))
+		v, ok, err = q.scalar(ctx, promql.Rate(check, o, w))
 	case o.Kind == slo.KindLatency && o.Stat == slo.Mean:
 		v, ok, err = q.scalar(ctx, promql.MeanLatency(check, o, w))
 	default:

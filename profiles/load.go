@@ -3,7 +3,6 @@ package profiles
 import (
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -63,9 +62,9 @@ type stepsYAML struct {
 
 // Load reads and validates a profile file.
 func Load(path string, opts yamlfile.Options) (*Profile, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile("profile", path)
 	if err != nil {
-		return nil, yamlfile.ReadError("profile", path, err)
+		return nil, err
 	}
 	return Parse(path, data, opts)
 }

@@ -84,6 +84,7 @@ func WriteSummary(w io.Writer, r *stats.Report) error {
 		b.WriteString(strings.Join(failures, "\n"))
 		b.WriteString("\n")
 	}
+	writeFailures(&b, r.Failures)
 	if len(r.SLOs) > 0 {
 		b.WriteString("\n  SLOs\n")
 		for _, s := range r.SLOs {
@@ -290,6 +291,19 @@ func WriteMarkdown(w io.Writer, r *stats.Report) error {
 		}
 		b.WriteString("\n")
 	}
+	if f := r.Failures; f != nil && len(f.Groups) > 0 {
+		b.WriteString("**Failures** (the first of each kind):\n\n")
+		for i := range f.Groups[:min(len(f.Groups), textKinds)] {
+			g := &f.Groups[i]
+			fmt.Fprintf(&b, "- `%s`", mdCode(groupTitle(g)))
+			if len(g.Samples) > 0 {
+				s := &g.Samples[0]
+				fmt.Fprintf(&b, " — `%s` → %s", mdCode(s.Request.Method+" "+s.Request.URL), mdEscape(oneLine(failureText(s), 300)))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString("| step | count | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range r.Steps {
 		var errs []string
@@ -303,6 +317,9 @@ func WriteMarkdown(w io.Writer, r *stats.Report) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// mdCode makes s safe inside a Markdown code span.
+func mdCode(s string) string { return strings.ReplaceAll(oneLine(s, 300), "`", "'") }
 
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
@@ -355,7 +372,7 @@ func WriteJUnit(w io.Writer, r *stats.Report) error {
 			parts = append(parts, fmt.Sprintf("%s ×%d", e.name, e.n))
 		}
 		if failed > 0 {
-			c.Failure = &junitFailure{Message: fmt.Sprintf("%d of %d requests failed", failed, st.Count), Body: strings.Join(parts, "\n")}
+			c.Failure = &junitFailure{Message: fmt.Sprintf("%d of %d requests failed", failed, st.Count), Body: strings.Join(append(parts, stepSamples(r.Failures, st.Name)...), "\n")}
 		}
 		s.Cases = append(s.Cases, c)
 	}
@@ -379,6 +396,26 @@ func WriteJUnit(w io.Writer, r *stats.Report) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// stepSamples is a JUnit step case's failure samples: the first of each
+// kind of the step's failures, as text.
+func stepSamples(f *stats.FailureReport, step string) []string {
+	if f == nil {
+		return nil
+	}
+	var out []string
+	for i := range f.Groups {
+		g := &f.Groups[i]
+		if g.Step != step || len(g.Samples) == 0 {
+			continue
+		}
+		out = append(out, "", groupTitle(g)+", first sample:")
+		for _, l := range sampleLines(&g.Samples[0], 1000) {
+			out = append(out, "  "+l)
+		}
+	}
+	return out
 }
 
 // plural is "s" unless n is 1.

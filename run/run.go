@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -98,6 +100,9 @@ type Outcome struct {
 	Judgement Judgement
 	Result    loadgen.Result
 	Snapshot  *stats.Snapshot
+	// Abort says why an objective with abort_on_fail stopped the run, when
+	// one did.
+	Abort *stats.AbortReport
 }
 
 // Run runs the scenario until its profile ends or ctx is cancelled (then it
@@ -141,12 +146,18 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		}
 	}
 	col := stats.NewCollector(sc.StepNames(), start, sopts)
-	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(sc, client), Stats: col, Also: o.Also, VU: p.VUNumber}
+	failures := stats.NewFailures(sc.StepNames(), stats.FailureOptions{})
+	runner := scenario.NewRunner(sc, client, scenario.WithFailures(failures))
+	job := &loadgen.ScenarioJob{Runner: runner, Stats: col, Also: o.Also, VU: p.VUNumber}
 	eng, err := Engine(p, job, o.Grace, clk)
 	if err != nil {
 		return nil, err
 	}
 
+	// An objective with abort_on_fail stops the run through runCtx.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	watch := newAbortWatch(o.SLOs, Planned(p))
 	// The flush outlives an abort: the iterations in flight still finish
 	// within the grace period and are recorded.
 	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
@@ -154,19 +165,35 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		Flush(flushCtx, clk, col, func(time.Time) {
+		Flush(flushCtx, clk, col, func(now time.Time) {
+			if o.Progress == nil && watch == nil {
+				return
+			}
+			tot := col.Totals()
+			if watch != nil && watch.check(tot, now.Sub(start)) {
+				stopRun()
+			}
 			if o.Progress != nil {
-				o.Progress(progress(eng, col, p))
+				o.Progress(progress(eng, col, p, tot))
 			}
 		})
 	}()
-	res := eng.Run(ctx)
+	res := eng.Run(runCtx)
 	stopFlush()
 	wg.Wait() // its last flush has recorded everything
 
 	snap := col.Totals()
 	dur := res.End.Sub(res.Start)
-	j := Judge(o.SLOs, slo.Input{Snapshot: snap, Duration: dur, Window: "the run", Aborted: res.Aborted}, res.BehindPct, int64(res.Due))
+	in := slo.Input{Snapshot: snap, Duration: dur, Window: "the run", Aborted: res.Aborted}
+	var abort *stats.AbortReport
+	if watch != nil && watch.fired != nil {
+		// Stopped on purpose: a lost objective fails the run; it was not
+		// interrupted.
+		abort = watch.fired
+		in.Aborted = ctx.Err() != nil
+		in.Lost = []string{fmt.Sprintf("aborted after %s by %s: %s", fmtSeconds(abort.AtS), abort.Objective, abort.Reason)}
+	}
+	j := Judge(o.SLOs, in, res.BehindPct, int64(res.Due))
 	// Rates are measured over the profile's active span, not the drain of
 	// in-flight iterations after it (nor beyond an abort).
 	span := dur
@@ -187,9 +214,16 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
+	for i, st := range sc.Steps {
+		rep.Steps[i].Method, rep.Steps[i].Tags = st.Method, st.Tags
+	}
 	j.apply(rep)
-	rep.Aborted = res.Aborted
-	out := &Outcome{Report: rep, Judgement: j, Result: res, Snapshot: snap}
+	rep.Aborted = in.Aborted
+	rep.AbortedBy = abort
+	if fr := failures.Report(); len(fr.Groups) > 0 || fr.Overflow > 0 {
+		rep.Failures = fr
+	}
+	out := &Outcome{Report: rep, Judgement: j, Result: res, Snapshot: snap, Abort: abort}
 	if logErr != nil {
 		// The run itself is complete and judged: the caller still gets it.
 		return out, logErr
@@ -345,8 +379,9 @@ func reportValue(r slo.Result) float64 {
 	return r.Observed
 }
 
-// progress is the run's live state after a flush.
-func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile) stats.Progress {
+// progress is the run's live state after a flush; tot is the collector's
+// totals then.
+func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile, tot *stats.Snapshot) stats.Progress {
 	el := e.Elapsed()
 	pr := stats.Progress{
 		Elapsed: el, Total: p.Duration(), Inflight: e.Inflight(),
@@ -365,7 +400,65 @@ func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile) stats.
 			pr.ErrorPct = 100 * last.Errors / last.Rate
 		}
 	}
-	tot := c.Totals()
 	pr.Iterations = tot.Iterations.Success + tot.Iterations.Failure
 	return pr
+}
+
+// Planned is how many iterations a profile plans: the open model's
+// schedule until its end (rounded up; a looping profile has one when run
+// for a duration, as the daemon's on-demand runs are) or the Iterations
+// model's count. 0 for the closed model and endless profiles.
+func Planned(p *profiles.Profile) int64 {
+	switch {
+	case p.Model == profiles.Iterations:
+		return int64(p.Iterations)
+	case p.Model == profiles.Open && p.Duration() > 0:
+		return int64(math.Ceil(p.Count(p.Duration()) - 1e-9))
+	}
+	return 0
+}
+
+// abortWatch applies the abort rules of a run's objectives after each
+// flush. Only the flush goroutine uses it while the run lasts.
+type abortWatch struct {
+	objs    []slo.Objective
+	states  []slo.AbortState
+	planned int64
+	fired   *stats.AbortReport
+}
+
+// newAbortWatch watches the objectives with abort_on_fail; nil when none has.
+func newAbortWatch(objs []slo.Objective, planned int64) *abortWatch {
+	w := &abortWatch{planned: planned}
+	for _, o := range objs {
+		if o.Abort != nil {
+			w.objs = append(w.objs, o)
+		}
+	}
+	if len(w.objs) == 0 {
+		return nil
+	}
+	w.states = make([]slo.AbortState, len(w.objs))
+	return w
+}
+
+// check applies the rules to the run's totals at elapsed and reports
+// whether the run must stop. The first objective lost is the reason.
+func (w *abortWatch) check(tot *stats.Snapshot, elapsed time.Duration) bool {
+	if w.fired != nil {
+		return true
+	}
+	in := slo.Input{Snapshot: tot, Duration: elapsed, Generator: slo.GeneratorOf(tot)}
+	for i, o := range w.objs {
+		if stop, why := slo.CheckAbort(o, &w.states[i], in, w.planned, elapsed); stop {
+			w.fired = &stats.AbortReport{AtS: math.Round(elapsed.Seconds()*1000) / 1000, Objective: o.Spec(), Reason: why}
+			return true
+		}
+	}
+	return false
+}
+
+// fmtSeconds prints seconds for a reason: "2s", "2.5s".
+func fmtSeconds(s float64) string {
+	return strconv.FormatFloat(math.Round(s*10)/10, 'f', -1, 64) + "s"
 }

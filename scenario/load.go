@@ -19,6 +19,7 @@ import (
 
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/transport"
 )
 
@@ -29,6 +30,9 @@ const (
 	DefaultMaxRedirects = transport.DefaultMaxRedirects
 	MaxSteps            = 100
 	MaxBodyLimit        = 1 << 30
+	// MaxTemplates bounds the templated strings of one scenario (a
+	// hundred steps with twenty templated fields each need 2,000).
+	MaxTemplates = 5000
 )
 
 // LoadOptions control loading.
@@ -55,6 +59,10 @@ type Scenario struct {
 	File    string
 	Steps   []*Step
 	Secrets *redact.Set
+	// SLOs are the scenario's own objectives (its slos), bound to its
+	// steps: what `canary run` judges without --slo, and a daemon check
+	// without slos of its own.
+	SLOs []slo.Objective
 
 	vars      []varDef
 	data      *feeder
@@ -79,6 +87,8 @@ type Step struct {
 	Name              string
 	Method            string
 	ContinueOnFailure bool
+	// Tags label the step for objectives (p99(region=eu)); nil without.
+	Tags map[string]string
 
 	url      *tmpl
 	headers  []headerTmpl
@@ -169,6 +179,7 @@ type fileYAML struct {
 	Defaults  defaultsYAML `yaml:"defaults"`
 	ThinkTime string       `yaml:"think_time"`
 	Steps     []stepYAML   `yaml:"steps" required:"true"`
+	SLOs      *yaml.Node   `yaml:"slos"`
 }
 
 type defaultsYAML struct {
@@ -190,11 +201,12 @@ type tlsYAML struct {
 }
 
 type stepYAML struct {
-	Name              string      `yaml:"name" required:"true"`
-	Request           requestYAML `yaml:"request" required:"true"`
-	Expect            expectYAML  `yaml:"expect"`
-	Capture           *yaml.Node  `yaml:"capture"`
-	ContinueOnFailure bool        `yaml:"continue_on_failure"`
+	Name              string            `yaml:"name" required:"true"`
+	Tags              map[string]string `yaml:"tags"`
+	Request           requestYAML       `yaml:"request" required:"true"`
+	Expect            expectYAML        `yaml:"expect"`
+	Capture           *yaml.Node        `yaml:"capture"`
+	ContinueOnFailure bool              `yaml:"continue_on_failure"`
 }
 
 type requestYAML struct {
@@ -236,9 +248,9 @@ func ParseVars(kvs []string) (map[string]string, error) {
 
 // Load reads and validates a scenario file.
 func Load(path string, opts LoadOptions) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile("scenario", path)
 	if err != nil {
-		return nil, yamlfile.ReadError("scenario", path, err)
+		return nil, err
 	}
 	return Parse(path, data, opts)
 }
@@ -351,6 +363,10 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node, opts LoadOptions) *Scenario {
 	if d.Failed() && !failedBefore {
 		return nil
 	}
+	s.SLOs = DecodeSLOs(d, yamlfile.Child(root, "slos"), s.StepInfos())
+	if d.Failed() && !failedBefore {
+		return nil
+	}
 	return s
 }
 
@@ -384,6 +400,8 @@ type compiler struct {
 	// static holds vars whose value is fixed at load time; templates that
 	// read only these are rendered once, at load.
 	static map[string]string
+	// templates counts the templates compiled, against MaxTemplates.
+	templates int
 }
 
 // stepDefaults are the scenario's defaults block, resolved.
@@ -587,6 +605,7 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 	rn := yamlfile.Child(n, "request")
 	where := fmt.Sprintf("step %q", y.Name)
 	st := &Step{Name: y.Name, ContinueOnFailure: y.ContinueOnFailure, follow: c.def.follow, maxBody: c.def.maxBody, timeout: c.def.timeout}
+	st.Tags = c.compileTags(yamlfile.Child(n, "tags"), y.Tags, where)
 
 	st.Method = strings.ToUpper(strings.TrimSpace(y.Request.Method))
 	if st.Method == "" {
@@ -769,12 +788,16 @@ func parseByteSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n <= 0 {
+	// !(n > 0) also refuses NaN, which compares false with everything.
+	if err != nil || !(n > 0) {
 		return 0, fmt.Errorf("want a size like 10MiB, 512KiB or a number of bytes")
 	}
-	v := int64(n * float64(mult))
-	if v > MaxBodyLimit {
+	f := n * float64(mult)
+	if f > MaxBodyLimit {
 		return 0, fmt.Errorf("at most 1GiB")
 	}
-	return v, nil
+	if f < 1 {
+		return 0, fmt.Errorf("at least 1 byte")
+	}
+	return int64(f), nil
 }

@@ -241,19 +241,27 @@ func (p *h1Path) do(ctx context.Context, h *hop, resp *Response) (location strin
 	hdr := &x.hdr
 	resp.Proto = protoString(hdr.Protocol())
 	if h.needHeaders {
-		resp.Header = resp.Header[:0]
-		for k, v := range hdr.All() {
-			if !netHTTPKeeps(k, v, untilClose) {
-				continue
-			}
-			resp.Header = append(resp.Header, Header{Name: string(k), Value: string(v)})
-		}
-		sortHeader(resp.Header)
+		resp.Header = copyHeader(resp.Header[:0], hdr, untilClose)
+	} else if t := h.trace; t != nil && t.Detailed {
+		t.Header = copyHeader(t.Header[:0], hdr, untilClose)
 	}
 	if isRedirect(resp.Status) {
 		location = string(hdr.Peek("Location"))
 	}
 	return location, nil
+}
+
+// copyHeader appends the response's header fields to dst, as net/http's
+// Response.Header would hold them, sorted by name.
+func copyHeader(dst []Header, hdr *fasthttp.ResponseHeader, untilClose bool) []Header {
+	for k, v := range hdr.All() {
+		if !netHTTPKeeps(k, v, untilClose) {
+			continue
+		}
+		dst = append(dst, Header{Name: string(k), Value: string(v)})
+	}
+	sortHeader(dst)
+	return dst
 }
 
 // netHTTPKeeps reports whether net/http's Response.Header would hold the
@@ -309,6 +317,7 @@ func readResponse(hdr *fasthttp.ResponseHeader, r *respReader, body *bodyReader,
 		}
 	}
 	status = hdr.StatusCode()
+	body.traced(status)
 	if head || status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified {
 		return status, false, nil
 	}
@@ -479,7 +488,7 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *h1Exchange, body *bo
 	}
 	defer func() { <-p.sem }()
 
-	pc, err := p.conn(ctx, h.start, deadline)
+	pc, err := p.conn(ctx, h.start, deadline, h.trace)
 	if err != nil {
 		return 0, false, err
 	}
@@ -570,7 +579,7 @@ func (p *hostPool) acquire(ctx context.Context, deadline time.Time) error {
 }
 
 // conn returns the most recently used idle connection or a new one.
-func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn, error) {
+func (p *hostPool) conn(ctx context.Context, now, deadline time.Time, trace *Trace) (*poolConn, error) {
 	for {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -589,15 +598,23 @@ func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn
 		}
 		return pc, nil
 	}
-	return p.dial(ctx, deadline)
+	return p.dial(ctx, deadline, trace)
 }
 
 // dial connects, and for https:// makes the TLS handshake (resuming an
 // earlier session with the host when the server agrees, through the
-// configuration's session cache).
-func (p *hostPool) dial(ctx context.Context, deadline time.Time) (*poolConn, error) {
+// configuration's session cache). With a trace it times each phase.
+func (p *hostPool) dial(ctx context.Context, deadline time.Time, trace *Trace) (*poolConn, error) {
 	d := net.Dialer{Deadline: deadline, Timeout: p.dialTimeout}
+	timer := newDialTimer(trace)
+	if timer != nil {
+		d.ControlContext = timer.control
+	}
 	c, err := d.DialContext(ctx, "tcp", p.addr)
+	var connected time.Time
+	if timer != nil {
+		connected = timer.connected()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -611,7 +628,11 @@ func (p *hostPool) dial(ctx context.Context, deadline time.Time) (*poolConn, err
 		return nil, err
 	}
 	tc := tls.Client(raw, p.tls)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	err = tc.HandshakeContext(ctx)
+	if timer != nil {
+		timer.handshaken(connected)
+	}
+	if err != nil {
 		_ = raw.Close()
 		return nil, err
 	}

@@ -121,6 +121,9 @@ type Response struct {
 	Body      []byte
 	URL       string // the final URL after redirects
 	Redirects int    // redirects followed
+	// Trace, when set, receives what a failure sample shows of the
+	// exchange (see Trace). Do keeps the pointer and clears its contents.
+	Trace *Trace
 
 	// A Body buffer larger than keepBodyCap is counted against its client's
 	// body budget while the Response holds it.

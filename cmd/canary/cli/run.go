@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,7 +96,7 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.IntVar(&f.vus, "vus", 0, "closed model: virtual users (or the workers of --iterations)")
 	fl.DurationVar(&f.duration, "duration", 0, "how long to run with --rate or --vus")
 	fl.Uint64Var(&f.iterations, "iterations", 0, "run each scenario iteration once, N times, as fast as --vus allow")
-	fl.StringArrayVar(&f.slos, "slo", nil, "SLO, repeatable: p99<300ms, p95(login)<200ms, errors<1%, success>=99.9%, rps>=90")
+	fl.StringArrayVar(&f.slos, "slo", nil, "SLO, repeatable, instead of the scenario's slos: p99<300ms, p95(login)<200ms, errors(login)<0.1%, p99(region=eu)<400ms, success>=99.9%, rps>=90; add abort_on_fail to stop as soon as it is lost")
 	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here; - for stdout (the summary then goes to stderr)")
 	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here (- for stdout)")
 	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here (- for stdout)")
@@ -215,16 +213,20 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 			p.PeakTarget(), f.maxRate, p.PeakTarget())
 	}
 
-	var objs []slo.Objective
-	for _, s := range f.slos {
-		o, err := slo.ParseExpr(s)
-		if err != nil {
+	// --slo replaces the scenario's own objectives (its slos).
+	objs := sc.SLOs
+	if len(f.slos) > 0 {
+		objs = nil
+		for _, s := range f.slos {
+			o, err := slo.ParseExpr(s)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			objs = append(objs, o)
+		}
+		if err := sc.BindSLOs(objs); err != nil {
 			return usageErr("%v", err)
 		}
-		if o.Step != "" && !slices.Contains(sc.StepNames(), o.Step) {
-			return usageErr("slo %q: the scenario has no step %q (steps: %s)", s, o.Step, strings.Join(sc.StepNames(), ", "))
-		}
-		objs = append(objs, o)
 	}
 
 	// A signal while the files loaded: stop before running anything.
