@@ -54,6 +54,9 @@ type Options struct {
 	// Heartbeat is how often a summary line is logged (DefaultHeartbeat
 	// when 0; never when negative).
 	Heartbeat time.Duration
+	// ResetState moves a damaged state file aside and starts empty
+	// (canary daemon --reset-state); an intact one is kept.
+	ResetState bool
 }
 
 // DefaultHeartbeat is how often the daemon logs its summary line.
@@ -136,7 +139,7 @@ func New(o Options) (*Daemon, error) {
 	if d.api, err = newAPIMetrics(d.reg); err != nil {
 		return nil, err
 	}
-	if d.store, err = store.Open(cfg.StateDir, store.Options{}); err != nil {
+	if d.store, err = d.openStore(cfg.StateDir); err != nil {
 		return nil, stateError{err}
 	}
 	if d.alerts, err = d.newAlertManager(cfg); err != nil {
@@ -146,6 +149,24 @@ func New(o Options) (*Daemon, error) {
 	d.runs = newRunManager(d)
 	d.segments = newSegmentRuns(d, d.clk)
 	return d, nil
+}
+
+// openStore opens the state store. A damaged file is an error that names
+// it and the way out, unless Options.ResetState: then it is moved aside (a
+// copy kept for a post-mortem) and the daemon starts with an empty store.
+// An intact file is always kept.
+func (d *Daemon) openStore(dir string) (*store.Store, error) {
+	st, err := store.Open(dir, store.Options{})
+	if err == nil || !d.o.ResetState || !errors.Is(err, store.ErrCorrupt) {
+		return st, err
+	}
+	kept, rerr := store.Reset(dir, d.clk.Now())
+	if rerr != nil {
+		return nil, errors.Join(err, rerr)
+	}
+	d.log.Warn("the damaged state file was moved aside; starting with an empty state (alerts, silences, run history and verdicts are lost)",
+		"damage", err.Error(), "kept", kept)
+	return store.Open(dir, store.Options{})
 }
 
 // load reads the config file, strictly (an unset ${VAR} is an error: the

@@ -26,6 +26,7 @@ func newDaemonCmd(env Env) *cobra.Command {
 		logLevel   string
 		demoTarget string
 		listen     string
+		resetState bool
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon --config canary.yaml",
@@ -38,9 +39,16 @@ is at /. See docs/daemon.md and docs/gates.md.
 
 SIGHUP, POST /-/reload and a change of the config file reload it; an invalid
 config is rejected whole and the old one keeps running. SIGTERM/SIGINT stop new
-iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
+iterations, wait for in-flight ones (server.shutdown_grace) and exit 0; a
+second signal ends it at once.
+
+It logs a line when a verdict changes or an alert fires or resolves, and a
+heartbeat every 5 minutes. Exit 2: a bad config (an unset ${VAR} included)
+or a state file it cannot use (--reset-state moves a damaged one aside);
+exit 1: the address is taken (--listen moves it) or another failure.`,
 		Example: `  canary daemon --config examples/canary.yaml
   canary daemon --config examples/canary.yaml --with-demo-target 127.0.0.1:8080   # what make run does
+  canary daemon --config canary.yaml --listen 127.0.0.1:9091                      # 9090 is Prometheus'
   kill -HUP $(pidof canary)                                                       # reload`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -77,7 +85,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 				}
 			}
 			d, err := daemon.New(daemon.Options{
-				ConfigPath: config, Env: env.Getenv, Logger: logger, Version: version, Secrets: secrets, Listen: listen,
+				ConfigPath: config, Env: env.Getenv, Logger: logger, Version: version, Secrets: secrets, Listen: listen, ResetState: resetState,
 				Ready: func(addr string) {
 					fmt.Fprintf(env.Stderr, "canary daemon on http://%s — status page /, metrics /metrics, verdicts /api/v1/checks\n", addr)
 				},
@@ -114,6 +122,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&demoTarget, "with-demo-target", "", "also serve the built-in demo target on this address (for demos: make run)")
 	f.StringVar(&listen, "listen", "", "serve the API, metrics and status page on this address instead of server.listen (e.g. 127.0.0.1:9091)")
+	f.BoolVar(&resetState, "reset-state", false, "when the state file is damaged, move it aside (the copy is kept) and start with an empty state")
 	return cmd
 }
 
