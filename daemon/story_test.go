@@ -71,7 +71,9 @@ func TestScheduledChecksAndTheHeartbeat(t *testing.T) {
 	// A heartbeat every 20 s of the daemon's time: at 20 s (before the
 	// run) and 40 s (after it, its window empty again).
 	td.advance(start.Add(40 * time.Second).Sub(td.clk.Now()))
-	beats := td.logs.Lines(`msg=heartbeat`)
+	var beats []string
+	td.waitFor(func() bool { beats = td.logs.Lines(`msg=heartbeat`); return len(beats) >= 2 },
+		func() string { return "two heartbeats by 40 s: " + strings.Join(beats, "\n") })
 	require.Len(t, beats, 2, strings.Join(beats, "\n"))
 	assert.Contains(t, beats[0], "checks=1 pass=0 fail=0 inconclusive=1 iterations=0 failed=0 over=20s alerts_firing=0 runs_active=0 runs_finished=0 next_scheduled_run="+next.UTC().Format(time.RFC3339))
 	assert.Contains(t, beats[1], "checks=1 pass=0 fail=0 inconclusive=1 iterations=20 failed=0 over=20s alerts_firing=0 runs_active=0 runs_finished=0 next_scheduled_run="+next.Add(time.Minute).UTC().Format(time.RFC3339))
