@@ -60,7 +60,8 @@ func TestScheduledChecksAndTheHeartbeat(t *testing.T) {
 	assert.Equal(t, "pass", c["verdict"], "%v", c)
 	assert.Equal(t, next.Add(time.Minute).UTC().Format(time.RFC3339), c["next_run"])
 	assert.Len(t, td.logs.Lines(`msg="scheduled run starting" check=nightly`), 1)
-	lines = td.logs.Lines(`msg="next scheduled run"`)
+	td.waitFor(func() bool { lines = td.logs.Lines(`msg="next scheduled run"`); return len(lines) >= 2 },
+		func() string { return "the next run logged after the run: " + strings.Join(lines, "\n") })
 	require.Len(t, lines, 2)
 	assert.Contains(t, lines[1], "at="+next.Add(time.Minute).UTC().Format(time.RFC3339))
 	changes := td.logs.Lines(`msg="verdict changed"`)
