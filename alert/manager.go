@@ -427,10 +427,11 @@ func (m *Manager) apply(t transition, now time.Time) {
 	wasFiring := t.prev != nil && t.prev.Firing
 	switch {
 	case st.Firing && (!wasFiring || t.prev.AlertID != st.AlertID):
-		m.log.Info("alert firing", "check", st.Check, "slo", st.SLO, "severity", st.Severity,
-			"window", st.Window, "burn_rate", st.BurnRate, "silenced", st.Silenced)
+		m.log.Warn("alert firing", "check", st.Check, "slo", st.SLO, "severity", st.Severity,
+			"window", st.Window, "burn_rate", st.BurnRate, "observed", m.o.Secrets.String(m.observed(st, t.obs)), "silenced", st.Silenced)
 	case !st.Firing && wasFiring:
-		m.log.Info("alert resolved", "check", st.Check, "slo", st.SLO,
+		m.log.Info("alert resolved", "check", st.Check, "slo", st.SLO, "burn_rate", st.BurnRate,
+			"observed", m.o.Secrets.String(m.observed(st, t.obs)),
 			"fired_for", now.Sub(st.Since).Round(time.Second).String(), "silenced", st.Silenced)
 	case st.Firing && slices.Contains(t.kinds, Firing):
 		m.log.Info("alert silence ended: paging now", "check", st.Check, "slo", st.SLO)

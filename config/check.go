@@ -95,7 +95,7 @@ var (
 
 // loadCheck resolves one check; problems go to d (or, for referenced files,
 // are reported with their own positions).
-func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, baseDir string, env func(string) (string, bool), secrets *redact.Set) *Check {
+func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, baseDir string, env func(string) (string, bool), secrets *redact.Set, unset *yamlfile.Unset) *Check {
 	ck := &Check{
 		Name: cy.Name, Labels: cy.Labels, Window: cy.Window, MinSamples: DefaultMinSamples,
 		SlackChannel: cy.Alert.SlackChannel, RunbookURL: cy.Alert.RunbookURL, ScheduleText: cy.Schedule,
@@ -125,17 +125,17 @@ func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, base
 	if sn := yamlfile.Resolve(cy.Scenario); sn != nil {
 		ck.Scenario = referenced(d, sn, "scenario", cy.Name, baseDir, &files,
 			func(p string) (*scenario.Scenario, error) {
-				return scenario.Load(p, scenario.LoadOptions{Env: env, Secrets: secrets})
+				return scenario.Load(p, scenario.LoadOptions{Env: env, Secrets: secrets, Unset: unset})
 			},
 			func(n *yaml.Node) *scenario.Scenario {
-				return scenario.Decode(d, n, scenario.LoadOptions{Env: env, BaseDir: baseDir, Secrets: secrets})
+				return scenario.Decode(d, n, scenario.LoadOptions{Env: env, BaseDir: baseDir, Secrets: secrets, Unset: unset})
 			})
 	}
 	// Profile: a path, an inline mapping, or absent (a light monitor).
 	if pn := yamlfile.Resolve(cy.Profile); pn != nil && !yamlfile.IsNull(pn) {
 		ck.Profile = referenced(d, pn, "profile", cy.Name, baseDir, &files,
 			func(p string) (*profiles.Profile, error) {
-				return profiles.Load(p, yamlfile.Options{Env: env, Secrets: secrets})
+				return profiles.Load(p, yamlfile.Options{Env: env, Secrets: secrets, Unset: unset})
 			},
 			func(n *yaml.Node) *profiles.Profile { return profiles.Decode(d, n) })
 	} else {

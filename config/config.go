@@ -6,6 +6,7 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
@@ -63,6 +64,20 @@ type Config struct {
 	Policy alert.Policy
 	// Secrets holds every value that came from the environment.
 	Secrets *redact.Set
+	// Warnings are the unset ${VAR}s of a config read with
+	// Options.AllowUnset, in the config and the files it names.
+	Warnings []*yamlfile.Error
+}
+
+// Options control how a config is read.
+type Options struct {
+	// Env looks up ${VAR}s.
+	Env func(string) (string, bool)
+	// AllowUnset makes an unset ${VAR} a warning (Config.Warnings) instead
+	// of an error, for the commands that read a config without running it
+	// (validate, rules, dashboards, gate --prometheus): they need none of
+	// its secrets. The daemon reads strictly.
+	AllowUnset bool
 }
 
 // Server is the `server` block.
@@ -119,15 +134,26 @@ type configYAML struct {
 // as file:line:col (problems inside a referenced scenario or profile file
 // carry that file's name). env looks up ${VAR}s.
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
+	return LoadWith(context.Background(), path, Options{Env: env})
+}
+
+// LoadWith is Load with options. It stops between the checks (each may
+// read files) once ctx ends, with ctx's cause.
+func LoadWith(ctx context.Context, path string, o Options) (*Config, error) {
 	data, err := yamlfile.ReadFile("config", path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(path, data, env)
+	return ParseWith(ctx, path, data, o)
 }
 
 // Parse is Load on bytes read from file.
 func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	return ParseWith(context.Background(), file, data, Options{Env: env})
+}
+
+// ParseWith is LoadWith on bytes read from file.
+func ParseWith(ctx context.Context, file string, data []byte, o Options) (*Config, error) {
 	root, err := yamlfile.Parse(file, data)
 	if err != nil {
 		return nil, err
@@ -135,8 +161,13 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, 
 	if err := wrongKind(file, root, KindConfig); err != nil {
 		return nil, err
 	}
+	env := o.Env
+	var unset *yamlfile.Unset
+	if o.AllowUnset {
+		unset = &yamlfile.Unset{}
+	}
 	secrets := &redact.Set{}
-	d := yamlfile.NewDecoder(file, yamlfile.Options{Env: env, Secrets: secrets})
+	d := yamlfile.NewDecoder(file, yamlfile.Options{Env: env, Secrets: secrets, Unset: unset})
 	var raw configYAML
 	d.Decode(root, &raw)
 	baseDir := filepath.Dir(file)
@@ -163,8 +194,11 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, 
 	seen := map[string]bool{}
 	var peak float64
 	for i, cy := range raw.Checks {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		n := yamlfile.Item(checksNode, i)
-		ck := c.loadCheck(d, n, cy, baseDir, env, secrets)
+		ck := c.loadCheck(d, n, cy, baseDir, env, secrets, unset)
 		if seen[ck.Name] {
 			d.Errorf(yamlfile.Child(n, "name"), "duplicate check name %q", ck.Name)
 		}
@@ -179,8 +213,9 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, 
 		d.Errorf(checksNode, "the checks' rates add up to %.4g/s, over max_rate %.4g/s; lower them or raise max_rate", peak, c.MaxRate)
 	}
 	if err := d.Err(); err != nil {
-		return nil, err
+		return nil, unset.Join(err)
 	}
+	c.Warnings = unset.Warnings()
 	return c, nil
 }
 

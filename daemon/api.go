@@ -279,10 +279,13 @@ func (d *Daemon) summaries(now time.Time) []checkSummary {
 			at := doc.At
 			s.EvaluatedAt = &at
 		}
+		if running, next := r.schedule(); !next.IsZero() {
+			n := next.UTC()
+			s.NextRun, s.Running = &n, running
+		}
 		target, inflight := r.rates()
 		s.TargetRate, s.Inflight = round2(target), inflight
-		s.NextRun, s.Uptime = nextRun(r, now), uptimes(r, now)
-		s.Running = r.ck.Schedule != nil && r.running.Load()
+		s.Uptime = uptimes(r, now)
 		if r.tls != nil {
 			s.Certificates = certDocs(r.tls.list())
 		}
@@ -322,7 +325,7 @@ func (d *Daemon) summaries(now time.Time) []checkSummary {
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
 func (d *Daemon) handleChecks(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"checks": d.summaries(time.Now())})
+	writeJSON(w, http.StatusOK, map[string]any{"checks": d.summaries(d.clk.Now())})
 }
 
 // verdictParams are the query (or Flagger metadata) parameters of the
@@ -356,7 +359,7 @@ func (d *Daemon) parseParams(r *http.Request, run *checkRunner, meta map[string]
 		if err != nil {
 			return p, fmt.Errorf("since %q: want an RFC 3339 time like 2026-11-23T10:00:00Z", v)
 		}
-		if t.After(time.Now()) {
+		if t.After(d.clk.Now()) {
 			return p, fmt.Errorf("since %q is in the future", v)
 		}
 		p.since = t
@@ -382,7 +385,7 @@ func (d *Daemon) handleVerdict(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d.judge(run, time.Now(), p.window, p.since, p.minSamples))
+	writeJSON(w, http.StatusOK, d.judge(run, d.clk.Now(), p.window, p.since, p.minSamples))
 }
 
 // handleGate answers 200 on pass, 412 on fail, 503 (Retry-After) when
@@ -413,7 +416,7 @@ func (d *Daemon) handleGate(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	doc := d.judge(run, time.Now(), p.window, p.since, p.minSamples)
+	doc := d.judge(run, d.clk.Now(), p.window, p.since, p.minSamples)
 	status := http.StatusOK
 	switch doc.Verdict {
 	case slo.Fail:
@@ -449,7 +452,7 @@ func (d *Daemon) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 		d.failDecode(w, err)
 		return
 	}
-	now := time.Now()
+	now := d.clk.Now()
 	s := alert.Silence{Matchers: req.Matchers, StartsAt: now, Comment: req.Comment, CreatedBy: req.CreatedBy}
 	switch {
 	case req.EndsAt != nil:

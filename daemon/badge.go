@@ -37,7 +37,7 @@ func (d *Daemon) handleStatusBadge(w http.ResponseWriter, r *http.Request) {
 	if run == nil {
 		return
 	}
-	v := d.shownVerdict(run, time.Now())
+	v := d.shownVerdict(run, d.clk.Now())
 	writeBadge(w, http.StatusOK, name, string(v), web.VerdictColor(string(v)))
 }
 
@@ -57,7 +57,7 @@ func (d *Daemon) handleUptimeBadge(w http.ResponseWriter, r *http.Request) {
 		}
 		win = parsed
 	}
-	u := uptime(run, time.Now(), win)
+	u := uptime(run, d.clk.Now(), win)
 	ratio := math.NaN()
 	if u.Ratio != nil {
 		ratio = *u.Ratio

@@ -13,6 +13,7 @@ import (
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/run"
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/transport"
 )
@@ -29,6 +30,7 @@ type checkRunner struct {
 	metrics  *metrics.Check
 	client   *transport.Client
 	log      *slog.Logger
+	clk      clock.Clock
 	started  time.Time
 	grace    time.Duration
 	// admit asks the daemon's global rate budget before a scheduled run.
@@ -45,6 +47,8 @@ type checkRunner struct {
 
 	mu        sync.Mutex
 	evaluated time.Time
+	nextRun   time.Time   // a scheduled check's next run
+	verdict   slo.Verdict // at the last evaluation ("" before the first)
 	running   atomic.Bool // a scheduled run is in progress (or the check is continuous)
 
 	// baseline is a comparison check's baseline (daemon/compare.go); nil
@@ -69,12 +73,12 @@ func retention(ck *config.Check, longest time.Duration) time.Duration {
 }
 
 func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error, longest, grace time.Duration, log *slog.Logger,
-	admit func(float64) (func(), bool)) (*checkRunner, error) {
+	admit func(float64) (func(), bool), clk clock.Clock) (*checkRunner, error) {
 	client, err := run.Client(checkScenario(ck), ck.Profile, allow)
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
+	now := clk.Now()
 	ret := retention(ck, longest)
 	r := &checkRunner{
 		ck:       ck,
@@ -83,6 +87,7 @@ func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error
 		metrics:  m,
 		client:   client,
 		log:      log.With("check", ck.Name),
+		clk:      clk,
 		started:  now,
 		grace:    grace,
 		admit:    admit,
@@ -101,13 +106,15 @@ func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error
 func (r *checkRunner) start(parent context.Context) {
 	ctx, cancel := context.WithCancel(parent)
 	r.cancel = cancel
+	// Armed here, the flushes fall on whole seconds from the check's start.
+	flusher := run.NewFlusher(r.clk, r.col)
 	go func() {
 		defer close(r.done)
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			run.Flush(ctx, clock.Real(), r.col, func(now time.Time) {
+			flusher.Run(ctx, func(now time.Time) {
 				r.flushBaseline(now)
 				r.setRates(now)
 			})
@@ -135,33 +142,57 @@ func (r *checkRunner) loop(ctx context.Context) {
 		r.runOnce(ctx, r.ck.Profile)
 		return
 	}
-	timer := time.NewTimer(time.Hour)
+	timer := r.clk.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		next := r.ck.Schedule.Next(time.Now())
-		timer.Reset(time.Until(next))
+		now := r.clk.Now()
+		next := r.ck.Schedule.Next(now)
+		r.setNextRun(next)
+		timer.Reset(next.Sub(r.clk.Now()))
+		r.log.Info("next scheduled run", "at", next.UTC().Format(time.RFC3339), "in", next.Sub(now).Round(time.Second).String())
 		select {
 		case <-ctx.Done():
 			return
-		case <-timer.C:
+		case <-timer.C():
 		}
 		release, ok := r.admit(run.ExpectedRate(r.ck.Profile))
 		if !ok {
-			r.log.Warn("scheduled run skipped: it would exceed the daemon's max_rate", "next", r.ck.Schedule.Next(time.Now()))
+			r.log.Warn("scheduled run skipped: it would exceed the daemon's max_rate")
 			continue
 		}
+		r.log.Info("scheduled run starting", "profile", r.ck.Profile.Shape)
 		r.running.Store(true)
-		start := time.Now()
+		start := r.clk.Now()
+		r.setNextRun(r.ck.Schedule.Next(next))
 		r.runOnce(ctx, r.ck.Profile)
-		r.lastRun.Store(&runSpan{start: start, end: time.Now()})
+		r.lastRun.Store(&runSpan{start: start, end: r.clk.Now()})
 		r.running.Store(false)
 		release()
 	}
 }
 
+// setNextRun records when a scheduled check runs next.
+func (r *checkRunner) setNextRun(t time.Time) {
+	r.mu.Lock()
+	r.nextRun = t
+	r.mu.Unlock()
+}
+
+// schedule reports whether a scheduled check's run is in progress, and
+// when it runs next (zero for a continuous check, or before the first
+// look at its schedule).
+func (r *checkRunner) schedule() (running bool, next time.Time) {
+	if r.ck.Schedule == nil {
+		return true, time.Time{}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running.Load(), r.nextRun
+}
+
 // runOnce drives the profile until it ends or ctx ends.
 func (r *checkRunner) runOnce(ctx context.Context, p *profiles.Profile) {
-	e, err := run.Engine(p, r.job(), r.grace, clock.Real())
+	e, err := run.Engine(p, r.job(), r.grace, r.clk)
 	if err != nil {
 		r.log.Error("check cannot run", "err", err)
 		return

@@ -75,7 +75,7 @@ func (r *checkRunner) flushBaseline(now time.Time) {
 // flush, and its connections closed.
 func (r *checkRunner) closeBaseline() {
 	if r.baseline != nil {
-		r.baseline.col.Flush(time.Now())
+		r.baseline.col.Flush(r.clk.Now())
 		r.baseline.client.Close()
 	}
 }
@@ -148,7 +148,7 @@ func (m *runManager) executeComparison(ctx context.Context, doc runDoc, ck *conf
 		Baseline:  run.Side{URL: cmp.BaselineURL, Scenario: cmp.Baseline},
 		Candidate: run.Side{URL: cmp.CandidateURL, Scenario: cmp.Candidate},
 		Profile:   p, Objectives: cmp.Objectives, Judge: cmp.Options,
-		Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
+		Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace, Clock: m.d.clk,
 	})
 	if err != nil {
 		doc.Status, doc.Verdict = RunInconclusive, RunInconclusive

@@ -98,7 +98,19 @@ type runManager struct {
 	d      *Daemon
 	mu     sync.Mutex
 	active map[string]context.CancelFunc // by id; bounded by MaxConcurrentRuns
-	wg     sync.WaitGroup
+	// finished counts the runs ended since the last call to counts.
+	finished int
+	wg       sync.WaitGroup
+}
+
+// counts is how many runs are in progress, and how many ended since the
+// last call (for the heartbeat).
+func (m *runManager) counts() (active, finished int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	active, finished = len(m.active), m.finished
+	m.finished = 0
+	return active, finished
 }
 
 func newRunManager(d *Daemon) *runManager {
@@ -118,7 +130,7 @@ func (m *runManager) recover() {
 		return nil
 	})
 	for _, r := range stale {
-		now := time.Now().UTC()
+		now := m.d.clk.Now().UTC()
 		r.Status, r.Verdict, r.Ended = RunInconclusive, RunInconclusive, &now
 		r.Reasons = append(r.Reasons, "the daemon stopped during the run")
 		if _, err := m.d.store.PutRun(r.ID, r.Key, r); err != nil {
@@ -137,10 +149,10 @@ func (m *runManager) stop() {
 	m.wg.Wait()
 }
 
-func newRunID() string {
+func newRunID(now time.Time) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:4])
+	return now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:4])
 }
 
 func (d *Daemon) handleStartRun(w http.ResponseWriter, r *http.Request) {
@@ -210,8 +222,8 @@ func (d *Daemon) startOrJoin(req runRequest, hash string) (runDoc, *refusal) {
 		return runDoc{}, &refusal{status: http.StatusTooManyRequests, retryAfter: "30", msg: fmt.Sprintf(
 			"a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", rate, d.config().MaxRate)}
 	}
-	id := newRunID()
-	doc := runDoc{ID: id, Key: req.Key, Check: ck.ck.Name, Status: RunRunning, Created: time.Now().UTC(), Profile: p.Describe(),
+	id := newRunID(d.clk.Now())
+	doc := runDoc{ID: id, Key: req.Key, Check: ck.ck.Name, Status: RunRunning, Created: d.clk.Now().UTC(), Profile: p.Describe(),
 		Location: "/api/v1/runs/" + id, RequestHash: hash}
 	if _, err := d.store.PutRun(id, req.Key, doc); err != nil {
 		release()
@@ -228,6 +240,7 @@ func (d *Daemon) startOrJoin(req runRequest, hash string) (runDoc, *refusal) {
 		cancel()
 		m.mu.Lock()
 		delete(m.active, id)
+		m.finished++
 		m.mu.Unlock()
 	}()
 	return doc, nil
@@ -349,7 +362,7 @@ func (m *runManager) execute(ctx context.Context, doc runDoc, ck *config.Check, 
 	} else {
 		doc = m.executeRun(ctx, doc, ck, p)
 	}
-	now := time.Now().UTC()
+	now := m.d.clk.Now().UTC()
 	doc.Ended = &now
 	if _, err := m.d.store.PutRun(doc.ID, doc.Key, doc); err != nil {
 		m.d.log.Error("run not persisted", "run", doc.ID, "err", err)
@@ -362,6 +375,7 @@ func (m *runManager) executeRun(ctx context.Context, doc runDoc, ck *config.Chec
 	cfg := m.d.config()
 	out, err := run.Run(ctx, run.Options{
 		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
+		Clock: m.d.clk,
 	})
 	if err != nil {
 		doc.Status, doc.Verdict = RunInconclusive, RunInconclusive

@@ -51,7 +51,7 @@ func (d *Daemon) statusPage() http.Handler {
 
 // status builds the status page's view. Everything in it is redacted.
 func (d *Daemon) status(ctx context.Context) (web.Status, error) {
-	now := time.Now()
+	now := d.clk.Now()
 	cfg := d.config()
 	d.mu.Lock()
 	st := web.Status{
@@ -190,19 +190,6 @@ func uptimes(r *checkRunner, now time.Time) []uptimeDoc {
 		out = append(out, uptime(r, now, w))
 	}
 	return out
-}
-
-// nextRun is when a scheduled check runs next: the run after the one in
-// progress while one runs; nil for a continuous check.
-func nextRun(r *checkRunner, now time.Time) *time.Time {
-	if r.ck.Schedule == nil {
-		return nil
-	}
-	t := r.ck.Schedule.Next(now).UTC()
-	if t.IsZero() {
-		return nil
-	}
-	return &t
 }
 
 // budgetLeft is the share of an objective's error budget not spent over

@@ -166,6 +166,11 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node) *Profile {
 		if err != nil {
 			v.errorf("rate", "%v", err)
 		}
+		if d.Unknown(yamlfile.Child(n, "rate")) {
+			// From an unset ${VAR} while only reading the file: any rate
+			// stands in, so that what does not depend on it is checked.
+			r = 1
+		}
 		p.Model, p.Shape, p.Loop = Open, "rate", true
 		if y.Model == "closed" {
 			v.errorf("rate", "rate is an arrival rate: it needs the open model")

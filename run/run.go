@@ -312,16 +312,35 @@ func ExpectedRate(p *profiles.Profile) float64 {
 // with the flush's time, until ctx ends; a last flush then records what
 // came since. It is the collector's one flusher while it runs.
 func Flush(ctx context.Context, clk clock.Clock, col *stats.Collector, after func(now time.Time)) {
+	NewFlusher(clk, col).Run(ctx, after)
+}
+
+// Flusher is Flush in two steps, for a caller that starts it in a
+// goroutine but wants the flushes to fall on whole seconds from now (a
+// test on a fake clock counts on it): NewFlusher arms the ticker at once.
+type Flusher struct {
+	clk clock.Clock
+	col *stats.Collector
+	t   clock.Ticker
+}
+
+// NewFlusher arms a flusher of col on clk (nil: the wall clock); Run must
+// follow.
+func NewFlusher(clk clock.Clock, col *stats.Collector) *Flusher {
 	clk = clock.OrReal(clk)
-	t := clk.NewTicker(time.Second)
-	defer t.Stop()
+	return &Flusher{clk: clk, col: col, t: clk.NewTicker(time.Second)}
+}
+
+// Run flushes as Flush does, until ctx ends.
+func (f *Flusher) Run(ctx context.Context, after func(now time.Time)) {
+	defer f.t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			col.Flush(clk.Now())
+			f.col.Flush(f.clk.Now())
 			return
-		case now := <-t.C():
-			col.Flush(now)
+		case now := <-f.t.C():
+			f.col.Flush(now)
 			if after != nil {
 				after(now)
 			}

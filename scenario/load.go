@@ -47,6 +47,10 @@ type LoadOptions struct {
 	BaseDir string
 	// Secrets receives values that came from the environment; created if nil.
 	Secrets *redact.Set
+	// Unset, when set, collects unset ${VAR}s as warnings instead of
+	// errors (yamlfile.Options.Unset), for reading a scenario without
+	// running it.
+	Unset *yamlfile.Unset
 }
 
 // Scenario is a loaded, validated scenario. Immutable; safe for concurrent use.
@@ -272,7 +276,7 @@ func Parse(file string, data []byte, opts LoadOptions) (*Scenario, error) {
 	if opts.Secrets == nil {
 		opts.Secrets = &redact.Set{}
 	}
-	d := yamlfile.NewDecoder(file, yamlfile.Options{Env: envOrEmpty(opts.Env), Secrets: opts.Secrets})
+	d := yamlfile.NewDecoder(file, yamlfile.Options{Env: envOrEmpty(opts.Env), Secrets: opts.Secrets, Unset: opts.Unset})
 	s := Decode(d, n, opts)
 	if err := d.Err(); err != nil {
 		return nil, err
@@ -467,6 +471,11 @@ func (c *compiler) compileVars(n *yaml.Node) {
 		c.s.vars = append(c.s.vars, varDef{name: name, t: t})
 		c.defined[name] = "var"
 		c.markStatic(name, t)
+		if c.d.Unknown(vals[i]) {
+			// From an unset ${VAR}: not known at load time, so what is
+			// built from it is not checked at load time either.
+			delete(c.static, name)
+		}
 	}
 	// --var may define vars the file does not have.
 	extra := make([]string, 0, len(c.opts.Vars))

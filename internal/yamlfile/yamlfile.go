@@ -61,6 +61,11 @@ type Options struct {
 	// can be redacted wherever canary prints. Defaults written in the file are
 	// not secret.
 	Secrets *redact.Set
+	// Unset, when set, makes an unset ${VAR} (without a default) a warning
+	// collected there instead of an error: it stays as written, and
+	// problems reported at the node that holds it are dropped, its value
+	// being unknown. For reading a file without running it.
+	Unset *Unset
 }
 
 // Decoder decodes nodes of one file, collecting every problem.
@@ -69,6 +74,8 @@ type Decoder struct {
 	hint hints
 	opts Options
 	errs []*Error
+	// unknown are the nodes holding an unset ${VAR} (with Options.Unset).
+	unknown map[*yaml.Node]bool
 	// dropped counts problems past maxErrors.
 	dropped int
 	// visits counts the nodes decoded so far. A document that went through
@@ -100,6 +107,9 @@ func (d *Decoder) Options() Options { return d.opts }
 
 // Errorf records a problem at n's position (the file start when n is nil).
 func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
+	if d.Unknown(n) {
+		return // its value comes from an unset ${VAR}: nothing to say about it
+	}
 	line, col := 1, 1
 	if n != nil && n.Line > 0 {
 		line, col = n.Line, n.Column
@@ -739,9 +749,13 @@ func (d *Decoder) Expand(n *yaml.Node, s string) (string, bool) {
 		if hasDefault {
 			return def
 		}
-		d.Errorf(n, "environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
-		ok = false
-		return ""
+		if !d.unsetVar(n, name) {
+			ok = false
+			return ""
+		}
+		// Kept as written: a value that is there but unknown (a rate, a
+		// URL), not an empty one that would look missing.
+		return m
 	})
 	return out, ok
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -26,6 +27,8 @@ func newDaemonCmd(env Env) *cobra.Command {
 		logFormat   string
 		logLevel    string
 		demoTargets []string
+		listen      string
+		resetState  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "daemon --config canary.yaml",
@@ -38,17 +41,29 @@ is at /. See docs/daemon.md and docs/gates.md.
 
 SIGHUP, POST /-/reload and a change of the config file reload it; an invalid
 config is rejected whole and the old one keeps running. SIGTERM/SIGINT stop new
-iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
+iterations, wait for in-flight ones (server.shutdown_grace) and exit 0; a
+second signal ends it at once.
+
+It logs a line when a verdict changes or an alert fires or resolves, and a
+heartbeat every 5 minutes. Exit 2: a bad config (an unset ${VAR} included)
+or a state file it cannot use (--reset-state moves a damaged one aside);
+exit 1: the address is taken (--listen moves it) or another failure.`,
 		Example: `  canary daemon --config examples/canary.yaml
   canary daemon --config examples/canary.yaml --with-demo-target 127.0.0.1:8080   # a demo target too
   canary daemon --config examples/canary.yaml --with-demo-target 127.0.0.1:8080 \
       --with-demo-target 127.0.0.1:8081,latency=20ms,jitter=20ms \
       --with-demo-target 127.0.0.1:8082,latency=20ms,jitter=20ms,slower=15%,error_ratio=0.01   # what make run does
+  canary daemon --config canary.yaml --listen 127.0.0.1:9091                      # 9090 is Prometheus'
   kill -HUP $(pidof canary)                                                       # reload`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if config == "" {
 				return usageErr("--config is required")
+			}
+			if listen != "" {
+				if _, _, err := net.SplitHostPort(listen); err != nil {
+					return usageErr("--listen %q: want HOST:PORT, e.g. 127.0.0.1:9091", listen)
+				}
 			}
 			secrets := &redact.Set{}
 			logger, err := newLogger(env, logFormat, logLevel, secrets)
@@ -79,16 +94,13 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 				}
 			}
 			d, err := daemon.New(daemon.Options{
-				ConfigPath: config, Env: env.Getenv, Logger: logger, Version: version, Secrets: secrets,
+				ConfigPath: config, Env: env.Getenv, Logger: logger, Version: version, Secrets: secrets, Listen: listen, ResetState: resetState,
 				Ready: func(addr string) {
 					fmt.Fprintf(env.Stderr, "canary daemon on http://%s — status page /, metrics /metrics, verdicts /api/v1/checks\n", addr)
 				},
 			})
 			if err != nil {
-				if errors.Is(err, daemon.ErrBadConfig) {
-					return usageErr("%v", secrets.String(badConfigMessage(err)))
-				}
-				return &exitError{code: ExitInternal, err: err}
+				return daemonError(err, secrets)
 			}
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
@@ -108,10 +120,7 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 			err = d.Run(ctx)
 			cancel()
 			if err != nil {
-				if errors.Is(err, daemon.ErrBadConfig) {
-					return usageErr("%v", badConfigMessage(err))
-				}
-				return &exitError{code: ExitInternal, err: err}
+				return daemonError(err, secrets)
 			}
 			return nil
 		},
@@ -121,7 +130,24 @@ iterations, wait for in-flight ones (server.shutdown_grace) and exit 0.`,
 	f.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringArrayVar(&demoTargets, "with-demo-target", nil, "also serve the built-in demo target on ADDR[,knob=value...] (fault knobs as in /admin/faults: latency, jitter, slower, error_ratio, error_status, path_prefix); repeatable (for demos: make run)")
+	f.StringVar(&listen, "listen", "", "serve the API, metrics and status page on this address instead of server.listen (e.g. 127.0.0.1:9091)")
+	f.BoolVar(&resetState, "reset-state", false, "when the state file is damaged, move it aside (the copy is kept) and start with an empty state")
 	return cmd
+}
+
+// daemonError maps the daemon's errors to exit codes: a bad config or an
+// unusable state file is 2 (the operator's to fix before it can start),
+// anything else (the address in use, …) 1. Each message is the daemon's
+// own, which says what to do; secrets are redacted from it.
+func daemonError(err error, secrets *redact.Set) error {
+	switch {
+	case errors.Is(err, daemon.ErrBadConfig):
+		return &exitError{code: ExitUsage, err: errors.New(secrets.String(badConfigMessage(err)))}
+	case errors.Is(err, daemon.ErrState):
+		return &exitError{code: ExitUsage, err: errors.New(secrets.String(err.Error()))}
+	default:
+		return &exitError{code: ExitInternal, err: errors.New(secrets.String(err.Error()))}
+	}
 }
 
 func newLogger(env Env, format, level string, secrets *redact.Set) (*slog.Logger, error) {

@@ -96,6 +96,10 @@ and reason); --output json prints the daemon's JSON answer instead (with
 				res, err = askPrometheus(ctx, env, prom, configPath, check, window, minSamples)
 			}
 			if err != nil {
+				var ee *exitError
+				if errors.As(err, &ee) {
+					return err // interrupted while reading the config
+				}
 				if errors.Is(err, gate.ErrUsage) {
 					// Exit 2 says it was a usage error; the message need not.
 					return &exitError{code: ExitUsage, err: errors.New(strings.TrimPrefix(err.Error(), gate.ErrUsage.Error()+": "))}
@@ -141,8 +145,12 @@ func askPrometheus(ctx context.Context, env Env, prom, configPath, check string,
 	if configPath == "" {
 		return nil, fmt.Errorf("%w: --prometheus needs --config (the SLOs to judge)", gate.ErrUsage)
 	}
-	cfg, err := config.Load(configPath, env.Getenv)
+	cfg, err := readConfig(ctx, env, configPath)
 	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %v", gate.ErrUsage, err)
 	}
 	o, err := gate.PromOptionsFor(cfg, prom, check, window, minSamples)
@@ -152,12 +160,32 @@ func askPrometheus(ctx context.Context, env Env, prom, configPath, check string,
 	return gate.AskPrometheus(ctx, o)
 }
 
-func loadForGeneration(env Env, configPath string) (*config.Config, error) {
+// readConfig reads a daemon config for a command that does not run it
+// (rules, dashboards, gate --prometheus): an unset ${VAR} is a warning on
+// stderr, not an error, since none of them needs its secrets. A signal
+// stops it between the checks (an *exitError).
+func readConfig(ctx context.Context, env Env, configPath string) (*config.Config, error) {
+	cfg, err := config.LoadWith(ctx, configPath, config.Options{Env: env.Getenv, AllowUnset: true})
+	if ierr := interrupted(ctx); ierr != nil {
+		return nil, ierr
+	}
+	if err != nil {
+		return nil, err
+	}
+	printWarnings(env.Stderr, cfg.Warnings)
+	return cfg, nil
+}
+
+func loadForGeneration(ctx context.Context, env Env, configPath string) (*config.Config, error) {
 	if configPath == "" {
 		return nil, usageErr("--config is required")
 	}
-	cfg, err := config.Load(configPath, env.Getenv)
-	if err != nil {
+	cfg, err := readConfig(ctx, env, configPath)
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return nil, err
+	case err != nil:
 		return nil, usageErr("%v", err)
 	}
 	return cfg, nil
@@ -178,7 +206,7 @@ PrometheusRule. See docs/rules-and-dashboards.md.`,
   canary rules --config canary.yaml --format prometheusrule --namespace monitoring | kubectl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadForGeneration(env, configPath)
+			cfg, err := loadForGeneration(cmd.Context(), env, configPath)
 			if err != nil {
 				return err
 			}
@@ -223,7 +251,7 @@ the Prometheus data source). See docs/rules-and-dashboards.md.`,
 		Example: `  canary dashboards --config canary.yaml > canary.json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadForGeneration(env, configPath)
+			cfg, err := loadForGeneration(cmd.Context(), env, configPath)
 			if err != nil {
 				return err
 			}

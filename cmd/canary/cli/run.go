@@ -192,6 +192,11 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		}
 	}
 
+	// A signal while the files loaded: stop before running anything.
+	if err := interrupted(ctx); err != nil {
+		return err
+	}
+
 	// Outputs are opened before the run, so a bad path fails fast.
 	outs, err := openOutputs(f, env.Stdout)
 	if err != nil {
