@@ -321,15 +321,34 @@ func (f *Failures) Report() *FailureReport {
 	r := &FailureReport{Groups: make([]FailureGroup, 0, len(f.groups)), Overflow: f.overflow}
 	for _, gr := range f.groups {
 		g := gr.g
-		g.Samples = append([]FailureSample(nil), gr.g.Samples...)
+		g.Samples = make([]FailureSample, 0, len(gr.g.Samples)+len(gr.latest))
+		for _, s := range gr.g.Samples {
+			g.Samples = append(g.Samples, s.clone())
+		}
 		// The latest, oldest first.
 		for i := range gr.latest {
-			g.Samples = append(g.Samples, gr.latest[(gr.next+i)%len(gr.latest)])
+			g.Samples = append(g.Samples, gr.latest[(gr.next+i)%len(gr.latest)].clone())
 		}
 		r.Groups = append(r.Groups, g)
 	}
 	sortGroups(r.Groups)
 	return r
+}
+
+// clone is a copy of s that shares nothing with it: a report's caller may
+// redact its samples in place while the recorder goes on.
+func (s FailureSample) clone() FailureSample {
+	if s.Assertion != nil {
+		a := *s.Assertion
+		s.Assertion = &a
+	}
+	s.Request.Headers = slices.Clone(s.Request.Headers)
+	if s.Response != nil {
+		r := *s.Response
+		r.Headers = slices.Clone(r.Headers)
+		s.Response = &r
+	}
+	return s
 }
 
 // sortGroups orders groups most frequent first, then by step, class,

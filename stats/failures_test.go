@@ -167,3 +167,26 @@ func TestMergeFailures(t *testing.T) {
 	assert.Equal(t, []float64{0, 17, 18, 19}, times, "the earliest first, the latest three")
 	assert.Nil(t, MergeFailures(nil, nil), "nothing failed anywhere")
 }
+
+// A report is the caller's to change: the daemon redacts its samples in
+// place while the recorder keeps the originals for the next report.
+func TestFailureReportSharesNothing(t *testing.T) {
+	f := NewFailures([]string{"login"}, FailureOptions{})
+	k := Key(0, 503, ClassHTTPStatus, AssertStatus)
+	s := sample("login", 0)
+	s.Assertion = &AssertionFailure{Kind: "status", Expected: "200", Actual: "503"}
+	s.Request.Headers = []SampleHeader{{Name: "X-Api-Key", Value: "secret"}}
+	s.Response = &SampleResponse{Status: 503, Headers: []SampleHeader{{Name: "Set-Cookie", Value: "sid=secret"}}, Body: "secret"}
+	require.True(t, offer(f, k, s))
+
+	r := f.Report()
+	got := &r.Groups[0].Samples[0]
+	got.Assertion.Actual, got.Request.Headers[0].Value = "x", "x"
+	got.Response.Headers[0].Value, got.Response.Body = "x", "x"
+
+	again := f.Report().Groups[0].Samples[0]
+	assert.Equal(t, "503", again.Assertion.Actual)
+	assert.Equal(t, "secret", again.Request.Headers[0].Value)
+	assert.Equal(t, "sid=secret", again.Response.Headers[0].Value)
+	assert.Equal(t, "secret", again.Response.Body)
+}
