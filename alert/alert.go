@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/canaryproj/canary/stats"
 )
 
 // Kind is what a notification announces.
@@ -91,9 +93,15 @@ type Notification struct {
 	BurnRate float64   `json:"burn_rate"` // over the long window of the rule that fired
 	Window   string    `json:"window"`    // "1h/5m"
 	Since    time.Time `json:"since"`     // when the alert started firing
+	// Threshold is set for an objective without an error budget
+	// (tls_expiry): the alert fires while the objective fails, and has no
+	// burn rate or window.
+	Threshold bool `json:"threshold,omitempty"`
 
 	TopErrors []Count `json:"top_errors,omitempty"` // error classes, most frequent first (≤ 5)
 	TopStatus []Count `json:"top_status,omitempty"` // status codes, most frequent first (≤ 5)
+	// Failure is the check's top reason lately, with one sample.
+	Failure *Failure `json:"failure,omitempty"`
 
 	StatusURL  string `json:"status_url,omitempty"`  // the check on the status page (server.external_url)
 	RunbookURL string `json:"runbook_url,omitempty"` //
@@ -102,6 +110,15 @@ type Notification struct {
 	// (e.g. Slack's channel and ts in bot mode), so that reminders and the
 	// resolve go to the same thread and the first message can be updated.
 	Thread *Thread `json:"thread,omitempty"`
+}
+
+// Failure is why a check fails, for a notification: its most frequent kind
+// of failure lately and one sample of it (bounded and redacted by the
+// stats store and the daemon).
+type Failure struct {
+	Reason string               `json:"reason"`
+	Count  int64                `json:"count"`
+	Sample *stats.FailureSample `json:"sample,omitempty"`
 }
 
 // Thread locates an alert's first message.

@@ -177,8 +177,18 @@ func sli(o slo.Objective) (name string, value func(rate float64) string, target,
 		name, goal, bad = "errors", o.Target, true
 	case slo.KindLatency:
 		who := o.Step
-		if who == "" {
+		switch {
+		case !o.OnRequests():
 			who = "iterations"
+		case who == "":
+			who = "requests"
+		}
+		var filters []string
+		for _, f := range o.Filters {
+			filters = append(filters, f.Key+"="+f.Value)
+		}
+		if len(filters) > 0 {
+			who += " (" + strings.Join(filters, ", ") + ")"
 		}
 		if o.Service {
 			who += " (service)"

@@ -36,9 +36,15 @@ func TestWindowsText(t *testing.T) {
 		{name: "a step's latency", burn: burns(2, 1.5),
 			o:    slo.Objective{Kind: slo.KindLatency, Op: slo.LT, Target: 0.8, Stat: slo.Percentile, Percentile: 99, Step: "login"},
 			want: "login within 800ms 98% and 98.5% < 99% over 1h and 5m"},
-		{name: "the iteration's service latency", burn: burns(0.5, 0.5),
+		{name: "every request's service latency", burn: burns(0.5, 0.5),
 			o:    slo.Objective{Kind: slo.KindLatency, Op: slo.LE, Target: 0.3, Stat: slo.Percentile, Percentile: 99.9, Service: true},
-			want: "iterations (service) within 300ms 99.95% and 99.95% ≥ 99.9% over 1h and 5m"},
+			want: "requests (service) within 300ms 99.95% and 99.95% ≥ 99.9% over 1h and 5m"},
+		{name: "the iteration's latency", burn: burns(0.5, 0.5),
+			o:    slo.Objective{Kind: slo.KindLatency, Op: slo.LE, Target: 0.3, Stat: slo.Percentile, Percentile: 99.9, Iteration: true},
+			want: "iterations within 300ms 99.95% and 99.95% ≥ 99.9% over 1h and 5m"},
+		{name: "tagged requests' latency", burn: burns(0.5, 0.5),
+			o:    slo.Objective{Kind: slo.KindLatency, Op: slo.LE, Target: 0.3, Stat: slo.Percentile, Percentile: 99.9, Filters: []slo.Filter{{Key: "region", Value: "eu"}}},
+			want: "requests (region=eu) within 300ms 99.95% and 99.95% ≥ 99.9% over 1h and 5m"},
 		{name: "no error budget: nothing to say", o: slo.Objective{Kind: slo.KindRPS, Op: slo.GE, Target: 5}, burn: burns(1, 1)},
 	}
 	for _, tt := range tests {

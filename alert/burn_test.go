@@ -54,7 +54,7 @@ func TestMeasure(t *testing.T) {
 				30 * time.Second: {Rate: 0, Span: 30 * time.Second},
 			}},
 		{name: "p99 of the iteration below 50ms: the slow ones are bad", snaps: snaps,
-			o: slo.Objective{Kind: slo.KindLatency, Op: slo.LT, Target: 0.05, Stat: slo.Percentile, Percentile: 99},
+			o: slo.Objective{Kind: slo.KindLatency, Op: slo.LT, Target: 0.05, Stat: slo.Percentile, Percentile: 99, Iteration: true},
 			want: map[time.Duration]alert.Burn{
 				5 * time.Minute:  {Rate: 5, Span: time.Minute},
 				30 * time.Second: {Rate: 0, Span: 30 * time.Second},

@@ -39,12 +39,35 @@ type Observation struct {
 	// of the policy (see Measure). A window without data is absent: right
 	// after a restart the in-memory stats are empty, and that must neither
 	// fire nor resolve anything.
-	Burn      map[time.Duration]Burn
+	Burn map[time.Duration]Burn
+	// Level, for an objective without an error budget (tls_expiry), is
+	// its state instead of a burn: see Level.
+	Level     *Level
 	TopErrors []Count
 	TopStatus []Count
+	Failure   *Failure // the check's top reason lately, with a sample
 
 	removed bool // the check or SLO left the configuration
 }
+
+// Level is the state of an objective without an error budget, such as
+// tls_expiry > 14d: it has no burn rate, so its alert fires while the
+// objective fails and resolves once it holds again, after the same quiet
+// (resolve_after evaluations over resolve_for) as a burn-rate alert.
+type Level struct {
+	// Known is false without data: such an evaluation neither fires nor
+	// resolves anything.
+	Known   bool
+	Failing bool
+	// Observed is what the objective measured, for the notification:
+	// "9.5d (the certificate of shop.example.com (step login) expires …)".
+	Observed string
+}
+
+// LevelSeverity is the severity of a Level alert: a threshold crossed days
+// ahead of an outage (a certificate that expires in two weeks) is a ticket,
+// not a page.
+const LevelSeverity = "ticket"
 
 // ManagerOptions configure a Manager. Store is required; everything else
 // has a default.
@@ -404,10 +427,11 @@ func (m *Manager) apply(t transition, now time.Time) {
 	wasFiring := t.prev != nil && t.prev.Firing
 	switch {
 	case st.Firing && (!wasFiring || t.prev.AlertID != st.AlertID):
-		m.log.Info("alert firing", "check", st.Check, "slo", st.SLO, "severity", st.Severity,
-			"window", st.Window, "burn_rate", st.BurnRate, "silenced", st.Silenced)
+		m.log.Warn("alert firing", "check", st.Check, "slo", st.SLO, "severity", st.Severity,
+			"window", st.Window, "burn_rate", st.BurnRate, "observed", m.o.Secrets.String(m.observed(st, t.obs)), "silenced", st.Silenced)
 	case !st.Firing && wasFiring:
-		m.log.Info("alert resolved", "check", st.Check, "slo", st.SLO,
+		m.log.Info("alert resolved", "check", st.Check, "slo", st.SLO, "burn_rate", st.BurnRate,
+			"observed", m.o.Secrets.String(m.observed(st, t.obs)),
 			"fired_for", now.Sub(st.Since).Round(time.Second).String(), "silenced", st.Silenced)
 	case st.Firing && slices.Contains(t.kinds, Firing):
 		m.log.Info("alert silence ended: paging now", "check", st.Check, "slo", st.SLO)
@@ -430,11 +454,17 @@ func (m *Manager) apply(t transition, now time.Time) {
 func (m *Manager) step(st *AlertState, o *Observation, now time.Time) []Kind {
 	p := &m.o.Policy
 	v, rule := judge(p, o.Burn)
+	if o.Level != nil {
+		v, rule = judgeLevel(o.Level)
+	}
 	if v == bad && !st.Firing {
 		*st = AlertState{
 			Check: o.Check, SLO: o.SLO, Firing: true, AlertID: newID(), Since: now,
 			Severity: rule.Severity, Window: windowText(rule), RuleLong: rule.Long, RuleShort: rule.Short,
 			BurnRate: o.Burn[rule.Long].Rate,
+		}
+		if o.Level != nil {
+			st.Window = "" // no windows: the objective itself failed
 		}
 		st.Silenced = m.silenced(o, st.Severity, now)
 		if st.Silenced {
@@ -479,6 +509,18 @@ func (m *Manager) step(st *AlertState, o *Observation, now time.Time) []Kind {
 }
 
 func windowText(w BurnWindow) string { return shortDur(w.Long) + "/" + shortDur(w.Short) }
+
+// judgeLevel judges a Level as judge does burn rates: bad while failing,
+// quiet while holding, no data without it.
+func judgeLevel(l *Level) (verdict, BurnWindow) {
+	switch {
+	case !l.Known:
+		return noData, BurnWindow{}
+	case l.Failing:
+		return bad, BurnWindow{Severity: LevelSeverity}
+	}
+	return quiet, BurnWindow{}
+}
 
 // shortDur prints 1h0m0s as 1h and 5m0s as 5m.
 func shortDur(d time.Duration) string {
@@ -578,8 +620,10 @@ func (m *Manager) notification(st *AlertState, o *Observation, k Kind, now time.
 		BurnRate: st.BurnRate, Window: st.Window, Since: st.Since,
 		TopErrors:  counts(o.TopErrors, text),
 		TopStatus:  counts(o.TopStatus, text),
+		Failure:    failure(o.Failure, text),
 		StatusURL:  text(o.StatusURL, maxURL),
 		RunbookURL: text(o.RunbookURL, maxURL),
+		Threshold:  o.Level != nil,
 	}
 	if len(o.Labels) > 0 {
 		n.Labels = make(map[string]string, min(len(o.Labels), maxLabels))
@@ -606,6 +650,9 @@ func (m *Manager) observed(st *AlertState, o *Observation) string {
 	if o.removed {
 		return "removed from the configuration"
 	}
+	if o.Level != nil {
+		return o.Level.Observed
+	}
 	rule := BurnWindow{Long: st.RuleLong, Short: st.RuleShort}
 	if rule.Short == 0 {
 		// Stored before the short window was: the policy's rule.
@@ -617,6 +664,38 @@ func (m *Manager) observed(st *AlertState, o *Observation) string {
 		}
 	}
 	return windowsText(o.Objective, rule, o.Burn)
+}
+
+// A notification's sample is smaller than a report's: it waits in the
+// outbox (10,000 notifications at most) and a Slack message shows a few
+// lines of it.
+const (
+	maxNoteBody    = 512
+	maxNoteHeaders = 8
+)
+
+// failure copies an observation's top failure for a notification, its
+// texts redacted and bounded.
+func failure(f *Failure, text func(string, int) string) *Failure {
+	if f == nil {
+		return nil
+	}
+	out := &Failure{Reason: text(f.Reason, maxText), Count: f.Count}
+	if f.Sample != nil {
+		s := *f.Sample
+		s.Error = text(s.Error, maxText)
+		s.Request.URL = text(s.Request.URL, maxURL)
+		s.Request.Body = text(s.Request.Body, maxNoteBody)
+		s.Request.Headers = s.Request.Headers[:min(len(s.Request.Headers), maxNoteHeaders):min(len(s.Request.Headers), maxNoteHeaders)]
+		if s.Response != nil {
+			r := *s.Response
+			r.Body = text(r.Body, maxNoteBody)
+			r.Headers = r.Headers[:min(len(r.Headers), maxNoteHeaders):min(len(r.Headers), maxNoteHeaders)]
+			s.Response = &r
+		}
+		out.Sample = &s
+	}
+	return out
 }
 
 func counts(cs []Count, text func(string, int) string) []Count {

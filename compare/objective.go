@@ -98,7 +98,10 @@ func (o Objective) word() string {
 // latencyObjective is the slo.Objective naming o's latency series, for
 // slo.LatencyHistogram.
 func (o Objective) latencyObjective() slo.Objective {
-	return slo.Objective{Kind: slo.KindLatency, Stat: slo.Percentile, Percentile: o.Percentile, Step: o.Step, Service: o.Service}
+	// Without a step, compare reads the whole iteration (or, for service
+	// latency, every request), as it always has.
+	return slo.Objective{Kind: slo.KindLatency, Stat: slo.Percentile, Percentile: o.Percentile, Step: o.Step, Service: o.Service,
+		Iteration: o.Step == "" && !o.Service}
 }
 
 // Subject names what is compared: "p99(login)", "latency(service)",
@@ -112,10 +115,12 @@ func (o Objective) Subject() string {
 	case Latency:
 		// The SLO grammar prints the series' arguments; only the name differs.
 		p := o.latencyObjective()
-		p.Percentile = 50
+		p.Percentile, p.Iteration = 50, false
 		return "latency" + strings.TrimPrefix(p.Subject(), "p50")
 	}
-	return o.latencyObjective().Subject()
+	p := o.latencyObjective()
+	p.Iteration = false // compare's own default, unwritten
+	return p.Subject()
 }
 
 // String is the canonical expression: "p99(login) not worse by more than 10%".
@@ -270,6 +275,9 @@ func parseComparedSubject(o *Objective, subject string) error {
 		if err != nil {
 			return err
 		}
+		if len(so.Filters) > 0 || so.Iteration {
+			return fmt.Errorf("latency%s: compare judges latency per step, without filters", rest)
+		}
 		o.Measure, o.Step, o.Service = Latency, so.Step, so.Service
 		o.Unit = Relative
 		return nil
@@ -277,6 +285,9 @@ func parseComparedSubject(o *Objective, subject string) error {
 	so, err := slo.ParseSubject(subject)
 	if err != nil {
 		return fmt.Errorf("%w; or latency, the typical latency", err)
+	}
+	if len(so.Filters) > 0 || so.Iteration || so.Kind != slo.KindLatency && so.Step != "" {
+		return fmt.Errorf("%s: compare judges errors and success over whole iterations and latency per step, without filters", so.Subject())
 	}
 	switch {
 	case so.Kind == slo.KindErrors:

@@ -55,11 +55,11 @@ func TestParseObjectiveErrors(t *testing.T) {
 		{"not worse", `objective "not worse": col 1: want a subject before "not" (p99, p50(login), latency, errors or success)`},
 		{"p100 not worse", `objective "p100 not worse": col 1: unknown metric "p100" (want pNN with 0 < NN < 100, max, mean, errors, success or rps); or latency, the typical latency`},
 		{"latncy not worse", `objective "latncy not worse": col 1: unknown metric "latncy" (want pNN, max, mean, errors, success or rps); or latency, the typical latency`},
-		{"latency(a, b, c) not worse", `objective "latency(a, b, c) not worse": col 1: too many arguments "a, b, c" (want STEP or STEP, service)`},
+		{"latency(a, b, c) not worse", `objective "latency(a, b, c) not worse": col 1: two steps "a" and "b": an objective names at most one (or select several by a tag, like region=eu)`},
 		{"max not worse by more than 10%", `objective "max not worse by more than 10%": col 1: max cannot be compared statistically: it is one request, the slowest; compare p99 or p99.9`},
 		{"mean(login) not worse", `objective "mean(login) not worse": col 1: mean(login) is not compared: one slow outlier moves it; compare latency (the typical shift) or a percentile`},
 		{"rps not lower", `objective "rps not lower": col 1: rps cannot be compared: one schedule drives both versions at the same rate; compare latency or errors`},
-		{"errors(login) not higher", `objective "errors(login) not higher": col 1: errors takes no step (it counts whole iterations); or latency, the typical latency`},
+		{"errors(login) not higher", `objective "errors(login) not higher": col 1: errors(login): compare judges errors and success over whole iterations and latency per step, without filters`},
 		{"p99 not", `objective "p99 not": col 8: want "worse" after "not"`},
 		{"p99 not lower", `objective "p99 not lower": col 9: p99 is worse when higher: write "p99 not worse"`},
 		{"errors not lower by more than 1pp", `objective "errors not lower by more than 1pp": col 12: errors is worse when higher: write "errors not higher"`},
@@ -78,7 +78,9 @@ func TestParseObjectiveErrors(t *testing.T) {
 		{"errors not higher by more than 5ms", `objective "errors not higher by more than 5ms": col 32: "5ms": want percentage points like 0.1pp`},
 		{"success not lower by more than 101pp", `objective "success not lower by more than 101pp": col 32: "101pp": want percentage points from 0pp to 100pp, like 0.1pp`},
 		{"p99 not worse by more than 10% please", `objective "p99 not worse by more than 10% please": col 32: unexpected "please" after the amount`},
-		{"p99(lögin) not worse by more than x", `objective "p99(lögin) not worse by more than x": col 35: "x": want a share of the baseline like 10%, or a latency like 5ms (a latency up to 1h)`},
+		{"p99(lögin) not worse by more than x", `objective "p99(lögin) not worse by more than x": col 1: bad argument "lögin" (want a step name, iteration, service, or a filter like method=POST, status=5xx or region=eu); or latency, the typical latency`},
+		{"p99(login) not worse by more than x", `objective "p99(login) not worse by more than x": col 35: "x": want a share of the baseline like 10%, or a latency like 5ms (a latency up to 1h)`},
+		{"p99(region=eu) not worse", `objective "p99(region=eu) not worse": col 1: p99(region=eu): compare judges errors and success over whole iterations and latency per step, without filters`},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			_, err := ParseObjective(tc.in)

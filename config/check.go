@@ -15,6 +15,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"github.com/canaryproj/canary/internal/limits"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/redact"
@@ -36,6 +37,10 @@ type Check struct {
 	MinSamples   int64
 	SlackChannel string
 	RunbookURL   string
+	// Comparison, when set, makes this a comparison check: its scenario
+	// runs against a baseline and a candidate, judged by relative
+	// objectives instead of SLOs.
+	Comparison *Comparison
 	// Fingerprint changes whenever anything that defines the check does:
 	// its YAML, and the files its scenario, profile and data come from. A
 	// reload keeps the running state of checks whose fingerprint is the same.
@@ -49,10 +54,13 @@ type checkYAML struct {
 	Profile    *yaml.Node        `yaml:"profile"`
 	Schedule   string            `yaml:"schedule"`
 	Labels     map[string]string `yaml:"labels"`
-	SLOs       []sloYAML         `yaml:"slos"`
+	SLOs       *yaml.Node        `yaml:"slos"`
 	Window     time.Duration     `yaml:"window"`
 	MinSamples *int              `yaml:"min_samples"`
 	Alert      checkAlertYAML    `yaml:"alert"`
+	Baseline   string            `yaml:"baseline"`
+	Candidate  string            `yaml:"candidate"`
+	Objectives []string          `yaml:"objectives"`
 }
 
 type checkAlertYAML struct {
@@ -60,11 +68,17 @@ type checkAlertYAML struct {
 	RunbookURL   string `yaml:"runbook_url"`
 }
 
+// sloYAML is an objective in the structured form; the expression form
+// (text, or a mapping with expr) is scenario.DecodeSLO's.
 type sloYAML struct {
-	Name    string       `yaml:"name" required:"true"`
-	Success string       `yaml:"success"`
-	Errors  string       `yaml:"errors"`
-	Latency *latencyYAML `yaml:"latency"`
+	Name        string       `yaml:"name" required:"true"`
+	Success     string       `yaml:"success"`
+	Errors      string       `yaml:"errors"`
+	Latency     *latencyYAML `yaml:"latency"`
+	AbortOnFail *yaml.Node   `yaml:"abort_on_fail"`
+	// TLSExpiry is how long before its expiry every certificate the check
+	// is served must be: "14d" is the objective tls_expiry > 14d.
+	TLSExpiry string `yaml:"tls_expiry"`
 }
 
 type latencyYAML struct {
@@ -81,7 +95,7 @@ var (
 
 // loadCheck resolves one check; problems go to d (or, for referenced files,
 // are reported with their own positions).
-func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, baseDir string, env func(string) (string, bool), secrets *redact.Set) *Check {
+func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, baseDir string, env func(string) (string, bool), secrets *redact.Set, unset *yamlfile.Unset) *Check {
 	ck := &Check{
 		Name: cy.Name, Labels: cy.Labels, Window: cy.Window, MinSamples: DefaultMinSamples,
 		SlackChannel: cy.Alert.SlackChannel, RunbookURL: cy.Alert.RunbookURL, ScheduleText: cy.Schedule,
@@ -111,17 +125,17 @@ func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, base
 	if sn := yamlfile.Resolve(cy.Scenario); sn != nil {
 		ck.Scenario = referenced(d, sn, "scenario", cy.Name, baseDir, &files,
 			func(p string) (*scenario.Scenario, error) {
-				return scenario.Load(p, scenario.LoadOptions{Env: env, Secrets: secrets})
+				return scenario.Load(p, scenario.LoadOptions{Env: env, Secrets: secrets, Unset: unset})
 			},
 			func(n *yaml.Node) *scenario.Scenario {
-				return scenario.Decode(d, n, scenario.LoadOptions{Env: env, BaseDir: baseDir, Secrets: secrets})
+				return scenario.Decode(d, n, scenario.LoadOptions{Env: env, BaseDir: baseDir, Secrets: secrets, Unset: unset})
 			})
 	}
 	// Profile: a path, an inline mapping, or absent (a light monitor).
 	if pn := yamlfile.Resolve(cy.Profile); pn != nil && !yamlfile.IsNull(pn) {
 		ck.Profile = referenced(d, pn, "profile", cy.Name, baseDir, &files,
 			func(p string) (*profiles.Profile, error) {
-				return profiles.Load(p, yamlfile.Options{Env: env, Secrets: secrets})
+				return profiles.Load(p, yamlfile.Options{Env: env, Secrets: secrets, Unset: unset})
 			},
 			func(n *yaml.Node) *profiles.Profile { return profiles.Decode(d, n) })
 	} else {
@@ -145,68 +159,137 @@ func (c *Config) loadCheck(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, base
 		// A continuous check repeats its stages forever.
 		ck.Profile = ck.Profile.Looping()
 	}
-	ck.SLOs = loadSLOs(d, yamlfile.Child(n, "slos"), cy, ck.Scenario)
+	ck.SLOs = loadSLOs(d, yamlfile.Child(n, "slos"), ck.Scenario)
+	ck.Comparison = loadComparison(d, n, cy, ck.Scenario)
 	ck.Fingerprint = fingerprint(n, files, ck.Scenario)
 	return ck
 }
 
-func loadSLOs(d *yamlfile.Decoder, n *yaml.Node, cy checkYAML, sc *scenario.Scenario) []slo.Objective {
-	if len(cy.SLOs) > MaxSLOsPerCheck {
-		d.Errorf(n, "too many SLOs (%d); at most %d", len(cy.SLOs), MaxSLOsPerCheck)
+// loadSLOs reads a check's slos: each in the objective grammar ("p99(login)
+// < 300ms", or {name, expr, abort_on_fail}) or in the structured form
+// ({name, success | errors | latency}). A check without slos takes its
+// scenario's own.
+func loadSLOs(d *yamlfile.Decoder, n *yaml.Node, sc *scenario.Scenario) []slo.Objective {
+	n = yamlfile.Resolve(n)
+	if n == nil || yamlfile.IsNull(n) {
+		if sc != nil {
+			return sc.SLOs
+		}
+		return nil
 	}
-	var steps []string
+	if n.Kind != yaml.SequenceNode {
+		d.Errorf(n, "slos: want a list of objectives, not %s", yamlfile.KindName(n))
+		return nil
+	}
+	if len(n.Content) > MaxSLOsPerCheck {
+		d.Errorf(n, "too many SLOs (%d); at most %d", len(n.Content), MaxSLOsPerCheck)
+	}
+	var steps []slo.StepInfo
 	if sc != nil {
-		steps = slices.Compact(slices.Sorted(slices.Values(sc.StepNames())))
+		steps = sc.StepInfos()
 	}
 	seen := map[string]bool{}
 	var out []slo.Objective
-	for i, s := range cy.SLOs {
-		item := yamlfile.Item(n, i)
-		if seen[s.Name] {
-			d.Errorf(yamlfile.Child(item, "name"), "duplicate SLO name %q", s.Name)
+	dup := func(n *yaml.Node, name string) bool {
+		if seen[name] {
+			d.Errorf(n, "duplicate SLO name %q", name)
+			return true
 		}
-		seen[s.Name] = true
-		if s.Name != "" && !nameRE.MatchString(s.Name) {
-			d.Errorf(yamlfile.Child(item, "name"), "SLO name %q: use lower-case letters, digits, '-' and '_'", s.Name)
+		seen[name] = true
+		return false
+	}
+	for _, item := range n.Content {
+		var o slo.Objective
+		var ok bool
+		// A name written out is checked for duplicates even when the rest
+		// of the objective is wrong.
+		nn := yamlfile.Child(item, "name")
+		named := nn != nil && nn.Kind == yaml.ScalarNode && nn.Value != ""
+		again := named && dup(nn, nn.Value)
+		if r := yamlfile.Resolve(item); r != nil && (r.Kind == yaml.ScalarNode || yamlfile.Child(r, "expr") != nil) {
+			o, ok = scenario.DecodeSLO(d, item, steps)
+		} else {
+			o, ok = structuredSLO(d, item, steps)
 		}
-		kinds := 0
-		o := slo.Objective{Name: s.Name}
-		ratio := func(key, text string, kind slo.Kind, op slo.Op) {
-			kinds++
-			v, err := slo.ParseRatio(text)
-			if err != nil {
-				d.Errorf(yamlfile.Child(item, key), "%s %q: %v", key, text, err)
-			}
-			o.Kind, o.Op, o.Target = kind, op, v
-		}
-		if s.Success != "" {
-			ratio("success", s.Success, slo.KindSuccess, slo.GE)
-		}
-		if s.Errors != "" {
-			ratio("errors", s.Errors, slo.KindErrors, slo.LT)
-		}
-		if l := s.Latency; l != nil {
-			kinds++
-			ln := yamlfile.Child(item, "latency")
-			if l.Percentile <= 0 || l.Percentile >= 100 {
-				d.Errorf(yamlfile.Child(ln, "percentile"), "percentile %v must be between 0 and 100 (exclusive)", l.Percentile)
-			}
-			if l.Below <= 0 {
-				d.Errorf(yamlfile.Child(ln, "below"), "below must be a positive duration")
-			}
-			if l.Step != "" && sc != nil && !slices.Contains(steps, l.Step) {
-				d.Errorf(yamlfile.Child(ln, "step"), "step %q is not in the scenario (steps: %s)", l.Step, strings.Join(steps, ", "))
-			}
-			o.Kind, o.Op, o.Target = slo.KindLatency, slo.LT, l.Below.Seconds()
-			o.Stat, o.Percentile, o.Step, o.Service = slo.Percentile, l.Percentile, l.Step, l.Service
-		}
-		if kinds != 1 {
-			d.Errorf(item, "SLO %q: give exactly one of success, errors or latency", s.Name)
+		if !ok || again || !named && dup(item, o.Name) {
 			continue
 		}
 		out = append(out, o)
 	}
 	return out
+}
+
+// structuredSLO reads an objective in the structured form: {name, success}
+// (iteration success ratio), {name, errors}, or {name, latency: {step,
+// percentile, below, service}}.
+func structuredSLO(d *yamlfile.Decoder, item *yaml.Node, steps []slo.StepInfo) (slo.Objective, bool) {
+	var s sloYAML
+	failed := d.Failed()
+	d.Decode(item, &s)
+	if d.Failed() && !failed {
+		return slo.Objective{}, false
+	}
+	if s.Name != "" && !nameRE.MatchString(s.Name) {
+		d.Errorf(yamlfile.Child(item, "name"), "SLO name %q: use lower-case letters, digits, '-' and '_'", s.Name)
+	}
+	kinds := 0
+	o := slo.Objective{Name: s.Name}
+	ratio := func(key, text string, kind slo.Kind, op slo.Op) {
+		kinds++
+		v, err := slo.ParseRatio(text)
+		if err != nil {
+			d.Errorf(yamlfile.Child(item, key), "%s %q: %v", key, text, err)
+		}
+		o.Kind, o.Op, o.Target = kind, op, v
+	}
+	if s.Success != "" {
+		ratio("success", s.Success, slo.KindSuccess, slo.GE)
+	}
+	if s.Errors != "" {
+		ratio("errors", s.Errors, slo.KindErrors, slo.LT)
+	}
+	if l := s.Latency; l != nil {
+		kinds++
+		ln := yamlfile.Child(item, "latency")
+		if l.Percentile <= 0 || l.Percentile >= 100 {
+			d.Errorf(yamlfile.Child(ln, "percentile"), "percentile %v must be between 0 and 100 (exclusive)", l.Percentile)
+		}
+		if l.Below <= 0 {
+			d.Errorf(yamlfile.Child(ln, "below"), "below must be a positive duration")
+		}
+		o.Kind, o.Op, o.Target = slo.KindLatency, slo.LT, l.Below.Seconds()
+		o.Stat, o.Percentile, o.Step, o.Service = slo.Percentile, l.Percentile, l.Step, l.Service
+		if len(steps) > 0 {
+			if err := o.Bind(steps); err != nil {
+				d.Errorf(yamlfile.Child(ln, "step"), "step %q is not in the scenario (steps: %s)", l.Step, strings.Join(stepNames(steps), ", "))
+				return o, false
+			}
+		}
+	}
+	if s.TLSExpiry != "" {
+		kinds++
+		v, err := slo.ParseExpiry(s.TLSExpiry)
+		if err != nil {
+			d.Errorf(yamlfile.Child(item, "tls_expiry"), "tls_expiry %q: %v", s.TLSExpiry, err)
+		}
+		o.Kind, o.Op, o.Target = slo.KindTLSExpiry, slo.GT, v.Seconds()
+	}
+	if kinds != 1 {
+		d.Errorf(item, "SLO %q: give exactly one of success, errors, latency or tls_expiry (or an expression: expr: \"p99(login) < 800ms\")", s.Name)
+		return o, false
+	}
+	if an := yamlfile.Child(item, "abort_on_fail"); an != nil {
+		o.Abort = scenario.DecodeAbort(d, an)
+	}
+	return o, true
+}
+
+func stepNames(steps []slo.StepInfo) []string {
+	names := make([]string, len(steps))
+	for i, st := range steps {
+		names[i] = st.Name
+	}
+	return slices.Compact(slices.Sorted(slices.Values(names)))
 }
 
 // referenced is a check's scenario or profile: a path (relative to the
@@ -222,7 +305,8 @@ func referenced[T any](d *yamlfile.Decoder, n *yaml.Node, what, check, baseDir s
 	*files = append(*files, p)
 	v, err := load(p)
 	if err != nil {
-		d.Report(n, prefixed(fmt.Sprintf("check %q: %s", check, what), err))
+		// Load's errors say what they are about ("scenario x.yaml: …").
+		d.Report(n, prefixed(fmt.Sprintf("check %q", check), err))
 	}
 	return v
 }
@@ -246,8 +330,12 @@ func fingerprint(n *yaml.Node, files []string, sc *scenario.Scenario) string {
 	}
 	for _, f := range files {
 		h.Write([]byte(f))
-		if b, err := os.ReadFile(f); err == nil {
-			h.Write(b)
+		// Only regular files, and no more than a data file may hold: a
+		// path such as /dev/zero or a FIFO must not hang a reload.
+		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() {
+			if b, err := limits.ReadFile(f, limits.MaxDataBytes); err == nil {
+				h.Write(b)
+			}
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]

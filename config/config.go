@@ -6,10 +6,10 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/scenario"
 )
 
 // Defaults and bounds of the daemon config.
@@ -63,6 +64,20 @@ type Config struct {
 	Policy alert.Policy
 	// Secrets holds every value that came from the environment.
 	Secrets *redact.Set
+	// Warnings are the unset ${VAR}s of a config read with
+	// Options.AllowUnset, in the config and the files it names.
+	Warnings []*yamlfile.Error
+}
+
+// Options control how a config is read.
+type Options struct {
+	// Env looks up ${VAR}s.
+	Env func(string) (string, bool)
+	// AllowUnset makes an unset ${VAR} a warning (Config.Warnings) instead
+	// of an error, for the commands that read a config without running it
+	// (validate, rules, dashboards, gate --prometheus): they need none of
+	// its secrets. The daemon reads strictly.
+	AllowUnset bool
 }
 
 // Server is the `server` block.
@@ -119,21 +134,40 @@ type configYAML struct {
 // as file:line:col (problems inside a referenced scenario or profile file
 // carry that file's name). env looks up ${VAR}s.
 func Load(path string, env func(string) (string, bool)) (*Config, error) {
-	data, err := os.ReadFile(path)
+	return LoadWith(context.Background(), path, Options{Env: env})
+}
+
+// LoadWith is Load with options. It stops between the checks (each may
+// read files) once ctx ends, with ctx's cause.
+func LoadWith(ctx context.Context, path string, o Options) (*Config, error) {
+	data, err := yamlfile.ReadFile("config", path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
-	return Parse(path, data, env)
+	return ParseWith(ctx, path, data, o)
 }
 
 // Parse is Load on bytes read from file.
 func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	return ParseWith(context.Background(), file, data, Options{Env: env})
+}
+
+// ParseWith is LoadWith on bytes read from file.
+func ParseWith(ctx context.Context, file string, data []byte, o Options) (*Config, error) {
 	root, err := yamlfile.Parse(file, data)
 	if err != nil {
 		return nil, err
 	}
+	if err := wrongKind(file, root, KindConfig); err != nil {
+		return nil, err
+	}
+	env := o.Env
+	var unset *yamlfile.Unset
+	if o.AllowUnset {
+		unset = &yamlfile.Unset{}
+	}
 	secrets := &redact.Set{}
-	d := yamlfile.NewDecoder(file, yamlfile.Options{Env: env, Secrets: secrets})
+	d := yamlfile.NewDecoder(file, yamlfile.Options{Env: env, Secrets: secrets, Unset: unset})
 	var raw configYAML
 	d.Decode(root, &raw)
 	baseDir := filepath.Dir(file)
@@ -160,21 +194,18 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, 
 	seen := map[string]bool{}
 	var peak float64
 	for i, cy := range raw.Checks {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
 		n := yamlfile.Item(checksNode, i)
-		ck := c.loadCheck(d, n, cy, baseDir, env, secrets)
+		ck := c.loadCheck(d, n, cy, baseDir, env, secrets, unset)
 		if seen[ck.Name] {
 			d.Errorf(yamlfile.Child(n, "name"), "duplicate check name %q", ck.Name)
 		}
 		seen[ck.Name] = true
-		if ck.Scenario != nil {
-			for _, h := range ck.Scenario.StaticHosts() {
-				if err := c.HostAllowed(h); err != nil {
-					d.Errorf(yamlfile.Child(n, "scenario"), "check %q: %v", ck.Name, err)
-				}
-			}
-		}
+		c.checkHosts(d, n, ck)
 		if ck.Profile != nil && ck.Profile.Model == profiles.Open && ck.Schedule == nil {
-			peak += ck.Profile.PeakTarget()
+			peak += ck.Profile.PeakTarget() * float64(ck.Sides())
 		}
 		c.Checks = append(c.Checks, ck)
 	}
@@ -182,8 +213,9 @@ func Parse(file string, data []byte, env func(string) (string, bool)) (*Config, 
 		d.Errorf(checksNode, "the checks' rates add up to %.4g/s, over max_rate %.4g/s; lower them or raise max_rate", peak, c.MaxRate)
 	}
 	if err := d.Err(); err != nil {
-		return nil, err
+		return nil, unset.Join(err)
 	}
+	c.Warnings = unset.Warnings()
 	return c, nil
 }
 
@@ -324,6 +356,29 @@ func (c *Config) HostAllowed(host string) error {
 		}
 	}
 	return fmt.Errorf("host %q is not in allowed_hosts %v", h, c.AllowedHosts)
+}
+
+// checkHosts reports the hosts a check's requests go to that
+// allowed_hosts does not allow: its scenario's, or a comparison's base URLs.
+func (c *Config) checkHosts(d *yamlfile.Decoder, n *yaml.Node, ck *Check) {
+	type source struct {
+		key string
+		sc  *scenario.Scenario
+	}
+	sources := []source{{"scenario", ck.Scenario}}
+	if cmp := ck.Comparison; cmp != nil {
+		sources = []source{{"baseline", cmp.Baseline}, {"candidate", cmp.Candidate}}
+	}
+	for _, s := range sources {
+		if s.sc == nil {
+			continue
+		}
+		for _, h := range s.sc.StaticHosts() {
+			if err := c.HostAllowed(h); err != nil {
+				d.Errorf(yamlfile.Child(n, s.key), "check %q: %v", ck.Name, err)
+			}
+		}
+	}
 }
 
 // CheckByName finds a check.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,7 @@ checks:
     slos:
       - {name: availability, success: 99.5%}
       - {name: login-p99, latency: {step: login, percentile: 99, below: 300ms, service: true}}
+      - {name: certificate, tls_expiry: 14d}
   - name: nightly
     scenario: shop.yaml
     profile: {constant: {target: 2, duration: 1m}}
@@ -79,8 +81,10 @@ checks:
 	assert.Equal(t, DefaultWindow, shop.Window)
 	assert.Equal(t, int64(DefaultMinSamples), shop.MinSamples)
 	assert.True(t, shop.Profile.Loop, "no profile: the light monitor, repeated")
-	require.Len(t, shop.SLOs, 2)
-	assert.Equal(t, slo.Objective{Name: "login-p99", Kind: slo.KindLatency, Op: slo.LT, Target: 0.3, Stat: slo.Percentile, Percentile: 99, Step: "login", Service: true}, shop.SLOs[1])
+	require.Len(t, shop.SLOs, 3)
+	assert.Equal(t, slo.Objective{Name: "login-p99", Kind: slo.KindLatency, Op: slo.LT, Target: 0.3, Stat: slo.Percentile, Percentile: 99, Step: "login", Service: true, Steps: []string{"login"}}, shop.SLOs[1])
+	assert.Equal(t, slo.Objective{Name: "certificate", Kind: slo.KindTLSExpiry, Op: slo.GT, Target: (14 * 24 * time.Hour).Seconds()}, shop.SLOs[2])
+	assert.Equal(t, "tls_expiry>14d", shop.SLOs[2].String())
 
 	nightly := cfg.CheckByName("nightly")
 	require.NotNil(t, nightly)
@@ -104,6 +108,74 @@ checks:
 			assert.EqualError(t, err, tc.err, tc.host)
 		}
 	}
+}
+
+// One objective grammar: a check's slos take the expression form beside the
+// structured one, and a check without slos takes its scenario's own.
+func TestSLOForms(t *testing.T) {
+	const tagged = `name: shop
+steps:
+  - {name: login, tags: {region: eu}, request: {method: POST, url: "http://127.0.0.1:1/login"}}
+  - {name: cart, tags: {region: us}, request: {url: "http://127.0.0.1:1/cart"}}
+slos:
+  - errors(login) < 0.1%
+  - {expr: "p99 < 500ms", abort_on_fail: {min_samples: 50}}
+`
+	path := write(t, "c.yaml", map[string]string{
+		"shop.yaml": tagged,
+		"c.yaml": `checks:
+  - name: shop
+    scenario: shop.yaml
+    slos:
+      - "p99(cart, region=us) < 400 ms"
+      - {name: eu-errors, expr: "errors(region=eu)<1%", abort_on_fail: true}
+      - {name: availability, success: 99.5%, abort_on_fail: {for: 30s}}
+      - {name: login-p99, latency: {step: login, percentile: 99, below: 800ms}}
+  - name: own
+    scenario: shop.yaml
+`,
+	})
+	cfg, err := Load(path, noEnv)
+	require.NoError(t, err)
+	var got []string
+	for _, o := range cfg.CheckByName("shop").SLOs {
+		got = append(got, o.Name+" = "+o.Spec()+" on "+strings.Join(o.Steps, ","))
+	}
+	assert.Equal(t, []string{
+		"p99(cart, region=us)<400ms = p99(cart, region=us)<400ms on cart",
+		"eu-errors = errors(region=eu)<1% abort_on_fail on login",
+		"availability = success>=99.5% abort_on_fail(for=30s) on ",
+		"login-p99 = p99(login)<800ms on login",
+	}, got)
+	got = nil
+	for _, o := range cfg.CheckByName("own").SLOs {
+		got = append(got, o.Name+" on "+strings.Join(o.Steps, ","))
+	}
+	require.Len(t, cfg.CheckByName("own").SLOs, 2)
+	assert.Equal(t, &slo.Abort{MinSamples: 50}, cfg.CheckByName("own").SLOs[1].Abort)
+	assert.Equal(t, []string{"errors(login)<0.1% on login", "p99<500ms on login,cart"}, got,
+		"a check without slos takes its scenario's")
+
+	bad := write(t, "c.yaml", map[string]string{
+		"shop.yaml": tagged,
+		"c.yaml": `checks:
+  - name: shop
+    scenario: shop.yaml
+    slos:
+      - "errors<1"
+      - {expr: "p99(region=asia) < 1s"}
+      - {expr: "p99<1s abort_on_fail", abort_on_fail: true}
+      - 42ms
+`,
+	})
+	_, err = Load(bad, noEnv)
+	require.Error(t, err)
+	assert.Equal(t, []string{
+		bad + `:5:9: slo "errors<1": value "1": a ratio needs a %: errors<1% is 1 percent, errors<100% is the fraction 1`,
+		bad + `:6:16: slo "p99(region=asia) < 1s": no step has region=asia (steps login: method=POST, region=eu; cart: method=GET, region=us)`,
+		bad + `:7:55: abort_on_fail: the expression has its own abort_on_fail already`,
+		bad + `:8:9: slo "42ms": want METRIC OP VALUE, e.g. p99<300ms, p95(login)<200ms, errors<1%, errors(login)<0.1%, success>=99.9%, rps>=90 (not "42ms")`,
+	}, strings.Split(err.Error(), "\n"))
 }
 
 // Every problem is reported at once, each at its file:line:col.
@@ -180,6 +252,7 @@ func TestParseInvalid(t *testing.T) {
       - {name: a, success: 99%, errors: 1%}
       - {name: a, latency: {step: nope, percentile: 100, below: 0s}}
       - {name: b, success: lots}
+      - {name: c, tls_expiry: soon}
   - name: Shop
     scenario: shop.yaml
 `,
@@ -188,14 +261,15 @@ func TestParseInvalid(t *testing.T) {
 				`5:13: label "slo": want a Prometheus label name other than check, slo and severity`,
 				`6:18: min_samples must not be negative`,
 				`7:15: schedule "every day": expected exactly 5 fields, found 2: [every day] (want a cron expression like "*/15 * * * *" or @hourly)`,
-				`9:9: SLO "a": give exactly one of success, errors or latency`,
+				`9:9: SLO "a": give exactly one of success, errors, latency or tls_expiry (or an expression: expr: "p99(login) < 800ms")`,
 				`10:16: duplicate SLO name "a"`,
 				`10:35: step "nope" is not in the scenario (steps: login)`,
 				`10:53: percentile 100 must be between 0 and 100 (exclusive)`,
 				`10:65: below must be a positive duration`,
 				`11:28: success "lots": want a percentage like 99.5% or a fraction like 0.995`,
-				`12:11: check name "Shop": use lower-case letters, digits, '-' and '_' (it becomes a metric label)`,
-				`12:11: duplicate check name "Shop"`,
+				`12:31: tls_expiry "soon": want a duration like 14d, 2w or 36h`,
+				`13:11: check name "Shop": use lower-case letters, digits, '-' and '_' (it becomes a metric label)`,
+				`13:11: duplicate check name "Shop"`,
 			},
 		},
 		{
@@ -247,7 +321,8 @@ func TestParseReportsReferencedFiles(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
-	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"), noEnv)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "config: open ")
+	path := filepath.Join(t.TempDir(), "nope.yaml")
+	_, err := Load(path, noEnv)
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	assert.Equal(t, "config "+path+": no such file or directory", err.Error())
 }

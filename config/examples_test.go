@@ -17,7 +17,11 @@ func TestExampleConfigLoads(t *testing.T) {
 		names = append(names, ck.Name)
 		assert.NotEmpty(t, ck.Scenario.StepNames(), ck.Name)
 	}
-	assert.Equal(t, []string{"health", "checkout", "shoppers-spike"}, names)
+	assert.Equal(t, []string{"health", "checkout", "shoppers-spike", "candidate"}, names)
+	cmp := cfg.CheckByName("candidate").Comparison
+	require.NotNil(t, cmp, "a comparison check")
+	assert.Equal(t, "http://127.0.0.1:8082", cmp.CandidateURL)
+	assert.Len(t, cmp.Objectives, 3)
 	assert.NotNil(t, cfg.CheckByName("shoppers-spike").Schedule, "a scheduled check")
 	assert.Equal(t, "change-me", cfg.Server.AuthToken, "the token's default applies without CANARY_TOKEN")
 }

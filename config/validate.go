@@ -1,9 +1,8 @@
 package config
 
 import (
+	"context"
 	"fmt"
-	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -14,56 +13,48 @@ import (
 	"github.com/canaryproj/canary/scenario"
 )
 
-// profileKeys are the top-level keys that make a file a profile (stages
-// or one of the shorthands).
-var profileKeys = []string{"rate", "constant", "spike", "sine", "model", "start", "loop", "max_inflight", "max_lag"}
-
 // ValidateFile loads any of canary's YAML files — a scenario, a load profile
 // or a daemon config, told apart by their top-level keys — as the run time
 // would, and describes it ("scenario \"checkout\", 3 steps"). Its error lists
-// every problem as file:line:col.
-func ValidateFile(path string, env func(string) (string, bool)) (string, error) {
-	data, err := os.ReadFile(path)
+// every problem as file:line:col. With o.AllowUnset, the unset ${VAR}s are
+// warnings, returned (and what depends on them is not checked).
+// It stops once ctx ends (between the checks of a config), with ctx's
+// cause.
+func ValidateFile(ctx context.Context, path string, o Options) (kind string, warnings []*yamlfile.Error, err error) {
+	data, err := yamlfile.ReadFile("", path)
 	if err != nil {
-		return "", fmt.Errorf("%s: %v", path, err)
+		return "", nil, err
 	}
 	root, err := yamlfile.Parse(path, data)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
-	keys := map[string]bool{}
-	stepsList := false
-	if root.Kind == yaml.MappingNode {
-		for i := 0; i+1 < len(root.Content); i += 2 {
-			keys[root.Content[i].Value] = true
-			if root.Content[i].Value == "steps" {
-				stepsList = yamlfile.Resolve(root.Content[i+1]).Kind == yaml.SequenceNode
-			}
-		}
+	var unset *yamlfile.Unset
+	if o.AllowUnset {
+		unset = &yamlfile.Unset{}
 	}
-	shorthand := slices.ContainsFunc(profileKeys, func(k string) bool { return keys[k] })
-	switch {
-	case keys["checks"] || keys["server"] || keys["alerting"]:
-		cfg, err := Parse(path, data, env)
+	switch kindOf(root) {
+	case KindConfig:
+		cfg, err := ParseWith(ctx, path, data, o)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return fmt.Sprintf("daemon config, %s", plural(len(cfg.Checks), "check")), nil
-	case keys["steps"] && stepsList, keys["name"] && !keys["stages"] && !keys["steps"] && !shorthand:
-		sc, err := scenario.Parse(path, data, scenario.LoadOptions{Env: env})
+		return fmt.Sprintf("daemon config, %s", plural(len(cfg.Checks), "check")), cfg.Warnings, nil
+	case KindScenario:
+		sc, err := scenario.Parse(path, data, scenario.LoadOptions{Env: o.Env, Unset: unset})
 		if err != nil {
-			return "", err
+			return "", nil, unset.Join(err)
 		}
-		return fmt.Sprintf("scenario %q, %s", sc.Name, plural(len(sc.Steps), "step")), nil
-	case keys["stages"] || keys["steps"] || shorthand:
-		p, err := profiles.Parse(path, data, yamlfile.Options{Env: env})
+		return fmt.Sprintf("scenario %q, %s", sc.Name, plural(len(sc.Steps), "step")), unset.Warnings(), nil
+	case KindProfile:
+		p, err := profiles.Parse(path, data, yamlfile.Options{Env: o.Env, Unset: unset})
 		if err != nil {
-			return "", err
+			return "", nil, unset.Join(err)
 		}
-		return fmt.Sprintf("%s-model profile", p.Model), nil
+		return fmt.Sprintf("%s-model profile", p.Model), unset.Warnings(), nil
 	}
-	return "", fmt.Errorf("%s:1:1: not a scenario (steps:), a profile (stages: or a shorthand) or a daemon config (checks:); keys found: %s",
-		path, strings.Join(slices.Sorted(maps.Keys(keys)), ", "))
+	return "", nil, fmt.Errorf("%s:1:1: not a scenario (steps:), a profile (stages: or a shorthand) or a daemon config (checks:); keys found: %s",
+		path, strings.Join(topKeys(root), ", "))
 }
 
 func plural(n int, word string) string {
@@ -71,4 +62,16 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("1 %s", word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// topKeys lists a mapping's keys, sorted.
+func topKeys(root *yaml.Node) []string {
+	var keys []string
+	if root.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			keys = append(keys, root.Content[i].Value)
+		}
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
 }

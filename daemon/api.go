@@ -32,6 +32,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("POST /-/reload", d.auth(scopeAdmin, d.handleReload))
 	mux.HandleFunc("GET /api/v1/checks", d.handleChecks)
 	mux.HandleFunc("GET /api/v1/checks/{name}/verdict", d.handleVerdict)
+	mux.HandleFunc("GET /api/v1/checks/{name}/failures", d.handleFailures)
 	mux.HandleFunc("GET /api/v1/gate/{name}", d.handleGate)
 	mux.HandleFunc("POST /api/v1/gate/{name}", d.handleGate)
 	mux.HandleFunc("POST /api/v1/runs", d.auth(scopeRuns, d.handleStartRun))
@@ -42,6 +43,7 @@ func (d *Daemon) handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/silences", d.handleSilences)
 	mux.HandleFunc("POST /api/v1/silences", d.auth(scopeAdmin, d.handleAddSilence))
 	mux.HandleFunc("DELETE /api/v1/silences/{id}", d.auth(scopeAdmin, d.handleDeleteSilence))
+	d.badgeRoutes(mux)
 	mux.Handle("/", d.statusPage())
 	srv := d.config().Server
 	return d.limitUnauthenticated(srv.MaxUnauthenticatedRequests, capBodies(srv.MaxBodyBytes, mux))
@@ -246,6 +248,15 @@ type checkSummary struct {
 	ErrorPct     float64           `json:"error_pct"`
 	Labels       map[string]string `json:"labels,omitempty"`
 	Schedule     string            `json:"schedule,omitempty"`
+	// A scheduled check's next run, whether one runs now, and its last
+	// run.
+	NextRun *time.Time  `json:"next_run,omitempty"`
+	Running bool        `json:"running,omitempty"`
+	LastRun *lastRunDoc `json:"last_run,omitempty"`
+	Uptime  []uptimeDoc `json:"uptime"`
+	// Certificates are the chains the check's steps were last served, per
+	// step and host (https only).
+	Certificates []certDoc `json:"certificates,omitempty"`
 }
 
 func (d *Daemon) summaries(now time.Time) []checkSummary {
@@ -268,8 +279,19 @@ func (d *Daemon) summaries(now time.Time) []checkSummary {
 			at := doc.At
 			s.EvaluatedAt = &at
 		}
+		if running, next := r.schedule(); !next.IsZero() {
+			n := next.UTC()
+			s.NextRun, s.Running = &n, running
+		}
 		target, inflight := r.rates()
 		s.TargetRate, s.Inflight = round2(target), inflight
+		s.Uptime = uptimes(r, now)
+		if r.tls != nil {
+			s.Certificates = certDocs(r.tls.list())
+		}
+		if lr := d.lastRun(r, now); lr != nil {
+			s.LastRun = &lastRunDoc{Start: lr.Start.UTC(), End: lr.End.UTC(), Verdict: slo.Verdict(lr.Verdict), Samples: lr.Samples}
+		}
 		win := r.col.Window(now, ck.Window)
 		if n := win.Iterations.Total(); n > 0 {
 			span := min(ck.Window, now.Sub(r.started)).Seconds()
@@ -303,7 +325,7 @@ func (d *Daemon) summaries(now time.Time) []checkSummary {
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
 func (d *Daemon) handleChecks(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]any{"checks": d.summaries(time.Now())})
+	writeJSON(w, http.StatusOK, map[string]any{"checks": d.summaries(d.clk.Now())})
 }
 
 // verdictParams are the query (or Flagger metadata) parameters of the
@@ -337,7 +359,7 @@ func (d *Daemon) parseParams(r *http.Request, run *checkRunner, meta map[string]
 		if err != nil {
 			return p, fmt.Errorf("since %q: want an RFC 3339 time like 2026-11-23T10:00:00Z", v)
 		}
-		if t.After(time.Now()) {
+		if t.After(d.clk.Now()) {
 			return p, fmt.Errorf("since %q is in the future", v)
 		}
 		p.since = t
@@ -363,7 +385,7 @@ func (d *Daemon) handleVerdict(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, d.judge(run, time.Now(), p.window, p.since, p.minSamples))
+	writeJSON(w, http.StatusOK, d.judge(run, d.clk.Now(), p.window, p.since, p.minSamples))
 }
 
 // handleGate answers 200 on pass, 412 on fail, 503 (Retry-After) when
@@ -394,7 +416,7 @@ func (d *Daemon) handleGate(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	doc := d.judge(run, time.Now(), p.window, p.since, p.minSamples)
+	doc := d.judge(run, d.clk.Now(), p.window, p.since, p.minSamples)
 	status := http.StatusOK
 	switch doc.Verdict {
 	case slo.Fail:
@@ -430,7 +452,7 @@ func (d *Daemon) handleAddSilence(w http.ResponseWriter, r *http.Request) {
 		d.failDecode(w, err)
 		return
 	}
-	now := time.Now()
+	now := d.clk.Now()
 	s := alert.Silence{Matchers: req.Matchers, StartsAt: now, Comment: req.Comment, CreatedBy: req.CreatedBy}
 	switch {
 	case req.EndsAt != nil:

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"maps"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,16 +45,41 @@ type Options struct {
 	// Secrets collects every secret seen (config, scenarios); the caller's
 	// log handler should redact with it. Created when nil.
 	Secrets *redact.Set
-	// Clock times distributed runs' deadlines; nil is the wall clock.
+	// Clock paces everything the daemon does over time: the checks' load
+	// and schedules, the once-a-second flushes, the evaluations, the
+	// heartbeat, the reload debounce, the alert manager, the deadlines of
+	// distributed runs. nil is the wall clock.
 	Clock clock.Clock
+	// Listen, when set, overrides server.listen (canary daemon --listen).
+	Listen string
+	// Heartbeat is how often a summary line is logged (DefaultHeartbeat
+	// when 0; never when negative).
+	Heartbeat time.Duration
+	// ResetState moves a damaged state file aside and starts empty
+	// (canary daemon --reset-state); an intact one is kept.
+	ResetState bool
 }
+
+// DefaultHeartbeat is how often the daemon logs its summary line.
+const DefaultHeartbeat = 5 * time.Minute
 
 // ErrBadConfig wraps a config that failed validation at start (exit 2).
 var ErrBadConfig = errors.New("bad config")
 
+// ErrState matches (errors.Is) a state store that cannot be opened at
+// start: damaged, held by another process, or not writable. Its message is
+// the store's, which names the file and the way out.
+var ErrState = errors.New("state store")
+
+type stateError struct{ err error }
+
+func (e stateError) Error() string   { return e.err.Error() }
+func (e stateError) Unwrap() []error { return []error{ErrState, e.err} }
+
 // Daemon is the running monitor.
 type Daemon struct {
 	o       Options
+	clk     clock.Clock
 	log     *slog.Logger
 	secrets *redact.Set
 	reg     *prometheus.Registry
@@ -71,10 +96,15 @@ type Daemon struct {
 	ready     bool
 	rateInUse float64 // iterations/s of running scheduled checks and on-demand runs
 
+	// evaluatedAt is when the last evaluation (verdicts and alerts) was
+	// done, as of the evaluation's time.
+	evaluatedAt time.Time
+
 	reloadMu sync.Mutex // one reload at a time (SIGHUP, API and watcher)
 	runs     *runManager
 	segments *segmentRuns
 	parent   context.Context
+	views    statusCache // the status page's costlier views (status.go)
 }
 
 // New loads the config (an invalid one is ErrBadConfig), opens the state
@@ -89,7 +119,10 @@ func New(o Options) (*Daemon, error) {
 	if o.Secrets == nil {
 		o.Secrets = &redact.Set{}
 	}
-	cfg, err := config.Load(o.ConfigPath, o.Env)
+	if o.Heartbeat == 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	cfg, err := o.load()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
@@ -98,7 +131,7 @@ func New(o Options) (*Daemon, error) {
 		o.Secrets.Merge(ck.Scenario.Secrets)
 	}
 	d := &Daemon{
-		o: o, secrets: o.Secrets, log: o.Logger,
+		o: o, clk: clock.OrReal(o.Clock), secrets: o.Secrets, log: o.Logger,
 		reg: prometheus.NewRegistry(), checks: map[string]*checkRunner{}, cfg: cfg,
 	}
 	d.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -108,16 +141,48 @@ func New(o Options) (*Daemon, error) {
 	if d.api, err = newAPIMetrics(d.reg); err != nil {
 		return nil, err
 	}
-	if d.store, err = store.Open(cfg.StateDir, store.Options{}); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
+	if d.store, err = d.openStore(cfg.StateDir); err != nil {
+		return nil, stateError{err}
 	}
 	if d.alerts, err = d.newAlertManager(cfg); err != nil {
 		d.store.Close()
 		return nil, fmt.Errorf("%w: %w", ErrBadConfig, err)
 	}
 	d.runs = newRunManager(d)
-	d.segments = newSegmentRuns(d, o.Clock)
+	d.segments = newSegmentRuns(d, d.clk)
 	return d, nil
+}
+
+// openStore opens the state store. A damaged file is an error that names
+// it and the way out, unless Options.ResetState: then it is moved aside (a
+// copy kept for a post-mortem) and the daemon starts with an empty store.
+// An intact file is always kept.
+func (d *Daemon) openStore(dir string) (*store.Store, error) {
+	st, err := store.Open(dir, store.Options{})
+	if err == nil || !d.o.ResetState || !errors.Is(err, store.ErrCorrupt) {
+		return st, err
+	}
+	kept, rerr := store.Reset(dir, d.clk.Now())
+	if rerr != nil {
+		return nil, errors.Join(err, rerr)
+	}
+	d.log.Warn("the damaged state file was moved aside; starting with an empty state (alerts, silences, run history and verdicts are lost)",
+		"damage", err.Error(), "kept", kept)
+	return store.Open(dir, store.Options{})
+}
+
+// load reads the config file, strictly (an unset ${VAR} is an error: the
+// daemon would otherwise send requests, or page, with an empty secret),
+// with --listen over server.listen.
+func (o *Options) load() (*config.Config, error) {
+	cfg, err := config.Load(o.ConfigPath, o.Env)
+	if err != nil {
+		return nil, err
+	}
+	if o.Listen != "" {
+		cfg.Server.Listen = o.Listen
+	}
+	return cfg, nil
 }
 
 func (d *Daemon) newAlertManager(cfg *config.Config) (*alert.Manager, error) {
@@ -138,6 +203,7 @@ func (d *Daemon) newAlertManager(cfg *config.Config) (*alert.Manager, error) {
 	}
 	return alert.NewManager(alert.ManagerOptions{
 		Policy: cfg.Policy, Store: d.store, Notifiers: notifiers, Logger: d.log, Registerer: d.reg,
+		Clock: d.clk, Secrets: d.secrets,
 	})
 }
 
@@ -146,9 +212,9 @@ func (d *Daemon) newAlertManager(cfg *config.Config) (*alert.Manager, error) {
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.store.Close()
 	cfg := d.config()
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	ln, err := listen(cfg.Server.Listen)
 	if err != nil {
-		return fmt.Errorf("%w: listen %s: %w", ErrBadConfig, cfg.Server.Listen, err)
+		return err
 	}
 	srv := d.newServer()
 
@@ -169,16 +235,25 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.runs.recover()
 	d.segments.load()
 	d.apply(cfg)
-	d.exp.ConfigReloaded(true, time.Now())
+	d.exp.ConfigReloaded(true, d.clk.Now())
 	d.mu.Lock()
-	d.lastOK, d.ready = time.Now(), true
+	d.lastOK, d.ready = d.clk.Now(), true
 	d.mu.Unlock()
 
 	alertCtx, stopAlerts := context.WithCancel(context.WithoutCancel(ctx))
-	wg.Add(4)
+	// The tickers are armed before the loops start, so that evaluations
+	// and heartbeats fall on whole periods from now.
+	firstEval := d.clk.Now().Add(evaluationOffset(cfg.Policy.EvaluateEvery))
+	evalTimer := d.clk.NewTimer(firstEval.Sub(d.clk.Now()))
+	var beat clock.Ticker
+	if d.o.Heartbeat > 0 {
+		beat = d.clk.NewTicker(d.o.Heartbeat)
+	}
+	wg.Add(5)
 	go func() { defer wg.Done(); _ = d.alerts.Run(alertCtx) }()
-	go func() { defer wg.Done(); d.evaluateLoop(runCtx) }()
+	go func() { defer wg.Done(); d.evaluateLoop(runCtx, evalTimer, firstEval) }()
 	go func() { defer wg.Done(); d.watchLoop(runCtx) }()
+	go func() { defer wg.Done(); d.heartbeatLoop(runCtx, beat) }()
 	go func() { defer wg.Done(); d.segments.run(runCtx) }()
 	d.log.Info("canary daemon serving", "listen", ln.Addr().String(), "checks", len(cfg.Checks), "state", d.store.Path())
 	if d.o.Ready != nil {
@@ -194,7 +269,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// API, the evaluator and the alert dispatcher.
 	d.stopAll()
 	d.runs.stop()
-	d.evaluate(time.Now()) // the last verdicts are persisted
+	d.evaluate(d.clk.Now()) // the last verdicts are persisted
 	stopChecks()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = srv.Shutdown(shutCtx)
@@ -253,7 +328,10 @@ func (d *Daemon) apply(cfg *config.Config) {
 			d.log.Error("check metrics", "check", ck.Name, "err", err)
 			continue
 		}
-		r, err := newCheckRunner(ck, m, cfg.HostAllowed, longestWindow(cfg.Policy), cfg.Server.ShutdownGrace, d.log, d.admit)
+		r, err := newCheckRunner(ck, m, cfg.HostAllowed, longestWindow(cfg.Policy), cfg.Server.ShutdownGrace, d.log, d.admit, d.clk)
+		if err == nil {
+			r.tls = newTLSTracker(ck.Scenario.StepNames(), m, d.secrets, d.clk.Now)
+		}
 		if err != nil {
 			d.exp.RemoveCheck(m)
 			d.log.Error("check cannot start", "check", ck.Name, "err", err)
@@ -328,7 +406,7 @@ func (d *Daemon) admit(rate float64) (release func(), ok bool) {
 	base := 0.0
 	for _, ck := range d.cfg.Checks {
 		if ck.Schedule == nil {
-			base += run.ExpectedRate(ck.Profile)
+			base += run.ExpectedRate(ck.Profile) * float64(ck.Sides())
 		}
 	}
 	if base+d.rateInUse+rate > d.cfg.MaxRate+1e-9 {
@@ -351,13 +429,13 @@ func (d *Daemon) admit(rate float64) (release func(), ok bool) {
 func (d *Daemon) Reload() error {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
-	cfg, err := config.Load(d.o.ConfigPath, d.o.Env)
+	cfg, err := d.o.load()
 	if err != nil {
 		msg := d.secrets.String(err.Error())
 		d.mu.Lock()
 		d.lastErr = msg
 		d.mu.Unlock()
-		d.exp.ConfigReloaded(false, time.Now())
+		d.exp.ConfigReloaded(false, d.clk.Now())
 		d.log.Error("config reload rejected; the previous config keeps running", "err", msg)
 		return errors.New(msg)
 	}
@@ -377,12 +455,16 @@ func (d *Daemon) Reload() error {
 	}
 	d.apply(cfg)
 	d.mu.Lock()
-	d.lastErr, d.lastOK = "", time.Now()
+	d.lastErr, d.lastOK = "", d.clk.Now()
 	d.mu.Unlock()
-	d.exp.ConfigReloaded(true, time.Now())
+	d.exp.ConfigReloaded(true, d.clk.Now())
 	d.log.Info("config reloaded", "checks", len(cfg.Checks))
 	return nil
 }
+
+// reloadDebounce is how long the config file must stay unchanged before a
+// change is reloaded: editors write a file in several steps.
+const reloadDebounce = 500 * time.Millisecond
 
 // watchLoop reloads when the config file changes. It watches the directory,
 // not the file: editors and Kubernetes ConfigMaps replace files by rename.
@@ -400,7 +482,7 @@ func (d *Daemon) watchLoop(ctx context.Context) {
 		return
 	}
 	var debounce <-chan time.Time
-	var timer *time.Timer
+	var timer clock.Timer
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -421,11 +503,11 @@ func (d *Daemon) watchLoop(ctx context.Context) {
 				continue
 			}
 			if timer == nil {
-				timer = time.NewTimer(500 * time.Millisecond)
+				timer = d.clk.NewTimer(reloadDebounce)
 			} else {
-				timer.Reset(500 * time.Millisecond)
+				timer.Reset(reloadDebounce)
 			}
-			debounce = timer.C
+			debounce = timer.C()
 		case err, ok := <-w.Errors:
 			if !ok {
 				return
@@ -442,21 +524,37 @@ func (d *Daemon) watchLoop(ctx context.Context) {
 
 // ------------------------------------------------------------- evaluation
 
-func (d *Daemon) evaluateLoop(ctx context.Context) {
-	every := d.config().Policy.EvaluateEvery
-	t := time.NewTicker(every)
+// evaluationOffset is how long after the start the first evaluation
+// comes: half a second, so that the evaluations of the checks started with
+// the daemon fall between their once-a-second flushes and judge the
+// second just closed, instead of racing its flush.
+func evaluationOffset(every time.Duration) time.Duration {
+	return min(every/2, 500*time.Millisecond)
+}
+
+// evaluateLoop evaluates when t fires, first at first and then every
+// evaluate_every, each as of its due time. When the next evaluation is
+// already due (a slow one, a busy machine), it skips to the next due time
+// ahead, as a ticker drops ticks. The timer is re-armed before the
+// evaluation, from the time it fired.
+func (d *Daemon) evaluateLoop(ctx context.Context, t clock.Timer, first time.Time) {
 	defer t.Stop()
+	due := first
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			d.evaluate(now)
-			if e := d.config().Policy.EvaluateEvery; e != every {
-				every = e
-				t.Reset(every)
-			}
+		case <-t.C():
 		}
+		every := d.config().Policy.EvaluateEvery
+		now := d.clk.Now()
+		next := due.Add(every)
+		if behind := now.Sub(next); behind >= 0 {
+			next = next.Add((behind/every + 1) * every)
+		}
+		t.Reset(next.Sub(now))
+		d.evaluate(due)
+		due = next
 	}
 }
 
@@ -475,6 +573,10 @@ type verdictDoc struct {
 	// seconds (up to the last flush, within a second of At).
 	CoveredFrom time.Time `json:"covered_from"`
 	Span        float64   `json:"span_s"`
+	// Comparison is a comparison check's evidence (daemon/compare.go).
+	Comparison *comparisonDoc `json:"comparison,omitempty"`
+	// NextRun is when a scheduled check runs next.
+	NextRun *time.Time `json:"next_run,omitempty"`
 }
 
 type objectiveDoc struct {
@@ -488,6 +590,9 @@ type objectiveDoc struct {
 
 // judge evaluates a check over a window (or since a time) as of now.
 func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, since time.Time, minSamples int64) verdictDoc {
+	if r.baseline != nil {
+		return d.judgeComparison(r, now, window, since, minSamples)
+	}
 	var snap *stats.Snapshot
 	if !since.IsZero() {
 		snap = r.col.WindowSince(now, since)
@@ -508,11 +613,21 @@ func (d *Daemon) judgeSnapshot(r *checkRunner, now time.Time, snap *stats.Snapsh
 	}
 	// How far a continuous check falls behind its schedule is not kept per
 	// window: its lag decides.
-	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples}, 0, 0)
+	j := run.Judge(r.ck.SLOs, slo.Input{Snapshot: snap, Duration: span, Window: label, MinSamples: minSamples, Certificates: r.certificates(now)}, 0, 0)
 	doc := verdictDoc{
 		Check: r.ck.Name, Verdict: j.Verdict, Window: slo.FormatDuration(window), At: now.UTC(),
 		Samples: j.Samples, Reasons: j.Reasons, Objectives: []objectiveDoc{},
 		CoveredFrom: snap.Start.UTC(), Span: span.Seconds(),
+	}
+	if running, next := r.schedule(); !next.IsZero() {
+		n := next.UTC()
+		doc.NextRun = &n
+		if !running && j.Samples == 0 {
+			// Between the runs of a scheduled check, an empty window is
+			// expected: say so, and when there will be data.
+			doc.Reasons = append([]string{fmt.Sprintf("scheduled (%s): no run over %s; the next at %s, in %s",
+				r.ck.ScheduleText, label, n.Format(time.RFC3339), next.Sub(now).Round(time.Second))}, doc.Reasons...)
+		}
 	}
 	if doc.Reasons == nil {
 		doc.Reasons = []string{}
@@ -554,10 +669,17 @@ func (d *Daemon) evaluate(now time.Time) {
 	for _, r := range checks {
 		ck := r.ck
 		win = r.col.WindowInto(win, now, ck.Window)
-		doc := d.judgeSnapshot(r, now, win, ck.Window, time.Time{}, ck.MinSamples)
+		var doc verdictDoc
+		if r.baseline != nil {
+			doc = d.judge(r, now, ck.Window, time.Time{}, ck.MinSamples) // its baseline's window too
+		} else {
+			doc = d.judgeSnapshot(r, now, win, ck.Window, time.Time{}, ck.MinSamples)
+		}
 		r.mu.Lock()
-		r.evaluated = now
+		prev := r.verdict
+		r.evaluated, r.verdict = now, doc.Verdict
 		r.mu.Unlock()
+		d.logVerdictChange(r, prev, doc)
 		r.metrics.SetVerdict(doc.Verdict.Gauge())
 		if err := d.store.Put(store.Verdicts, ck.Name, doc); err != nil {
 			d.log.Error("verdict not persisted", "check", ck.Name, "err", err)
@@ -580,14 +702,25 @@ func (d *Daemon) evaluate(now time.Time) {
 				maps.Copy(burns[i], alert.Measure(o, one))
 			}
 		}
+		certs := r.certificates(now)
+		top := d.topFailure(r, now, ck.Window)
 		for i, o := range ck.SLOs {
-			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start)})
+			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start), Certificates: certs})
 			burn := burns[i]
 			burnByLabel := map[string]float64{}
 			for w, b := range burn {
 				burnByLabel[slo.FormatDuration(w)] = b.Rate
 			}
 			r.metrics.SetSLO(o.Name, o.Target, res.Observed, burnByLabel)
+			if o.Kind == slo.KindTLSExpiry {
+				// No budget to burn: it alerts while it fails (tls.go).
+				obs = append(obs, alert.Observation{
+					Check: ck.Name, SLO: o.Name, Labels: ck.Labels, Channel: ck.SlackChannel,
+					RunbookURL: ck.RunbookURL, StatusURL: statusURL(cfg, ck.Name),
+					Objective: o, Level: levelOf(res),
+				})
+				continue
+			}
 			if !o.HasBudget() {
 				continue
 			}
@@ -595,13 +728,114 @@ func (d *Daemon) evaluate(now time.Time) {
 				Check: ck.Name, SLO: o.Name, Labels: ck.Labels, Channel: ck.SlackChannel,
 				RunbookURL: ck.RunbookURL, StatusURL: statusURL(cfg, ck.Name),
 				Objective: o, Burn: burn,
-				TopErrors: topErrors(win), TopStatus: topStatus(win),
+				TopErrors: topErrors(win), TopStatus: topStatus(win), Failure: top,
 			})
 		}
 	}
 	if err := d.alerts.Evaluate(d.parentCtx(), obs); err != nil {
 		d.log.Error("alert evaluation", "err", err)
 	}
+	d.mu.Lock()
+	d.evaluatedAt = now
+	d.mu.Unlock()
+}
+
+// logVerdictChange logs a check's verdict when it differs from the one
+// before: the last evaluation's, or the one persisted before a restart.
+func (d *Daemon) logVerdictChange(r *checkRunner, prev slo.Verdict, doc verdictDoc) {
+	if prev == "" {
+		var old verdictDoc
+		if ok, _ := d.store.Get(store.Verdicts, r.ck.Name, &old); ok {
+			prev = old.Verdict
+		}
+	}
+	if prev == doc.Verdict {
+		return
+	}
+	from := string(prev)
+	if from == "" {
+		from = "none"
+	}
+	level := slog.LevelInfo
+	if doc.Verdict == slo.Fail {
+		level = slog.LevelWarn
+	}
+	d.log.Log(context.Background(), level, "verdict changed", "check", r.ck.Name, "from", from, "to", string(doc.Verdict),
+		"reason", topReason(doc), "window", doc.Window, "samples", doc.Samples)
+}
+
+// topReason is the first reason of a verdict, with how many more there
+// are; a pass, which has none, shows its objectives' observed values.
+func topReason(doc verdictDoc) string {
+	if n := len(doc.Reasons); n > 0 {
+		if n > 1 {
+			return fmt.Sprintf("%s (and %d more)", doc.Reasons[0], n-1)
+		}
+		return doc.Reasons[0]
+	}
+	parts := make([]string, 0, len(doc.Objectives))
+	for _, o := range doc.Objectives {
+		parts = append(parts, o.Name+" "+o.Observed)
+	}
+	if len(parts) == 0 {
+		return "no iteration failed"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// heartbeatLoop logs a summary at every tick of t (every o.Heartbeat), so that a terminal left
+// open shows the daemon is alive and how its checks are doing.
+func (d *Daemon) heartbeatLoop(ctx context.Context, t clock.Ticker) {
+	if t == nil {
+		return
+	}
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C():
+			d.heartbeat(now)
+		}
+	}
+}
+
+func (d *Daemon) heartbeat(now time.Time) {
+	d.mu.Lock()
+	checks := make([]*checkRunner, 0, len(d.checks))
+	for _, r := range d.checks {
+		checks = append(checks, r)
+	}
+	d.mu.Unlock()
+	counts := map[slo.Verdict]int{}
+	var iterations, failed int64
+	var next time.Time
+	for _, r := range checks {
+		r.mu.Lock()
+		v := r.verdict
+		r.mu.Unlock()
+		if v == "" {
+			v = slo.Inconclusive
+		}
+		counts[v]++
+		win := r.col.Window(now, d.o.Heartbeat)
+		iterations += win.Iterations.Total()
+		failed += win.Iterations.Failure + win.Iterations.Dropped
+		if running, at := r.schedule(); !running && !at.IsZero() && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	attrs := []any{
+		"checks", len(checks), "pass", counts[slo.Pass], "fail", counts[slo.Fail], "inconclusive", counts[slo.Inconclusive],
+		"iterations", iterations, "failed", failed, "over", slo.FormatDuration(d.o.Heartbeat),
+		"alerts_firing", len(d.alerts.Firing()),
+	}
+	active, finished := d.runs.counts()
+	attrs = append(attrs, "runs_active", active, "runs_finished", finished)
+	if !next.IsZero() {
+		attrs = append(attrs, "next_scheduled_run", next.UTC().Format(time.RFC3339))
+	}
+	d.log.Info("heartbeat", attrs...)
 }
 
 func (d *Daemon) parentCtx() context.Context {

@@ -23,6 +23,7 @@ import (
 	"github.com/canaryproj/canary/internal/clock"
 	"github.com/canaryproj/canary/internal/logtest"
 	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/run"
 )
 
 func TestMain(m *testing.M) {
@@ -46,8 +47,14 @@ type testDaemon struct {
 	cancel context.CancelFunc
 	done   chan error
 	env    map[string]string
-	clock  clock.Clock // nil: the wall clock
 	d      *Daemon
+	// clk, when set, is the daemon's clock: time moves only by advance.
+	clk       *clock.Fake
+	runAt     time.Time // the fake clock when the daemon last started
+	heartbeat time.Duration
+	listen    string // Options.Listen
+	// clock, when set and clk is not, is the daemon's clock.
+	clock clock.Clock
 }
 
 const scenarioYAML = `name: shop
@@ -100,7 +107,30 @@ func startWith(t *testing.T, server, checks string) *testDaemon {
 	return td
 }
 
-// newTestDaemon prepares a daemon's files; run starts it.
+// startFake starts a daemon on a fake clock that starts at the wall
+// clock's time (so that the sample times stay plausible): nothing that
+// takes time happens until the test advances it.
+func startFake(t *testing.T, server, checks string) *testDaemon {
+	t.Helper()
+	td := newTestDaemon(t, server, checks)
+	td.clk = clock.NewFake(time.Now().Truncate(time.Second))
+	td.run()
+	return td
+}
+
+// clockAt is a fake clock at the wall clock's time of day, within the
+// minute moved to the second given as ":SS", so that a cron schedule's
+// next run is known.
+func clockAt(t *testing.T, second string) *clock.Fake {
+	t.Helper()
+	var s int
+	_, err := fmt.Sscanf(second, ":%d", &s)
+	require.NoError(t, err)
+	return clock.NewFake(time.Now().Truncate(time.Minute).Add(time.Duration(s) * time.Second))
+}
+
+// newTestDaemon writes the config and scenario and starts the demo target;
+// run starts the daemon.
 func newTestDaemon(t *testing.T, server, checks string) *testDaemon {
 	t.Helper()
 	demo := demotarget.New(demotarget.Options{Seed: 1})
@@ -110,9 +140,8 @@ func newTestDaemon(t *testing.T, server, checks string) *testDaemon {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "shop.yaml"), []byte(scenarioYAML), 0o644))
 	cfg := filepath.Join(dir, "canary.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(configYAMLWith(server, checks)), 0o644))
-	td := &testDaemon{t: t, dir: dir, cfg: cfg, demo: demo, target: target, logs: &logtest.Buffer{},
+	return &testDaemon{t: t, dir: dir, cfg: cfg, demo: demo, target: target, logs: &logtest.Buffer{},
 		env: map[string]string{"TARGET": target.URL, "API_KEY": "apikey-very-secret", "CANARY_TOKEN": token, "RUN_TOKEN": runToken}}
-	return td
 }
 
 func (td *testDaemon) run() {
@@ -120,9 +149,17 @@ func (td *testDaemon) run() {
 	secrets := &redact.Set{}
 	logger := slog.New(redact.NewHandler(slog.NewTextHandler(td.logs, nil), secrets))
 	ready := make(chan string, 1)
-	d, err := New(Options{ConfigPath: td.cfg, Logger: logger, Secrets: secrets, Version: "test",
+	o := Options{ConfigPath: td.cfg, Logger: logger, Secrets: secrets, Version: "test", Heartbeat: td.heartbeat, Listen: td.listen,
 		Env:   func(k string) (string, bool) { v, ok := td.env[k]; return v, ok },
-		Ready: func(addr string) { ready <- addr }, Clock: td.clock})
+		Ready: func(addr string) { ready <- addr }}
+	switch {
+	case td.clk != nil:
+		o.Clock = td.clk
+		td.runAt = td.clk.Now()
+	case td.clock != nil:
+		o.Clock = td.clock
+	}
+	d, err := New(o)
 	require.NoError(t, err)
 	td.d = d
 	ctx, cancel := context.WithCancel(context.Background())
@@ -137,6 +174,26 @@ func (td *testDaemon) run() {
 		t.Fatal("daemon did not start")
 	}
 	t.Cleanup(td.stop)
+	if td.clk != nil {
+		td.checksStarted()
+	}
+}
+
+// checksStarted waits until every check has started on the fake clock
+// (a continuous one's engine runs, a scheduled one knows its next run),
+// so that time moves only once they all count it.
+func (td *testDaemon) checksStarted() {
+	td.t.Helper()
+	require.Eventually(td.t, func() bool {
+		td.d.mu.Lock()
+		defer td.d.mu.Unlock()
+		for _, r := range td.d.checks {
+			if _, next := r.schedule(); r.ck.Schedule != nil && next.IsZero() || r.ck.Schedule == nil && r.engine.Load() == nil {
+				return false
+			}
+		}
+		return true
+	}, time.Minute, time.Millisecond, "the checks did not start")
 }
 
 func (td *testDaemon) stop() {
@@ -151,6 +208,107 @@ func (td *testDaemon) stop() {
 		td.t.Error("daemon did not stop")
 	}
 	td.cancel = nil
+}
+
+// advance moves the fake clock forward by d, a step at a time (the
+// shortest arrival interval of the running checks, at most a second).
+// After each step it waits until every iteration due by then has run, the
+// checks have flushed and the daemon has evaluated: what happens in a
+// second of the daemon's time is then the same however busy the machine.
+func (td *testDaemon) advance(d time.Duration) {
+	td.t.Helper()
+	require.NotNil(td.t, td.clk, "advance needs startFake")
+	end := td.clk.Now().Add(d)
+	for now := td.clk.Now(); now.Before(end); now = td.clk.Now() {
+		td.clk.Advance(min(end.Sub(now), td.step()))
+		td.settle()
+		td.evaluated()
+	}
+}
+
+// step is the shortest arrival interval of the checks, at most a second.
+func (td *testDaemon) step() time.Duration {
+	step := time.Second
+	for _, r := range td.runners() {
+		if rate := run.ExpectedRate(r.ck.Profile); rate > 0 {
+			step = min(step, time.Duration(float64(time.Second)/rate))
+		}
+	}
+	return max(step, time.Millisecond)
+}
+
+func (td *testDaemon) runners() []*checkRunner {
+	td.d.mu.Lock()
+	defer td.d.mu.Unlock()
+	var out []*checkRunner
+	for _, r := range td.d.checks {
+		out = append(out, r)
+	}
+	return out
+}
+
+// waitFor polls cond (every millisecond, for up to a minute of real
+// time); when it never holds, the test fails with what describe says.
+func (td *testDaemon) waitFor(cond func() bool, describe func() string) {
+	td.t.Helper()
+	require.EventuallyWithT(td.t, func(c *assert.CollectT) {
+		if !cond() {
+			c.Errorf("%s", describe())
+		}
+	}, time.Minute, time.Millisecond)
+}
+
+// settle waits until every running check has started (or dropped) each
+// iteration due by now but maybe the last, none is in flight, and its
+// collector has flushed the last whole second. (A worker that read the
+// clock just before the test advanced it arms its timer from the later
+// time, so the last iteration due may only start at the next step.)
+func (td *testDaemon) settle() {
+	td.t.Helper()
+	now := td.clk.Now()
+	for _, r := range td.runners() {
+		flushed := r.started.Add(now.Sub(r.started).Truncate(time.Second))
+		td.waitFor(func() bool { return !r.col.Window(now, time.Second).End.Before(flushed) },
+			func() string { return fmt.Sprintf("check %s: no flush at %v", r.ck.Name, flushed) })
+		var state string
+		td.waitFor(func() bool {
+			e := r.engine.Load()
+			if e == nil {
+				return true
+			}
+			el := e.Elapsed()
+			due := uint64(0)
+			for k := uint64(0); ; k++ {
+				at, ok := r.ck.Profile.Due(k)
+				if !ok || at > el {
+					break
+				}
+				due++
+			}
+			state = fmt.Sprintf("elapsed %v, due %d, started %d, dropped %d, in flight %d", el, due, e.Started(), e.Dropped(), e.Inflight())
+			return e.Started()+e.Dropped()+1 >= due && e.Inflight() == 0
+		}, func() string {
+			return fmt.Sprintf("check %s: the iterations due by now did not all run: %s", r.ck.Name, state)
+		})
+	}
+}
+
+// evaluated waits until the daemon has done the last evaluation due by
+// now on the fake clock (verdicts and alerts).
+func (td *testDaemon) evaluated() {
+	td.t.Helper()
+	every := td.d.config().Policy.EvaluateEvery
+	first := td.runAt.Add(evaluationOffset(every))
+	now := td.clk.Now()
+	if now.Before(first) {
+		return
+	}
+	due := first.Add(now.Sub(first).Truncate(every))
+	td.waitFor(func() bool {
+		td.d.mu.Lock()
+		defer td.d.mu.Unlock()
+		return !td.d.evaluatedAt.Before(due)
+	}, func() string { return fmt.Sprintf("no evaluation at %v", due) })
 }
 
 func (td *testDaemon) do(method, path, tok string, body any) (int, http.Header, map[string]any) {
@@ -182,32 +340,46 @@ func (td *testDaemon) raw(path string) string {
 	return string(b)
 }
 
+// The verdict and the gate follow the target, on a fake clock: three
+// seconds of healthy answers pass, three of 503s fail, and it recovers.
+// Only counts decide (the SLO is a success ratio), so a busy machine
+// changes nothing.
 func TestVerdictAndGateFollowTheTarget(t *testing.T) {
-	td := start(t, shopCheck)
-	gate := func() (int, string) {
+	td := startFake(t, "", shopCheck)
+	gate := func() (int, map[string]any) {
 		code, hdr, body := td.do("GET", "/api/v1/gate/shop", "", nil)
 		if code == http.StatusServiceUnavailable {
 			assert.NotEmpty(t, hdr.Get("Retry-After"))
 		}
-		v, _ := body["verdict"].(string)
-		return code, v
+		return code, body
 	}
-	require.Eventually(t, func() bool { c, _ := gate(); return c == 200 }, 10*time.Second, 200*time.Millisecond, "passes once it has samples")
-	code, _, v := td.do("GET", "/api/v1/checks/shop/verdict", "", nil)
+	td.advance(300 * time.Millisecond)
+	code, body := gate()
+	assert.Equal(t, 503, code, "nothing flushed yet: %v", body)
+	assert.Equal(t, "inconclusive", body["verdict"])
+
+	td.advance(2700 * time.Millisecond)
+	code, v := gate()
+	require.Equal(t, 200, code, "passes with samples: %v", v)
+	code, _, v = td.do("GET", "/api/v1/checks/shop/verdict", "", nil)
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "pass", v["verdict"])
 	assert.Equal(t, "3s", v["window"])
-	// It says what it counted: a span of at most the window, up to now.
-	span, _ := v["span_s"].(float64)
-	assert.True(t, span > 0 && span <= 3, "span_s %v", v["span_s"])
+	// It says what it counted: the window, up to the last flush, at 20/s.
+	assert.InDelta(t, 3.0, v["span_s"], 0.001, "span_s")
+	assert.InDelta(t, 60, v["samples"], 1, "samples")
 	from, err := time.Parse(time.RFC3339Nano, fmt.Sprint(v["covered_from"]))
 	require.NoError(t, err, "covered_from %v", v["covered_from"])
 	at, err := time.Parse(time.RFC3339Nano, fmt.Sprint(v["at"]))
 	require.NoError(t, err)
-	assert.WithinDuration(t, at, from.Add(time.Duration(span*float64(time.Second))), 2*time.Second, "covered_from + span_s is the last flush")
+	assert.Equal(t, td.clk.Now(), at.Local(), "judged as of the daemon's clock")
+	assert.Equal(t, at.Add(-3*time.Second), from, "covered_from + span_s is the last flush")
 
 	require.NoError(t, td.demo.SetFaults(demotarget.Faults{ErrorRatio: 1, PathPrefix: "/products"}))
-	require.Eventually(t, func() bool { c, v := gate(); return c == 412 && v == "fail" }, 10*time.Second, 200*time.Millisecond, "a failing target fails the gate")
+	td.advance(3 * time.Second)
+	code, v = gate()
+	assert.Equal(t, 412, code, "a failing target fails the gate: %v", v)
+	assert.Equal(t, "fail", v["verdict"])
 	code, _, v = td.do("GET", "/api/v1/checks/shop/verdict", "", nil)
 	assert.Equal(t, 200, code, "the verdict endpoint always answers 200")
 	assert.Equal(t, "fail", v["verdict"])
@@ -217,8 +389,13 @@ func TestVerdictAndGateFollowTheTarget(t *testing.T) {
 	assert.Equal(t, 412, code)
 	assert.Equal(t, "2s", v["window"])
 
-	td.demo.SetFaults(demotarget.Faults{})
-	require.Eventually(t, func() bool { c, _ := gate(); return c == 200 }, 10*time.Second, 200*time.Millisecond, "recovery passes again")
+	require.NoError(t, td.demo.SetFaults(demotarget.Faults{}))
+	// An evaluation and a flush due at the same second may come in either
+	// order: a fourth second makes sure the last one judges three healthy
+	// ones.
+	td.advance(4 * time.Second)
+	code, v = gate()
+	assert.Equal(t, 200, code, "recovery passes again: %v", v)
 
 	// The daemon's metrics saw it all.
 	metrics := td.raw("/metrics")
@@ -229,6 +406,20 @@ func TestVerdictAndGateFollowTheTarget(t *testing.T) {
 	assert.Equal(t, 400, code)
 	code, _, _ = td.do("GET", "/api/v1/gate/nope", "", nil)
 	assert.Equal(t, 404, code)
+
+	// The terminal told the story: one line per change of the verdict. (The
+	// first evaluation may come before the first flush, at the same
+	// second: then it is inconclusive first.)
+	lines := td.logs.Lines("verdict changed")
+	if len(lines) == 4 {
+		assert.Contains(t, lines[0], "check=shop from=none to=inconclusive reason=\"0 iterations over 3s, fewer than min_samples 10")
+		lines = lines[1:]
+	}
+	require.Len(t, lines, 3, "none → pass → fail → pass:\n%s", strings.Join(lines, "\n"))
+	assert.Regexp(t, `check=shop from=(none|inconclusive) to=pass reason="availability 100%"`, lines[0])
+	assert.Contains(t, lines[1], "level=WARN")
+	assert.Contains(t, lines[1], "from=pass to=fail reason=\"success ")
+	assert.Contains(t, lines[2], "from=fail to=pass")
 }
 
 func TestReloadKeepsTheOldConfigOnError(t *testing.T) {
@@ -289,7 +480,16 @@ func TestSecurity(t *testing.T) {
 		code, _, _ = td.do(c.method, c.path, "wrong-token", nil)
 		assert.Equal(t, 401, code, "%s %s with a wrong token", c.method, c.path)
 	}
-	time.Sleep(1500 * time.Millisecond) // some requests and an evaluation
+	// Some requests and an evaluation, so that there is something to leak.
+	require.Eventually(t, func() bool {
+		_, _, list := td.do("GET", "/api/v1/checks", "", nil)
+		checks, _ := list["checks"].([]any)
+		if len(checks) != 1 {
+			return false
+		}
+		c := checks[0].(map[string]any)
+		return c["evaluated_at"] != nil && c["samples"].(float64) > 0
+	}, time.Minute, 50*time.Millisecond, "an evaluation with samples")
 	// Secrets from the environment appear nowhere.
 	for _, path := range []string{"/metrics", "/api/v1/checks", "/", "/checks/shop"} {
 		body := td.raw(path)

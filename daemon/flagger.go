@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/canaryproj/canary/slo"
 )
@@ -247,7 +246,7 @@ func (d *Daemon) flaggerVerdict(w http.ResponseWriter, a flaggerAnswer, ck *chec
 		d.answerFlagger(w, a.Hook, http.StatusBadRequest, a)
 		return verdictDoc{}, false
 	}
-	return d.judge(ck, time.Now(), p.window, p.since, p.minSamples), true
+	return d.judge(ck, d.clk.Now(), p.window, p.since, p.minSamples), true
 }
 
 func (d *Daemon) answerFlagger(w http.ResponseWriter, hook string, status int, a flaggerAnswer) {

@@ -18,11 +18,10 @@ import (
 	"sync"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
+	"github.com/canaryproj/canary/report"
 	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/stats"
@@ -68,6 +67,8 @@ type runDoc struct {
 	// A distributed run's scenario and segments.
 	Scenario string       `json:"scenario,omitempty"`
 	Segments *segmentsDoc `json:"segments,omitempty"`
+	// Comparison is a comparison check's run: both sides and the judgement.
+	Comparison *report.Comparison `json:"comparison,omitempty"`
 }
 
 type runRequest struct {
@@ -97,7 +98,19 @@ type runManager struct {
 	d      *Daemon
 	mu     sync.Mutex
 	active map[string]context.CancelFunc // by id; bounded by MaxConcurrentRuns
-	wg     sync.WaitGroup
+	// finished counts the runs ended since the last call to counts.
+	finished int
+	wg       sync.WaitGroup
+}
+
+// counts is how many runs are in progress, and how many ended since the
+// last call (for the heartbeat).
+func (m *runManager) counts() (active, finished int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	active, finished = len(m.active), m.finished
+	m.finished = 0
+	return active, finished
 }
 
 func newRunManager(d *Daemon) *runManager {
@@ -117,7 +130,7 @@ func (m *runManager) recover() {
 		return nil
 	})
 	for _, r := range stale {
-		now := time.Now().UTC()
+		now := m.d.clk.Now().UTC()
 		r.Status, r.Verdict, r.Ended = RunInconclusive, RunInconclusive, &now
 		r.Reasons = append(r.Reasons, "the daemon stopped during the run")
 		if _, err := m.d.store.PutRun(r.ID, r.Key, r); err != nil {
@@ -136,10 +149,10 @@ func (m *runManager) stop() {
 	m.wg.Wait()
 }
 
-func newRunID() string {
+func newRunID(now time.Time) string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
-	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:4])
+	return now.UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:4])
 }
 
 func (d *Daemon) handleStartRun(w http.ResponseWriter, r *http.Request) {
@@ -203,13 +216,14 @@ func (d *Daemon) startOrJoin(req runRequest, hash string) (runDoc, *refusal) {
 	if len(m.active) >= MaxConcurrentRuns {
 		return runDoc{}, &refusal{status: http.StatusTooManyRequests, retryAfter: "30", msg: fmt.Sprintf("%d runs are in progress; try again later", len(m.active))}
 	}
-	release, ok := d.admit(run.ExpectedRate(p))
+	rate := run.ExpectedRate(p) * float64(ck.ck.Sides())
+	release, ok := d.admit(rate)
 	if !ok {
 		return runDoc{}, &refusal{status: http.StatusTooManyRequests, retryAfter: "30", msg: fmt.Sprintf(
-			"a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", run.ExpectedRate(p), d.config().MaxRate)}
+			"a run at %.4g/s would exceed max_rate %.4g/s together with the running checks", rate, d.config().MaxRate)}
 	}
-	id := newRunID()
-	doc := runDoc{ID: id, Key: req.Key, Check: ck.ck.Name, Status: RunRunning, Created: time.Now().UTC(), Profile: p.Describe(),
+	id := newRunID(d.clk.Now())
+	doc := runDoc{ID: id, Key: req.Key, Check: ck.ck.Name, Status: RunRunning, Created: d.clk.Now().UTC(), Profile: p.Describe(),
 		Location: "/api/v1/runs/" + id, RequestHash: hash}
 	if _, err := d.store.PutRun(id, req.Key, doc); err != nil {
 		release()
@@ -226,6 +240,7 @@ func (d *Daemon) startOrJoin(req runRequest, hash string) (runDoc, *refusal) {
 		cancel()
 		m.mu.Lock()
 		delete(m.active, id)
+		m.finished++
 		m.mu.Unlock()
 	}()
 	return doc, nil
@@ -259,12 +274,13 @@ func (d *Daemon) runProfile(ck *config.Check, req runRequest) (*profiles.Profile
 			}
 			p = lp
 		} else {
-			var n yaml.Node
-			if err := yaml.Unmarshal(req.Profile, &n); err != nil || len(n.Content) == 0 {
+			// Parsed as any YAML input is, within the size and value budgets.
+			n, err := yamlfile.Parse("profile", req.Profile)
+			if err != nil {
 				return nil, errBadProfile
 			}
 			dec := yamlfile.NewDecoder("profile", yamlfile.Options{})
-			ip := profiles.Decode(dec, n.Content[0])
+			ip := profiles.Decode(dec, n)
 			if err := dec.Err(); err != nil {
 				return nil, err
 			}
@@ -341,26 +357,36 @@ const (
 )
 
 func (m *runManager) execute(ctx context.Context, doc runDoc, ck *config.Check, p *profiles.Profile) {
-	cfg := m.d.config()
-	out, err := run.Run(ctx, run.Options{
-		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
-	})
-	now := time.Now().UTC()
-	doc.Ended = &now
-	switch {
-	case err != nil:
-		doc.Status, doc.Verdict = RunInconclusive, RunInconclusive
-		doc.Error = m.d.secrets.String(err.Error())
-	default:
-		doc.Report = out.Report
-		doc.Verdict = string(out.Judgement.Verdict)
-		doc.Reasons = out.Judgement.Reasons
-		doc.Status = statusOf(out.Judgement.Verdict)
+	if ck.Comparison != nil {
+		doc = m.executeComparison(ctx, doc, ck, p)
+	} else {
+		doc = m.executeRun(ctx, doc, ck, p)
 	}
+	now := m.d.clk.Now().UTC()
+	doc.Ended = &now
 	if _, err := m.d.store.PutRun(doc.ID, doc.Key, doc); err != nil {
 		m.d.log.Error("run not persisted", "run", doc.ID, "err", err)
 	}
 	m.d.log.Info("on-demand run finished", "run", doc.ID, "check", doc.Check, "status", doc.Status)
+}
+
+// executeRun runs a check's scenario under p and judges its SLOs.
+func (m *runManager) executeRun(ctx context.Context, doc runDoc, ck *config.Check, p *profiles.Profile) runDoc {
+	cfg := m.d.config()
+	out, err := run.Run(ctx, run.Options{
+		Scenario: ck.Scenario, Profile: p, SLOs: ck.SLOs, Allow: cfg.HostAllowed, Grace: cfg.Server.ShutdownGrace,
+		Clock: m.d.clk,
+	})
+	if err != nil {
+		doc.Status, doc.Verdict = RunInconclusive, RunInconclusive
+		doc.Error = m.d.secrets.String(err.Error())
+		return doc
+	}
+	doc.Report = out.Report
+	doc.Verdict = string(out.Judgement.Verdict)
+	doc.Reasons = out.Judgement.Reasons
+	doc.Status = statusOf(out.Judgement.Verdict)
+	return doc
 }
 
 // statusOf is a finished run's status for its verdict.

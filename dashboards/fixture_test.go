@@ -48,7 +48,7 @@ func fixture(t testing.TB, p alert.Policy) Spec {
 				SLOs: []SLO{
 					objective(t, "availability", "success>=99.5%"),
 					objective(t, "login-p99", "p99(login)<800ms"),
-					objective(t, "checkout-p95", "p95<2s"),
+					objective(t, "checkout-p95", "p95(iteration)<2s"),
 					objective(t, "pay-service-p99", "p99(pay, service)<250ms"),
 					objective(t, "throughput", "rps>=9"),
 				},

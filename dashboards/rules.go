@@ -271,19 +271,46 @@ func (s Spec) links(c Check) map[string]string {
 
 // badEvents names what an objective's budget counts, for descriptions.
 func badEvents(o slo.Objective) string {
+	if !o.OnRequests() {
+		if o.Kind != slo.KindLatency {
+			return "failed iterations"
+		}
+		return "iterations slower than " + slo.FormatSeconds(o.Target)
+	}
+	who := "requests"
+	var sel []string
+	if o.Step != "" {
+		who = fmt.Sprintf("%q requests", o.Step)
+	}
+	for _, f := range o.Filters {
+		if f.Key != slo.FilterStatus {
+			sel = append(sel, f.Key+"="+f.Value)
+		}
+	}
+	if len(sel) > 0 {
+		who += " with " + strings.Join(sel, ", ")
+	}
 	if o.Kind != slo.KindLatency {
-		return "failed iterations"
+		if st := statusFilter(o); st != "" {
+			return who + " answered " + st
+		}
+		return "failed " + who
 	}
-	slower := "slower than " + slo.FormatSeconds(o.Target)
-	switch {
-	case o.Step != "" && o.Service:
-		return fmt.Sprintf("%q requests %s (service time)", o.Step, slower)
-	case o.Step != "":
-		return fmt.Sprintf("%q requests %s", o.Step, slower)
-	case o.Service:
-		return "requests " + slower + " (service time)"
+	s := who + " slower than " + slo.FormatSeconds(o.Target)
+	if o.Service {
+		s += " (service time)"
 	}
-	return "iterations " + slower
+	return s
+}
+
+// statusFilter is an objective's status filter ("5xx"), or "".
+func statusFilter(o slo.Objective) string {
+	for _, f := range o.Filters {
+		if f.Key == slo.FilterStatus {
+			return f.Value
+		}
+	}
+	return ""
 }
 
 // exhaustion is how long a budget for period lasts when burnt factor times

@@ -167,8 +167,11 @@ func (c Check) validate() []error {
 		}
 		names[s.Name] = true
 		o := s.Objective
-		if o.Kind == slo.KindLatency && o.Step != "" && len(c.Steps) > 0 && !steps[o.Step] {
+		if o.Step != "" && len(c.Steps) > 0 && !steps[o.Step] {
 			errs = append(errs, fmt.Errorf("check %q: slo %q: no step %q in the scenario", c.Name, s.Name, o.Step))
+		}
+		if err := promql.Supported(o); err != nil {
+			errs = append(errs, fmt.Errorf("check %q: slo %q: %w", c.Name, s.Name, err))
 		}
 		if b := o.Budget(); math.IsNaN(b) || b < 0 || b > 1 {
 			errs = append(errs, fmt.Errorf("check %q: slo %q: error budget %v is outside 0..1", c.Name, s.Name, b))

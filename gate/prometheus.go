@@ -42,6 +42,9 @@ func PromOptionsFor(cfg *config.Config, url, check string, window time.Duration,
 	if ck == nil {
 		return PromOptions{}, fmt.Errorf("%w: no check %q in %s", ErrUsage, check, cfg.File)
 	}
+	if ck.Comparison != nil {
+		return PromOptions{}, fmt.Errorf("%w: check %q compares a candidate with a baseline, which its metrics do not tell apart: ask the daemon (--server)", ErrUsage, check)
+	}
 	o := PromOptions{URL: url, Check: check, SLOs: ck.SLOs, Window: window, MinSamples: ck.MinSamples,
 		Steps: len(ck.Scenario.StepNames())}
 	if o.Window <= 0 {
@@ -69,6 +72,11 @@ func AskPrometheus(ctx context.Context, o PromOptions) (*Result, error) {
 	w, err := promql.Duration(o.Window)
 	if err != nil {
 		return nil, fmt.Errorf("%w: window: %v", ErrUsage, err)
+	}
+	for _, obj := range o.SLOs {
+		if err := promql.Supported(obj); err != nil {
+			return nil, fmt.Errorf("%w: check %q: %v", ErrUsage, o.Check, err)
+		}
 	}
 
 	samplesF, ok, err := q.scalar(ctx, promql.Iterations(o.Check, w))
@@ -176,9 +184,11 @@ func (q *querier) evaluate(ctx context.Context, check string, o slo.Objective, w
 			return r, nil
 		}
 	case o.Kind == slo.KindRPS:
-		v, ok, err = q.scalar(ctx, promql.Throughput(check, w))
+		v, ok, err = q.scalar(ctx, promql.Rate(check, o, w))
 	case o.Kind == slo.KindLatency && o.Stat == slo.Mean:
 		v, ok, err = q.scalar(ctx, promql.MeanLatency(check, o, w))
+	case o.Kind == slo.KindTLSExpiry:
+		v, ok, err = q.scalar(ctx, promql.TLSExpiry(check))
 	default:
 		// max and percentiles above a threshold cannot be read from buckets.
 		return r, nil

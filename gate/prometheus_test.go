@@ -85,7 +85,7 @@ func objectives(t *testing.T, exprs ...string) []slo.Objective {
 
 func TestAskPrometheus(t *testing.T) {
 	const check, w = "checkout", "10m"
-	objs := objectives(t, "success>=99%", "errors<1%", "p99(login)<300ms", "mean<1s", "rps>=10")
+	objs := objectives(t, "success>=99%", "errors<1%", "p99(login)<300ms", "mean<1s", "rps>=10", "tls_expiry>14d")
 	success, errs, p99, mean := objs[0], objs[1], objs[2], objs[3]
 	// The service-latency counterpart the saturation rule reads when the
 	// corrected p99 fails.
@@ -104,6 +104,7 @@ func TestAskPrometheus(t *testing.T) {
 			promql.LatencyQuantile(check, p99, w):                                    0.21,
 			promql.MeanLatency(check, mean, w):                                       0.35,
 			promql.Throughput(check, w):                                              12,
+			promql.TLSExpiry(check):                                                  41 * 86400,
 		}
 	}
 	with := func(changes map[string]float64) map[string]float64 {
@@ -129,6 +130,8 @@ func TestAskPrometheus(t *testing.T) {
 		{name: "slow login: more than the budget above the threshold", values: with(map[string]float64{
 			promql.SLIErrorRatio(check, p99, w): 0.03, promql.LatencyQuantile(check, p99, w): 0.45,
 		}), minSamples: 100, verdict: slo.Fail, reasons: []string{"p99 of login 450ms >= 300ms over 10m, n=600"}},
+		{name: "a certificate expiring", values: with(map[string]float64{promql.TLSExpiry(check): 9.5 * 86400}),
+			minSamples: 100, verdict: slo.Fail, reasons: []string{"tls_expiry 9.5d <= 14d over 10m, n=600"}},
 		{name: "too few samples", values: healthy(), minSamples: 1000, verdict: slo.Inconclusive},
 		{name: "generator saturated: what it cannot change passes", values: with(map[string]float64{promql.GeneratorLag(0.99, check, w): 0.025}),
 			minSamples: 100, verdict: slo.Pass, reasons: []string{
@@ -231,4 +234,9 @@ func TestPromOptionsFor(t *testing.T) {
 	require.Error(t, err)
 	assert.True(t, errors.Is(err, ErrUsage))
 	assert.True(t, strings.HasSuffix(err.Error(), `no check "nope" in ../examples/canary.yaml`), err.Error())
+
+	_, err = PromOptionsFor(cfg, "http://prom:9090", "candidate", 0, -1)
+	require.Error(t, err)
+	assert.True(t, errors.Is(err, ErrUsage))
+	assert.Contains(t, err.Error(), `check "candidate" compares a candidate with a baseline`)
 }

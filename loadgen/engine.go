@@ -116,6 +116,9 @@ type Engine struct {
 	clock  clock.Clock
 	timers *timerPool // open model on the real clock; else nil
 	start  time.Time
+	// begun is start, published for readers outside the run (Elapsed): an
+	// engine is handed to progress reporting before Run sets start.
+	begun atomic.Pointer[time.Time]
 
 	next     atomic.Uint64 // open/iterations: the next iteration index to claim
 	started  atomic.Uint64
@@ -187,6 +190,8 @@ func New(o Options) (*Engine, error) {
 // Run runs the engine (once).
 func (e *Engine) Run(ctx context.Context) Result {
 	e.start = e.clock.Now()
+	start := e.start
+	e.begun.Store(&start)
 	e.iterCtx, e.iterStop = context.WithCancel(context.WithoutCancel(ctx))
 	defer e.iterStop()
 	if e.timers != nil {
@@ -287,8 +292,15 @@ func (e *Engine) isStopping() bool {
 	}
 }
 
-// Elapsed is the time since the run started.
-func (e *Engine) Elapsed() time.Duration { return e.clock.Now().Sub(e.start) }
+// Elapsed is the time since the run started; 0 before Run has started it.
+// It may be called from any goroutine, at any time.
+func (e *Engine) Elapsed() time.Duration {
+	start := e.begun.Load()
+	if start == nil {
+		return 0
+	}
+	return e.clock.Now().Sub(*start)
+}
 
 // Started is the number of iterations started so far.
 func (e *Engine) Started() uint64 { return e.started.Load() }

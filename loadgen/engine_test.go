@@ -80,11 +80,16 @@ func (r *recorder) add(it Iteration) {
 	r.mu.Unlock()
 }
 
+// Every iteration of the schedule runs once, with its due time from the
+// schedule, never before it; its lag is what the monitor is told. How late
+// the timers wake depends on the machine (their precision is
+// precise_linux_test's; the lag's effect on verdicts, the saturation
+// rule's), so none of this depends on an idle one.
 func TestOpenModelRunsEveryIterationAtItsDueTime(t *testing.T) {
 	rec := &recorder{}
 	plan := constPlan{rate: 200, dur: time.Second}
 	res, err := Run(context.Background(), Options{
-		Model: Open, Plan: plan, MaxInflight: 50, MaxLag: time.Second, Monitor: rec,
+		Model: Open, Plan: plan, MaxInflight: 50, MaxLag: time.Minute, Monitor: rec,
 		Job: JobFunc(func(ctx context.Context, it Iteration) {
 			rec.add(it)
 			time.Sleep(2 * time.Millisecond)
@@ -93,26 +98,29 @@ func TestOpenModelRunsEveryIterationAtItsDueTime(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(200), res.Started, "200/s for 1 s")
 	assert.Equal(t, uint64(0), res.Dropped)
+	assert.Equal(t, uint64(200), res.Due)
 	assert.False(t, res.Aborted)
 	assert.Zero(t, res.BehindPct)
 
 	seen := map[uint64]bool{}
+	lateness := map[time.Duration]int{}
 	for _, it := range rec.its {
 		assert.False(t, seen[it.Number], "iteration %d ran twice", it.Number)
 		seen[it.Number] = true
 		want := res.Start.Add(time.Duration(it.Number) * 5 * time.Millisecond)
 		assert.Equal(t, want, it.Due, "iteration %d due time", it.Number)
 		assert.False(t, it.Start.Before(it.Due), "iteration %d started before it was due", it.Number)
+		lateness[it.Start.Sub(it.Due)]++
 	}
-	// Generator lag (timer slack) stays far below the 10 ms saturation rule.
+	assert.Len(t, seen, 200)
+	// Each lag told is an iteration's start less its due time (an
+	// iteration that found every slot busy tells none).
 	require.NotEmpty(t, rec.lags)
-	var late int
+	assert.LessOrEqual(t, len(rec.lags), 200)
 	for _, l := range rec.lags {
-		if l > 10*time.Millisecond {
-			late++
-		}
+		assert.Positive(t, lateness[l], "lag %v is no iteration's lateness", l)
+		lateness[l]--
 	}
-	assert.Less(t, late, len(rec.lags)/20, "more than 5%% of iterations over 10 ms late")
 }
 
 // A target that stalls with every slot busy: later iterations wait for a
@@ -293,26 +301,55 @@ func TestSegmentsTakeDisjointIterations(t *testing.T) {
 	}
 }
 
+// The closed model follows the plan's VU count, read every 50 ms: on a
+// fake clock, with iterations of 5 ms, the ramp to 8 VUs over 400 ms runs
+// j VUs from 50·j ms for 50 ms, 10 iterations apiece: 280 in all. (On the
+// wall clock a busy machine ran 84 of them, where 130 to 370 were wanted.)
 func TestClosedModelFollowsVUs(t *testing.T) {
+	fake := clock.NewFake(time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC))
+	plan := rampPlan{max: 8, dur: 400 * time.Millisecond}
 	var cur, peak atomic.Int64
 	var count atomic.Uint64
-	res, err := Run(context.Background(), Options{
-		Model: Closed, Plan: rampPlan{max: 8, dur: 400 * time.Millisecond}, MaxInflight: 100,
-		Job: JobFunc(func(ctx context.Context, it Iteration) {
-			n := cur.Add(1)
-			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-			}
-			count.Add(1)
-			time.Sleep(5 * time.Millisecond)
-			cur.Add(-1)
-		}),
-	})
-	require.NoError(t, err)
-	assert.GreaterOrEqual(t, peak.Load(), int64(7), "VUs ramp to 8 over the run")
+	done := make(chan Result, 1)
+	go func() {
+		res, err := Run(context.Background(), Options{
+			Model: Closed, Plan: plan, MaxInflight: 100, Clock: fake,
+			Job: JobFunc(func(ctx context.Context, it Iteration) {
+				n := cur.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				count.Add(1)
+				_ = clock.Sleep(ctx, fake, 5*time.Millisecond)
+				cur.Add(-1)
+			}),
+		})
+		assert.NoError(t, err)
+		done <- res
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	start := fake.Now()
+	for el := time.Duration(0); el < plan.dur; el = fake.Now().Sub(start) {
+		// The controller's ticker, the plan's end and one sleep per VU of
+		// the count read at the last tick: everything waits on the clock.
+		waiters := 2 + plan.VUs(el.Truncate(50*time.Millisecond))
+		require.NoError(t, fake.BlockUntil(ctx, waiters), "at %v: want %d waiting", el, waiters)
+		fake.Advance(5 * time.Millisecond)
+	}
+	// At the end, the iterations in flight are cancelled (no grace).
+	var res Result
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		t.Fatal("the run did not end")
+	}
 	assert.LessOrEqual(t, peak.Load(), int64(8), "never more VUs than the plan")
+	assert.GreaterOrEqual(t, peak.Load(), int64(7), "VUs ramp to 8 over the run")
 	assert.Equal(t, count.Load(), res.Started)
-	// ∫ VUs dt ≈ 8 × 0.4 s / 2 = 1.6 VU·s → ~320 iterations of 5 ms; wide bounds.
-	assert.InDelta(t, 250, float64(res.Started), 120)
+	// Σ 10·j for j = 0..7, and at the end each of the (up to 8) VUs may
+	// start one more before it sees the stop.
+	assert.GreaterOrEqual(t, res.Started, uint64(280))
+	assert.LessOrEqual(t, res.Started, uint64(288))
 }
 
 func TestIterationsModel(t *testing.T) {
@@ -442,4 +479,37 @@ func TestOpenModelOnInjectedClock(t *testing.T) {
 	for _, l := range rec.lags {
 		assert.Zero(t, l, "no lag on a fake clock that stops at each due time")
 	}
+}
+
+// TestElapsedIsSafeBeforeAndDuringRun: progress reporting (the daemon's
+// GET /api/v1/checks, the CLI's live line) holds an engine from before its
+// Run starts and asks Elapsed from other goroutines; under -race this was a
+// data race on the run's start time.
+func TestElapsedIsSafeBeforeAndDuringRun(t *testing.T) {
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	fake := clock.NewFake(t0)
+	ran := make(chan struct{}, 1)
+	e, err := New(Options{
+		Model: Open, Plan: constPlan{rate: 1, dur: 10 * time.Second}, Clock: fake,
+		Job: JobFunc(func(context.Context, Iteration) {
+			select {
+			case ran <- struct{}{}:
+			default:
+			}
+		}),
+	})
+	require.NoError(t, err)
+	assert.Zero(t, e.Elapsed(), "not started yet")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan Result, 1)
+	go func() { done <- e.Run(ctx) }()
+	reader := make(chan time.Duration, 1)
+	go func() { reader <- e.Elapsed() }() // races with Run's start, by design
+	assert.Zero(t, <-reader, "the fake clock has not moved")
+	<-ran // the first iteration, due at the start
+	fake.Advance(1500 * time.Millisecond)
+	assert.Equal(t, 1500*time.Millisecond, e.Elapsed())
+	cancel()
+	res := <-done
+	assert.True(t, res.Aborted)
 }

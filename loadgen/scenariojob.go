@@ -90,12 +90,13 @@ func (j *ScenarioJob) Iterate(ctx context.Context, it Iteration) {
 		vu = j.VU(vu)
 	}
 	res := j.Runner.Run(ctx, scenario.Iteration{Number: it.Number, VU: vu, Due: it.Due, Start: it.Start}, rec)
-	// The whole iteration counts from its due time, like its first step.
+	// The whole iteration counts from its due time, like its first step,
+	// without the think time between its steps: the target's part of it.
 	outcome := stats.Success
 	if !res.OK {
 		outcome = stats.Failure
 	}
-	rec.RecordIteration(outcome, res.Class, res.End.Sub(it.Due))
+	rec.RecordIteration(outcome, res.Class, res.End.Sub(it.Due)-res.Think)
 }
 
 // Lag records generator lag.

@@ -150,6 +150,8 @@ type Check struct {
 	sloObserved  *prometheus.GaugeVec // slo
 	sloBurn      *prometheus.GaugeVec // slo, window
 	verdict      prometheus.Gauge
+	tlsNotAfter  *prometheus.GaugeVec // step, host
+	tlsDropped   prometheus.Counter
 
 	collectors []prometheus.Collector
 
@@ -224,10 +226,17 @@ func newCheck(name string, o CheckOptions) *Check {
 			Name: SLOBurnRate, Help: "Error-budget burn rate over a window (1 = spending exactly the budget).", ConstLabels: cl,
 		}, []string{LabelSLO, LabelWindow}),
 		verdict: gauge(Verdict, "The check's verdict over its window: 1 pass, 0 fail, -1 inconclusive."),
+		tlsNotAfter: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: TLSCertNotAfter, Help: "When the leaf certificate a step was last served by the host expires (Unix seconds).", ConstLabels: cl,
+		}, []string{LabelStep, LabelHost}),
+		tlsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: TLSHostsDropped, Help: "Certificates seen for a (step, host) past the check's bound of tracked hosts, and not exported.", ConstLabels: cl,
+		}),
 	}
 	c.collectors = []prometheus.Collector{
 		c.requests, c.duration, c.service, c.lag, c.iterations, c.iterDuration, c.assertions, c.latency,
 		c.targetRate, c.achievedRate, c.inflight, c.dropped, c.sloObjective, c.sloObserved, c.sloBurn, c.verdict,
+		c.tlsNotAfter, c.tlsDropped,
 	}
 	// Series that rules divide by exist from the start, at 0, so that the
 	// first failure is a visible increase.
@@ -410,3 +419,16 @@ func (c *Check) SetSLO(slo string, objective, observed float64, burn map[string]
 
 // SetVerdict sets canary_verdict: 1 pass, 0 fail, -1 inconclusive.
 func (c *Check) SetVerdict(v float64) { c.verdict.Set(v) }
+
+// SetCertExpiry sets when the leaf certificate a step was last served by
+// host expires. The caller bounds the (step, host) pairs it sets.
+func (c *Check) SetCertExpiry(step, host string, notAfter time.Time) {
+	c.tlsNotAfter.WithLabelValues(step, host).Set(float64(notAfter.Unix()))
+}
+
+// RemoveCertExpiry removes a (step, host)'s series.
+func (c *Check) RemoveCertExpiry(step, host string) { c.tlsNotAfter.DeleteLabelValues(step, host) }
+
+// CertDropped counts a certificate not tracked: its (step, host) was past
+// the bound.
+func (c *Check) CertDropped() { c.tlsDropped.Inc() }

@@ -45,6 +45,8 @@ func TestExpositionIsLintCleanAndHasEverySeries(t *testing.T) {
 	c.SetLatency("login", 10, 0.5, func(q float64) float64 { return q / 10 })
 	c.SetSLO("availability", 0.995, 0.98, map[string]float64{"5m": 4, "1h": 2})
 	c.SetVerdict(0)
+	c.SetCertExpiry("login", "shop.example.com", time.Date(2031, 1, 2, 3, 4, 5, 0, time.UTC))
+	c.CertDropped()
 	e.ConfigReloaded(true, time.Unix(1700000000, 0))
 
 	problems, err := testutil.GatherAndLint(reg)
@@ -59,7 +61,7 @@ func TestExpositionIsLintCleanAndHasEverySeries(t *testing.T) {
 	}
 	for _, n := range []string{RequestsTotal, RequestDuration, RequestService, GeneratorLag, IterationsTotal, IterationDuration,
 		AssertionFailuresTotal, Latency, TargetRate, AchievedRate, InflightIterations, DroppedIterationsTotal,
-		SLOObjective, SLOObserved, SLOBurnRate, Verdict, ConfigLastReloadOK, ConfigLastReloadSuccessS} {
+		SLOObjective, SLOObserved, SLOBurnRate, Verdict, ConfigLastReloadOK, ConfigLastReloadSuccessS, TLSCertNotAfter, TLSHostsDropped} {
 		assert.True(t, names[n], "metric %s is exported", n)
 	}
 
@@ -69,6 +71,16 @@ func TestExpositionIsLintCleanAndHasEverySeries(t *testing.T) {
 	assert.Equal(t, 1.0, testutil.ToFloat64(c.assertions.WithLabelValues("cart", "status")))
 	assert.Equal(t, 3.0, testutil.ToFloat64(c.iterations.WithLabelValues(ResultDropped)))
 	assert.Equal(t, 3.0, testutil.ToFloat64(c.dropped))
+	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP canary_tls_cert_not_after_timestamp_seconds When the leaf certificate a step was last served by the host expires (Unix seconds).
+# TYPE canary_tls_cert_not_after_timestamp_seconds gauge
+canary_tls_cert_not_after_timestamp_seconds{check="checkout",host="shop.example.com",step="login"} 1.925089445e+09
+# HELP canary_tls_hosts_dropped_total Certificates seen for a (step, host) past the check's bound of tracked hosts, and not exported.
+# TYPE canary_tls_hosts_dropped_total counter
+canary_tls_hosts_dropped_total{check="checkout"} 1
+`), TLSCertNotAfter, TLSHostsDropped))
+	c.RemoveCertExpiry("login", "shop.example.com")
+	assert.Zero(t, testutil.CollectAndCount(c.tlsNotAfter), "removed")
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP canary_latency_seconds Exact latency quantiles (HdrHistogram) over the check's verdict window; step "_iteration" is the whole iteration.
 # TYPE canary_latency_seconds summary

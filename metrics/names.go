@@ -28,6 +28,8 @@ const (
 	ConfigLastReloadSuccessS = "canary_config_last_reload_success_timestamp_seconds" // gauge
 	APIRequestsRejected      = "canary_api_requests_rejected_total"                  // counter: reason
 	FlaggerWebhooks          = "canary_flagger_webhooks_total"                       // counter: hook, code
+	TLSCertNotAfter          = "canary_tls_cert_not_after_timestamp_seconds"         // gauge: check, step, host
+	TLSHostsDropped          = "canary_tls_hosts_dropped_total"                      // counter: check
 )
 
 // Label names.
@@ -44,6 +46,7 @@ const (
 	LabelWindow    = "window"
 	LabelReason    = "reason"
 	LabelHook      = "hook"
+	LabelHost      = "host" // a host name a check's requests went to: bounded per check
 )
 
 // Iteration results (the result label of canary_iterations_total).

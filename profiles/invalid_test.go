@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/canaryproj/canary/internal/membound"
 	"github.com/canaryproj/canary/internal/yamlfile"
 )
 
@@ -87,25 +89,27 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		p, err := Parse("f.yaml", []byte(src), yamlfile.Options{})
-		if err != nil {
-			return
-		}
-		// A valid profile answers for its first iterations without panicking
-		// and monotonically.
-		var prev int64 = -1
-		for k := uint64(0); k < 50; k++ {
-			d, ok := p.Due(k)
-			if !ok {
-				break
+		membound.Check(t, 128*membound.MiB, func() {
+			p, err := Parse("f.yaml", []byte(src), yamlfile.Options{})
+			if err != nil {
+				return
 			}
-			if int64(d) < prev {
-				t.Fatalf("Due not monotone at %d for %q", k, src)
+			// A valid profile answers for its first iterations without
+			// panicking and monotonically.
+			var prev int64 = -1
+			for k := uint64(0); k < 50; k++ {
+				d, ok := p.Due(k)
+				if !ok {
+					break
+				}
+				if int64(d) < prev {
+					t.Fatalf("Due not monotone at %d for %q", k, src)
+				}
+				prev = int64(d)
 			}
-			prev = int64(d)
-		}
-		_ = p.Target(p.PassDuration() / 2)
-		_ = p.Describe()
+			_ = p.Target(p.PassDuration() / 2)
+			_ = p.Describe()
+		})
 	})
 }
 
@@ -114,9 +118,39 @@ func FuzzParseRate(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		r, err := ParseRate(s)
-		if err == nil && (r < 0 || r > MaxTarget || r != r) {
-			t.Fatalf("ParseRate(%q) = %v", s, r)
-		}
+		membound.Check(t, 8*membound.MiB, func() {
+			r, err := ParseRate(s)
+			if err == nil && (r < 0 || r > MaxTarget || r != r) {
+				t.Fatalf("ParseRate(%q) = %v", s, r)
+			}
+		})
+	})
+}
+
+func FuzzParseSegment(f *testing.F) {
+	for _, s := range []string{"1/1", "2/4", " 3 / 10 ", "0/4", "5/4", "1/10000", "-1/2", "1/"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		membound.Check(t, 8*membound.MiB, func() {
+			i, n, err := ParseSegment(s)
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), "segment ") {
+					t.Fatalf("ParseSegment(%q): error %q does not name the flag's value", s, err)
+				}
+				return
+			}
+			if n < 1 || n > 10000 || i < 0 || i >= n {
+				t.Fatalf("ParseSegment(%q) = %d, %d: want 0 ≤ i < n ≤ 10000", s, i, n)
+			}
+			// The profile of a segment is built from it without error.
+			p, err := FromFlags(Flags{Rate: "100/s", Duration: 10 * time.Second})
+			if err != nil {
+				t.Fatalf("FromFlags: %v", err)
+			}
+			if _, err := p.Segment(i, n); err != nil {
+				t.Fatalf("Segment(%d, %d) of %q: %v", i, n, s, err)
+			}
+		})
 	})
 }

@@ -3,7 +3,6 @@ package profiles
 import (
 	"fmt"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -63,9 +62,9 @@ type stepsYAML struct {
 
 // Load reads and validates a profile file.
 func Load(path string, opts yamlfile.Options) (*Profile, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile("profile", path)
 	if err != nil {
-		return nil, fmt.Errorf("profile: %w", err)
+		return nil, err
 	}
 	return Parse(path, data, opts)
 }
@@ -166,6 +165,11 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node) *Profile {
 		r, err := ParseRate(y.Rate)
 		if err != nil {
 			v.errorf("rate", "%v", err)
+		}
+		if d.Unknown(yamlfile.Child(n, "rate")) {
+			// From an unset ${VAR} while only reading the file: any rate
+			// stands in, so that what does not depend on it is checked.
+			r = 1
 		}
 		p.Model, p.Shape, p.Loop = Open, "rate", true
 		if y.Model == "closed" {

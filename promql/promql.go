@@ -8,12 +8,14 @@ package promql
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/canaryproj/canary/metrics"
 	"github.com/canaryproj/canary/slo"
+	"github.com/canaryproj/canary/stats"
 )
 
 // Duration formats d the way Prometheus parses durations ("30d", "1h30m",
@@ -60,27 +62,68 @@ func SLOSelector(check, sloName string) string {
 	return "{" + CheckMatcher(check) + "," + metrics.LabelSLO + "=" + Quote(sloName) + "}"
 }
 
+// Supported says why PromQL cannot evaluate o, or nil when it can. The
+// metrics carry check, step, method and code labels, not a scenario's
+// tags: an objective that filters by tag or method is evaluated on the
+// steps those select, which only an objective bound to its scenario
+// (slo.Objective.Bind) knows.
+func Supported(o slo.Objective) error {
+	if o.SelectsSteps() && o.Step == "" && o.Steps == nil {
+		return fmt.Errorf("%s: its filters are not metric labels; PromQL reads the steps they select, which needs the check's scenario", o.Subject())
+	}
+	return nil
+}
+
 // LatencyHistogram names the histogram a latency objective reads (its
-// native series; the classic ones add _bucket, _count and _sum).
+// native series; the classic ones add _bucket, _count and _sum): the
+// requests' corrected or service latency, or the whole iteration's.
 func LatencyHistogram(o slo.Objective) string {
 	switch {
-	case o.Service:
-		// Per step; without a step, every request of the check.
-		return metrics.RequestService
-	case o.Step == "":
+	case !o.OnRequests():
 		return metrics.IterationDuration
+	case o.Service:
+		return metrics.RequestService
 	}
 	return metrics.RequestDuration
 }
 
 // latencyMatchers are the matchers of o's histogram series: the check, and
-// its step when o names one.
+// the steps o selects.
 func latencyMatchers(check string, o slo.Objective) string {
-	sel := CheckMatcher(check)
-	if o.Step != "" {
-		sel += "," + metrics.LabelStep + "=" + Quote(o.Step)
+	return CheckMatcher(check) + stepMatcher(o)
+}
+
+// stepMatcher matches the steps o selects (",step=…"), or nothing when it
+// reads every step (or whole iterations).
+func stepMatcher(o slo.Objective) string {
+	if !o.OnRequests() || !o.SelectsSteps() {
+		return ""
 	}
-	return sel
+	steps := o.Steps
+	if steps == nil && o.Step != "" {
+		steps = []string{o.Step}
+	}
+	if len(steps) == 1 {
+		return "," + metrics.LabelStep + "=" + Quote(steps[0])
+	}
+	quoted := make([]string, len(steps))
+	for i, st := range steps {
+		quoted[i] = regexp.QuoteMeta(st)
+	}
+	return "," + metrics.LabelStep + "=~" + Quote(strings.Join(quoted, "|"))
+}
+
+// statusMatcher matches the code label of o's status filter: ",code=~\"5..\""
+// for a class, ",code=\"503\"" for a code.
+func statusMatcher(o slo.Objective) (string, bool) {
+	lo, hi, ok := o.StatusFilter()
+	if !ok {
+		return "", false
+	}
+	if lo == hi {
+		return "," + metrics.LabelCode + "=" + Quote(strconv.Itoa(lo)), true
+	}
+	return "," + metrics.LabelCode + "=~" + Quote(strconv.Itoa(lo/100)+".."), true
 }
 
 // SLIErrorRatio is the ratio of bad events to all events of o over window
@@ -98,8 +141,19 @@ func SLIErrorRatio(check string, o slo.Objective, window string) string {
 	c := CheckMatcher(check)
 	by := "sum by (" + metrics.LabelCheck + ") "
 	if o.Kind != slo.KindLatency {
-		all := fmt.Sprintf("%s(rate(%s{%s}[%s]))", by, metrics.IterationsTotal, c, window)
-		bad := fmt.Sprintf("%s(rate(%s{%s,%s!=%s}[%s]))", by, metrics.IterationsTotal, c, metrics.LabelResult, Quote(metrics.ResultSuccess), window)
+		var all, bad string
+		if o.OnRequests() {
+			sel := c + stepMatcher(o)
+			badSel, byStatus := statusMatcher(o)
+			if !byStatus {
+				badSel = "," + metrics.LabelError + "!=" + Quote(stats.ClassNone.String())
+			}
+			all = fmt.Sprintf("%s(rate(%s{%s}[%s]))", by, metrics.RequestsTotal, sel, window)
+			bad = fmt.Sprintf("%s(rate(%s{%s%s}[%s]))", by, metrics.RequestsTotal, sel, badSel, window)
+		} else {
+			all = fmt.Sprintf("%s(rate(%s{%s}[%s]))", by, metrics.IterationsTotal, c, window)
+			bad = fmt.Sprintf("%s(rate(%s{%s,%s!=%s}[%s]))", by, metrics.IterationsTotal, c, metrics.LabelResult, Quote(metrics.ResultSuccess), window)
+		}
 		// Before the first failure there is no failure series at all: the
 		// "or 0 *" branch records a clean 0 instead of nothing.
 		return fmt.Sprintf("(\n  %s\n  or\n  0 * %s\n)\n/\n(%s > 0)", bad, all, all)
@@ -158,9 +212,30 @@ func Iterations(check, window string) string {
 }
 
 // Throughput is check's completed (not dropped) iterations per second over
-// window, on all instances: what an rps objective reads.
+// window, on all instances.
 func Throughput(check, window string) string {
 	return fmt.Sprintf("sum(rate(%s{%s,%s!=%q}[%s]))", metrics.IterationsTotal, CheckMatcher(check), metrics.LabelResult, metrics.ResultDropped, window)
+}
+
+// TLSExpiry is how many seconds are left before the first of the
+// certificates a check's steps were served expires, on all instances: a
+// tls_expiry objective's observed value.
+func TLSExpiry(check string) string {
+	return fmt.Sprintf("min(%s{%s}) - time()", metrics.TLSCertNotAfter, CheckMatcher(check))
+}
+
+// Rate is what an rps objective reads over window, on all instances: the
+// check's completed iterations per second, or the requests per second of
+// the steps it selects.
+func Rate(check string, o slo.Objective, window string) string {
+	if !o.OnRequests() {
+		return Throughput(check, window)
+	}
+	sel := CheckMatcher(check) + stepMatcher(o)
+	if m, ok := statusMatcher(o); ok {
+		sel += m
+	}
+	return fmt.Sprintf("sum(rate(%s{%s}[%s]))", metrics.RequestsTotal, sel, window)
 }
 
 // MeanLatency is the mean of the histogram a latency objective reads, over

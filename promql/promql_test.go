@@ -62,7 +62,7 @@ func TestSLIErrorRatio(t *testing.T) {
   /
   (sum by (check) (rate(canary_request_service_seconds_count{check="c"}[5m])) > 0)
 )`},
-		{"iteration latency, integer threshold", "p90<2s", `1 - (
+		{"iteration latency, integer threshold", "p90(iteration)<2s", `1 - (
   (
     histogram_fraction(0, 2, sum by (check) (rate(canary_iteration_duration_seconds{check="c"}[5m])))
     and
@@ -73,23 +73,87 @@ func TestSLIErrorRatio(t *testing.T) {
   /
   (sum by (check) (rate(canary_iteration_duration_seconds_count{check="c"}[5m])) > 0)
 )`},
-		{"quotes in a step name", `p99(a"b)<1.5s`, `1 - (
+		{"every request's latency", "p99<1.5s", `1 - (
   (
-    histogram_fraction(0, 1.5, sum by (check) (rate(canary_request_duration_seconds{check="c",step="a\"b"}[5m])))
+    histogram_fraction(0, 1.5, sum by (check) (rate(canary_request_duration_seconds{check="c"}[5m])))
     and
-    histogram_count(sum by (check) (rate(canary_request_duration_seconds{check="c",step="a\"b"}[5m]))) > 0
+    histogram_count(sum by (check) (rate(canary_request_duration_seconds{check="c"}[5m]))) > 0
   )
   or
-  sum by (check) (rate(canary_request_duration_seconds_bucket{check="c",step="a\"b",le="1.5"}[5m]))
+  sum by (check) (rate(canary_request_duration_seconds_bucket{check="c",le="1.5"}[5m]))
   /
-  (sum by (check) (rate(canary_request_duration_seconds_count{check="c",step="a\"b"}[5m])) > 0)
+  (sum by (check) (rate(canary_request_duration_seconds_count{check="c"}[5m])) > 0)
 )`},
+		{"a tag is the steps it selects", "p99(region=eu)<1.5s", `1 - (
+  (
+    histogram_fraction(0, 1.5, sum by (check) (rate(canary_request_duration_seconds{check="c",step=~"login|pay"}[5m])))
+    and
+    histogram_count(sum by (check) (rate(canary_request_duration_seconds{check="c",step=~"login|pay"}[5m]))) > 0
+  )
+  or
+  sum by (check) (rate(canary_request_duration_seconds_bucket{check="c",step=~"login|pay",le="1.5"}[5m]))
+  /
+  (sum by (check) (rate(canary_request_duration_seconds_count{check="c",step=~"login|pay"}[5m])) > 0)
+)`},
+		{"a method is the steps it selects", "p99(method=GET)<1.5s", `1 - (
+  (
+    histogram_fraction(0, 1.5, sum by (check) (rate(canary_request_duration_seconds{check="c",step="cart"}[5m])))
+    and
+    histogram_count(sum by (check) (rate(canary_request_duration_seconds{check="c",step="cart"}[5m]))) > 0
+  )
+  or
+  sum by (check) (rate(canary_request_duration_seconds_bucket{check="c",step="cart",le="1.5"}[5m]))
+  /
+  (sum by (check) (rate(canary_request_duration_seconds_count{check="c",step="cart"}[5m])) > 0)
+)`},
+		{"a step's failed requests", "errors(login)<0.1%", `(
+  sum by (check) (rate(canary_requests_total{check="c",step="login",error!="none"}[5m]))
+  or
+  0 * sum by (check) (rate(canary_requests_total{check="c",step="login"}[5m]))
+)
+/
+(sum by (check) (rate(canary_requests_total{check="c",step="login"}[5m])) > 0)`},
+		{"requests answered with a status class", "success(status=5xx)>=99%", `(
+  sum by (check) (rate(canary_requests_total{check="c",code=~"5.."}[5m]))
+  or
+  0 * sum by (check) (rate(canary_requests_total{check="c"}[5m]))
+)
+/
+(sum by (check) (rate(canary_requests_total{check="c"}[5m])) > 0)`},
+		{"a status code of tagged steps", "errors(region=eu, status=503)<1%", `(
+  sum by (check) (rate(canary_requests_total{check="c",step=~"login|pay",code="503"}[5m]))
+  or
+  0 * sum by (check) (rate(canary_requests_total{check="c",step=~"login|pay"}[5m]))
+)
+/
+(sum by (check) (rate(canary_requests_total{check="c",step=~"login|pay"}[5m])) > 0)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o, err := slo.ParseExpr(tc.expr)
 			require.NoError(t, err)
+			require.NoError(t, o.Bind(shop))
 			assert.Equal(t, tc.want, SLIErrorRatio("c", o, "5m"), "SLIErrorRatio(%q)", tc.expr)
 		})
+	}
+}
+
+// shop is a scenario's steps for Bind.
+var shop = []slo.StepInfo{
+	{Name: "login", Method: "POST", Tags: map[string]string{"region": "eu"}},
+	{Name: "cart", Method: "GET", Tags: map[string]string{"region": "us"}},
+	{Name: "pay", Method: "POST", Tags: map[string]string{"region": "eu"}},
+}
+
+func TestSupported(t *testing.T) {
+	o, err := slo.ParseExpr("p99(region=eu)<1s")
+	require.NoError(t, err)
+	assert.EqualError(t, Supported(o), "p99(region=eu): its filters are not metric labels; PromQL reads the steps they select, which needs the check's scenario")
+	require.NoError(t, o.Bind(shop))
+	assert.NoError(t, Supported(o))
+	for _, expr := range []string{"p99<1s", "p99(login)<1s", "errors(status=5xx)<1%", "errors<1%"} {
+		o, err := slo.ParseExpr(expr)
+		require.NoError(t, err)
+		assert.NoError(t, Supported(o), "Supported(%q) unbound", expr)
 	}
 }
 
@@ -164,7 +228,12 @@ func TestGateQueries(t *testing.T) {
 		{"mean of a step", MeanLatency("c", obj("mean(login)<100ms"), "5m"),
 			`(histogram_sum(sum(rate(canary_request_duration_seconds{check="c",step="login"}[5m]))) / histogram_count(sum(rate(canary_request_duration_seconds{check="c",step="login"}[5m]))))` +
 				` or (sum(rate(canary_request_duration_seconds_sum{check="c",step="login"}[5m])) / sum(rate(canary_request_duration_seconds_count{check="c",step="login"}[5m])))`},
-		{"mean of iterations", MeanLatency("c", obj("mean<1s"), "1h"),
+		{"requests per second of a step", Rate("c", obj("rps(login)>=5"), "5m"), `sum(rate(canary_requests_total{check="c",step="login"}[5m]))`},
+		{"iterations per second", Rate("c", obj("rps>=5"), "5m"), `sum(rate(canary_iterations_total{check="c",result!="dropped"}[5m]))`},
+		{"mean of every request", MeanLatency("c", obj("mean<1s"), "1h"),
+			`(histogram_sum(sum(rate(canary_request_duration_seconds{check="c"}[1h]))) / histogram_count(sum(rate(canary_request_duration_seconds{check="c"}[1h]))))` +
+				` or (sum(rate(canary_request_duration_seconds_sum{check="c"}[1h])) / sum(rate(canary_request_duration_seconds_count{check="c"}[1h])))`},
+		{"mean of iterations", MeanLatency("c", obj("mean(iteration)<1s"), "1h"),
 			`(histogram_sum(sum(rate(canary_iteration_duration_seconds{check="c"}[1h]))) / histogram_count(sum(rate(canary_iteration_duration_seconds{check="c"}[1h]))))` +
 				` or (sum(rate(canary_iteration_duration_seconds_sum{check="c"}[1h])) / sum(rate(canary_iteration_duration_seconds_count{check="c"}[1h])))`},
 		{"percentile of a step's service time", LatencyQuantile("c", obj("p99.9(pay, service)<250ms"), "5m"),
@@ -179,6 +248,7 @@ func TestGateQueries(t *testing.T) {
 			`histogram_quantile(0.5, sum by (check, step) (rate(h{check=~"$check"}[$__rate_interval])))` +
 				` or histogram_quantile(0.5, sum by (check, step, le) (rate(h_bucket{check=~"$check"}[$__rate_interval])))`},
 		{"SLO selector", SLOSelector(`a"b`, "avail"), `{check="a\"b",slo="avail"}`},
+		{"tls expiry", TLSExpiry("c"), `min(canary_tls_cert_not_after_timestamp_seconds{check="c"}) - time()`},
 	} {
 		assert.Equal(t, tc.want, tc.got, tc.name)
 	}
@@ -186,7 +256,8 @@ func TestGateQueries(t *testing.T) {
 
 func TestLatencyHistogram(t *testing.T) {
 	for _, tc := range []struct{ expr, want string }{
-		{"p99<1s", "canary_iteration_duration_seconds"},
+		{"p99<1s", "canary_request_duration_seconds"},
+		{"p99(iteration)<1s", "canary_iteration_duration_seconds"},
 		{"p99(login)<1s", "canary_request_duration_seconds"},
 		{"p99(login, service)<1s", "canary_request_service_seconds"},
 		{"p99(service)<1s", "canary_request_service_seconds"},

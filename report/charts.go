@@ -314,8 +314,15 @@ func (o objective) mark(y float64) threshold {
 // a note instead of drawn.
 func objectives(r *stats.Report, notes *[]string) []objective {
 	var out []objective
+	steps := make([]slo.StepInfo, len(r.Steps))
+	for i, st := range r.Steps {
+		steps[i] = slo.StepInfo{Name: st.Name, Method: st.Method, Tags: st.Tags}
+	}
 	for _, s := range r.SLOs {
 		o, err := slo.ParseExpr(s.Expr)
+		if err == nil {
+			err = o.Bind(steps)
+		}
 		if err != nil {
 			*notes = append(*notes, fmt.Sprintf("The SLO %q is not drawn: %v", s.Expr, err))
 			continue
@@ -330,12 +337,13 @@ func objectives(r *stats.Report, notes *[]string) []objective {
 }
 
 // latencyMarks are the latency objectives on step's latency ("" is the
-// whole iteration), in ms; on a spectrum, a percentile objective is also
-// marked at its percentile.
+// whole iteration), in ms: a step's charts carry the objectives over the
+// requests it is among (all of them for an unqualified p99). On a
+// spectrum, a percentile objective is also marked at its percentile.
 func latencyMarks(objs []objective, step string, spectrum bool) []threshold {
 	var out []threshold
 	for _, o := range objs {
-		if o.Kind != slo.KindLatency || o.Step != step {
+		if o.Kind != slo.KindLatency || o.OnRequests() != (step != "") || step != "" && !slices.Contains(o.Steps, step) {
 			continue
 		}
 		m := o.mark(o.Target * 1000)

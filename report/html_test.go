@@ -26,12 +26,12 @@ import (
 // they name none), the error ratio on the errors chart, the rate on the
 // throughput chart.
 var wantCharts = map[string][]string{
-	"spectrum-iteration": {"p99<120ms: pass"},
+	"spectrum-iteration": {"p99(iteration)<120ms: pass"},
 	"spectrum-step-0":    {"p99(login)<60ms: fail"},
 	"spectrum-step-1":    {"p99(cart, service)<80ms: pass"},
 	"throughput":         {"rps>=9.5: pass"},
 	"errors":             {"errors<1%: fail"},
-	"latency-iteration":  {"p99<120ms: pass"},
+	"latency-iteration":  {"p99(iteration)<120ms: pass"},
 	"latency-step-0":     {"p99(login)<60ms: fail"},
 	"latency-step-1":     {"p99(cart, service)<80ms: pass"},
 }
@@ -130,9 +130,33 @@ func TestHTMLIsSelfContainedAndEscaped(t *testing.T) {
 	assert.Len(t, figures(t, page), 8, "3 spectra (the iteration, 2 steps), throughput, errors, 3 latencies over time")
 	assert.Contains(t, page, "% behind, 2 CPUs")
 	assert.Equal(t, 1, strings.Count(page, "<script>"), "one inline script: the readout")
-	for _, external := range []string{"http://", "https://", " src=", " href=", "<link", "@import", "url(http"} {
+	for _, external := range []string{" src=", " href=", "<link", "@import", "url(http"} {
 		assert.NotContains(t, page, external, "the page loads nothing")
 	}
+	// URLs appear only as the text of failure samples, escaped.
+	outside := regexp.MustCompile(`(?s)<details class="failure".*?</details>`).ReplaceAllString(page, "")
+	for _, external := range []string{"http://", "https://"} {
+		assert.NotContains(t, outside, external, "no URL outside the failure samples")
+	}
+}
+
+// The failures section: every kind, its first and latest samples, the
+// exchange as text; it reads without JavaScript (details/summary).
+func TestHTMLFailureSamples(t *testing.T) {
+	r := fixture(t)
+	r.Failures.Groups[0].Samples[0].Response.Body = `<img src=x onerror=alert(1)>`
+	var b bytes.Buffer
+	require.NoError(t, WriteHTML(&b, r))
+	page := b.String()
+	assert.Contains(t, page, `<h2 id="failures">Failure samples</h2>`)
+	assert.Contains(t, page, `<details class="failure" open><summary><b>cart: http_status 503 ×5</b> — step cart: GET http://127.0.0.1:8080/cart: status 503, want 200`)
+	assert.Equal(t, 4, strings.Count(page, `<div class="sample">`), "the first and the latest three")
+	assert.Contains(t, page, "<th>failed</th><td>status: want 200, got 503</td>")
+	assert.Contains(t, page, "&gt; Authorization: &lt;redacted&gt;")
+	assert.Contains(t, page, "&lt; Retry-After: 5")
+	assert.Contains(t, page, "overloaded\ntry again  [first 20 of 4000 bytes]", "bodies keep their lines")
+	assert.Contains(t, page, "&lt;img src=x onerror=alert(1)&gt;", "bodies are escaped")
+	assert.NotContains(t, page, "<img")
 }
 
 func TestDegradingRun(t *testing.T) {

@@ -41,7 +41,31 @@ func fixture(t *testing.T) *stats.Report {
 	r.SLOs = []stats.SLOResult{{Expr: "p99(login)<300ms", Observed: 19.9, Pass: true}, {Expr: "errors<1%", Observed: 2.5, Pass: false}}
 	r.Verdict = "fail"
 	r.Reasons = []string{"errors 2.5% >= 1% over the run, n=200"}
+	r.Failures = failuresFixture(t0)
 	return r
+}
+
+// failuresFixture is the samples of cart's five 503s.
+func failuresFixture(t0 time.Time) *stats.FailureReport {
+	f := stats.NewFailures([]string{"login", "cart"}, stats.FailureOptions{})
+	k := stats.Key(1, 503, stats.ClassHTTPStatus, stats.AssertStatus)
+	for i := range 5 {
+		at := t0.Add(time.Duration(i) * time.Second)
+		if !f.Want(k, at) {
+			continue
+		}
+		f.Add(k, stats.FailureSample{
+			At: at, Iteration: uint64(40 * i), Step: "cart", Class: "http_status", Status: 503,
+			Error:     "step cart: GET http://127.0.0.1:8080/cart: status 503, want 200",
+			Assertion: &stats.AssertionFailure{Kind: "status", Expected: "200", Actual: "503"},
+			Request: stats.SampleRequest{Method: "GET", URL: "http://127.0.0.1:8080/cart",
+				Headers: []stats.SampleHeader{{Name: "Authorization", Value: "<redacted>"}}},
+			Response: &stats.SampleResponse{Status: 503, Proto: "HTTP/1.1", Headers: []stats.SampleHeader{{Name: "Retry-After", Value: "5"}},
+				Body: "overloaded\ntry again", BodyBytes: 4000},
+			Timing: stats.SampleTiming{ConnectMs: 0.2, FirstByteMs: 3.1, BodyMs: 0.1, TotalMs: 3.4, NewConnection: i == 0},
+		})
+	}
+	return f.Report()
 }
 
 func TestSummary(t *testing.T) {
@@ -88,6 +112,7 @@ func TestJUnit(t *testing.T) {
 				Name    string `xml:"name,attr"`
 				Failure *struct {
 					Message string `xml:"message,attr"`
+					Body    string `xml:",chardata"`
 				} `xml:"failure"`
 			} `xml:"testcase"`
 		} `xml:"testsuite"`
@@ -99,6 +124,8 @@ func TestJUnit(t *testing.T) {
 	assert.Equal(t, "slo errors<1%", s.Cases[1].Name)
 	assert.Equal(t, "errors<1%: observed 2.5%", s.Cases[1].Failure.Message)
 	assert.Equal(t, "5 of 200 requests failed", s.Cases[3].Failure.Message)
+	assert.Contains(t, s.Cases[3].Failure.Body, "cart: http_status 503 ×5, first sample:\n  GET http://127.0.0.1:8080/cart\n  > Authorization: <redacted>\n  < HTTP/1.1 503\n",
+		"the step's case shows the first sample of each kind of its failures")
 }
 
 func TestProgress(t *testing.T) {
@@ -131,4 +158,34 @@ func TestProgress(t *testing.T) {
 	pw.Done()
 	assert.Equal(t, 2, strings.Count(b.String(), "\r\033[K"), "never more than one line a second")
 	assert.True(t, strings.HasSuffix(b.String(), "\n"))
+}
+
+// A rate is printed only where it means something: one iteration's "rate"
+// is the inverse of its latency.
+func TestSummaryRate(t *testing.T) {
+	smoke := func(total int64, seconds, target float64) *stats.Report {
+		r := fixture(t)
+		r.Iterations = stats.IterationReport{Total: total, Success: total}
+		r.DurationS, r.Rate.Achieved, r.Rate.Target = seconds, float64(total)/seconds, target
+		return r
+	}
+	for _, tc := range []struct {
+		name        string
+		r           *stats.Report
+		summary, md string
+	}{
+		{"smoke test", smoke(1, 0.053, 0), "  iterations 1  ✓ 1 succeeded", "1 iteration in 53ms, 0 failed"},
+		{"two iterations in a blink", smoke(2, 0.1, 0), "  iterations 2  ✓ 2 succeeded", "2 iterations in 100ms, 0 failed"},
+		{"closed model over a minute", smoke(600, 60, 0), "  iterations 600 (10.0/s)  ✓ 600 succeeded", "600 iterations in 1m0s (10.0/s), 0 failed"},
+		{"open model, even short", smoke(1, 0.5, 2), "  iterations 1 (2.0/s of 2.0/s)  ✓ 1 succeeded", "1 iteration in 500ms (2.0/s), 0 failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b bytes.Buffer
+			require.NoError(t, WriteSummary(&b, tc.r))
+			assert.Contains(t, b.String(), tc.summary)
+			b.Reset()
+			require.NoError(t, WriteMarkdown(&b, tc.r))
+			assert.Contains(t, b.String(), tc.md)
+		})
+	}
 }

@@ -23,11 +23,15 @@ func WriteSummary(w io.Writer, r *stats.Report) error {
 	fmt.Fprintf(&b, "  profile    %s\n", describeProfile(r.Profile))
 	fmt.Fprintf(&b, "  duration   %s  (%s → %s)\n", fmtDur(r.DurationS), r.Start.UTC().Format(time.RFC3339), r.End.UTC().Format(time.RFC3339))
 	it := r.Iterations
-	rate := fmt.Sprintf("%.1f/s", r.Rate.Achieved)
-	if r.Rate.Target > 0 {
-		rate += fmt.Sprintf(" of %.1f/s", r.Rate.Target)
+	rate := ""
+	if rateMeaningful(r) {
+		rate = fmt.Sprintf(" (%.1f/s", r.Rate.Achieved)
+		if r.Rate.Target > 0 {
+			rate += fmt.Sprintf(" of %.1f/s", r.Rate.Target)
+		}
+		rate += ")"
 	}
-	fmt.Fprintf(&b, "  iterations %d (%s)  ✓ %d succeeded  ✗ %d failed  %d dropped\n", it.Total, rate, it.Success, it.Failure, it.Dropped)
+	fmt.Fprintf(&b, "  iterations %d%s  ✓ %d succeeded  ✗ %d failed  %d dropped\n", it.Total, rate, it.Success, it.Failure, it.Dropped)
 	gen := fmt.Sprintf("lag p99 %.2f ms, %.2f%% behind schedule", r.Generator.LagP99Ms, r.Generator.BehindPct)
 	if n := r.Generator.CPUs; n > 0 {
 		gen += fmt.Sprintf(", %d CPU%s", n, plural(n))
@@ -80,6 +84,7 @@ func WriteSummary(w io.Writer, r *stats.Report) error {
 		b.WriteString(strings.Join(failures, "\n"))
 		b.WriteString("\n")
 	}
+	writeFailures(&b, r.Failures)
 	if len(r.SLOs) > 0 {
 		b.WriteString("\n  SLOs\n")
 		for _, s := range r.SLOs {
@@ -251,12 +256,24 @@ func ProgressLine(p stats.Progress) string {
 	return line
 }
 
+// rateMeaningful reports whether the achieved rate says something: with a
+// target to compare it with, or over at least two iterations and a second.
+// One iteration's "rate" is only the inverse of its latency (a smoke test
+// of 53 ms would claim 19/s).
+func rateMeaningful(r *stats.Report) bool {
+	return r.Rate.Target > 0 || (r.Iterations.Total >= 2 && r.DurationS >= 1)
+}
+
 // WriteMarkdown writes the GitHub step summary.
 func WriteMarkdown(w io.Writer, r *stats.Report) error {
 	var b strings.Builder
 	icon := map[string]string{"pass": "✅", "fail": "❌", "inconclusive": "⚠️"}[r.Verdict]
 	fmt.Fprintf(&b, "### canary: %s %s — %s\n\n", icon, r.Verdict, r.Scenario)
-	fmt.Fprintf(&b, "%d iterations in %s (%.1f/s), %d failed, %d dropped.\n\n", r.Iterations.Total, fmtDur(r.DurationS), r.Rate.Achieved, r.Iterations.Failure, r.Iterations.Dropped)
+	rate := ""
+	if rateMeaningful(r) {
+		rate = fmt.Sprintf(" (%.1f/s)", r.Rate.Achieved)
+	}
+	fmt.Fprintf(&b, "%d iteration%s in %s%s, %d failed, %d dropped.\n\n", r.Iterations.Total, plural(int(r.Iterations.Total)), fmtDur(r.DurationS), rate, r.Iterations.Failure, r.Iterations.Dropped)
 	for _, why := range r.Reasons {
 		fmt.Fprintf(&b, "- %s\n", mdEscape(why))
 	}
@@ -274,6 +291,19 @@ func WriteMarkdown(w io.Writer, r *stats.Report) error {
 		}
 		b.WriteString("\n")
 	}
+	if f := r.Failures; f != nil && len(f.Groups) > 0 {
+		b.WriteString("**Failures** (the first of each kind):\n\n")
+		for i := range f.Groups[:min(len(f.Groups), textKinds)] {
+			g := &f.Groups[i]
+			fmt.Fprintf(&b, "- `%s`", mdCode(groupTitle(g)))
+			if len(g.Samples) > 0 {
+				s := &g.Samples[0]
+				fmt.Fprintf(&b, " — `%s` → %s", mdCode(s.Request.Method+" "+s.Request.URL), mdEscape(oneLine(failureText(s), 300)))
+			}
+			b.WriteString("\n")
+		}
+		b.WriteString("\n")
+	}
 	b.WriteString("| step | count | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---:|---:|---:|---:|---:|---|\n")
 	for _, s := range r.Steps {
 		var errs []string
@@ -287,6 +317,9 @@ func WriteMarkdown(w io.Writer, r *stats.Report) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// mdCode makes s safe inside a Markdown code span.
+func mdCode(s string) string { return strings.ReplaceAll(oneLine(s, 300), "`", "'") }
 
 func mdEscape(s string) string {
 	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
@@ -339,7 +372,7 @@ func WriteJUnit(w io.Writer, r *stats.Report) error {
 			parts = append(parts, fmt.Sprintf("%s ×%d", e.name, e.n))
 		}
 		if failed > 0 {
-			c.Failure = &junitFailure{Message: fmt.Sprintf("%d of %d requests failed", failed, st.Count), Body: strings.Join(parts, "\n")}
+			c.Failure = &junitFailure{Message: fmt.Sprintf("%d of %d requests failed", failed, st.Count), Body: strings.Join(append(parts, stepSamples(r.Failures, st.Name)...), "\n")}
 		}
 		s.Cases = append(s.Cases, c)
 	}
@@ -363,6 +396,26 @@ func WriteJUnit(w io.Writer, r *stats.Report) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+// stepSamples is a JUnit step case's failure samples: the first of each
+// kind of the step's failures, as text.
+func stepSamples(f *stats.FailureReport, step string) []string {
+	if f == nil {
+		return nil
+	}
+	var out []string
+	for i := range f.Groups {
+		g := &f.Groups[i]
+		if g.Step != step || len(g.Samples) == 0 {
+			continue
+		}
+		out = append(out, "", groupTitle(g)+", first sample:")
+		for _, l := range sampleLines(&g.Samples[0], 1000) {
+			out = append(out, "  "+l)
+		}
+	}
+	return out
 }
 
 // plural is "s" unless n is 1.

@@ -67,7 +67,12 @@ func Merge(reps []*stats.Report, o MergeOptions) (*stats.Report, Judgement, erro
 	if len(reps) < n {
 		window = fmt.Sprintf("the %d of %d segments that reported", len(reps), n)
 	}
-	j := judge(objs, slo.Input{Snapshot: snap, Duration: merged.End.Sub(merged.Start), Window: window, Aborted: merged.Aborted}, mergedGenerator(merged, snap))
+	in := slo.Input{Snapshot: snap, Duration: merged.End.Sub(merged.Start), Window: window, Aborted: merged.Aborted}
+	if a := merged.AbortedBy; a != nil {
+		// A segment stopped because an objective was lost: so is the run.
+		in.Lost = []string{fmt.Sprintf("aborted after %s by %s: %s", fmtSeconds(a.AtS), a.Objective, a.Reason)}
+	}
+	j := judge(objs, in, mergedGenerator(merged, snap))
 	if len(o.Absent) > 0 {
 		var absent []string
 		for i := 1; i <= n; i++ {

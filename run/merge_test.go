@@ -129,7 +129,7 @@ func TestMergeWithAbsentSegments(t *testing.T) {
 	assert.Equal(t, "merged 3/4", m.Profile.(map[string]any)["segment"])
 	assert.Equal(t, []string{
 		"segment 3/4 never reported (deadline 10:07:40Z)",
-		"errors 16.6667% >= 1% over the 3 of 4 segments that reported, n=30",
+		"errors 16.67% >= 1% over the 3 of 4 segments that reported, n=30",
 	}, m.Reasons)
 }
 
@@ -204,4 +204,20 @@ func TestMergeOlderReportsGenerator(t *testing.T) {
 	assert.True(t, j.Saturated)
 	assert.Equal(t, 30.0, m.Generator.LagP99Ms)
 	assert.Contains(t, m.Reasons, "generator saturated: generator lag p99 30ms > 10ms over 300 lag samples; it could change none of the objectives' answers")
+}
+
+// A segment stopped by a lost objective (abort_on_fail) fails the merge,
+// with its reason: the objective is lost for the whole run too.
+func TestMergeOfALostSegmentFails(t *testing.T) {
+	reps := segmentReports(t, 3, 300, none, "errors<1%")
+	reps[2].AbortedBy = &stats.AbortReport{AtS: 2, Objective: "errors<1% abort_on_fail", Reason: "errors: 5 iterations failed of at most 100 planned"}
+	reps[1].AbortedBy = &stats.AbortReport{AtS: 3, Objective: "errors<1% abort_on_fail", Reason: "later"}
+	m, j, err := Merge(reps, MergeOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, slo.Fail, j.Verdict)
+	require.NotNil(t, m.AbortedBy)
+	assert.Equal(t, 2.0, m.AbortedBy.AtS, "the first segment to stop says why")
+	assert.False(t, m.Aborted)
+	require.NotEmpty(t, m.Reasons)
+	assert.Equal(t, "aborted after 2s by errors<1% abort_on_fail: errors: 5 iterations failed of at most 100 planned", m.Reasons[0])
 }

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 
@@ -98,6 +100,9 @@ type Outcome struct {
 	Judgement Judgement
 	Result    loadgen.Result
 	Snapshot  *stats.Snapshot
+	// Abort says why an objective with abort_on_fail stopped the run, when
+	// one did.
+	Abort *stats.AbortReport
 }
 
 // Run runs the scenario until its profile ends or ctx is cancelled (then it
@@ -141,12 +146,67 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 		}
 	}
 	col := stats.NewCollector(sc.StepNames(), start, sopts)
-	job := &loadgen.ScenarioJob{Runner: scenario.NewRunner(sc, client), Stats: col, Also: o.Also, VU: p.VUNumber}
+	failures := stats.NewFailures(sc.StepNames(), stats.FailureOptions{})
+	runner := scenario.NewRunner(sc, client, scenario.WithFailures(failures))
+	job := &loadgen.ScenarioJob{Runner: runner, Stats: col, Also: o.Also, VU: p.VUNumber}
 	eng, err := Engine(p, job, o.Grace, clk)
 	if err != nil {
 		return nil, err
 	}
 
+	// An objective with abort_on_fail stops the run through runCtx.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	watch := newAbortWatch(o.SLOs, Planned(p))
+	res := drive(runCtx, clk, eng, []*stats.Collector{col}, func(now time.Time) {
+		if o.Progress == nil && watch == nil {
+			return
+		}
+		tot := col.Totals()
+		if watch != nil && watch.check(tot, now.Sub(start)) {
+			stopRun()
+		}
+		if o.Progress != nil {
+			o.Progress(progress(eng, col, p, tot))
+		}
+	})
+
+	snap := col.Totals()
+	in := slo.Input{Snapshot: snap, Duration: res.End.Sub(res.Start), Window: "the run", Aborted: res.Aborted}
+	var abort *stats.AbortReport
+	if watch != nil && watch.fired != nil {
+		// Stopped on purpose: a lost objective fails the run; it was not
+		// interrupted.
+		abort = watch.fired
+		in.Aborted = ctx.Err() != nil
+		in.Lost = []string{fmt.Sprintf("aborted after %s by %s: %s", fmtSeconds(abort.AtS), abort.Objective, abort.Reason)}
+	}
+	j := Judge(o.SLOs, in, res.BehindPct, int64(res.Due))
+	rep, err := newReport(sc.Name, p, col, snap, res, j.LagP99Ms, j.Saturated)
+	if err != nil {
+		return nil, err
+	}
+	for i, st := range sc.Steps {
+		rep.Steps[i].Method, rep.Steps[i].Tags = st.Method, st.Tags
+	}
+	j.apply(rep)
+	rep.Aborted = in.Aborted
+	rep.AbortedBy = abort
+	if fr := failures.Report(); len(fr.Groups) > 0 || fr.Overflow > 0 {
+		rep.Failures = fr
+	}
+	out := &Outcome{Report: rep, Judgement: j, Result: res, Snapshot: snap, Abort: abort}
+	if logErr != nil {
+		// The run itself is complete and judged: the caller still gets it.
+		return out, logErr
+	}
+	return out, nil
+}
+
+// drive runs eng until its profile ends or ctx ends, with cols flushed
+// once a second on clk (then after is called with the flush's time) and a
+// last time at the end.
+func drive(ctx context.Context, clk clock.Clock, eng *loadgen.Engine, cols []*stats.Collector, after func(now time.Time)) loadgen.Result {
 	// The flush outlives an abort: the iterations in flight still finish
 	// within the grace period and are recorded.
 	flushCtx, stopFlush := context.WithCancel(context.WithoutCancel(ctx))
@@ -154,22 +214,28 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		Flush(flushCtx, clk, col, func(time.Time) {
-			if o.Progress != nil {
-				o.Progress(progress(eng, col, p))
+		Flush(flushCtx, clk, cols[0], func(now time.Time) {
+			for _, c := range cols[1:] {
+				c.Flush(now)
 			}
+			after(now)
 		})
 	}()
 	res := eng.Run(ctx)
 	stopFlush()
-	wg.Wait() // its last flush has recorded everything
+	wg.Wait() // its last flush has recorded everything of cols[0]
+	for _, c := range cols[1:] {
+		c.Flush(clk.Now())
+	}
+	return res
+}
 
-	snap := col.Totals()
-	dur := res.End.Sub(res.Start)
-	j := Judge(o.SLOs, slo.Input{Snapshot: snap, Duration: dur, Window: "the run", Aborted: res.Aborted}, res.BehindPct, int64(res.Due))
+// newReport is the run report of what col measured (snap, its totals)
+// under p, without SLOs and verdict.
+func newReport(name string, p *profiles.Profile, col *stats.Collector, snap *stats.Snapshot, res loadgen.Result, lagP99Ms float64, saturated bool) (*stats.Report, error) {
 	// Rates are measured over the profile's active span, not the drain of
 	// in-flight iterations after it (nor beyond an abort).
-	span := dur
+	span := res.End.Sub(res.Start)
 	if pd := p.Duration(); pd > 0 && (pd < span || !res.Aborted) {
 		// A schedule covers its whole duration, even when its last
 		// iteration was due (and done) a little before the end.
@@ -179,22 +245,11 @@ func Run(ctx context.Context, o Options) (*Outcome, error) {
 	if p.Model == profiles.Open && span > 0 {
 		target = p.Count(span) / span.Seconds()
 	}
-	rep, err := stats.NewReport(snap, col.Series(), stats.ReportMeta{
-		Scenario: sc.Name, Profile: p.Describe(), TargetRate: target, RateSpan: span,
-		LagP99Ms: j.LagP99Ms, BehindPct: res.BehindPct, Saturated: j.Saturated, End: res.End,
+	return stats.NewReport(snap, col.Series(), stats.ReportMeta{
+		Scenario: name, Profile: p.Describe(), TargetRate: target, RateSpan: span,
+		LagP99Ms: lagP99Ms, BehindPct: res.BehindPct, Saturated: saturated, End: res.End,
 		CPUs: runtime.GOMAXPROCS(0), Due: int64(res.Due),
 	})
-	if err != nil {
-		return nil, err
-	}
-	j.apply(rep)
-	rep.Aborted = res.Aborted
-	out := &Outcome{Report: rep, Judgement: j, Result: res, Snapshot: snap}
-	if logErr != nil {
-		// The run itself is complete and judged: the caller still gets it.
-		return out, logErr
-	}
-	return out, nil
 }
 
 // Client builds the client a scenario sends through under p: the
@@ -211,10 +266,17 @@ func Client(sc *scenario.Scenario, p *profiles.Profile, allow func(host string) 
 	return c, nil
 }
 
+// Job is what an engine drives: the iterations, and the generator's own
+// measurements (loadgen.ScenarioJob for a run, PairJob for a comparison).
+type Job interface {
+	loadgen.Job
+	loadgen.Monitor
+}
+
 // Engine turns a profile into the load engine that drives job: the model,
 // its bounds, and grace for the iterations in flight at the end (default
 // DefaultGrace).
-func Engine(p *profiles.Profile, job *loadgen.ScenarioJob, grace time.Duration, clk clock.Clock) (*loadgen.Engine, error) {
+func Engine(p *profiles.Profile, job Job, grace time.Duration, clk clock.Clock) (*loadgen.Engine, error) {
 	if grace <= 0 {
 		grace = DefaultGrace
 	}
@@ -250,16 +312,35 @@ func ExpectedRate(p *profiles.Profile) float64 {
 // with the flush's time, until ctx ends; a last flush then records what
 // came since. It is the collector's one flusher while it runs.
 func Flush(ctx context.Context, clk clock.Clock, col *stats.Collector, after func(now time.Time)) {
+	NewFlusher(clk, col).Run(ctx, after)
+}
+
+// Flusher is Flush in two steps, for a caller that starts it in a
+// goroutine but wants the flushes to fall on whole seconds from now (a
+// test on a fake clock counts on it): NewFlusher arms the ticker at once.
+type Flusher struct {
+	clk clock.Clock
+	col *stats.Collector
+	t   clock.Ticker
+}
+
+// NewFlusher arms a flusher of col on clk (nil: the wall clock); Run must
+// follow.
+func NewFlusher(clk clock.Clock, col *stats.Collector) *Flusher {
 	clk = clock.OrReal(clk)
-	t := clk.NewTicker(time.Second)
-	defer t.Stop()
+	return &Flusher{clk: clk, col: col, t: clk.NewTicker(time.Second)}
+}
+
+// Run flushes as Flush does, until ctx ends.
+func (f *Flusher) Run(ctx context.Context, after func(now time.Time)) {
+	defer f.t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			col.Flush(clk.Now())
+			f.col.Flush(f.clk.Now())
 			return
-		case now := <-t.C():
-			col.Flush(now)
+		case now := <-f.t.C():
+			f.col.Flush(now)
 			if after != nil {
 				after(now)
 			}
@@ -326,8 +407,9 @@ func reportValue(r slo.Result) float64 {
 	return r.Observed
 }
 
-// progress is the run's live state after a flush.
-func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile) stats.Progress {
+// progress is the run's live state after a flush; tot is the collector's
+// totals then.
+func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile, tot *stats.Snapshot) stats.Progress {
 	el := e.Elapsed()
 	pr := stats.Progress{
 		Elapsed: el, Total: p.Duration(), Inflight: e.Inflight(),
@@ -346,7 +428,65 @@ func progress(e *loadgen.Engine, c *stats.Collector, p *profiles.Profile) stats.
 			pr.ErrorPct = 100 * last.Errors / last.Rate
 		}
 	}
-	tot := c.Totals()
 	pr.Iterations = tot.Iterations.Success + tot.Iterations.Failure
 	return pr
+}
+
+// Planned is how many iterations a profile plans: the open model's
+// schedule until its end (rounded up; a looping profile has one when run
+// for a duration, as the daemon's on-demand runs are) or the Iterations
+// model's count. 0 for the closed model and endless profiles.
+func Planned(p *profiles.Profile) int64 {
+	switch {
+	case p.Model == profiles.Iterations:
+		return int64(p.Iterations)
+	case p.Model == profiles.Open && p.Duration() > 0:
+		return int64(math.Ceil(p.Count(p.Duration()) - 1e-9))
+	}
+	return 0
+}
+
+// abortWatch applies the abort rules of a run's objectives after each
+// flush. Only the flush goroutine uses it while the run lasts.
+type abortWatch struct {
+	objs    []slo.Objective
+	states  []slo.AbortState
+	planned int64
+	fired   *stats.AbortReport
+}
+
+// newAbortWatch watches the objectives with abort_on_fail; nil when none has.
+func newAbortWatch(objs []slo.Objective, planned int64) *abortWatch {
+	w := &abortWatch{planned: planned}
+	for _, o := range objs {
+		if o.Abort != nil {
+			w.objs = append(w.objs, o)
+		}
+	}
+	if len(w.objs) == 0 {
+		return nil
+	}
+	w.states = make([]slo.AbortState, len(w.objs))
+	return w
+}
+
+// check applies the rules to the run's totals at elapsed and reports
+// whether the run must stop. The first objective lost is the reason.
+func (w *abortWatch) check(tot *stats.Snapshot, elapsed time.Duration) bool {
+	if w.fired != nil {
+		return true
+	}
+	in := slo.Input{Snapshot: tot, Duration: elapsed, Generator: slo.GeneratorOf(tot)}
+	for i, o := range w.objs {
+		if stop, why := slo.CheckAbort(o, &w.states[i], in, w.planned, elapsed); stop {
+			w.fired = &stats.AbortReport{AtS: math.Round(elapsed.Seconds()*1000) / 1000, Objective: o.Spec(), Reason: why}
+			return true
+		}
+	}
+	return false
+}
+
+// fmtSeconds prints seconds for a reason: "2s", "2.5s".
+func fmtSeconds(s float64) string {
+	return strconv.FormatFloat(math.Round(s*10)/10, 'f', -1, 64) + "s"
 }

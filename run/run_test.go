@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -59,27 +60,36 @@ func (c *counter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// The rate, counted by the target: 200/s for 10 s is 2,000 ± 2 %.
+// The rate, counted by the target: 200/s for 10 s is 2,000 iterations, each
+// sent once. Counts, not timings: on a busy machine the generator starts
+// them late (its lag, and whether that saturates it, is the saturation
+// rule's business, tested in slo and by TestJudgeAppliesTheSaturationRule),
+// but it starts every one, and the report counts the schedule's rate.
 func TestOpenModelRateCountedByTarget(t *testing.T) {
 	c := &counter{seen: map[int]int{}}
 	srv := httptest.NewServer(c)
 	defer srv.Close()
-	out, err := Run(context.Background(), Options{Scenario: load(t, srv.URL), Profile: flags(t, profiles.Flags{Rate: "200/s", Duration: 10 * time.Second})})
+	lag := time.Minute // however late, nothing is dropped
+	out, err := Run(context.Background(), Options{Scenario: load(t, srv.URL), Profile: flags(t, profiles.Flags{Rate: "200/s", Duration: 10 * time.Second, MaxLag: &lag})})
 	require.NoError(t, err)
-	assert.InDelta(t, 2000, float64(c.n.Load()), 40, "requests the target counted")
-	assert.Equal(t, int64(2000), out.Report.Iterations.Total, "the schedule of 200/s × 10 s")
-	assert.InDelta(t, 200, out.Report.Rate.Achieved, 4)
-	assert.Equal(t, 200.0, out.Report.Rate.Target)
-	assert.Equal(t, slo.Pass, out.Judgement.Verdict, "no SLOs and no failure: pass")
+	assert.Equal(t, int64(2000), c.n.Load(), "requests the target counted")
+	assert.Len(t, c.seen, 2000, "distinct iterations the target saw")
 	for i, n := range c.seen {
 		require.Equal(t, 1, n, "iteration %d reached the target more than once", i)
 	}
-	assert.False(t, out.Report.Generator.Saturated, "lag p99 %.2f ms", out.Report.Generator.LagP99Ms)
+	assert.Equal(t, int64(2000), out.Report.Iterations.Total, "the schedule of 200/s × 10 s")
+	assert.Equal(t, int64(2000), out.Report.Iterations.Success)
+	assert.Equal(t, 200.0, out.Report.Rate.Achieved, "2,000 completed over the profile's 10 s")
+	assert.Equal(t, 200.0, out.Report.Rate.Target)
+	assert.Equal(t, int64(2000), out.Report.Generator.Due)
+	assert.Equal(t, slo.Pass, out.Judgement.Verdict, "no SLOs and no failure: pass")
 }
 
 // A target that stalls for a second with every slot busy: the iterations
 // due meanwhile wait for a slot, and their corrected latency shows the
-// stall although their service latency is small (coordinated omission).
+// stall although their service latency does not (coordinated omission).
+// The bounds are relative to what was measured, so that a busy machine,
+// which slows every request, changes nothing.
 func TestStallShowsInCorrectedLatency(t *testing.T) {
 	var stallUntil atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -88,19 +98,28 @@ func TestStallShowsInCorrectedLatency(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	p := flags(t, profiles.Flags{Rate: "200/s", Duration: 5 * time.Second, MaxInflight: 4})
+	lag := time.Minute
+	p := flags(t, profiles.Flags{Rate: "200/s", Duration: 5 * time.Second, MaxInflight: 4, MaxLag: &lag})
 	time.AfterFunc(2*time.Second, func() { stallUntil.Store(time.Now().Add(time.Second).UnixNano()) })
 	out, err := Run(context.Background(), Options{Scenario: load(t, srv.URL), Profile: p})
 	require.NoError(t, err)
 	st := out.Report.Steps[0]
 	assert.Equal(t, int64(1000), st.Count)
-	assert.GreaterOrEqual(t, st.Latency.P99, 700.0, "corrected p99 (ms) shows the 1 s stall")
-	assert.LessOrEqual(t, st.Latency.P99, 1300.0)
-	assert.Less(t, st.Service.P99, 100.0, "service p99 (ms) stays small: only the 4 requests in flight saw the stall")
 	assert.Zero(t, out.Report.Iterations.Dropped)
-	assert.False(t, out.Report.Generator.Saturated, "waiting for a slot is the target's doing, not the generator's")
+	// About 200 of 1,000 iterations (20 %) were due during the stall and
+	// waited up to a second for a slot: the corrected p99 counts that
+	// wait; the service p99 does not (only the 4 requests in flight, 0.4 %,
+	// saw the stall from their send).
+	assert.GreaterOrEqual(t, st.Latency.P99, 700.0, "corrected p99 (ms) shows the 1 s stall")
+	assert.Less(t, st.Service.P99+500, st.Latency.P99, "service p99 (ms) %.1f does not show it (corrected %.1f)", st.Service.P99, st.Latency.P99)
+	assert.Less(t, st.Service.P90, st.Latency.P90, "service p90 below corrected p90")
 }
 
+// An iteration later than max_lag when a slot frees is dropped, and
+// counted as a failure: the first request holds the only slot for a
+// second, so at least the 44 due from 20 to 880 ms are more than 100 ms
+// late by then (the loaded machine may add more; the exact count, on a
+// fake clock, is loadgen's TestOpenModelDropsIterationsLaterThanMaxLag).
 func TestDropsBeyondMaxLagAreCounted(t *testing.T) {
 	var first atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -115,8 +134,10 @@ func TestDropsBeyondMaxLagAreCounted(t *testing.T) {
 	require.NoError(t, err)
 	it := out.Report.Iterations
 	assert.Equal(t, int64(100), it.Total, "every due iteration ran or was dropped")
-	assert.InDelta(t, 45, float64(it.Dropped), 5, "iterations more than 100 ms late while the slot was held")
+	assert.GreaterOrEqual(t, it.Dropped, int64(44), "iterations more than 100 ms late while the slot was held")
+	assert.Equal(t, it.Total, it.Success+it.Failure+it.Dropped)
 	assert.Equal(t, slo.Fail, out.Judgement.Verdict, "dropped iterations are failures")
+	assert.Contains(t, strings.Join(out.Judgement.Reasons, "\n"), "iterations failed")
 }
 
 func TestSegmentsTogetherAreTheWhole(t *testing.T) {

@@ -98,7 +98,7 @@ func (c *compiler) compileExpect(n *yaml.Node, y *expectYAML, where string) expe
 		e.json = append(e.json, c.compileJSONExpect(k, vals[i], where)...)
 	}
 	if y.Expr != "" {
-		prog, err := expr.Compile(y.Expr, expr.Env(exprEnv{}), expr.AsBool())
+		prog, err := expr.Compile(y.Expr, expr.Env(exprEnv{}), expr.AsBool(), expr.DisableBuiltin("repeat"))
 		if err != nil {
 			d.Errorf(yamlfile.Child(n, "expr"), "%s expr: %s", where, oneLine(err.Error()))
 		} else {
@@ -313,45 +313,81 @@ type exprEnv struct {
 	Vars    map[string]string `expr:"vars"`
 }
 
-// check evaluates the expectations; the first failure wins.
+// exprMemoryBudget bounds what one evaluation of an expr assertion may
+// build, counted by expr in elements (of ranges, arrays, maps and loop
+// iterations): a tenth of expr's default, so that an expression such as
+// string(1..999999) fails at once instead of allocating 60 MB on every
+// response. repeat is not offered at all: it only multiplies memory.
+const exprMemoryBudget = 100_000
+
+// expectError is a failed expectation: the error the summary prints, and
+// what a failure sample shows of it (docs/run.md, "Failure samples").
+type expectError struct {
+	class     stats.ErrorClass
+	assertion stats.Assertion
+	target    string // the JSON path, header name, text or expression
+	expected  string
+	actual    string
+	msg       string
+}
+
+func (e *expectError) Error() string { return e.msg }
+
+// failure describes the failed expectation for a sample.
+func (e *expectError) failure() *stats.AssertionFailure {
+	return &stats.AssertionFailure{Kind: e.assertion.String(), Target: e.target, Expected: e.expected, Actual: e.actual}
+}
+
+func failed(class stats.ErrorClass, a stats.Assertion, target, expected, actual string, format string, args ...any) (stats.ErrorClass, stats.Assertion, error) {
+	return class, a, &expectError{class: class, assertion: a, target: target, expected: expected, actual: actual, msg: fmt.Sprintf(format, args...)}
+}
+
+// check evaluates the expectations; the first failure wins. Its error is
+// an *expectError.
 func (e *expectations) check(resp *transport.Response, latency time.Duration, vars map[string]string) (stats.ErrorClass, stats.Assertion, error) {
 	if !e.statusOK(resp.Status) {
-		return stats.ClassHTTPStatus, stats.AssertStatus, fmt.Errorf("status %d, want %s", resp.Status, e.statusText)
+		return failed(stats.ClassHTTPStatus, stats.AssertStatus, "", e.statusText, strconv.Itoa(resp.Status), "status %d, want %s", resp.Status, e.statusText)
 	}
 	if e.maxLatency > 0 && latency > e.maxLatency {
-		return stats.ClassAssertion, stats.AssertMaxLatency, fmt.Errorf("latency %v over max_latency %v", latency.Round(time.Microsecond), e.maxLatency)
+		l := latency.Round(time.Microsecond)
+		return failed(stats.ClassAssertion, stats.AssertMaxLatency, "", e.maxLatency.String(), l.String(), "latency %v over max_latency %v", l, e.maxLatency)
 	}
 	for _, h := range e.headers {
 		got := resp.Values(h.name)
 		if len(got) == 0 {
-			return stats.ClassAssertion, stats.AssertHeaders, fmt.Errorf("header %s missing", h.name)
+			return failed(stats.ClassAssertion, stats.AssertHeaders, h.name, h.value, "", "header %s missing", h.name)
 		}
 		v := got[0]
 		if h.re != nil {
 			if !h.re.MatchString(v) {
-				return stats.ClassAssertion, stats.AssertHeaders, fmt.Errorf("header %s %q does not match %s", h.name, clip(v), h.re)
+				return failed(stats.ClassAssertion, stats.AssertHeaders, h.name, h.value, v, "header %s %q does not match %s", h.name, clip(v), h.re)
 			}
 		} else if v != h.value {
-			return stats.ClassAssertion, stats.AssertHeaders, fmt.Errorf("header %s is %q, want %q", h.name, clip(v), h.value)
+			return failed(stats.ClassAssertion, stats.AssertHeaders, h.name, h.value, v, "header %s is %q, want %q", h.name, clip(v), h.value)
 		}
 	}
 	for _, s := range e.contains {
 		if !bytes.Contains(resp.Body, []byte(s)) {
-			return stats.ClassAssertion, stats.AssertBodyContains, fmt.Errorf("body does not contain %q", s)
+			return failed(stats.ClassAssertion, stats.AssertBodyContains, "", s, "", "body does not contain %q", s)
 		}
 	}
 	for _, re := range e.matches {
 		if !re.Match(resp.Body) {
-			return stats.ClassAssertion, stats.AssertBodyMatches, fmt.Errorf("body does not match %s", re)
+			return failed(stats.ClassAssertion, stats.AssertBodyMatches, "", re.String(), "", "body does not match %s", re)
 		}
 	}
 	if len(e.json) > 0 {
 		if !gjson.ValidBytes(resp.Body) {
-			return stats.ClassAssertion, stats.AssertJSON, fmt.Errorf("body is not JSON")
+			return failed(stats.ClassAssertion, stats.AssertJSON, "", "a JSON body", "", "body is not JSON")
 		}
 		for _, je := range e.json {
-			if err := je.check(gjson.GetBytes(resp.Body, je.path)); err != nil {
-				return stats.ClassAssertion, stats.AssertJSON, fmt.Errorf("json %s: %v", je.path, err)
+			r := gjson.GetBytes(resp.Body, je.path)
+			if err := je.check(r); err != nil {
+				actual := "missing"
+				if r.Exists() {
+					actual = clip(r.Raw)
+				}
+				return failed(stats.ClassAssertion, stats.AssertJSON, je.path, je.describe(), actual, "json %s: %v", je.path, err)
 			}
 		}
 	}
@@ -372,15 +408,31 @@ func (e *expectations) check(resp *transport.Response, latency time.Duration, va
 				env.JSON = v
 			}
 		}
-		out, err := expr.Run(e.expr, env)
+		machine := vm.VM{MemoryBudget: exprMemoryBudget}
+		out, err := machine.Run(e.expr, env)
 		if err != nil {
-			return stats.ClassAssertion, stats.AssertExpr, fmt.Errorf("expr %s: %v", e.exprText, oneLine(err.Error()))
+			return failed(stats.ClassAssertion, stats.AssertExpr, e.exprText, "true", oneLine(err.Error()), "expr %s: %v", e.exprText, oneLine(err.Error()))
 		}
 		if ok, _ := out.(bool); !ok {
-			return stats.ClassAssertion, stats.AssertExpr, fmt.Errorf("expr %s is false", e.exprText)
+			return failed(stats.ClassAssertion, stats.AssertExpr, e.exprText, "true", "false", "expr %s is false", e.exprText)
 		}
 	}
 	return stats.ClassNone, stats.AssertNone, nil
+}
+
+// describe says what a JSON expectation wants: "exists", "equals 7",
+// "gt 0", "matches ^a".
+func (je jsonExpect) describe() string {
+	switch je.op {
+	case "exists":
+		if je.want.(bool) {
+			return "exists"
+		}
+		return "absent"
+	case "matches":
+		return "matches " + je.re.String()
+	}
+	return je.op + " " + show(je.want)
 }
 
 func clip(s string) string {

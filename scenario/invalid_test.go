@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/canaryproj/canary/internal/membound"
 )
 
 // One file per validation rule with its exact message(s) pinned, in the
@@ -45,11 +47,21 @@ func TestInvalidScenarios(t *testing.T) {
 		"bad_name.yaml": {
 			`testdata/invalid/bad_name.yaml:1:7: name "Checkout!": use lower-case letters, digits, '-' and '_', starting with a letter or digit`,
 		},
+		"bad_slo.yaml": {
+			`testdata/invalid/bad_slo.yaml:5:5: slo "errors<1": value "1": a ratio needs a %: errors<1% is 1 percent, errors<100% is the fraction 1`,
+			`testdata/invalid/bad_slo.yaml:6:5: slo "p99(b)<1s": the scenario has no step "b" (steps: a)`,
+			`testdata/invalid/bad_slo.yaml:7:12: slo "p99(region=us) < 1s": no step has region=us (steps a: method=GET, region=eu)`,
+			`testdata/invalid/bad_slo.yaml:8:43: invalid duration "-1s": must not be negative`,
+		},
 		"bad_status.yaml": {
 			`testdata/invalid/bad_status.yaml:5:22: status "700": want a code between 100 and 599 or a class like "2xx"`,
 		},
 		"bad_status_class.yaml": {
 			`testdata/invalid/bad_status_class.yaml:5:22: status "2zz": want a code between 100 and 599 or a class like "2xx"`,
+		},
+		"bad_tag.yaml": {
+			`testdata/invalid/bad_tag.yaml:3:30: step "a" tag "method": method, status and step are filters of their own, not tags`,
+			`testdata/invalid/bad_tag.yaml:3:43: step "a" tag region "e u": want a non-empty value of at most 100 characters without spaces, ',', '(', ')', '=', '<' or '>'`,
 		},
 		"bad_template.yaml": {
 			`testdata/invalid/bad_template.yaml:4:20: step "a" url: bad template: unclosed action`,
@@ -66,6 +78,9 @@ func TestInvalidScenarios(t *testing.T) {
 		"duplicate_step.yaml": {
 			`testdata/invalid/duplicate_step.yaml:4:12: duplicate step name "a"`,
 		},
+		"expr_repeat.yaml": {
+			`testdata/invalid/expr_repeat.yaml:5:20: step "a" expr: unknown name repeat (1:5)`,
+		},
 		"expr_not_bool.yaml": {
 			`testdata/invalid/expr_not_bool.yaml:5:20: step "a" expr: expected bool, but got int`,
 		},
@@ -77,6 +92,12 @@ func TestInvalidScenarios(t *testing.T) {
 			`testdata/invalid/many_problems.yaml:3:21: invalid duration "soon" (use a number and a unit: ms, s, m, h, d)`,
 			`testdata/invalid/many_problems.yaml:6:20: step "a" url: {{ .nope }} is not defined by any var, --var, data column or capture`,
 			`testdata/invalid/many_problems.yaml:7:22: status "999": want a code between 100 and 599 or a class like "2xx"`,
+		},
+		"max_body_nan.yaml": {
+			`testdata/invalid/max_body_nan.yaml:2:22: max_body "NaN": want a size like 10MiB, 512KiB or a number of bytes`,
+		},
+		"max_body_under_a_byte.yaml": {
+			`testdata/invalid/max_body_under_a_byte.yaml:2:22: max_body "0.0001KiB": at least 1 byte`,
 		},
 		"missing_data.yaml": {
 			`testdata/invalid/missing_data.yaml:2:7: data nothere.csv: no such file or directory`,
@@ -153,15 +174,19 @@ func FuzzParse(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		s, err := Parse("f.yaml", []byte(src), LoadOptions{})
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), "f.yaml:") {
-				t.Fatalf("error without a position: %v", err)
+		// The budget of a document (250,000 values, 5,000 templates) keeps
+		// the worst within-budget scenario near 80 MB of allocation.
+		membound.Check(t, 128*membound.MiB, func() {
+			s, err := Parse("f.yaml", []byte(src), LoadOptions{})
+			if err != nil {
+				if !strings.HasPrefix(err.Error(), "f.yaml:") {
+					t.Fatalf("error without a position: %v", err)
+				}
+				return
 			}
-			return
-		}
-		_ = s.StaticHosts()
-		_ = s.StepNames()
+			_ = s.StaticHosts()
+			_ = s.StepNames()
+		})
 	})
 }
 
@@ -170,17 +195,21 @@ func FuzzTemplate(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
-		src := "name: a\nvars: {a: v}\nsteps:\n  - {name: s, request: {url: \"http://127.0.0.1/\", headers: {X: " + quote(text) + "}}}\n"
-		s, err := Parse("f.yaml", []byte(src), LoadOptions{})
-		if err != nil {
-			return
-		}
-		st := s.Steps[0]
-		data := map[string]string{"a": "v", keyIteration: "1", keyVU: "2"}
-		var buf bytesBuffer
-		for _, h := range st.headers {
-			_, _ = h.t.render(&buf.b, data) // errors are fine; panics are not
-		}
+		// Rendering runs once per request: its allocation must stay small
+		// whatever the template (randString and randInt are bounded).
+		membound.Check(t, 32*membound.MiB, func() {
+			src := "name: a\nvars: {a: v}\nsteps:\n  - {name: s, request: {url: \"http://127.0.0.1/\", headers: {X: " + quote(text) + "}}}\n"
+			s, err := Parse("f.yaml", []byte(src), LoadOptions{})
+			if err != nil {
+				return
+			}
+			st := s.Steps[0]
+			data := map[string]string{"a": "v", keyIteration: "1", keyVU: "2"}
+			var buf bytesBuffer
+			for _, h := range st.headers {
+				_, _ = h.t.render(&buf.b, data) // errors are fine; panics are not
+			}
+		})
 	})
 }
 

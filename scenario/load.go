@@ -19,6 +19,7 @@ import (
 
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/redact"
+	"github.com/canaryproj/canary/slo"
 	"github.com/canaryproj/canary/transport"
 )
 
@@ -29,6 +30,9 @@ const (
 	DefaultMaxRedirects = transport.DefaultMaxRedirects
 	MaxSteps            = 100
 	MaxBodyLimit        = 1 << 30
+	// MaxTemplates bounds the templated strings of one scenario (a
+	// hundred steps with twenty templated fields each need 2,000).
+	MaxTemplates = 5000
 )
 
 // LoadOptions control loading.
@@ -43,6 +47,10 @@ type LoadOptions struct {
 	BaseDir string
 	// Secrets receives values that came from the environment; created if nil.
 	Secrets *redact.Set
+	// Unset, when set, collects unset ${VAR}s as warnings instead of
+	// errors (yamlfile.Options.Unset), for reading a scenario without
+	// running it.
+	Unset *yamlfile.Unset
 }
 
 // Scenario is a loaded, validated scenario. Immutable; safe for concurrent use.
@@ -51,6 +59,10 @@ type Scenario struct {
 	File    string
 	Steps   []*Step
 	Secrets *redact.Set
+	// SLOs are the scenario's own objectives (its slos), bound to its
+	// steps: what `canary run` judges without --slo, and a daemon check
+	// without slos of its own.
+	SLOs []slo.Objective
 
 	vars      []varDef
 	data      *feeder
@@ -63,6 +75,8 @@ type Scenario struct {
 	// usesIterState: some template needs per-iteration values (vars,
 	// captures, data, iteration, vu); otherwise nothing is rendered at all.
 	usesIterState bool
+	// base, when set, is where every request goes instead (WithBase).
+	base *base
 }
 
 type varDef struct {
@@ -75,6 +89,8 @@ type Step struct {
 	Name              string
 	Method            string
 	ContinueOnFailure bool
+	// Tags label the step for objectives (p99(region=eu)); nil without.
+	Tags map[string]string
 
 	url      *tmpl
 	headers  []headerTmpl
@@ -132,8 +148,14 @@ func (s *Scenario) TransportOptions() transport.Options {
 
 // StaticHosts lists the hosts of URLs known at load time: literal URLs and
 // URLs built only from vars whose values are fixed (such as a base URL from
-// ${BASE_URL:-…}).
+// ${BASE_URL:-…}). A scenario with a base (WithBase) sends only there.
 func (s *Scenario) StaticHosts() []string {
+	if s.base != nil {
+		// Every request goes to the base, whatever the steps say.
+		if u, err := url.Parse(s.base.scheme + "://" + s.base.host); err == nil {
+			return []string{strings.ToLower(u.Hostname())}
+		}
+	}
 	static := map[string]string{}
 	for _, v := range s.vars {
 		if v.t.isStatic() {
@@ -165,6 +187,7 @@ type fileYAML struct {
 	Defaults  defaultsYAML `yaml:"defaults"`
 	ThinkTime string       `yaml:"think_time"`
 	Steps     []stepYAML   `yaml:"steps" required:"true"`
+	SLOs      *yaml.Node   `yaml:"slos"`
 }
 
 type defaultsYAML struct {
@@ -186,11 +209,12 @@ type tlsYAML struct {
 }
 
 type stepYAML struct {
-	Name              string      `yaml:"name" required:"true"`
-	Request           requestYAML `yaml:"request" required:"true"`
-	Expect            expectYAML  `yaml:"expect"`
-	Capture           *yaml.Node  `yaml:"capture"`
-	ContinueOnFailure bool        `yaml:"continue_on_failure"`
+	Name              string            `yaml:"name" required:"true"`
+	Tags              map[string]string `yaml:"tags"`
+	Request           requestYAML       `yaml:"request" required:"true"`
+	Expect            expectYAML        `yaml:"expect"`
+	Capture           *yaml.Node        `yaml:"capture"`
+	ContinueOnFailure bool              `yaml:"continue_on_failure"`
 }
 
 type requestYAML struct {
@@ -232,9 +256,9 @@ func ParseVars(kvs []string) (map[string]string, error) {
 
 // Load reads and validates a scenario file.
 func Load(path string, opts LoadOptions) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	data, err := yamlfile.ReadFile("scenario", path)
 	if err != nil {
-		return nil, fmt.Errorf("scenario: %w", err)
+		return nil, err
 	}
 	return Parse(path, data, opts)
 }
@@ -252,7 +276,7 @@ func Parse(file string, data []byte, opts LoadOptions) (*Scenario, error) {
 	if opts.Secrets == nil {
 		opts.Secrets = &redact.Set{}
 	}
-	d := yamlfile.NewDecoder(file, yamlfile.Options{Env: envOrEmpty(opts.Env), Secrets: opts.Secrets})
+	d := yamlfile.NewDecoder(file, yamlfile.Options{Env: envOrEmpty(opts.Env), Secrets: opts.Secrets, Unset: opts.Unset})
 	s := Decode(d, n, opts)
 	if err := d.Err(); err != nil {
 		return nil, err
@@ -347,6 +371,10 @@ func Decode(d *yamlfile.Decoder, n *yaml.Node, opts LoadOptions) *Scenario {
 	if d.Failed() && !failedBefore {
 		return nil
 	}
+	s.SLOs = DecodeSLOs(d, yamlfile.Child(root, "slos"), s.StepInfos())
+	if d.Failed() && !failedBefore {
+		return nil
+	}
 	return s
 }
 
@@ -369,6 +397,8 @@ type compiler struct {
 	opts LoadOptions
 	env  func(string) (string, bool)
 	s    *Scenario
+	// varNodes are the file's vars' values, for messages about them.
+	varNodes map[string]*yaml.Node
 	// defined names → where they come from ("var", "data", "capture of step x").
 	defined map[string]string
 	// capturedBy: names captured by some step, for "only a later step
@@ -378,6 +408,8 @@ type compiler struct {
 	// static holds vars whose value is fixed at load time; templates that
 	// read only these are rendered once, at load.
 	static map[string]string
+	// templates counts the templates compiled, against MaxTemplates.
+	templates int
 }
 
 // stepDefaults are the scenario's defaults block, resolved.
@@ -431,6 +463,7 @@ func (c *compiler) compileVars(n *yaml.Node) {
 		if !ok {
 			continue
 		}
+		c.noteVar(name, vals[i])
 		t := c.compile(vals[i], text, fmt.Sprintf("var %q", name))
 		if t == nil {
 			continue
@@ -438,6 +471,11 @@ func (c *compiler) compileVars(n *yaml.Node) {
 		c.s.vars = append(c.s.vars, varDef{name: name, t: t})
 		c.defined[name] = "var"
 		c.markStatic(name, t)
+		if c.d.Unknown(vals[i]) {
+			// From an unset ${VAR}: not known at load time, so what is
+			// built from it is not checked at load time either.
+			delete(c.static, name)
+		}
 	}
 	// --var may define vars the file does not have.
 	extra := make([]string, 0, len(c.opts.Vars))
@@ -575,6 +613,7 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 	rn := yamlfile.Child(n, "request")
 	where := fmt.Sprintf("step %q", y.Name)
 	st := &Step{Name: y.Name, ContinueOnFailure: y.ContinueOnFailure, follow: c.def.follow, maxBody: c.def.maxBody, timeout: c.def.timeout}
+	st.Tags = c.compileTags(yamlfile.Child(n, "tags"), y.Tags, where)
 
 	st.Method = strings.ToUpper(strings.TrimSpace(y.Request.Method))
 	if st.Method == "" {
@@ -587,7 +626,7 @@ func (c *compiler) compileStep(n *yaml.Node, y *stepYAML) *Step {
 		st.url = c.compile(yamlfile.Child(rn, "url"), y.Request.URL, where+" url")
 		if st.url != nil && st.url.isStatic() {
 			if err := checkURL(st.url.static); err != nil {
-				d.Errorf(yamlfile.Child(rn, "url"), "url %q: %v", c.s.Secrets.String(st.url.static), err)
+				c.badURL(yamlfile.Child(rn, "url"), y.Request.URL, st.url.static, err)
 			}
 		}
 	}
@@ -757,12 +796,16 @@ func parseByteSize(s string) (int64, error) {
 		}
 	}
 	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || n <= 0 {
+	// !(n > 0) also refuses NaN, which compares false with everything.
+	if err != nil || !(n > 0) {
 		return 0, fmt.Errorf("want a size like 10MiB, 512KiB or a number of bytes")
 	}
-	v := int64(n * float64(mult))
-	if v > MaxBodyLimit {
+	f := n * float64(mult)
+	if f > MaxBodyLimit {
 		return 0, fmt.Errorf("at most 1GiB")
 	}
-	return v, nil
+	if f < 1 {
+		return 0, fmt.Errorf("at least 1 byte")
+	}
+	return int64(f), nil
 }

@@ -3,6 +3,7 @@ package scenario
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -12,8 +13,10 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/canaryproj/canary/internal/limits"
 	"github.com/canaryproj/canary/redact"
 	"github.com/canaryproj/canary/stats"
 	"github.com/canaryproj/canary/transport"
@@ -23,8 +26,8 @@ import (
 
 // Bounds of a data file.
 const (
-	MaxDataRows  = 100000
-	MaxDataBytes = 64 << 20
+	MaxDataRows  = limits.MaxDataRows
+	MaxDataBytes = limits.MaxDataBytes
 )
 
 // feeder is a CSV file: its header row names columns, and iteration n reads
@@ -47,7 +50,12 @@ func loadCSV(path string) (*feeder, error) {
 		return nil, unwrapPathErr(err)
 	}
 	defer f.Close()
-	r := csv.NewReader(io.LimitReader(f, MaxDataBytes))
+	return readCSV(limits.Reader(f, MaxDataBytes, "the file"))
+}
+
+// readCSV reads a data file: a header row of column names, then rows.
+func readCSV(in io.Reader) (*feeder, error) {
+	r := csv.NewReader(in)
 	r.ReuseRecord = false
 	header, err := r.Read()
 	if err == io.EOF {
@@ -181,6 +189,10 @@ type stepResult struct {
 	Sent      time.Time
 	Done      time.Time
 	Err       error // redacted; nil when the step passed
+	// For a failure sample: the request sent (nil when none could be
+	// built) and the expectation that failed.
+	req    *transport.Request
+	expect *expectError
 }
 
 // Result is how an iteration went.
@@ -189,7 +201,10 @@ type Result struct {
 	Class      stats.ErrorClass // of the first failure
 	FailedStep int              // -1 when OK
 	Start, End time.Time
-	Err        error // the first failure, redacted
+	// Think is the think time the iteration spent between its steps: its
+	// duration without it is what p99(iteration) judges.
+	Think time.Duration
+	Err   error // the first failure, redacted
 }
 
 // Runner executes iterations of one scenario. Safe for concurrent use.
@@ -198,21 +213,83 @@ type Runner struct {
 	c     Doer
 	pool  sync.Pool // *iterState
 	fixed []*transport.Request
+	// failures, when set, receives failure samples; expect holds each
+	// step's expected statuses, which its traces leave alone.
+	failures FailureSink
+	expect   []*transport.StatusSet
+	// certs, when set, learns the certificates each step is served;
+	// lastLeaf is, per step, the leaf it was last told of.
+	certs    CertSink
+	lastLeaf []atomic.Pointer[x509.Certificate]
+}
+
+// FailureSink keeps failure samples (stats.Failures does): Want counts a
+// failure and says whether its sample is wanted, Add keeps it, Trace says
+// whether a step's next request should be traced in full.
+type FailureSink interface {
+	Want(k stats.FailureKey, at time.Time) bool
+	Add(k stats.FailureKey, s stats.FailureSample)
+	Trace(step int, now time.Time) bool
+}
+
+var _ FailureSink = (*stats.Failures)(nil)
+
+// CertSink learns the TLS certificate chains (leaf first) a step's
+// requests were served, per host: the daemon tracks their expiry. It is
+// called from many goroutines at once, when a step sees a chain other than
+// the one it saw last.
+type CertSink interface {
+	SawCertificates(step int, host string, chain []*x509.Certificate)
+}
+
+// RunnerOption configures a Runner.
+type RunnerOption func(*Runner)
+
+// WithFailures makes the runner sample its failing exchanges into sink
+// (docs/run.md, "Failure samples"). The requests that pass pay nothing for
+// it but a bit test; a failing one is sampled when sink wants it.
+func WithFailures(sink FailureSink) RunnerOption {
+	return func(r *Runner) { r.failures = sink }
+}
+
+// WithCertificates tells sink of the certificates each step is served.
+func WithCertificates(sink CertSink) RunnerOption {
+	return func(r *Runner) { r.certs = sink }
 }
 
 type iterState struct {
-	vars map[string]string
-	req  transport.Request
-	resp transport.Response
-	buf  bytes.Buffer
-	body []byte
-	url  strings.Builder
-	res  stepResult
+	vars  map[string]string
+	req   transport.Request
+	resp  transport.Response
+	trace transport.Trace
+	buf   bytes.Buffer
+	body  []byte
+	url   strings.Builder
+	res   stepResult
+	num   uint64 // the iteration's number
 }
 
 // NewRunner returns a runner sending through c.
-func NewRunner(s *Scenario, c Doer) *Runner {
+func NewRunner(s *Scenario, c Doer, opts ...RunnerOption) *Runner {
 	r := &Runner{s: s, c: c}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.certs != nil {
+		r.lastLeaf = make([]atomic.Pointer[x509.Certificate], len(s.Steps))
+	}
+	if r.failures != nil {
+		r.expect = make([]*transport.StatusSet, len(s.Steps))
+		for i, st := range s.Steps {
+			set := &transport.StatusSet{}
+			for code := 100; code < 600; code++ {
+				if st.expect.statusOK(code) {
+					set.Add(code)
+				}
+			}
+			r.expect[i] = set
+		}
+	}
 	// Static steps' requests are built once.
 	r.fixed = make([]*transport.Request, len(s.Steps))
 	for i, st := range s.Steps {
@@ -255,6 +332,7 @@ func (r *Runner) Run(ctx context.Context, it Iteration, rec stats.Recorder) Resu
 		due = start
 	}
 	s := r.s
+	st.num = it.Number
 	clear(st.vars)
 	if s.usesIterState {
 		st.vars[keyIteration] = itoa(it.Number)
@@ -287,10 +365,14 @@ func (r *Runner) Run(ctx context.Context, it Iteration, rec stats.Recorder) Resu
 				timer = time.NewTimer(time.Hour)
 				defer timer.Stop()
 			}
-			if !sleep(ctx, timer, s.pause()) {
+			pause := s.pause()
+			slept := time.Now()
+			if !sleep(ctx, timer, pause) {
+				res.Think += time.Since(slept)
 				res = r.fail(res, i, stats.ClassOther, ctx.Err())
 				break
 			}
+			res.Think += time.Since(slept)
 		}
 		if ctx.Err() != nil {
 			res = r.fail(res, i, stats.ClassOther, fmt.Errorf("stopped: %w", ctx.Err()))
@@ -305,6 +387,9 @@ func (r *Runner) Run(ctx context.Context, it Iteration, rec stats.Recorder) Resu
 			rec.RecordStep(sr.Step, sr.Status, sr.Class, sr.Assertion, sr.Done.Sub(sr.Due), sr.Done.Sub(sr.Sent))
 		}
 		if sr.Err != nil {
+			if r.failures != nil {
+				r.sample(step, st, sr)
+			}
 			res = r.fail(res, i, sr.Class, sr.Err)
 			if !step.ContinueOnFailure {
 				break
@@ -360,6 +445,23 @@ func (r *Runner) redactErr(err error) error {
 	return errors.New(r.s.Secrets.String(err.Error()))
 }
 
+// sawCertificates tells the sink of the chains a step's request was
+// served, unless it is the one chain the step was served last (most
+// requests reuse a connection, or resume its session, and see the same).
+func (r *Runner) sawCertificates(step int, hops []transport.PeerCert) {
+	if len(hops) == 1 && len(hops[0].Chain) > 0 && r.lastLeaf[step].Load() == hops[0].Chain[0] {
+		return
+	}
+	for _, h := range hops {
+		if len(h.Chain) > 0 {
+			r.certs.SawCertificates(step, h.Host, h.Chain)
+		}
+	}
+	if last := hops[len(hops)-1]; len(last.Chain) > 0 {
+		r.lastLeaf[step].Store(last.Chain[0])
+	}
+}
+
 func (r *Runner) runStep(ctx context.Context, i int, step *Step, st *iterState, due time.Time) *stepResult {
 	sr := &st.res
 	*sr = stepResult{Step: i, Due: due}
@@ -373,11 +475,20 @@ func (r *Runner) runStep(ctx context.Context, i int, step *Step, st *iterState, 
 			return sr
 		}
 	}
+	sr.req = req
 	st.resp.Reset()
+	if r.failures != nil {
+		st.resp.Trace = &st.trace
+		st.trace.Expect = r.expect[i]
+		st.trace.All = r.failures.Trace(i, due)
+	}
 	sr.Sent = time.Now()
 	err := r.c.Do(ctx, req, &st.resp)
 	sr.Done = time.Now()
 	sr.Status = st.resp.Status
+	if r.certs != nil && len(st.resp.TLS) > 0 {
+		r.sawCertificates(i, st.resp.TLS)
+	}
 	if err != nil {
 		sr.Class = stats.ClassOther
 		var te *transport.Error
@@ -390,6 +501,7 @@ func (r *Runner) runStep(ctx context.Context, i int, step *Step, st *iterState, 
 	class, assertion, err := step.expect.check(&st.resp, sr.Done.Sub(due), st.vars)
 	if err != nil {
 		sr.Class, sr.Assertion = class, assertion
+		sr.expect, _ = err.(*expectError)
 		sr.Err = r.redactErr(fmt.Errorf("step %s: %s %s: %w", step.Name, req.Method, redact.UserInfo(req.URL), err))
 		return sr
 	}
@@ -430,6 +542,9 @@ func (r *Runner) build(step *Step, req *transport.Request, vars map[string]strin
 			ub.WriteString(queryEscape(v))
 		}
 		u = ub.String()
+	}
+	if r.s.base != nil {
+		u = r.s.base.rewrite(u)
 	}
 	req.Method, req.URL = step.Method, u
 	req.Timeout, req.FollowRedirects, req.MaxBody, req.NeedHeaders = step.timeout, step.follow, step.maxBody, step.needHdrs

@@ -529,6 +529,18 @@ func BenchmarkRunStaticFakeDoer(b *testing.B) {
 	}
 }
 
+// BenchmarkRunStaticFakeDoerSampled is BenchmarkRunStaticFakeDoer with a
+// failure sink, as every run and daemon check has: what sampling costs an
+// iteration whose steps pass.
+func BenchmarkRunStaticFakeDoerSampled(b *testing.B) {
+	s := parseSrc(b, "name: a\nsteps:\n  - {name: s, request: {url: \"http://127.0.0.1:1/\"}, expect: {status: 200}}\n", nil)
+	r := NewRunner(s, fakeDoer{body: []byte("ok")}, WithFailures(stats.NewFailures(s.StepNames(), stats.FailureOptions{})))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Run(context.Background(), Iteration{}, nil)
+	}
+}
+
 func BenchmarkRunTemplatedFakeDoer(b *testing.B) {
 	s := parseSrc(b, `name: a
 vars: {base: "http://127.0.0.1:1"}

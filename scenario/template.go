@@ -115,6 +115,14 @@ func (c *compiler) compile(n *yaml.Node, text, where string) *tmpl {
 	if !strings.Contains(text, "{{") {
 		return staticTmpl(text)
 	}
+	// Each template costs a few KB to compile and keep: bound how many a
+	// file can make a loaded scenario hold.
+	if c.templates++; c.templates > MaxTemplates {
+		if c.templates == MaxTemplates+1 {
+			c.d.Errorf(n, "%s: more than %d templates in one scenario, the limit", where, MaxTemplates)
+		}
+		return nil
+	}
 	t, err := template.New(where).Option("missingkey=error").Funcs(c.funcs()).Parse(text)
 	if err != nil {
 		c.d.Errorf(n, "%s: bad template: %s", where, templateSyntaxMsg(err))
@@ -353,6 +361,9 @@ const jsonMarker = "\x00canary-template-%d\x00"
 func (c *compiler) compileJSONBody(n *yaml.Node, where string) bodyTmpl {
 	v := c.d.Any(n)
 	var tmpls []*tmpl
+	// A string that appears many times (an alias used over and over) is
+	// compiled once: within one body, the names it may use do not change.
+	compiled := map[string]*tmpl{}
 	var replace func(x any) any
 	replace = func(x any) any {
 		switch y := x.(type) {
@@ -366,7 +377,11 @@ func (c *compiler) compileJSONBody(n *yaml.Node, where string) bodyTmpl {
 			}
 		case string:
 			if strings.Contains(y, "{{") {
-				t := c.compile(n, y, where+" json")
+				t, ok := compiled[y]
+				if !ok {
+					t = c.compile(n, y, where+" json")
+					compiled[y] = t
+				}
 				if t == nil {
 					return ""
 				}

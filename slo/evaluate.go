@@ -3,6 +3,7 @@ package slo
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
@@ -78,6 +79,11 @@ type Input struct {
 	Generator Generator
 	// Aborted runs are inconclusive.
 	Aborted bool
+	// Certificates are what tls_expiry objectives judge; nil: none known.
+	Certificates *Certificates
+	// Lost says why objectives with abort_on_fail stopped the run: it
+	// fails, whatever else is unknown (see Facts.Lost).
+	Lost []string
 }
 
 // Judgement is a verdict with its evidence.
@@ -96,7 +102,7 @@ func Judge(objs []Objective, in Input) Judgement {
 	for _, o := range objs {
 		results = append(results, Evaluate(o, in))
 	}
-	f := Facts{Window: in.Window, MinSamples: in.MinSamples, Generator: in.Generator, Aborted: in.Aborted}
+	f := Facts{Window: in.Window, MinSamples: in.MinSamples, Generator: in.Generator, Aborted: in.Aborted, Lost: in.Lost}
 	if f.Window == "" {
 		f.Window = FormatDuration(in.Duration)
 	}
@@ -119,10 +125,16 @@ type Facts struct {
 	Generator  Generator
 	Aborted    bool
 	Failures   []string // failures found besides the objectives
+	// Lost are objectives a run was stopped for because they could no
+	// longer pass (abort_on_fail), each with why: the verdict is fail even
+	// where it would otherwise be inconclusive (an objective without data
+	// yet, too few samples), for what is lost stays lost.
+	Lost []string
 }
 
-// Conclude applies the verdict rules to evaluated objectives: inconclusive
-// when the run was aborted, there are fewer than MinSamples iterations, an
+// Conclude applies the verdict rules to evaluated objectives: fail when an
+// objective was lost for good (Facts.Lost); inconclusive when the run was
+// aborted, there are fewer than MinSamples iterations, an
 // objective has no data, or a saturated generator could account for an
 // objective failing (see saturate: only corrected latency and rps, never
 // what the target answered); otherwise fail when any objective (or another
@@ -148,7 +160,7 @@ func Conclude(results []Result, f Facts) Judgement {
 		case !r.Pass:
 			failed = true
 			reason := fmt.Sprintf("%s %s %s %s over %s, n=%d",
-				describe(o), r.ObservedText(), o.Op.Negated(), o.FormatValue(o.Target), f.Window, r.Samples)
+				describe(o), reasonValue(o, r.Observed), o.Op.Negated(), o.FormatValue(o.Target), f.Window, r.Samples)
 			if r.Note != "" {
 				reason += " (" + r.Note + ")"
 			}
@@ -179,6 +191,9 @@ func Conclude(results []Result, f Facts) Judgement {
 	// A failure the generator cannot account for beats one it can: a busy
 	// generator must never turn an outage into "inconclusive".
 	switch {
+	case len(f.Lost) > 0:
+		j.Verdict = Fail
+		j.Reasons = append(append(append(append([]string{}, f.Lost...), j.Reasons...), inconclusive...), voided...)
 	case len(inconclusive) > 0:
 		j.Verdict = Inconclusive
 		j.Reasons = append(append(inconclusive, voided...), j.Reasons...)
@@ -199,47 +214,66 @@ func Conclude(results []Result, f Facts) Judgement {
 }
 
 // describe names an objective's subject for humans: "p99 of login",
-// "success", "p99 (service) of the iteration".
+// "success", "p99 (service) of every request", "errors of login".
 func describe(o Objective) string {
-	if o.Kind != KindLatency {
-		return o.Kind.String()
+	s := o.Kind.String()
+	if o.Kind == KindLatency {
+		s = o.statName()
+		if o.Service {
+			s += " (service)"
+		}
 	}
-	s := o.statName()
-	if o.Service {
-		s += " (service)"
+	if !o.OnRequests() {
+		if o.Kind == KindLatency {
+			return s + " of the iteration"
+		}
+		return s
 	}
+	var who []string
 	if o.Step != "" {
-		return s + " of " + o.Step
+		who = append(who, o.Step)
 	}
-	return s + " of the iteration"
+	for _, f := range o.Filters {
+		who = append(who, f.Key+"="+f.Value)
+	}
+	if len(who) == 0 {
+		return s + " of every request"
+	}
+	return s + " of " + strings.Join(who, ", ")
 }
 
 // Evaluate computes one objective over in.
 func Evaluate(o Objective, in Input) Result {
+	if o.Kind == KindTLSExpiry {
+		return evaluateTLS(o, in.Certificates)
+	}
 	r := Result{Objective: o, Observed: math.NaN()}
 	snap := in.Snapshot
 	if snap == nil {
 		return r
 	}
-	it := snap.Iterations
-	total := it.Total()
 	switch o.Kind {
 	case KindSuccess, KindErrors:
+		bad, total, ok := badEvents(o, snap)
 		r.Samples = total
-		if total == 0 {
+		if !ok || total == 0 {
 			return r
 		}
+		r.Observed = float64(bad) / float64(total)
 		if o.Kind == KindSuccess {
-			r.Observed = float64(it.Success) / float64(total)
-		} else {
-			r.Observed = float64(it.Failure+it.Dropped) / float64(total)
+			r.Observed = 1 - r.Observed
 		}
 	case KindRPS:
-		r.Samples = total
+		if o.OnRequests() {
+			_, r.Samples, _ = badEvents(o, snap)
+		} else {
+			it := snap.Iterations
+			r.Samples = it.Success + it.Failure
+		}
 		if in.Duration <= 0 {
 			return r
 		}
-		r.Observed = float64(it.Success+it.Failure) / in.Duration.Seconds()
+		r.Observed = float64(r.Samples) / in.Duration.Seconds()
 	case KindLatency:
 		h := LatencyHistogram(o, snap)
 		if h == nil || h.TotalCount() == 0 {
@@ -270,26 +304,85 @@ func statistic(o Objective, h *hdrhistogram.Histogram) float64 {
 	return float64(h.ValueAtQuantile(o.Percentile)) / 1e6
 }
 
-// LatencyHistogram picks the histogram (µs) a latency objective reads: the
-// step's corrected or service latency, the whole iteration's, or — for
-// service latency without a step — every request of the check merged.
-func LatencyHistogram(o Objective, snap *stats.Snapshot) *hdrhistogram.Histogram {
-	if o.Step != "" {
-		st := snap.Step(o.Step)
-		if st == nil {
-			return nil
+// selected returns the snapshot's steps o reads: those Bind resolved, the
+// one it names, or every step when it selects none. ok is false for an
+// objective whose filters need Bind and did not get it.
+func selected(o Objective, snap *stats.Snapshot) (steps []*stats.StepSnapshot, ok bool) {
+	switch {
+	case o.Steps != nil:
+		for _, name := range o.Steps {
+			if st := snap.Step(name); st != nil {
+				steps = append(steps, st)
+			}
 		}
+	case o.needsBind():
+		// Filters by method or tag: only Bind knows which steps pass.
+		return nil, false
+	case o.Step != "":
+		if st := snap.Step(o.Step); st != nil {
+			steps = append(steps, st)
+		}
+	default:
+		for i := range snap.Steps {
+			steps = append(steps, &snap.Steps[i])
+		}
+	}
+	return steps, true
+}
+
+// badEvents counts an objective's bad events and all its events: failed
+// (or dropped) iterations of all iterations; or, for an objective on
+// requests, the selected steps' failed requests — with a status filter,
+// their requests answered with that status — of all their requests.
+func badEvents(o Objective, snap *stats.Snapshot) (bad, total int64, ok bool) {
+	if !o.OnRequests() {
+		it := snap.Iterations
+		return it.Failure + it.Dropped, it.Total(), true
+	}
+	steps, ok := selected(o, snap)
+	if !ok {
+		return 0, 0, false
+	}
+	lo, hi, byStatus := o.StatusFilter()
+	for _, st := range steps {
+		n := st.Count()
+		total += n
+		if !byStatus {
+			bad += n - st.Errors[stats.ClassNone]
+			continue
+		}
+		for code, c := range st.Status {
+			if code >= lo && code <= hi {
+				bad += c
+			}
+		}
+	}
+	return bad, total, true
+}
+
+// LatencyHistogram picks the histogram (µs) a latency objective reads: the
+// whole iteration's, one step's, or the selected steps' (every step's when
+// it selects none) merged, corrected or service. Nil when there is none.
+func LatencyHistogram(o Objective, snap *stats.Snapshot) *hdrhistogram.Histogram {
+	if !o.OnRequests() {
+		return snap.Iteration
+	}
+	steps, ok := selected(o, snap)
+	if !ok || len(steps) == 0 {
+		return nil
+	}
+	pick := func(st *stats.StepSnapshot) *hdrhistogram.Histogram {
 		if o.Service {
 			return st.Service
 		}
 		return st.Latency
 	}
-	if !o.Service {
-		return snap.Iteration
+	if len(steps) == 1 {
+		return pick(steps[0])
 	}
 	var merged *hdrhistogram.Histogram
-	for i := range snap.Steps {
-		h := snap.Steps[i].Service
+	for _, st := range steps {
+		h := pick(st)
 		if h == nil {
 			continue
 		}
@@ -303,21 +396,20 @@ func LatencyHistogram(o Objective, snap *stats.Snapshot) *hdrhistogram.Histogram
 }
 
 // BadRatio is the share of bad events an objective with an error budget
-// sees in snap: failed (or dropped) iterations for success/errors, requests
-// slower than the threshold for a latency percentile. ok is false without
-// data or without a budget.
+// sees in snap: failed (or dropped) iterations or failed requests for
+// success/errors, requests slower than the threshold for a latency
+// percentile. ok is false without data or without a budget.
 func BadRatio(o Objective, snap *stats.Snapshot) (ratio float64, n int64, ok bool) {
 	if !o.HasBudget() || snap == nil {
 		return 0, 0, false
 	}
 	switch o.Kind {
 	case KindSuccess, KindErrors:
-		it := snap.Iterations
-		n = it.Total()
-		if n == 0 {
+		bad, total, ok := badEvents(o, snap)
+		if !ok || total == 0 {
 			return 0, 0, false
 		}
-		return float64(it.Failure+it.Dropped) / float64(n), n, true
+		return float64(bad) / float64(total), total, true
 	case KindLatency:
 		h := LatencyHistogram(o, snap)
 		if h == nil || h.TotalCount() == 0 {

@@ -1,14 +1,16 @@
-// Package slo turns measurements into verdicts: objectives (success ratio,
-// error ratio, latency percentiles per step or iteration, achieved rate), their
-// evaluation over a window of stats, the pass / fail / inconclusive rules, and
-// error-budget burn rates. It is pure: no clocks, no I/O.
+// Package slo turns measurements into verdicts: the objective grammar
+// (success ratio, error ratio, latency percentiles and achieved rate, per
+// request, step, tag or iteration), their evaluation over a window of stats,
+// the pass / fail / inconclusive rules, error-budget burn rates, and when an
+// objective is lost for good. It is pure: no clocks, no I/O.
 package slo
 
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,10 +21,11 @@ type Kind int
 
 // The objective kinds.
 const (
-	KindSuccess Kind = iota // share of iterations that succeeded
-	KindErrors              // share of iterations that failed (dropped ones included)
-	KindLatency             // a latency percentile (or max/mean) of a step or the whole iteration
-	KindRPS                 // achieved iterations per second
+	KindSuccess   Kind = iota // share of iterations that succeeded
+	KindErrors                // share of iterations that failed (dropped ones included)
+	KindLatency               // a latency percentile (or max/mean) of a step or the whole iteration
+	KindRPS                   // achieved iterations per second
+	KindTLSExpiry             // time left before the first of the served certificates expires (tls.go)
 )
 
 func (k Kind) String() string {
@@ -35,6 +38,8 @@ func (k Kind) String() string {
 		return "latency"
 	case KindRPS:
 		return "rps"
+	case KindTLSExpiry:
+		return "tls_expiry"
 	}
 	return "unknown"
 }
@@ -86,14 +91,208 @@ type Objective struct {
 	Name string
 	Kind Kind
 	Op   Op
-	// Target is a ratio in 0..1 (success, errors), seconds (latency) or
-	// iterations per second (rps).
+	// Target is a ratio in 0..1 (success, errors), seconds (latency,
+	// tls_expiry) or iterations (or requests) per second (rps).
 	Target float64
 	// Latency objectives only.
 	Stat       Statistic
 	Percentile float64 // 0..100 when Stat is Percentile
-	Step       string  // "" = the whole iteration
 	Service    bool    // service latency (from the actual send) instead of corrected
+
+	// What is measured. Unqualified, a latency objective reads every
+	// request of every step (as k6's http_req_duration), and success,
+	// errors and rps count whole iterations. Step names one step; Filters
+	// select requests by method, status or the steps' tags; Iteration asks
+	// for the whole iteration: its duration without think time, or its
+	// outcome.
+	Step      string
+	Filters   []Filter
+	Iteration bool
+	// Steps are the steps Step and Filters select, once Bind has resolved
+	// them against a scenario; nil before.
+	Steps []string
+	// Abort, when set, stops a run as soon as the objective is lost
+	// (docs/run.md, "Aborting early").
+	Abort *Abort
+}
+
+// Filter is one key=value argument of an objective: a step's method, the
+// answer's status (a class "5xx" or a code "503"), or a step tag.
+type Filter struct {
+	Key, Value string
+}
+
+// The filter keys that are not tags.
+const (
+	FilterMethod = "method"
+	FilterStatus = "status"
+)
+
+// Abort says when an objective may stop a run before its end: once it has
+// MinSamples samples and the run has lasted Delay, as soon as it is lost
+// for good, or once it has failed for For (docs/run.md, "Aborting early").
+type Abort struct {
+	MinSamples int64
+	Delay      time.Duration
+	For        time.Duration
+}
+
+// String is the abort clause: "abort_on_fail", "abort_on_fail(for=10s)".
+func (a *Abort) String() string {
+	if a == nil {
+		return ""
+	}
+	var parts []string
+	if a.MinSamples > 0 {
+		parts = append(parts, "min_samples="+strconv.FormatInt(a.MinSamples, 10))
+	}
+	if a.Delay > 0 {
+		parts = append(parts, "delay="+a.Delay.String())
+	}
+	if a.For > 0 {
+		parts = append(parts, "for="+a.For.String())
+	}
+	if len(parts) == 0 {
+		return "abort_on_fail"
+	}
+	return "abort_on_fail(" + strings.Join(parts, ", ") + ")"
+}
+
+// filter returns the value of the filter with key k, or "".
+func (o Objective) filter(k string) string {
+	for _, f := range o.Filters {
+		if f.Key == k {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// OnRequests reports whether the objective counts requests (of the steps
+// it selects) rather than whole iterations: every latency objective but
+// the iteration's, and success, errors and rps with a step or a filter.
+func (o Objective) OnRequests() bool {
+	if o.Iteration {
+		return false
+	}
+	return o.Kind == KindLatency || o.Step != "" || len(o.Filters) > 0
+}
+
+// StatusFilter is the status range a status= filter selects.
+func (o Objective) StatusFilter() (lo, hi int, ok bool) {
+	v := o.filter(FilterStatus)
+	if v == "" {
+		return 0, 0, false
+	}
+	return statusRange(v)
+}
+
+// SelectsSteps reports whether the objective reads only some steps: it
+// names one, or filters them by method or tag.
+func (o Objective) SelectsSteps() bool {
+	if o.Step != "" {
+		return true
+	}
+	for _, f := range o.Filters {
+		if f.Key != FilterStatus {
+			return true
+		}
+	}
+	return false
+}
+
+// needsBind reports whether only Bind can tell which steps o reads: it
+// filters them by method or tag.
+func (o Objective) needsBind() bool {
+	for _, f := range o.Filters {
+		if f.Key != FilterStatus {
+			return true
+		}
+	}
+	return false
+}
+
+// StepInfo is what an objective's arguments select a step by.
+type StepInfo struct {
+	Name   string
+	Method string
+	Tags   map[string]string
+}
+
+// Bind resolves the steps o selects among a scenario's (Steps). It fails,
+// saying why, when a named step does not exist or no step passes the
+// filters.
+func (o *Objective) Bind(steps []StepInfo) error {
+	o.Steps = nil
+	if o.Iteration || !o.OnRequests() {
+		return nil
+	}
+	names := make([]string, len(steps))
+	for i, st := range steps {
+		names[i] = st.Name
+	}
+	if o.Step != "" && !slices.Contains(names, o.Step) {
+		return fmt.Errorf("the scenario has no step %q (steps: %s)", o.Step, strings.Join(names, ", "))
+	}
+	sel := []string{}
+	for _, st := range steps {
+		if o.selects(st) {
+			sel = append(sel, st.Name)
+		}
+	}
+	if len(sel) == 0 {
+		return fmt.Errorf("no step has %s (%s)", o.filterText(), describeSteps(steps))
+	}
+	o.Steps = sel
+	return nil
+}
+
+// selects reports whether st passes o's step and filters.
+func (o Objective) selects(st StepInfo) bool {
+	if o.Step != "" && st.Name != o.Step {
+		return false
+	}
+	for _, f := range o.Filters {
+		switch f.Key {
+		case FilterStatus:
+		case FilterMethod:
+			if !strings.EqualFold(st.Method, f.Value) {
+				return false
+			}
+		default:
+			if v, ok := st.Tags[f.Key]; !ok || v != f.Value {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// filterText is the step-selecting filters: "method=POST, region=eu".
+func (o Objective) filterText() string {
+	var parts []string
+	if o.Step != "" {
+		parts = append(parts, "step="+o.Step)
+	}
+	for _, f := range o.Filters {
+		if f.Key != FilterStatus {
+			parts = append(parts, f.Key+"="+f.Value)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// describeSteps lists steps with their methods and tags, for errors.
+func describeSteps(steps []StepInfo) string {
+	parts := make([]string, 0, len(steps))
+	for _, st := range steps {
+		p := st.Name + ": method=" + st.Method
+		for _, k := range slices.Sorted(maps.Keys(st.Tags)) {
+			p += ", " + k + "=" + st.Tags[k]
+		}
+		parts = append(parts, p)
+	}
+	return "steps " + strings.Join(parts, "; ")
 }
 
 // Budget is the share of events allowed to be bad: 1 − 99.5% for a success
@@ -116,22 +315,38 @@ func (o Objective) Budget() float64 {
 // HasBudget reports whether burn rates apply to the objective.
 func (o Objective) HasBudget() bool { return o.Budget() > 0 }
 
-// Subject names what is measured: "p99(login)", "success", "max".
+// Subject names what is measured: "p99(login)", "success",
+// "errors(status=5xx)", "p99(checkout, region=eu)", "p99(iteration)".
 func (o Objective) Subject() string {
-	switch o.Kind {
-	case KindSuccess, KindErrors, KindRPS:
-		return o.Kind.String()
+	s := o.Kind.String()
+	if o.Kind == KindLatency {
+		s = o.statName()
 	}
-	s := o.statName()
+	var args []string
 	switch {
-	case o.Step != "" && o.Service:
-		s += "(" + o.Step + ", service)"
+	case o.Iteration && o.Kind == KindLatency:
+		args = append(args, "iteration")
+	case isKeyword(o.Step):
+		// A step named like a keyword is named by key.
+		args = append(args, "step="+o.Step)
 	case o.Step != "":
-		s += "(" + o.Step + ")"
-	case o.Service:
-		s += "(service)"
+		args = append(args, o.Step)
+	}
+	for _, f := range o.Filters {
+		args = append(args, f.Key+"="+f.Value)
+	}
+	if o.Service {
+		args = append(args, "service")
+	}
+	if len(args) > 0 {
+		s += "(" + strings.Join(args, ", ") + ")"
 	}
 	return s
+}
+
+// isKeyword reports whether s is one of the grammar's keyword arguments.
+func isKeyword(s string) bool {
+	return s == "iteration" || s == "service" || s == "corrected"
 }
 
 // statName is a latency objective's statistic: "p99", "max", "mean".
@@ -152,13 +367,25 @@ func (o Objective) FormatValue(v float64) string {
 		return strconv.FormatFloat(round(v*100, 4), 'f', -1, 64) + "%"
 	case KindLatency:
 		return FormatSeconds(v)
+	case KindTLSExpiry:
+		return formatExpiry(v)
 	}
 	return strconv.FormatFloat(round(v, 2), 'f', -1, 64)
 }
 
-// String is the canonical expression: "p99(login)<300ms", "success>=99.5%".
+// String is the canonical expression: "p99(login)<300ms", "success>=99.5%"
+// (without an abort clause: see Spec).
 func (o Objective) String() string {
 	return o.Subject() + o.Op.String() + o.FormatValue(o.Target)
+}
+
+// Spec is the canonical expression with its abort clause, if any:
+// "errors<1% abort_on_fail(for=10s)".
+func (o Objective) Spec() string {
+	if o.Abort == nil {
+		return o.String()
+	}
+	return o.String() + " " + o.Abort.String()
 }
 
 // FormatSeconds prints a latency compactly: "850µs", "412ms", "1.25s".
@@ -177,53 +404,6 @@ func round(v float64, digits int) float64 {
 	return math.Round(v*p) / p
 }
 
-var exprRE = regexp.MustCompile(`^\s*([a-z][a-z0-9.]*)\s*(?:\(\s*([^)]*?)\s*\))?\s*(<=|>=|<|>)\s*(\S+)\s*$`)
-
-// ParseExpr parses a --slo expression: "p99<300ms", "p95(login)<200ms",
-// "p99(login, service)<50ms", "max<2s", "mean<100ms", "errors<1%",
-// "success>=99.9%", "rps>=90".
-func ParseExpr(s string) (Objective, error) {
-	m := exprRE.FindStringSubmatch(s)
-	if m == nil {
-		return Objective{}, fmt.Errorf("slo %q: want METRIC OP VALUE, e.g. p99<300ms, p95(login)<200ms, errors<1%%, success>=99.9%%, rps>=90", s)
-	}
-	metric, args, opText, value := m[1], m[2], m[3], m[4]
-	o := Objective{Name: strings.TrimSpace(s), Op: parseOp(opText)}
-	var err error
-	switch metric {
-	case "success", "errors":
-		o.Kind = KindSuccess
-		if metric == "errors" {
-			o.Kind = KindErrors
-		}
-		if args != "" {
-			return Objective{}, fmt.Errorf("slo %q: %s takes no step (it counts whole iterations)", s, metric)
-		}
-		o.Target, err = ParseRatio(value)
-	case "rps":
-		o.Kind = KindRPS
-		if args != "" {
-			return Objective{}, fmt.Errorf("slo %q: rps takes no step", s)
-		}
-		o.Target, err = strconv.ParseFloat(value, 64)
-		if err == nil && (o.Target < 0 || math.IsInf(o.Target, 0) || math.IsNaN(o.Target)) {
-			err = errors.New("must be a non-negative number")
-		}
-	default:
-		o.Kind = KindLatency
-		if err := parseLatencyMetric(&o, metric, args); err != nil {
-			return Objective{}, fmt.Errorf("slo %q: %w", s, err)
-		}
-		var d time.Duration
-		d, err = parseLatency(value)
-		o.Target = d.Seconds()
-	}
-	if err != nil {
-		return Objective{}, fmt.Errorf("slo %q: value %q: %w", s, value, err)
-	}
-	return o, nil
-}
-
 func parseOp(s string) Op {
 	switch s {
 	case "<":
@@ -234,48 +414,6 @@ func parseOp(s string) Op {
 		return GT
 	}
 	return GE
-}
-
-func parseLatencyMetric(o *Objective, metric, args string) error {
-	switch {
-	case metric == "max":
-		o.Stat = Max
-	case metric == "mean" || metric == "avg":
-		o.Stat = Mean
-	case metric == "median":
-		o.Stat, o.Percentile = Percentile, 50
-	case strings.HasPrefix(metric, "p"):
-		p, err := strconv.ParseFloat(metric[1:], 64)
-		if err == nil {
-			p = normalizePercentile(metric[1:], p)
-		}
-		if err != nil || p <= 0 || p >= 100 {
-			return fmt.Errorf("unknown metric %q (want pNN with 0 < NN < 100, max, mean, errors, success or rps)", metric)
-		}
-		o.Stat, o.Percentile = Percentile, p
-	default:
-		return fmt.Errorf("unknown metric %q (want pNN, max, mean, errors, success or rps)", metric)
-	}
-	if args == "" {
-		return nil
-	}
-	parts := strings.Split(args, ",")
-	if len(parts) > 2 {
-		return fmt.Errorf("too many arguments %q (want STEP or STEP, service)", args)
-	}
-	for i, p := range parts {
-		p = strings.TrimSpace(p)
-		switch {
-		case p == "service" && (i == 1 || len(parts) == 1):
-			o.Service = true
-		case p == "corrected" && (i == 1 || len(parts) == 1):
-		case i == 0 && p != "":
-			o.Step = p
-		default:
-			return fmt.Errorf("bad argument %q (want a step name, then optionally service or corrected)", p)
-		}
-	}
-	return nil
 }
 
 // normalizePercentile reads "999" as 99.9 and "9999" as 99.99 (the k6 and
@@ -317,41 +455,4 @@ func parseLatency(s string) (time.Duration, error) {
 		return 0, errors.New("want a latency like 300ms or 1.5s")
 	}
 	return d, nil
-}
-
-var subjectRE = regexp.MustCompile(`^\s*([a-z][a-z0-9.]*)\s*(?:\(\s*([^)]*?)\s*\))?\s*$`)
-
-// ParseSubject parses what an objective measures, without an operator or a
-// threshold: "p99", "p95(login)", "p99(login, service)", "max", "errors",
-// "success", "rps" — the left-hand side of a --slo expression, for grammars
-// that judge it another way (canary compare's relative objectives). Op and
-// Target are left zero; errors do not repeat s.
-func ParseSubject(s string) (Objective, error) {
-	m := subjectRE.FindStringSubmatch(s)
-	if m == nil {
-		return Objective{}, errors.New("want a metric like p99, p95(login), p99(login, service), errors or success")
-	}
-	metric, args := m[1], m[2]
-	o := Objective{Name: strings.TrimSpace(s)}
-	switch metric {
-	case "success", "errors":
-		o.Kind = KindSuccess
-		if metric == "errors" {
-			o.Kind = KindErrors
-		}
-		if args != "" {
-			return Objective{}, fmt.Errorf("%s takes no step (it counts whole iterations)", metric)
-		}
-	case "rps":
-		o.Kind = KindRPS
-		if args != "" {
-			return Objective{}, errors.New("rps takes no step")
-		}
-	default:
-		o.Kind = KindLatency
-		if err := parseLatencyMetric(&o, metric, args); err != nil {
-			return Objective{}, err
-		}
-	}
-	return o, nil
 }

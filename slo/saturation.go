@@ -110,16 +110,17 @@ func saturate(r Result, g Generator) (inconclusive bool, note string) {
 }
 
 // ServiceCounterpart is the objective on service latency that matches a
-// corrected latency objective (same statistic, step and threshold), given
-// the scenario's number of steps: a step's corrected latency has its
-// service latency; the whole iteration has one only when it is a single
-// step (otherwise it also holds think time and the time between steps).
-// ok is false for every other objective.
+// corrected latency objective (same statistic, requests and threshold),
+// given the scenario's number of steps: requests' corrected latency has
+// their service latency; the whole iteration has one only when it is a
+// single step (its one step's requests; otherwise the iteration also holds
+// the time between steps). ok is false for every other objective.
 func (o Objective) ServiceCounterpart(steps int) (Objective, bool) {
-	if o.Kind != KindLatency || o.Service || (o.Step == "" && steps != 1) {
+	if o.Kind != KindLatency || o.Service || (!o.OnRequests() && steps != 1) {
 		return Objective{}, false
 	}
 	s := o
 	s.Service = true
+	s.Iteration = false
 	return s, true
 }

@@ -49,6 +49,20 @@ type Report struct {
 	// Aborted: the run was cut short (Ctrl-C, a signal) and covers less
 	// than its profile; so is a merge with an aborted part.
 	Aborted bool `json:"aborted,omitempty"`
+	// AbortedBy says when and why an objective with abort_on_fail stopped
+	// the run before its end (not an interruption: Aborted stays false).
+	AbortedBy *AbortReport `json:"aborted_by,omitempty"`
+	// Failures holds samples of the failing exchanges, per kind of
+	// failure (see FailureSample); nil when nothing failed.
+	Failures *FailureReport `json:"failures,omitempty"`
+}
+
+// AbortReport is why a run stopped early: which objective, when (seconds
+// from the start) and why it could no longer pass.
+type AbortReport struct {
+	AtS       float64 `json:"at_s"`
+	Objective string  `json:"objective"`
+	Reason    string  `json:"reason"`
 }
 
 // RateReport is target vs achieved iterations per second.
@@ -96,14 +110,18 @@ type LatencySummary struct {
 
 // StepReport is one step's part of the report.
 type StepReport struct {
-	Name        string           `json:"name"`
-	Count       int64            `json:"count"`
-	Latency     LatencySummary   `json:"latency"`
-	Service     LatencySummary   `json:"service"`
-	StatusCodes map[string]int64 `json:"status_codes"`
-	Errors      map[string]int64 `json:"errors"`
-	Assertions  map[string]int64 `json:"assertions,omitempty"`
-	HDR         StepHDR          `json:"hdr"`
+	Name string `json:"name"`
+	// Method and Tags are what objectives select the step by
+	// (p99(method=POST), p99(region=eu)); absent from older reports.
+	Method      string            `json:"method,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	Count       int64             `json:"count"`
+	Latency     LatencySummary    `json:"latency"`
+	Service     LatencySummary    `json:"service"`
+	StatusCodes map[string]int64  `json:"status_codes"`
+	Errors      map[string]int64  `json:"errors"`
+	Assertions  map[string]int64  `json:"assertions,omitempty"`
+	HDR         StepHDR           `json:"hdr"`
 }
 
 // StepHDR holds a step's HdrHistograms (µs) in the standard compressed
@@ -306,9 +324,12 @@ func statusKey(code int) string {
 	return strconv.Itoa(code)
 }
 
-// MaxReportSteps bounds the steps of a report read from a file (a
-// scenario has at most 100): each costs two dense histograms when merged.
-const MaxReportSteps = 1000
+// MaxReportSteps bounds the steps of a report read from a file: a report
+// is of one scenario, which has at most 100 steps. Each step costs about a
+// dozen dense histograms (188 KB each) on the way through a merge, so this
+// bound is what keeps a small hostile file from costing gigabytes: 1,000
+// empty steps, 16 KB of JSON, made MergeReports allocate 2.4 GB.
+const MaxReportSteps = 100
 
 // Snapshot rebuilds the measurements a report holds (from its encoded
 // histograms and counters), for merging or judging.
@@ -407,6 +428,16 @@ func (r *Report) check() error {
 		seen[sr.Name] = true
 		if err := sr.check(); err != nil {
 			return fmt.Errorf("step %q: %w", sr.Name, err)
+		}
+	}
+	if f := r.Failures; f != nil {
+		if len(f.Groups) > MaxFailureKinds {
+			return fmt.Errorf("failures: %d kinds, at most %d", len(f.Groups), MaxFailureKinds)
+		}
+		for _, g := range f.Groups {
+			if len(g.Samples) > 1+DefaultFailureLatest {
+				return fmt.Errorf("failures: %d samples of %s %s, at most %d", len(g.Samples), g.Step, g.Class, 1+DefaultFailureLatest)
+			}
 		}
 	}
 	return r.checkSeries()
@@ -588,6 +619,11 @@ func MergeReports(rs ...*Report) (*Report, error) {
 		for _, why := range r.Reasons {
 			out.Reasons = append(out.Reasons, fmt.Sprintf("report %d: %s", i+1, why))
 		}
+		if a := r.AbortedBy; a != nil && (out.AbortedBy == nil || a.AtS < out.AbortedBy.AtS) {
+			// The slices started together: the first to stop says why.
+			c := *a
+			out.AbortedBy = &c
+		}
 		out.Merged += max(r.Merged, 1)
 		out.Aborted = out.Aborted || r.Aborted
 	}
@@ -596,6 +632,10 @@ func MergeReports(rs ...*Report) (*Report, error) {
 	out.Clamped = snap.Clamped
 	if err := out.fill(snap, out.DurationS); err != nil {
 		return nil, err
+	}
+	for i := range out.Steps {
+		// The reports are of one scenario: its steps' methods and tags.
+		out.Steps[i].Method, out.Steps[i].Tags = rs[0].Steps[i].Method, rs[0].Steps[i].Tags
 	}
 	out.Rate.Target = round(out.Rate.Target, 3)
 	out.Rate.Achieved = round(achieved, 3)
@@ -610,6 +650,11 @@ func MergeReports(rs ...*Report) (*Report, error) {
 		out.Generator.Due = 0
 	}
 	out.Series = mergeSeries(out.Start, rs)
+	fs := make([]*FailureReport, len(rs))
+	for i, r := range rs {
+		fs[i] = r.Failures
+	}
+	out.Failures = MergeFailures(fs...)
 	return out, nil
 }
 

@@ -201,15 +201,38 @@ func (w *window) put(i int, k int64, data []byte, from int64, bits uint) {
 
 // query merges into s the slots of a window back to b, as of the flush at
 // last; s.Start becomes where the counted samples begin.
+func (w *window) query(b, last time.Time, exact bool, s *Snapshot) {
+	d := &w.a // the collector's lock guards the scratch
+	s.Start, s.End = w.walk(b, last, exact, func(data []byte, bits uint) {
+		_ = decodeSlot(data, d, w.steps)
+		d.mergeInto(s, bits)
+	}), last
+}
+
+// counts adds up the iteration counts of the slots of a window back to b,
+// as query would, without decoding their histograms; from is where the
+// counted samples begin.
+func (w *window) counts(b, last time.Time, exact bool) (its IterationCounts, from time.Time) {
+	from = w.walk(b, last, exact, func(data []byte, _ uint) {
+		r := slotReader{b: data} // a slot's encoding starts with its counts
+		c := IterationCounts{Success: int64(r.uvarint()), Failure: int64(r.uvarint()), Dropped: int64(r.uvarint())}
+		if r.err == nil {
+			its.add(c)
+		}
+	})
+	return its, from
+}
+
+// walk visits, newest first, the slots holding data of a window back to b
+// as of the flush at last, and returns where the counted samples begin.
 //
 // Without exact, a slot counts when at least half of it is after b (the
 // nearest slot boundary). With exact (since), every slot that ends after b
 // counts unless it, or a newer one, may hold a sample that started before
 // b: then the window starts after that slot.
-func (w *window) query(b, last time.Time, exact bool, s *Snapshot) {
+func (w *window) walk(b, last time.Time, exact bool, visit func(data []byte, bits uint)) time.Time {
 	bound := b.Sub(w.start)
 	covered := last.Sub(w.start)
-	d := &w.a // the collector's lock guards the scratch
 walk:
 	for i := range w.tiers {
 		t := &w.tiers[i]
@@ -225,8 +248,7 @@ walk:
 				break walk
 			}
 			if sl.data != nil {
-				_ = decodeSlot(sl.data, d, w.steps)
-				d.mergeInto(s, t.bits)
+				visit(sl.data, t.bits)
 			}
 			covered = lo
 		}
@@ -235,10 +257,11 @@ walk:
 		covered = max(covered, bound)
 	}
 	covered = max(covered, 0)
-	s.Start, s.End = w.start.Add(covered), last
-	if s.Start.After(last) {
-		s.Start = last
+	start := w.start.Add(covered)
+	if start.After(last) {
+		start = last
 	}
+	return start
 }
 
 // bytes is the memory the tiers hold: their rings and the slots' data.

@@ -187,6 +187,9 @@ func TestWindowsAreExact(t *testing.T) {
 			require.Equal(t, t0.Add(end), s.End, what)
 			span := s.End.Sub(s.Start)
 			require.InDelta(t, float64(w), float64(span), float64(tolerance(w)), "%s: span %v", what, span)
+			its, from := c.WindowCounts(t0.Add(end), w)
+			require.Equal(t, s.Iterations, its, "%s: WindowCounts", what)
+			require.Equal(t, s.Start, from, "%s: WindowCounts' start", what)
 			first, stop := tr.completedIn(s.Start.Sub(t0), end)
 			tr.requireCounts(t, s, first, stop, what)
 			// What it counts started within W of now, to the tolerance
@@ -456,5 +459,29 @@ func TestWindowInto(t *testing.T) {
 			s = c.WindowInto(s, now, time.Minute)
 		})
 		require.Zero(t, allocs)
+	})
+}
+
+// BenchmarkUptime30Days reads 30 days of a check's iteration counts (2
+// steps at 2/s) with WindowCounts, and with a whole Window for comparison.
+func BenchmarkUptime30Days(b *testing.B) {
+	c := NewCollector([]string{"login", "cart"}, t0, Options{WindowRetention: 30 * 24 * time.Hour, Shards: 1})
+	traffic{perSec: 2}.fastForward(c, 0, 30*86400)
+	now := t0.Add(30 * 24 * time.Hour)
+	b.Run("counts", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if its, _ := c.WindowCounts(now, 30*24*time.Hour); its.Total() == 0 {
+				b.Fatal("no iterations")
+			}
+		}
+	})
+	b.Run("window", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			if s := c.Window(now, 30*24*time.Hour); s.Iterations.Total() == 0 {
+				b.Fatal("no iterations")
+			}
+		}
 	})
 }

@@ -67,6 +67,25 @@ func BenchmarkDo(b *testing.B) {
 	}
 }
 
+// BenchmarkDoTraced is BenchmarkDo with the Trace a scenario step sets for
+// its failure samples, on responses with the expected status: what tracing
+// costs a request that does not fail (its allocations must not move).
+func BenchmarkDoTraced(b *testing.B) {
+	srv := newBenchServer(b, "http", nil)
+	c := newClient(b, Options{})
+	req := benchRequest(srv.URL)
+	expect := &StatusSet{}
+	expect.Add(200)
+	resp := Response{Trace: &Trace{Expect: expect}}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := c.Do(ctx, req, &resp); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkDoCancelable is BenchmarkDo with a context that can be
 // cancelled, as the load engine's is: the cost of watching it.
 func BenchmarkDoCancelable(b *testing.B) {

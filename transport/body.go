@@ -74,6 +74,10 @@ type bodyReader struct {
 	discard bool
 	budget  *bodyBudget
 	charged int64 // buf's capacity past keepBodyCap, taken from budget
+	// trace, when set, counts a discarded body, and keep keeps its
+	// beginning there (the response is traced).
+	trace *Trace
+	keep  bool
 }
 
 // room makes sure buf can take n more bytes, growing it by doubling (to
@@ -100,7 +104,7 @@ func (b *bodyReader) room(n int64, exact bool) error {
 
 // bodyReader returns the reader of the hop's response body into resp.
 func (h *hop) bodyReader(resp *Response) bodyReader {
-	return bodyReader{buf: resp.Body[:0], max: h.maxBody, discard: h.discardBody, budget: h.budget, charged: resp.held}
+	return bodyReader{buf: resp.Body[:0], max: h.maxBody, discard: h.discardBody, budget: h.budget, charged: resp.held, trace: h.trace}
 }
 
 // done hands the body to resp; a failed read keeps none.
@@ -130,6 +134,9 @@ func (b *bodyReader) fixed(br *bufio.Reader, n int64) error {
 		return bodyTooLarge(b.max)
 	}
 	if b.discard {
+		if b.trace != nil {
+			return unexpectedEOF(b.discardFixed(br, n))
+		}
 		_, err := br.Discard(int(n))
 		return unexpectedEOF(err)
 	}
@@ -149,7 +156,11 @@ func (b *bodyReader) fixed(br *bufio.Reader, n int64) error {
 func (b *bodyReader) untilClose(r io.Reader) error {
 	if b.discard {
 		// One byte past the cap tells a body over it from one at it.
-		n, err := io.CopyN(io.Discard, r, b.max+1)
+		var sink io.Writer = io.Discard
+		if b.trace != nil {
+			sink = traceWriter{b}
+		}
+		n, err := io.CopyN(sink, r, b.max+1)
 		if err != nil && err != io.EOF {
 			return err
 		}

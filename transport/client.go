@@ -114,6 +114,7 @@ type hop struct {
 	discardBody bool
 	budget      *bodyBudget
 	needHeaders bool
+	trace       *Trace // the response's, or nil
 }
 
 // sendHeader reports whether h goes on the wire as an ordinary header
@@ -180,6 +181,10 @@ func (c *Client) Do(ctx context.Context, req *Request, resp *Response) error {
 		discardBody: req.DiscardBody,
 		budget:      c.budget,
 		needHeaders: req.NeedHeaders,
+		trace:       resp.Trace,
+	}
+	if h.trace != nil {
+		h.trace.reset()
 	}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody

@@ -110,6 +110,14 @@ func TestDo(t *testing.T) {
 				if len(got.Header) == 0 {
 					got.Header = nil
 				}
+				// The chain served over https is TestResponsesCarryThePeerCertificates' subject.
+				if scheme == "https" {
+					require.Len(t, got.TLS, 1, "%s: the chain served", tt.name)
+					assert.Equal(t, "127.0.0.1", got.TLS[0].Host)
+				} else {
+					assert.Empty(t, got.TLS, "%s: no chain over http", tt.name)
+				}
+				got.TLS = nil
 				assert.Empty(t, cmp.Diff(tt.want, got, cmpopts.IgnoreUnexported(Response{})), "%s: Do(%s %s) response (-want +got)", tt.name, tt.req.Method, tt.req.URL)
 			}
 			if resp.Get("x-multi") != "" {

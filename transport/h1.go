@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -52,8 +53,9 @@ type hostKey struct {
 // h1Exchange is the pooled fasthttp request and response header of one
 // hop.
 type h1Exchange struct {
-	req fasthttp.Request
-	hdr fasthttp.ResponseHeader
+	req  fasthttp.Request
+	hdr  fasthttp.ResponseHeader
+	peer []*x509.Certificate // the chain of the connection that carried it
 }
 
 func newH1Path(o Options, conf *tls.Config) *h1Path {
@@ -76,6 +78,7 @@ func (x *h1Exchange) init() {
 func (p *h1Path) put(x *h1Exchange) {
 	x.req.Reset()
 	x.hdr.Reset()
+	x.peer = nil
 	x.init()
 	p.exchanges.Put(x)
 }
@@ -240,20 +243,31 @@ func (p *h1Path) do(ctx context.Context, h *hop, resp *Response) (location strin
 	}
 	hdr := &x.hdr
 	resp.Proto = protoString(hdr.Protocol())
+	if x.peer != nil {
+		resp.TLS = append(resp.TLS, PeerCert{Host: h.url.Hostname(), Chain: x.peer})
+	}
 	if h.needHeaders {
-		resp.Header = resp.Header[:0]
-		for k, v := range hdr.All() {
-			if !netHTTPKeeps(k, v, untilClose) {
-				continue
-			}
-			resp.Header = append(resp.Header, Header{Name: string(k), Value: string(v)})
-		}
-		sortHeader(resp.Header)
+		resp.Header = copyHeader(resp.Header[:0], hdr, untilClose)
+	} else if t := h.trace; t != nil && t.Detailed {
+		t.Header = copyHeader(t.Header[:0], hdr, untilClose)
 	}
 	if isRedirect(resp.Status) {
 		location = string(hdr.Peek("Location"))
 	}
 	return location, nil
+}
+
+// copyHeader appends the response's header fields to dst, as net/http's
+// Response.Header would hold them, sorted by name.
+func copyHeader(dst []Header, hdr *fasthttp.ResponseHeader, untilClose bool) []Header {
+	for k, v := range hdr.All() {
+		if !netHTTPKeeps(k, v, untilClose) {
+			continue
+		}
+		dst = append(dst, Header{Name: string(k), Value: string(v)})
+	}
+	sortHeader(dst)
+	return dst
 }
 
 // netHTTPKeeps reports whether net/http's Response.Header would hold the
@@ -309,6 +323,7 @@ func readResponse(hdr *fasthttp.ResponseHeader, r *respReader, body *bodyReader,
 		}
 	}
 	status = hdr.StatusCode()
+	body.traced(status)
 	if head || status < 200 || status == fasthttp.StatusNoContent || status == fasthttp.StatusNotModified {
 		return status, false, nil
 	}
@@ -412,8 +427,9 @@ var connBufferPool = sync.Pool{New: func() any {
 }}
 
 type poolConn struct {
-	c       net.Conn // what requests are read from and written to: raw, or TLS over it
-	raw     net.Conn // the TCP connection (raw I/O where the system has it)
+	c       net.Conn            // what requests are read from and written to: raw, or TLS over it
+	raw     net.Conn            // the TCP connection (raw I/O where the system has it)
+	peer    []*x509.Certificate // the chain its TLS handshake was served (https://)
 	buf     *connBuffers
 	lastUse time.Time
 
@@ -479,10 +495,11 @@ func (p *hostPool) exchange(ctx context.Context, h *hop, x *h1Exchange, body *bo
 	}
 	defer func() { <-p.sem }()
 
-	pc, err := p.conn(ctx, h.start, deadline)
+	pc, err := p.conn(ctx, h.start, deadline, h.trace)
 	if err != nil {
 		return 0, false, err
 	}
+	x.peer = pc.peer
 	pc.attach()
 	if err := pc.raw.SetDeadline(deadline); err != nil {
 		p.discard(pc)
@@ -570,7 +587,7 @@ func (p *hostPool) acquire(ctx context.Context, deadline time.Time) error {
 }
 
 // conn returns the most recently used idle connection or a new one.
-func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn, error) {
+func (p *hostPool) conn(ctx context.Context, now, deadline time.Time, trace *Trace) (*poolConn, error) {
 	for {
 		p.mu.Lock()
 		n := len(p.idle)
@@ -589,15 +606,23 @@ func (p *hostPool) conn(ctx context.Context, now, deadline time.Time) (*poolConn
 		}
 		return pc, nil
 	}
-	return p.dial(ctx, deadline)
+	return p.dial(ctx, deadline, trace)
 }
 
 // dial connects, and for https:// makes the TLS handshake (resuming an
 // earlier session with the host when the server agrees, through the
-// configuration's session cache).
-func (p *hostPool) dial(ctx context.Context, deadline time.Time) (*poolConn, error) {
+// configuration's session cache). With a trace it times each phase.
+func (p *hostPool) dial(ctx context.Context, deadline time.Time, trace *Trace) (*poolConn, error) {
 	d := net.Dialer{Deadline: deadline, Timeout: p.dialTimeout}
+	timer := newDialTimer(trace)
+	if timer != nil {
+		d.ControlContext = timer.control
+	}
 	c, err := d.DialContext(ctx, "tcp", p.addr)
+	var connected time.Time
+	if timer != nil {
+		connected = timer.connected()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -611,7 +636,11 @@ func (p *hostPool) dial(ctx context.Context, deadline time.Time) (*poolConn, err
 		return nil, err
 	}
 	tc := tls.Client(raw, p.tls)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	err = tc.HandshakeContext(ctx)
+	if timer != nil {
+		timer.handshaken(connected)
+	}
+	if err != nil {
 		_ = raw.Close()
 		return nil, err
 	}
@@ -621,7 +650,7 @@ func (p *hostPool) dial(ctx context.Context, deadline time.Time) (*poolConn, err
 		_ = raw.Close()
 		return nil, fmt.Errorf("tls: server chose protocol %q over http/1.1", proto)
 	}
-	pc.c = tc
+	pc.c, pc.peer = tc, tc.ConnectionState().PeerCertificates
 	return pc, nil
 }
 

@@ -46,6 +46,17 @@ func newH2Path(o Options, conf *tls.Config) *h2Path {
 
 func (p *h2Path) closeIdle() { p.rt.CloseIdleConnections() }
 
+// appendHeader appends net/http's header fields to dst, sorted by name.
+func appendHeader(dst []Header, hh http.Header) []Header {
+	for k, vs := range hh {
+		for _, v := range vs {
+			dst = append(dst, Header{Name: k, Value: v})
+		}
+	}
+	sortHeader(dst)
+	return dst
+}
+
 // do sends one hop and fills resp; it returns the Location of a redirect.
 func (p *h2Path) do(ctx context.Context, h *hop, resp *Response) (location string, err error) {
 	// net/http's only deadline is the context's; it covers reading the body.
@@ -98,20 +109,20 @@ func (p *h2Path) do(ctx context.Context, h *hop, resp *Response) (location strin
 
 	resp.Status = hresp.StatusCode
 	resp.Proto = hresp.Proto
+	if hresp.TLS != nil {
+		resp.TLS = append(resp.TLS, PeerCert{Host: h.url.Hostname(), Chain: hresp.TLS.PeerCertificates})
+	}
 	body := h.bodyReader(resp)
+	body.traced(resp.Status)
 	err = body.stream(hresp.Body, hresp.ContentLength)
 	body.done(resp, err)
 	if err != nil {
 		return "", err
 	}
 	if h.needHeaders {
-		resp.Header = resp.Header[:0]
-		for k, vs := range hresp.Header {
-			for _, v := range vs {
-				resp.Header = append(resp.Header, Header{Name: k, Value: v})
-			}
-		}
-		sortHeader(resp.Header)
+		resp.Header = appendHeader(resp.Header[:0], hresp.Header)
+	} else if t := h.trace; t != nil && t.Detailed {
+		t.Header = appendHeader(t.Header[:0], hresp.Header)
 	}
 	if isRedirect(resp.Status) {
 		location = hresp.Header.Get("Location")

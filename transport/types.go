@@ -14,6 +14,7 @@
 package transport
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net/url"
 	"strings"
@@ -121,6 +122,14 @@ type Response struct {
 	Body      []byte
 	URL       string // the final URL after redirects
 	Redirects int    // redirects followed
+	// TLS holds, for each hop over https:// (a redirect may add hops to
+	// other hosts), the certificate chain its connection's handshake was
+	// served. The certificates are the connection's: read them, never
+	// modify them.
+	TLS []PeerCert
+	// Trace, when set, receives what a failure sample shows of the
+	// exchange (see Trace). Do keeps the pointer and clears its contents.
+	Trace *Trace
 
 	// A Body buffer larger than keepBodyCap is counted against its client's
 	// body budget while the Response holds it.
@@ -128,9 +137,18 @@ type Response struct {
 	held   int64
 }
 
+// PeerCert is the certificate chain a server presented on a TLS
+// handshake, leaf first.
+type PeerCert struct {
+	Host  string // the URL's host name, without the port
+	Chain []*x509.Certificate
+}
+
 // Reset clears r for reuse, keeping its buffers.
 func (r *Response) Reset() {
 	r.Status, r.Proto, r.URL, r.Redirects = 0, "", "", 0
+	clear(r.TLS) // the certificates are not kept alive by a reused Response
+	r.TLS = r.TLS[:0]
 	r.Header = r.Header[:0]
 	r.Body = r.Body[:0]
 }

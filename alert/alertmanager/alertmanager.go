@@ -26,8 +26,11 @@ import (
 )
 
 const (
-	// AlertName is the alertname label of every alert canary sends.
-	AlertName = "CanarySLOBurnRate"
+	// AlertName is the alertname label of the burn-rate alerts canary
+	// sends; ThresholdAlertName that of an objective without an error
+	// budget (tls_expiry), which fires while it fails.
+	AlertName          = "CanarySLOBurnRate"
+	ThresholdAlertName = "CanarySLOFailing"
 
 	// DefaultResolveTimeout is how long a firing alert stays active in
 	// Alertmanager without a refresh. It must outlast a few evaluation
@@ -198,8 +201,12 @@ func (n *Notifier) Alert(nt *alert.Notification) (PostableAlert, error) {
 // check's own labels under valid Prometheus label names. The four fixed
 // labels win over a check label of the same name.
 func labels(nt *alert.Notification) map[string]string {
+	name := AlertName
+	if nt.Threshold {
+		name = ThresholdAlertName
+	}
 	ls := map[string]string{
-		"alertname": AlertName,
+		"alertname": name,
 		"check":     value(nt.Check),
 		"slo":       value(nt.SLO),
 	}
@@ -258,9 +265,14 @@ func labelName(s string) string {
 func annotations(nt *alert.Notification) map[string]string {
 	check, slo := value(nt.Check), value(nt.SLO)
 	var summary string
-	if nt.Kind == alert.Resolved {
+	switch {
+	case nt.Threshold && nt.Kind == alert.Resolved:
+		summary = fmt.Sprintf("%s: SLO %s is met again", check, slo)
+	case nt.Threshold:
+		summary = fmt.Sprintf("%s: SLO %s fails", check, slo)
+	case nt.Kind == alert.Resolved:
 		summary = fmt.Sprintf("%s: SLO %s is back within its error budget", check, slo)
-	} else {
+	default:
 		summary = fmt.Sprintf("%s: SLO %s is burning its error budget %s too fast", check, slo, burnRate(nt.BurnRate))
 		if nt.Window != "" {
 			summary += " over " + nt.Window
@@ -274,11 +286,13 @@ func annotations(nt *alert.Notification) map[string]string {
 	if nt.Observed != "" {
 		d = append(d, "Observed: "+nt.Observed+".")
 	}
-	burn := "Burn rate: " + burnRate(nt.BurnRate)
-	if nt.Window != "" {
-		burn += " over " + nt.Window
+	if !nt.Threshold {
+		burn := "Burn rate: " + burnRate(nt.BurnRate)
+		if nt.Window != "" {
+			burn += " over " + nt.Window
+		}
+		d = append(d, burn+".")
 	}
-	d = append(d, burn+".")
 	switch {
 	case nt.Since.IsZero():
 	case nt.Kind == alert.Resolved && !nt.At.Before(nt.Since):

@@ -183,6 +183,27 @@ func TestLifecycleGolden(t *testing.T) {
 	}
 }
 
+// An objective without an error budget (tls_expiry) fires while it
+// fails: its own alertname, no burn rate.
+func TestThresholdAlert(t *testing.T) {
+	n := newNotifier(t, &receiver{}, &clock{t: since.Add(time.Minute)}, Options{})
+	nt := fixture(alert.Firing)
+	nt.SLO, nt.Severity, nt.Objective, nt.Observed = "certificate", alert.LevelSeverity, "tls_expiry>14d", "9.5d"
+	nt.BurnRate, nt.Window, nt.Threshold = 0, "", true
+	a, err := n.Alert(nt)
+	require.NoError(t, err)
+	assert.Equal(t, ThresholdAlertName, a.Labels["alertname"])
+	assert.Equal(t, "ticket", a.Labels["severity"])
+	assert.Equal(t, "checkout: SLO certificate fails", a.Annotations["summary"])
+	assert.Contains(t, a.Annotations["description"], "Objective: tls_expiry>14d. Observed: 9.5d.")
+	assert.NotContains(t, a.Annotations["description"], "Burn rate")
+
+	nt.Kind = alert.Resolved
+	a, err = n.Alert(nt)
+	require.NoError(t, err)
+	assert.Equal(t, "checkout: SLO certificate is met again", a.Annotations["summary"])
+}
+
 func TestEndsAt(t *testing.T) {
 	now := since.Add(10 * time.Minute)
 	for _, tc := range []struct {

@@ -14,6 +14,7 @@ import (
 	goslack "github.com/slack-go/slack"
 
 	"github.com/canaryproj/canary/alert"
+	"github.com/canaryproj/canary/stats"
 )
 
 // Slack's Block Kit limits (https://api.slack.com/reference/block-kit), in
@@ -63,6 +64,9 @@ func Message(nt *alert.Notification) (text string, blocks []goslack.Block) {
 
 	section := goslack.NewSectionBlock(mrkdwnText(summary(nt), maxSectionText), fields(nt), nil)
 	blocks = []goslack.Block{header, section}
+	if f := failureBlock(nt); f != nil {
+		blocks = append(blocks, f)
+	}
 	if ctx := contextBlock(nt); ctx != nil {
 		blocks = append(blocks, ctx)
 	}
@@ -87,11 +91,24 @@ func summary(nt *alert.Notification) string {
 	if nt.Window != "" {
 		window = " over " + escapeClip(nt.Window, 40)
 	}
+	if nt.Threshold {
+		return thresholdSummary(nt, check, slo)
+	}
 	switch nt.Kind {
 	case alert.Resolved:
-		s := check + " is back within the error budget of " + slo
+		// An alert resolves once no rule burns above its factor: the
+		// budget may still be burning, only slower. Say which, with the
+		// notification's own numbers.
+		rate := "burn rate " + burn
+		if long := longWindow(nt.Window); long != "" {
+			rate += " over " + escapeClip(long, 20)
+		}
+		s := check + " is back within the error budget of " + slo + ": " + rate
+		if !(nt.BurnRate <= 1) {
+			s = check + " no longer burns the error budget of " + slo + " fast enough to page, but still above the sustainable rate: *" + rate + "*"
+		}
 		if d, ok := firedFor(nt); ok {
-			s += " after firing for " + d
+			s += ", after firing for " + d
 		}
 		return s + "."
 	case alert.Reminder:
@@ -102,6 +119,31 @@ func summary(nt *alert.Notification) string {
 		return s + "."
 	default:
 		return check + " is burning the error budget of " + slo + " at *" + burn + "* the sustainable rate" + window + "."
+	}
+}
+
+// thresholdSummary is the sentence of an objective without an error
+// budget (tls_expiry): it fails, or holds again.
+func thresholdSummary(nt *alert.Notification, check, slo string) string {
+	observed := ""
+	if nt.Observed != "" {
+		observed = ": " + escapeClip(nt.Observed, maxValue)
+	}
+	switch nt.Kind {
+	case alert.Resolved:
+		s := check + " meets " + slo + " again"
+		if d, ok := firedFor(nt); ok {
+			s += " after failing it for " + d
+		}
+		return s + "."
+	case alert.Reminder:
+		s := check + " still fails " + slo + observed
+		if d, ok := firedFor(nt); ok {
+			s += " (failing for " + d + ")"
+		}
+		return s + "."
+	default:
+		return check + " fails " + slo + observed + "."
 	}
 }
 
@@ -116,11 +158,13 @@ func fields(nt *alert.Notification) []*goslack.TextBlockObject {
 	}
 	add("Objective", escapeClip(nt.Objective, maxValue))
 	add("Observed", escapeClip(nt.Observed, maxValue))
-	burn := burnRate(nt.BurnRate)
-	if nt.Window != "" {
-		burn += " over " + escapeClip(nt.Window, 40)
+	if !nt.Threshold {
+		burn := burnRate(nt.BurnRate)
+		if nt.Window != "" {
+			burn += " over " + escapeClip(nt.Window, 40)
+		}
+		add("Burn rate", burn)
 	}
-	add("Burn rate", burn)
 	add("Severity", escapeClip(nt.Severity, 40))
 	if !nt.Since.IsZero() {
 		add("Firing since", slackDate(nt.Since))
@@ -162,11 +206,30 @@ func contextBlock(nt *alert.Notification) *goslack.ContextBlock {
 func fallback(nt *alert.Notification, emoji, word string) string {
 	var b strings.Builder
 	b.WriteString(emoji + " " + word + ": " + escapeClip(nt.Check, maxValue) + " · " + escapeClip(nt.SLO, maxValue))
-	switch nt.Kind {
-	case alert.Resolved:
-		b.WriteString(" — back within the error budget")
+	switch {
+	case nt.Threshold && nt.Kind == alert.Resolved:
+		b.WriteString(" — meets its objective again")
 		if d, ok := firedFor(nt); ok {
 			b.WriteString(" after " + d)
+		}
+	case nt.Threshold:
+		b.WriteString(" — fails its objective")
+		if nt.Observed != "" || nt.Objective != "" {
+			b.WriteString(", observed " + escapeClip(nt.Observed, maxValue) +
+				" (objective " + escapeClip(nt.Objective, maxValue) + ")")
+		}
+	case nt.Kind == alert.Resolved:
+		if nt.BurnRate <= 1 {
+			b.WriteString(" — back within the error budget (burn rate " + burnRate(nt.BurnRate))
+		} else {
+			b.WriteString(" — no longer burning fast enough to page (burn rate " + burnRate(nt.BurnRate))
+		}
+		if long := longWindow(nt.Window); long != "" {
+			b.WriteString(" over " + escapeClip(long, 20))
+		}
+		b.WriteString(")")
+		if d, ok := firedFor(nt); ok {
+			b.WriteString(", resolved after " + d)
 		}
 		if nt.Observed != "" {
 			b.WriteString(" (observed " + escapeClip(nt.Observed, maxValue) + ")")
@@ -180,8 +243,81 @@ func fallback(nt *alert.Notification, emoji, word string) string {
 			b.WriteString(", observed " + escapeClip(nt.Observed, maxValue) +
 				" (objective " + escapeClip(nt.Objective, maxValue) + ")")
 		}
+		if f := nt.Failure; f != nil && f.Reason != "" {
+			b.WriteString("; top failure: " + escapeClip(f.Reason, maxValue))
+		}
 	}
 	return clipEscaped(b.String(), maxFallback)
+}
+
+// longWindow is the long window of a rule's "1h/5m": what the burn rate
+// is measured over.
+func longWindow(w string) string {
+	long, _, _ := strings.Cut(w, "/")
+	return long
+}
+
+// Bounds of the failure sample in a message: a few lines of it.
+const (
+	maxSampleHeaders = 4
+	maxSampleBody    = 300
+)
+
+// failureBlock shows the check's top failure lately with one sample: the
+// reason and its count, then the exchange as a code block (request line,
+// a few response header fields, the beginning of the body, the failed
+// expectation and the time split). Nil on a resolve or without a failure.
+func failureBlock(nt *alert.Notification) *goslack.SectionBlock {
+	f := nt.Failure
+	if f == nil || nt.Kind == alert.Resolved || f.Reason == "" {
+		return nil
+	}
+	text := "*Top failure lately* (" + strconv.FormatInt(f.Count, 10) + "×): " + escapeClip(f.Reason, maxValue)
+	if s := f.Sample; s != nil {
+		lines := []string{oneLine(s.Request.Method + " " + s.Request.URL)}
+		if r := s.Response; r != nil {
+			lines = append(lines, "< "+strconv.Itoa(r.Status))
+			for _, h := range r.Headers[:min(len(r.Headers), maxSampleHeaders)] {
+				lines = append(lines, "< "+oneLine(h.Name+": "+h.Value))
+			}
+			if r.Body != "" {
+				lines = append(lines, "< "+clipRunes(oneLine(r.Body), maxSampleBody))
+			}
+		} else {
+			lines = append(lines, "< (no response)")
+		}
+		if a := s.Assertion; a != nil && a.Expected != "" {
+			what := a.Kind
+			if a.Target != "" {
+				what += " " + a.Target
+			}
+			lines = append(lines, clipRunes(oneLine(what+": want "+a.Expected+", got "+a.Actual), maxValue))
+		}
+		lines = append(lines, "total "+strconv.FormatFloat(s.Timing.TotalMs, 'f', -1, 64)+" ms"+sampleTiming(s))
+		// In a code block '`' would end it early; escape the rest.
+		code := strings.ReplaceAll(escape(strings.Join(lines, "\n")), "`", "'")
+		text += "\n```" + code + "```"
+	}
+	return goslack.NewSectionBlock(mrkdwnText(text, maxSectionText), nil, nil)
+}
+
+// sampleTiming is the phases of a sample's time that were seen:
+// " (connect 0.2 ms, first byte 3.1 ms)".
+func sampleTiming(s *stats.FailureSample) string {
+	t := s.Timing
+	var parts []string
+	for _, p := range []struct {
+		name string
+		ms   float64
+	}{{"dns", t.DNSMs}, {"connect", t.ConnectMs}, {"tls", t.TLSMs}, {"first byte", t.FirstByteMs}, {"body", t.BodyMs}} {
+		if p.ms > 0 {
+			parts = append(parts, p.name+" "+strconv.FormatFloat(p.ms, 'f', -1, 64)+" ms")
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 // firedFor is how long the alert has been (or was) firing.

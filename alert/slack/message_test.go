@@ -17,6 +17,7 @@ import (
 
 	"github.com/canaryproj/canary/alert"
 	"github.com/canaryproj/canary/internal/golden"
+	"github.com/canaryproj/canary/stats"
 )
 
 var since = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
@@ -42,6 +43,16 @@ func fixture(kind alert.Kind) *alert.Notification {
 		StatusURL:  "https://canary.example.com/checks/checkout",
 		RunbookURL: "https://wiki.example.com/runbooks/checkout?section=slo&lang=en",
 	}
+	nt.Failure = &alert.Failure{Reason: "step login: POST http://staging.example.com/login: status 503, want 200", Count: 31,
+		Sample: &stats.FailureSample{
+			Step: "login", Class: "http_status", Status: 503,
+			Request: stats.SampleRequest{Method: "POST", URL: "http://staging.example.com/login",
+				Headers: []stats.SampleHeader{{Name: "Authorization", Value: "<redacted>"}}},
+			Response: &stats.SampleResponse{Status: 503, Headers: []stats.SampleHeader{{Name: "Retry-After", Value: "5"}},
+				Body: "upstream `pool` exhausted <try later>", BodyBytes: 37},
+			Assertion: &stats.AssertionFailure{Kind: "status", Expected: "200", Actual: "503"},
+			Timing:    stats.SampleTiming{FirstByteMs: 2.5, BodyMs: 0.1, TotalMs: 2.7},
+		}}
 	switch kind {
 	case alert.Reminder:
 		nt.At = since.Add(4*time.Hour + 30*time.Second)
@@ -54,6 +65,15 @@ func fixture(kind alert.Kind) *alert.Notification {
 		nt.BurnRate = 0.4
 		nt.TopErrors, nt.TopStatus = nil, nil
 	}
+	return nt
+}
+
+// partial is the resolve of an alert whose burn fell below every rule's
+// factor without the SLO recovering: not "back within the budget".
+func partial() *alert.Notification {
+	nt := fixture(alert.Resolved)
+	nt.BurnRate = 3.2
+	nt.Observed = "success 99.21% < 99.9% over 1h, 99.7% < 99.9% over 5m"
 	return nt
 }
 
@@ -84,9 +104,25 @@ func goldenCases() []struct {
 		{"firing", fixture(alert.Firing)},
 		{"reminder", fixture(alert.Reminder)},
 		{"resolved", fixture(alert.Resolved)},
+		{"resolved-partially", partial()},
 		{"minimal", minimal},
 		{"hostile", hostile()},
+		{"threshold-firing", threshold(alert.Firing)},
+		{"threshold-resolved", threshold(alert.Resolved)},
 	}
+}
+
+// threshold is an alert of an objective without an error budget.
+func threshold(kind alert.Kind) *alert.Notification {
+	nt := fixture(kind)
+	nt.SLO, nt.Severity, nt.Objective = "certificate", alert.LevelSeverity, "tls_expiry>14d"
+	nt.Observed = "9.5d (the certificate of shop.example.com (step login) expires 2025-03-24 09:26 UTC)"
+	nt.BurnRate, nt.Window, nt.Threshold = 0, "", true
+	nt.TopErrors, nt.TopStatus, nt.Failure = nil, nil, nil
+	if kind == alert.Resolved {
+		nt.Observed = "89d"
+	}
+	return nt
 }
 
 // payload is what the golden files hold: the fallback text and the blocks,
@@ -138,7 +174,7 @@ func TestMessageStates(t *testing.T) {
 	}{
 		{alert.Firing, ":rotating_light: FIRING: checkout · availability", "burn rate 14.4× over 1h/5m", "*Firing since*"},
 		{alert.Reminder, ":hourglass_flowing_sand: STILL FIRING: checkout · availability", "burn rate 6.3× over 6h/30m", "*Firing for*\n4h 0m"},
-		{alert.Resolved, ":white_check_mark: RESOLVED: checkout · availability", "back within the error budget after 5h 17m", "*Fired for*\n5h 17m"},
+		{alert.Resolved, ":white_check_mark: RESOLVED: checkout · availability", "back within the error budget (burn rate 0.4× over 1h), resolved after 5h 17m", "*Fired for*\n5h 17m"},
 	} {
 		t.Run(string(tc.kind), func(t *testing.T) {
 			text, blocks := Message(fixture(tc.kind))
@@ -157,8 +193,8 @@ func TestMessageStates(t *testing.T) {
 			}
 			assert.Contains(t, strings.Join(fields, "|"), tc.field)
 
-			c, ok := blocks[2].(*goslack.ContextBlock)
-			require.True(t, ok, "third block is %T, want a context", blocks[2])
+			c, ok := blocks[len(blocks)-1].(*goslack.ContextBlock)
+			require.True(t, ok, "last block is %T, want a context", blocks[len(blocks)-1])
 			ctx := contextTexts(c)
 			assert.Contains(t, ctx, "<https://canary.example.com/checks/checkout|:bar_chart: Status page>")
 			// '&' in a link is escaped like any other '&'.
@@ -342,4 +378,31 @@ func FuzzMessage(f *testing.F) {
 			t.Fatalf("marshal: %v", err)
 		}
 	})
+}
+
+// A resolve says what is true of the SLO with the notification's own
+// numbers: back within the budget only when the burn rate is, and
+// otherwise that it no longer burns fast enough to page.
+func TestResolveWording(t *testing.T) {
+	text, blocks := Message(partial())
+	assert.Equal(t, ":white_check_mark: RESOLVED: checkout · availability — no longer burning fast enough to page (burn rate 3.2× over 1h), resolved after 5h 17m (observed success 99.21% &lt; 99.9% over 1h, 99.7% &lt; 99.9% over 5m)", text)
+	s := blocks[1].(*goslack.SectionBlock)
+	assert.Equal(t, "*checkout* no longer burns the error budget of *availability* fast enough to page, but still above the sustainable rate: *burn rate 3.2× over 1h*, after firing for 5h 17m.", s.Text.Text)
+	assert.NotContains(t, text, "back within")
+
+	text, _ = Message(fixture(alert.Resolved))
+	assert.Contains(t, text, "back within the error budget (burn rate 0.4× over 1h)")
+}
+
+// A firing shows the top failure lately with one sample, escaped for
+// mrkdwn and inside a code block; a resolve does not.
+func TestMessageFailureSample(t *testing.T) {
+	text, blocks := Message(fixture(alert.Firing))
+	assert.Contains(t, text, "; top failure: step login: POST http://staging.example.com/login: status 503, want 200")
+	require.Len(t, blocks, 4)
+	f := blocks[2].(*goslack.SectionBlock).Text.Text
+	assert.Equal(t, "*Top failure lately* (31×): step login: POST http://staging.example.com/login: status 503, want 200\n"+
+		"```POST http://staging.example.com/login\n&lt; 503\n&lt; Retry-After: 5\n&lt; upstream 'pool' exhausted &lt;try later&gt;\nstatus: want 200, got 503\ntotal 2.7 ms (first byte 2.5 ms, body 0.1 ms)```", f)
+	_, blocks = Message(fixture(alert.Resolved))
+	assert.Len(t, blocks, 3, "no sample on a resolve")
 }

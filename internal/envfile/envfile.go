@@ -10,10 +10,13 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/canaryproj/canary/internal/limits"
 )
 
-// MaxBytes bounds how much of an env file is read.
-const MaxBytes = 1 << 20
+// MaxBytes bounds an env file: past it, reading is an error rather than a
+// file cut short without a word.
+const MaxBytes = limits.MaxFileBytes
 
 // Lookup finds a variable; ok is false when it is not set.
 type Lookup func(key string) (value string, ok bool)
@@ -45,7 +48,7 @@ func Layer(base Lookup, path string) (Lookup, error) {
 // errors name, with the line.
 func Parse(name string, r io.Reader) (map[string]string, error) {
 	vals := map[string]string{}
-	sc := bufio.NewScanner(io.LimitReader(r, MaxBytes))
+	sc := bufio.NewScanner(limits.Reader(r, MaxBytes, name))
 	line := 0
 	for sc.Scan() {
 		line++

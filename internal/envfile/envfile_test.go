@@ -64,3 +64,11 @@ func TestLayer(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "--env-file: open ")
 }
+
+func TestAFileOverTheCapIsAnError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "env")
+	big := strings.Repeat("K=v\n", MaxBytes/4+1)
+	require.NoError(t, os.WriteFile(path, []byte(big), 0o600))
+	_, err := Layer(func(string) (string, bool) { return "", false }, path)
+	require.Error(t, err, "a file past the cap was cut short without a word")
+}

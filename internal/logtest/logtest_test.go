@@ -30,3 +30,10 @@ func TestBuffer(t *testing.T) {
 	assert.Equal(t, MaxBytes, b.Dropped())
 	assert.Equal(t, 800*len("line\n"), len(b.String()), "bounded: what came first is kept")
 }
+
+func TestLines(t *testing.T) {
+	var b Buffer
+	_, _ = b.Write([]byte("level=INFO msg=a\nlevel=WARN msg=b\nlevel=INFO msg=ab\n"))
+	assert.Equal(t, []string{"level=INFO msg=a", "level=INFO msg=ab"}, b.Lines("msg=a"))
+	assert.Nil(t, b.Lines("msg=c"))
+}

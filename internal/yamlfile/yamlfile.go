@@ -9,6 +9,11 @@
 // Struct fields are named by their `yaml:"name"` tag (yaml.v3 options such as
 // omitempty are ignored here); `required:"true"` marks a required key. A type
 // may decode itself by implementing Unmarshaler.
+//
+// Every document is held to a budget (internal/limits): at most
+// limits.MaxFileBytes of text, and at most limits.MaxNodes values once its
+// aliases are expanded. yaml.v3 guards against alias bombs only when it
+// decodes into Go values itself, which this package never asks it to do.
 package yamlfile
 
 import (
@@ -24,6 +29,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/canaryproj/canary/internal/limits"
 	"github.com/canaryproj/canary/redact"
 )
 
@@ -55,14 +61,38 @@ type Options struct {
 	// can be redacted wherever canary prints. Defaults written in the file are
 	// not secret.
 	Secrets *redact.Set
+	// Unset, when set, makes an unset ${VAR} (without a default) a warning
+	// collected there instead of an error: it stays as written, and
+	// problems reported at the node that holds it are dropped, its value
+	// being unknown. For reading a file without running it.
+	Unset *Unset
 }
 
 // Decoder decodes nodes of one file, collecting every problem.
 type Decoder struct {
 	file string
+	hint hints
 	opts Options
 	errs []*Error
+	// unknown are the nodes holding an unset ${VAR} (with Options.Unset).
+	unknown map[*yaml.Node]bool
+	// dropped counts problems past maxErrors.
+	dropped int
+	// visits counts the nodes decoded so far. A document that went through
+	// Parse is already within budget; this bounds trees that did not (and
+	// decoders that walk one subtree several times), so nothing decoded
+	// here can grow without limit.
+	visits  int
+	overrun bool
+	// aliases are the aliases being expanded, innermost last, so that an
+	// overrun names the one responsible.
+	aliases []*yaml.Node
 }
+
+// maxVisits allows each value of a document within budget to be decoded a
+// few times over (a scenario inline in the daemon config is decoded as
+// part of the config and then as a scenario).
+const maxVisits = 4 * limits.MaxNodes
 
 // NewDecoder returns a decoder whose errors name file.
 func NewDecoder(file string, opts Options) *Decoder {
@@ -77,11 +107,14 @@ func (d *Decoder) Options() Options { return d.opts }
 
 // Errorf records a problem at n's position (the file start when n is nil).
 func (d *Decoder) Errorf(n *yaml.Node, format string, args ...any) {
+	if d.Unknown(n) {
+		return // its value comes from an unset ${VAR}: nothing to say about it
+	}
 	line, col := 1, 1
 	if n != nil && n.Line > 0 {
 		line, col = n.Line, n.Column
 	}
-	d.errs = append(d.errs, &Error{File: d.file, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)})
+	d.add(&Error{File: d.file, Line: line, Column: col, Msg: fmt.Sprintf(format, args...)})
 }
 
 // Report records err at n's position, keeping already positioned errors
@@ -92,7 +125,7 @@ func (d *Decoder) Report(n *yaml.Node, err error) {
 	}
 	var pe *Error
 	if errors.As(err, &pe) && pe == err {
-		d.errs = append(d.errs, pe)
+		d.add(pe)
 		return
 	}
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -102,6 +135,18 @@ func (d *Decoder) Report(n *yaml.Node, err error) {
 		return
 	}
 	d.Errorf(n, "%s", err.Error())
+}
+
+// maxErrors bounds the problems one decoder keeps: enough for anyone fixing
+// a file, and a bound on the memory a file full of mistakes can take.
+const maxErrors = 1000
+
+func (d *Decoder) add(e *Error) {
+	if len(d.errs) >= maxErrors {
+		d.dropped++
+		return
+	}
+	d.errs = append(d.errs, e)
 }
 
 // Failed reports whether any problem has been recorded.
@@ -123,7 +168,7 @@ func (d *Decoder) Err() error {
 		}
 		return a.Column < b.Column
 	})
-	out := make([]error, 0, len(d.errs))
+	out := make([]error, 0, len(d.errs)+1)
 	seen := make(map[string]bool, len(d.errs))
 	for _, e := range d.errs {
 		if s := e.Error(); !seen[s] {
@@ -131,27 +176,165 @@ func (d *Decoder) Err() error {
 			out = append(out, e)
 		}
 	}
+	if d.dropped > 0 {
+		out = append(out, fmt.Errorf("%s: %d more problems not shown", d.file, d.dropped))
+	}
 	return errors.Join(out...)
 }
 
 var syntaxLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// ReadFile reads a YAML file, refusing one larger than limits.MaxFileBytes
+// before reading it. what names the file in errors ("scenario", "profile",
+// "config"; "" for none): one that cannot be read says so with a
+// did-you-mean (ReadError); one too large is a positioned *Error.
+func ReadFile(what, path string) ([]byte, error) {
+	data, err := limits.ReadFile(path, limits.MaxFileBytes)
+	var tl *limits.TooLargeError
+	if errors.As(err, &tl) {
+		return nil, tooLarge(path, tl.Size)
+	}
+	if err != nil {
+		return nil, ReadError(what, path, err)
+	}
+	return data, nil
+}
+
+func tooLarge(file string, size int64) *Error {
+	return &Error{File: file, Line: 1, Column: 1, Msg: fmt.Sprintf("the file is %d bytes, more than the %s a YAML file may be", size, limits.Bytes(limits.MaxFileBytes))}
+}
+
 // Parse parses data as one YAML document and returns its root node (never a
-// DocumentNode). An empty document is an error.
+// DocumentNode). An empty document is an error, and so is one over budget:
+// larger than limits.MaxFileBytes, or standing for more than
+// limits.MaxNodes values once its aliases are expanded.
 func Parse(file string, data []byte) (*yaml.Node, error) {
+	if len(data) > limits.MaxFileBytes {
+		return nil, tooLarge(file, int64(len(data)))
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		msg := err.Error()
 		if m := syntaxLine.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
-			return nil, &Error{File: file, Line: line, Column: 1, Msg: m[2]}
+			return nil, syntaxError(file, data, line, m[2])
 		}
 		return nil, &Error{File: file, Line: 1, Column: 1, Msg: strings.TrimPrefix(msg, "yaml: ")}
 	}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, &Error{File: file, Line: 1, Column: 1, Msg: "empty document"}
 	}
-	return doc.Content[0], nil
+	root := doc.Content[0]
+	if err := CheckExpansion(file, root); err != nil {
+		return nil, err
+	}
+	return root, nil
+}
+
+// CheckExpansion fails when n stands for more than limits.MaxNodes values
+// once its aliases are expanded, naming the alias whose expansion crosses
+// the limit. Parse calls it; call it on any other tree before decoding it.
+// It takes time and memory in proportion to the tree as written, not as
+// expanded.
+func CheckExpansion(file string, n *yaml.Node) error {
+	c := &expansion{sizes: map[*yaml.Node]int{}}
+	if c.size(n) <= limits.MaxNodes {
+		return nil
+	}
+	if at := c.cycle; at != nil {
+		return &Error{File: file, Line: at.Line, Column: at.Column, Msg: fmt.Sprintf(
+			"alias *%s is part of the value it refers to, which would never end", at.Value)}
+	}
+	at := c.culprit(n)
+	if at == nil { // cannot be: culprit counts as size does
+		at = n
+	}
+	if at.Kind == yaml.AliasNode {
+		return &Error{File: file, Line: at.Line, Column: at.Column, Msg: fmt.Sprintf(
+			"alias *%s: with its aliases expanded the document has more than %d values (each use of an alias counts every value under its anchor); write the values out or use fewer levels of aliases", at.Value, limits.MaxNodes)}
+	}
+	return &Error{File: file, Line: at.Line, Column: at.Column, Msg: fmt.Sprintf(
+		"the document has more than %d values, the limit", limits.MaxNodes)}
+}
+
+// expansion measures trees with their aliases expanded.
+type expansion struct {
+	// sizes memoises anchored nodes, the only ones an expansion visits
+	// more than once: every other node is reached by one path.
+	sizes map[*yaml.Node]int
+	seen  int // culprit's running count
+	// cycle is the first alias met inside the value of its own anchor
+	// (yaml.v3 builds such trees when it makes nodes).
+	cycle *yaml.Node
+}
+
+// inProgress marks, in sizes, an anchored node being measured.
+const inProgress = -1
+
+// size is how many values n stands for, at most limits.MaxNodes+1.
+func (c *expansion) size(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	if n.Kind == yaml.AliasNode {
+		target := Resolve(n)
+		if target == nil {
+			if n.Alias == nil {
+				return 1
+			}
+			c.cycle = n // aliases of aliases, round in a circle
+			return limits.MaxNodes + 1
+		}
+		if target.Anchor != "" && c.sizes[target] == inProgress {
+			if c.cycle == nil {
+				c.cycle = n
+			}
+			return limits.MaxNodes + 1
+		}
+		return c.size(target)
+	}
+	if n.Anchor != "" {
+		if s, ok := c.sizes[n]; ok && s != inProgress {
+			return s
+		}
+		c.sizes[n] = inProgress
+	}
+	s := 1
+	for _, ch := range n.Content {
+		if s += c.size(ch); s > limits.MaxNodes {
+			s = limits.MaxNodes + 1
+			break
+		}
+	}
+	if n.Anchor != "" {
+		c.sizes[n] = s
+	}
+	return s
+}
+
+// culprit walks n in document order, counting values as a decoder would
+// meet them, and returns the node at which the count crosses
+// limits.MaxNodes: the alias whose expansion does it, or the plain value
+// that does when there are simply too many.
+func (c *expansion) culprit(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.AliasNode {
+		if c.seen += c.size(n); c.seen > limits.MaxNodes {
+			return n
+		}
+		return nil
+	}
+	if c.seen++; c.seen > limits.MaxNodes {
+		return n
+	}
+	for _, ch := range n.Content {
+		if at := c.culprit(ch); at != nil {
+			return at
+		}
+	}
+	return nil
 }
 
 // Decode decodes n into out (a non-nil pointer), collecting every problem.
@@ -161,12 +344,16 @@ func (d *Decoder) Decode(n *yaml.Node, out any) {
 		d.Errorf(n, "internal: Decode needs a non-nil pointer, got %T", out)
 		return
 	}
+	defer d.isolate(n)()
 	d.decode(n, v.Elem())
 }
 
-// Resolve follows alias nodes.
+// Resolve follows alias nodes; nil when they go round in a circle.
 func Resolve(n *yaml.Node) *yaml.Node {
-	for n != nil && n.Kind == yaml.AliasNode {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode; i++ {
+		if i == maxAliasDepth {
+			return nil
+		}
 		n = n.Alias
 	}
 	return n
@@ -209,9 +396,52 @@ var (
 	nodeType        = reflect.TypeOf(yaml.Node{})
 )
 
+// enter counts a visit to n and reports whether decoding may go on; past
+// the budget it records one error, at the alias being expanded if any.
+func (d *Decoder) enter(n *yaml.Node) bool {
+	if d.overrun {
+		return false
+	}
+	if d.visits++; d.visits <= maxVisits {
+		return true
+	}
+	d.overrun = true
+	if len(d.aliases) > 0 {
+		a := d.aliases[0]
+		d.Errorf(a, "alias *%s: decoding it passes %d values, the limit for one file; write the values out or use fewer levels of aliases", a.Value, maxVisits)
+	} else {
+		d.Errorf(n, "more than %d values to decode, the limit for one file", maxVisits)
+	}
+	return false
+}
+
+// follow resolves n's aliases, remembering the outermost one being
+// expanded; done undoes it.
+func (d *Decoder) follow(n *yaml.Node) (resolved *yaml.Node, done func()) {
+	if n == nil || n.Kind != yaml.AliasNode {
+		return n, func() {}
+	}
+	if len(d.aliases) >= maxAliasDepth {
+		if !d.overrun {
+			d.overrun = true
+			d.Errorf(d.aliases[0], "alias *%s: aliases nested more than %d deep (is one part of the value it refers to?)", d.aliases[0].Value, maxAliasDepth)
+		}
+		return nil, func() {}
+	}
+	d.aliases = append(d.aliases, n)
+	k := len(d.aliases) - 1
+	return Resolve(n), func() { d.aliases = d.aliases[:k] }
+}
+
+// maxAliasDepth bounds aliases within aliases: real files nest a few, and
+// a tree whose alias is part of its own anchor's value would recurse
+// without end.
+const maxAliasDepth = 100
+
 func (d *Decoder) decode(n *yaml.Node, v reflect.Value) {
-	n = Resolve(n)
-	if n == nil {
+	n, done := d.follow(n)
+	defer done()
+	if n == nil || !d.enter(n) {
 		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
@@ -354,10 +584,15 @@ func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 		return
 	}
 	fields := structFields(v.Type())
+	defer d.enterStruct(v.Type(), fields)()
 	seen := make(map[string]bool, len(n.Content)/2)
 	d.eachPair(n, func(k, val *yaml.Node) {
 		if k.Value == "<<" { // YAML merge key
-			d.decodeStruct(Resolve(val), v)
+			m, done := d.follow(val)
+			defer done()
+			if m != nil && d.enter(m) {
+				d.decodeStruct(m, v)
+			}
 			return
 		}
 		if seen[k.Value] {
@@ -365,12 +600,18 @@ func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 			return
 		}
 		seen[k.Value] = true
-		f, ok := fields.byName[k.Value]
-		if !ok {
-			d.Errorf(k, "unknown key %q%s", k.Value, suggest(k.Value, fields.names))
+		if d.orphaned(k) {
 			return
 		}
-		d.decode(val, v.FieldByIndex(f.index))
+		f, ok := fields.byName[k.Value]
+		if !ok {
+			d.unknownKey(k, val, fields)
+			return
+		}
+		field := v.FieldByIndex(f.index)
+		back := d.descend(k, field.Type())
+		d.decode(val, field)
+		back()
 	})
 	for _, f := range fields.list {
 		if f.required && !seen[f.name] {
@@ -383,6 +624,9 @@ func (d *Decoder) decodeStruct(n *yaml.Node, v reflect.Value) {
 func (d *Decoder) eachPair(n *yaml.Node, fn func(k, v *yaml.Node)) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k := Resolve(n.Content[i])
+		if !d.enter(k) {
+			return
+		}
 		if k.Kind != yaml.ScalarNode {
 			d.Errorf(k, "expected a key, got %s", KindName(k))
 			continue
@@ -449,8 +693,9 @@ func (d *Decoder) decodeSlice(n *yaml.Node, v reflect.Value) {
 // Any decodes n into plain Go values (map[string]any, []any, string, int,
 // float64, bool, nil), expanding ${VAR}s in strings.
 func (d *Decoder) Any(n *yaml.Node) any {
-	n = Resolve(n)
-	if n == nil {
+	n, done := d.follow(n)
+	defer done()
+	if n == nil || !d.enter(n) {
 		return nil
 	}
 	switch n.Kind {
@@ -504,9 +749,13 @@ func (d *Decoder) Expand(n *yaml.Node, s string) (string, bool) {
 		if hasDefault {
 			return def
 		}
-		d.Errorf(n, "environment variable %s is not set (write ${%s:-default} to give a default)", name, name)
-		ok = false
-		return ""
+		if !d.unsetVar(n, name) {
+			ok = false
+			return ""
+		}
+		// Kept as written: a value that is there but unknown (a rate, a
+		// URL), not an empty one that would look missing.
+		return m
 	})
 	return out, ok
 }
@@ -518,23 +767,32 @@ func ParseDuration(s string) (time.Duration, error) {
 	if t == "0" {
 		return 0, nil
 	}
-	bad := fmt.Errorf("invalid duration %q (use a number and a unit: ms, s, m, h, d)", s)
+	// Messages quote at most the start of what they were given.
+	q := s
+	if len(q) > 40 {
+		q = q[:37] + "..."
+	}
+	bad := errors.New("invalid duration " + strconv.Quote(q) + " (use a number and a unit: ms, s, m, h, d)")
 	if t == "" {
 		return 0, bad
 	}
-	// Rewrite d and w components into hours for time.ParseDuration.
+	// Rewrite d and w components into hours for time.ParseDuration. A
+	// number is kept as its start in t, not built up digit by digit: that
+	// cost the square of its length (a 5,000-digit --rate allocated 8 MB).
 	var b strings.Builder
-	num := ""
+	start := -1 // where the number being read starts, or -1
 	for i := 0; i < len(t); i++ {
 		c := t[i]
 		switch {
 		case (c >= '0' && c <= '9') || c == '.':
-			num += string(c)
+			if start < 0 {
+				start = i
+			}
 		case c == 'd' || c == 'w':
-			if num == "" {
+			if start < 0 {
 				return 0, bad
 			}
-			f, err := strconv.ParseFloat(num, 64)
+			f, err := strconv.ParseFloat(t[start:i], 64)
 			if err != nil {
 				return 0, bad
 			}
@@ -543,22 +801,28 @@ func ParseDuration(s string) (time.Duration, error) {
 				hours *= 7
 			}
 			b.WriteString(strconv.FormatFloat(hours, 'f', -1, 64) + "h")
-			num = ""
+			start = -1
 		default:
-			b.WriteString(num)
+			if start >= 0 {
+				b.WriteString(t[start:i])
+				start = -1
+			}
 			b.WriteByte(c)
-			num = ""
 		}
 	}
-	if num != "" {
-		return 0, fmt.Errorf("invalid duration %q: missing unit (e.g. %ss)", s, num)
+	if start >= 0 {
+		num := t[start:]
+		if len(num) > 20 {
+			return 0, fmt.Errorf("invalid duration %q: missing unit", q)
+		}
+		return 0, fmt.Errorf("invalid duration %q: missing unit (e.g. %ss)", q, num)
 	}
 	dur, err := time.ParseDuration(b.String())
 	if err != nil {
 		return 0, bad
 	}
 	if dur < 0 {
-		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+		return 0, fmt.Errorf("invalid duration %q: must not be negative", q)
 	}
 	return dur, nil
 }

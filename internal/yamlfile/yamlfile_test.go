@@ -2,6 +2,7 @@ package yamlfile
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
+	"github.com/canaryproj/canary/internal/membound"
 	"github.com/canaryproj/canary/redact"
 )
 
@@ -158,6 +160,41 @@ func TestParseDuration(t *testing.T) {
 	}
 }
 
+// TestParseDurationIsLinear: a number was built up one digit at a time, so
+// its cost grew with the square of its length (found by FuzzParseRate: a
+// 5,000-digit rate allocated 8.2 MiB; a 1 MiB duration in a YAML file or an
+// API body would have allocated hundreds of GB).
+func TestParseDurationIsLinear(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+	}{
+		{"digits then a unit", strings.Repeat("5", 1<<20) + "s"},
+		{"digits then days", strings.Repeat("5", 1<<20) + "d"},
+		{"digits without a unit", strings.Repeat("5", 1<<20)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			membound.Check(t, 8*membound.MiB, func() {
+				_, err := ParseDuration(tc.in)
+				require.Error(t, err)
+			})
+		})
+	}
+}
+
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"0", "250ms", "1m30s", "30d", "1w", "1d12h", "10", "-1s", "1.5h", "d"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		membound.Check(t, 8*membound.MiB, func() {
+			d, err := ParseDuration(s)
+			if err == nil && d < 0 {
+				t.Fatalf("ParseDuration(%q) = %v", s, d)
+			}
+		})
+	})
+}
+
 func TestExpandDollarEscape(t *testing.T) {
 	d := NewDecoder("f", Options{Env: func(string) (string, bool) { return "", false }})
 	got, ok := d.Expand(nil, "cost: $$5 ${X:-y}")
@@ -169,14 +206,172 @@ func FuzzDecode(f *testing.F) {
 	f.Add("name: x\ncount: 1\n")
 	f.Add("inner: {timeout: 1d, headers: {a: b}}\nbody: [1, {a: ${X:-1}}]\n")
 	f.Add("a: &x {b: 1}\nc: *x\n<<: *x\n")
+	f.Add(bomb(9, 9) + "body: *i\n")
 	f.Fuzz(func(t *testing.T, src string) {
-		n, err := Parse("f", []byte(src))
-		if err != nil {
-			return
-		}
-		d := NewDecoder("f", Options{Env: func(string) (string, bool) { return "v", true }, Secrets: &redact.Set{}})
-		var out doc
-		d.Decode(n, &out)
-		_ = d.Err()
+		// A document within budget (250,000 values once expanded) costs
+		// well under this to decode; more means a path around the budget.
+		membound.Check(t, 128*membound.MiB, func() {
+			n, err := Parse("f", []byte(src))
+			if err != nil {
+				return
+			}
+			d := NewDecoder("f", Options{Env: func(string) (string, bool) { return "v", true }, Secrets: &redact.Set{}})
+			var out doc
+			d.Decode(n, &out)
+			_ = d.Any(n)
+			_ = d.Err()
+		})
 	})
+}
+
+// bomb is the issue's alias bomb: anchors a, b, c…, each a list of width
+// aliases to the one before, the first a list of width strings.
+func bomb(levels, width int) string {
+	var b strings.Builder
+	for i := range levels {
+		name := string(rune('a' + i))
+		item := `"x"`
+		if i > 0 {
+			item = "*" + string(rune('a'+i-1))
+		}
+		fmt.Fprintf(&b, "%s: &%s [%s]\n", name, name, strings.TrimSuffix(strings.Repeat(item+",", width), ","))
+	}
+	return b.String()
+}
+
+// TestExpansionBudget decodes documents at and over the budget. Before the
+// budget, the nine-level bomb grew `canary validate` to 24 GB: each case
+// runs under a memory bound, so that a regression fails here instead of
+// exhausting the machine.
+func TestExpansionBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		src     string
+		wantErr string
+	}{
+		{
+			name:    "the issue's bomb: nine anchors of nine aliases (436 bytes)",
+			src:     bomb(9, 9),
+			wantErr: "f.yaml:6:14: alias *e: with its aliases expanded the document has more than 250000 values (each use of an alias counts every value under its anchor); write the values out or use fewer levels of aliases",
+		},
+		{
+			name:    "the bomb as a value decoded into any",
+			src:     bomb(9, 9) + "body: *i\n",
+			wantErr: "f.yaml:6:14: alias *e",
+		},
+		{
+			name: "merge keys repeated at every level",
+			src: "a: &a {x: 1, y: 2, z: 3}\n" +
+				"b: &b {<<: *a, <<: *a, <<: *a, <<: *a, <<: *a, <<: *a, <<: *a, <<: *a}\n" +
+				"c: &c {<<: *b, <<: *b, <<: *b, <<: *b, <<: *b, <<: *b, <<: *b, <<: *b}\n" +
+				"d: &d {<<: *c, <<: *c, <<: *c, <<: *c, <<: *c, <<: *c, <<: *c, <<: *c}\n" +
+				"e: &e {<<: *d, <<: *d, <<: *d, <<: *d, <<: *d, <<: *d, <<: *d, <<: *d}\n" +
+				"f: &f {<<: *e, <<: *e, <<: *e, <<: *e, <<: *e, <<: *e, <<: *e, <<: *e}\n" +
+				"inner: {<<: *f}\n",
+			wantErr: "f.yaml:6:60: alias *e",
+		},
+		{
+			// Found by FuzzDecode: yaml.v3 builds the cycle, and walking it
+			// overflowed the stack.
+			name:    "an alias inside its own anchor's value",
+			src:     "0: &c [0,0,*c,*c,*c,*c,*c]\n",
+			wantErr: "f.yaml:1:12: alias *c is part of the value it refers to, which would never end",
+		},
+		{
+			name:    "too many values without any alias",
+			src:     "tags: [" + strings.Repeat("1,", 250_000) + "1]\n",
+			wantErr: "f.yaml:1:500002: the document has more than 250000 values, the limit",
+		},
+		{
+			name:    "a file over the size limit",
+			src:     "name: x\n#" + strings.Repeat("x", 1<<20),
+			wantErr: "f.yaml:1:1: the file is 1048585 bytes, more than the 1 MiB a YAML file may be",
+		},
+		{
+			name: "aliases within budget",
+			src:  bomb(5, 9) + "name: x\ninner: &in {timeout: 2s}\nbody: *d\n",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			membound.Check(t, 192*membound.MiB, func() {
+				_, _, err := decodeDocLoose(t, tc.src)
+				if tc.wantErr == "" {
+					require.NoError(t, err)
+					return
+				}
+				require.ErrorContains(t, err, tc.wantErr)
+			})
+		})
+	}
+}
+
+// decodeDocLoose decodes src into a doc that accepts any keys, so that the
+// test documents need not match doc's schema.
+func decodeDocLoose(t *testing.T, src string) (map[string]any, *Decoder, error) {
+	t.Helper()
+	n, err := Parse("f.yaml", []byte(src))
+	if err != nil {
+		return nil, nil, err
+	}
+	d := NewDecoder("f.yaml", Options{Env: func(string) (string, bool) { return "", false }, Secrets: &redact.Set{}})
+	var out map[string]any
+	d.Decode(n, &out)
+	return out, d, d.Err()
+}
+
+// TestDecoderBudgetWithoutParse decodes trees that did not go through
+// Parse: the decoder's own count stops them.
+func TestDecoderBudgetWithoutParse(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		src     string
+		into    func(d *Decoder, n *yaml.Node)
+		wantErr string
+	}{
+		{
+			name:    "Any",
+			src:     bomb(9, 9) + "body: *i\n",
+			into:    func(d *Decoder, n *yaml.Node) { d.Any(n) },
+			wantErr: "f.yaml:7:8: alias *f: decoding it passes 1000000 values, the limit for one file",
+		},
+		{
+			name: "struct with an any field",
+			src:  bomb(9, 9) + "body: *i\n",
+			into: func(d *Decoder, n *yaml.Node) {
+				var out struct {
+					Body any `yaml:"body"`
+				}
+				d.Decode(Child(n, "body"), &out.Body)
+			},
+			wantErr: "f.yaml:10:7: alias *i: decoding it passes 1000000 values, the limit for one file",
+		},
+		{
+			name:    "an alias inside its own anchor's value",
+			src:     "a: &c [0, {b: *c}]\n",
+			into:    func(d *Decoder, n *yaml.Node) { d.Any(n) },
+			wantErr: "f.yaml:1:15: alias *c: aliases nested more than 100 deep (is one part of the value it refers to?)",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var doc yaml.Node
+			require.NoError(t, yaml.Unmarshal([]byte(tc.src), &doc))
+			membound.Check(t, 192*membound.MiB, func() {
+				d := NewDecoder("f.yaml", Options{})
+				tc.into(d, doc.Content[0])
+				require.ErrorContains(t, d.Err(), tc.wantErr)
+			})
+		})
+	}
+}
+
+func TestErrorsAreBounded(t *testing.T) {
+	src := strings.Repeat("- {name: x, count: many}\n", 3000)
+	n, err := Parse("f.yaml", []byte(src))
+	require.NoError(t, err)
+	d := NewDecoder("f.yaml", Options{})
+	var out []doc
+	d.Decode(n, &out)
+	errs := strings.Split(d.Err().Error(), "\n")
+	require.Len(t, errs, maxErrors+1)
+	require.Equal(t, "f.yaml: 2000 more problems not shown", errs[maxErrors])
 }

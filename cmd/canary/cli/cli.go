@@ -65,6 +65,7 @@ func RunEnv(ctx context.Context, args []string, env Env) int {
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
+	root.SetVersionTemplate("{{.Version}}\n") // the line canary version prints
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
@@ -90,8 +91,10 @@ records latency in HdrHistograms, exposes it to Prometheus, evaluates SLOs and
 pages Slack when they are breached: one scenario, three modes (run, daemon, gate).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// canary --version says what canary version says.
+		Version: versionLine(),
 	}
-	root.AddCommand(newVersionCmd(env), newDemoTargetCmd(env), newRunCmd(env), newReportCmd(env), newValidateCmd(env), newDaemonCmd(env), newGateCmd(env), newRulesCmd(env), newDashboardsCmd(env))
+	root.AddCommand(newVersionCmd(env), newDemoTargetCmd(env), newRunCmd(env), newReportCmd(env), newValidateCmd(env), newDaemonCmd(env), newGateCmd(env), newRulesCmd(env), newDashboardsCmd(env), newCompareCmd(env))
 	return root
 }
 
@@ -101,8 +104,12 @@ func newVersionCmd(env Env) *cobra.Command {
 		Short: "Print version, commit and Go version",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			fmt.Fprintf(env.Stdout, "canary %s (commit %s, %s)\n", version, commit, runtime.Version())
+			fmt.Fprintln(env.Stdout, versionLine())
 			return nil
 		},
 	}
+}
+
+func versionLine() string {
+	return fmt.Sprintf("canary %s (commit %s, %s)", version, commit, runtime.Version())
 }

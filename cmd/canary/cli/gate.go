@@ -2,8 +2,10 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 func newGateCmd(env Env) *cobra.Command {
 	var (
 		server, prom, configPath, check, since, runProfile, duration, key, token string
+		output                                                                   string
 		window, wait                                                             time.Duration
 		minSamples                                                               int
 		quiet                                                                    bool
@@ -35,7 +38,11 @@ PromQL, over every instance exporting its metrics (the pods of a distributed
 run: canary run --segment i/n --metrics-addr).
 
 Exit codes: 0 pass, 99 fail, 3 inconclusive (not enough data before --wait
-ran out), 2 usage, 1 internal error (e.g. the daemon unreachable).`,
+ran out), 2 usage, 1 internal error (e.g. the daemon unreachable).
+
+It prints the verdict and why on stdout ("checkout: FAIL", then each objective
+and reason); --output json prints the daemon's JSON answer instead (with
+--prometheus, {"check", "verdict", "reasons"}).`,
 		Example: `  canary gate --server http://canary:9090 --check checkout
   canary gate --server http://canary:9090 --check checkout --since 2026-11-24T10:00:00Z --wait 5m
   canary gate --server http://canary:9090 --check checkout --run profiles/steady.yaml --duration 2m --token $CANARY_TOKEN
@@ -44,6 +51,12 @@ ran out), 2 usage, 1 internal error (e.g. the daemon unreachable).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if check == "" {
 				return usageErr("--check is required")
+			}
+			if output != "text" && output != "json" {
+				return usageErr("--output %q: want text or json", output)
+			}
+			if !cmd.Flags().Changed("min-samples") {
+				minSamples = -1 // the check's own
 			}
 			if (server == "") == (prom == "") {
 				return usageErr("give --server (a canary daemon) or --prometheus (with --config)")
@@ -83,18 +96,23 @@ ran out), 2 usage, 1 internal error (e.g. the daemon unreachable).`,
 				res, err = askPrometheus(ctx, env, prom, configPath, check, window, minSamples)
 			}
 			if err != nil {
+				var ee *exitError
+				if errors.As(err, &ee) {
+					return err // interrupted while reading the config
+				}
 				if errors.Is(err, gate.ErrUsage) {
-					return &exitError{code: ExitUsage, err: err}
+					// Exit 2 says it was a usage error; the message need not.
+					return &exitError{code: ExitUsage, err: errors.New(strings.TrimPrefix(err.Error(), gate.ErrUsage.Error()+": "))}
 				}
 				return &exitError{code: ExitInternal, err: err}
 			}
-			if len(res.Body) > 0 {
-				fmt.Fprintln(env.Stdout, strings.TrimSpace(string(res.Body)))
+			if output == "json" {
+				err = writeGateJSON(env.Stdout, check, res)
 			} else {
-				fmt.Fprintf(env.Stdout, "%s: %s\n", check, res.Verdict)
-				for _, r := range res.Reasons {
-					fmt.Fprintf(env.Stdout, "  %s\n", r)
-				}
+				err = writeGateText(env.Stdout, check, res)
+			}
+			if err != nil {
+				return &exitError{code: ExitInternal, err: err}
 			}
 			switch res.Verdict {
 			case slo.Pass:
@@ -112,13 +130,14 @@ ran out), 2 usage, 1 internal error (e.g. the daemon unreachable).`,
 	f.StringVar(&check, "check", "", "the check to judge")
 	f.DurationVar(&window, "window", 0, "the verdict window (default: the check's window)")
 	f.StringVar(&since, "since", "", "judge only what happened since this RFC 3339 time (e.g. the deploy)")
-	f.IntVar(&minSamples, "min-samples", -1, "fewer iterations are inconclusive (default: the check's min_samples)")
+	f.IntVar(&minSamples, "min-samples", 0, "fewer iterations are inconclusive (default: the check's min_samples)")
 	f.DurationVar(&wait, "wait", 0, "keep asking while inconclusive for up to this long")
 	f.StringVar(&runProfile, "run", "", "start an on-demand run with this profile (a path on the daemon, or inline JSON like '{\"rate\":\"20/s\"}')")
 	f.StringVar(&duration, "duration", "", "with --run: how long the run lasts (e.g. 2m)")
 	f.StringVar(&key, "key", "", "with --run: an idempotency key (the same key returns the same run)")
 	f.StringVar(&token, "token", "", "bearer token for --run (default $CANARY_TOKEN)")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
+	f.StringVarP(&output, "output", "o", "text", "text (the verdict and why) or json (the daemon's answer as it came)")
 	return cmd
 }
 
@@ -126,8 +145,12 @@ func askPrometheus(ctx context.Context, env Env, prom, configPath, check string,
 	if configPath == "" {
 		return nil, fmt.Errorf("%w: --prometheus needs --config (the SLOs to judge)", gate.ErrUsage)
 	}
-	cfg, err := config.Load(configPath, env.Getenv)
+	cfg, err := readConfig(ctx, env, configPath)
 	if err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w: %v", gate.ErrUsage, err)
 	}
 	o, err := gate.PromOptionsFor(cfg, prom, check, window, minSamples)
@@ -137,12 +160,32 @@ func askPrometheus(ctx context.Context, env Env, prom, configPath, check string,
 	return gate.AskPrometheus(ctx, o)
 }
 
-func loadForGeneration(env Env, configPath string) (*config.Config, error) {
+// readConfig reads a daemon config for a command that does not run it
+// (rules, dashboards, gate --prometheus): an unset ${VAR} is a warning on
+// stderr, not an error, since none of them needs its secrets. A signal
+// stops it between the checks (an *exitError).
+func readConfig(ctx context.Context, env Env, configPath string) (*config.Config, error) {
+	cfg, err := config.LoadWith(ctx, configPath, config.Options{Env: env.Getenv, AllowUnset: true})
+	if ierr := interrupted(ctx); ierr != nil {
+		return nil, ierr
+	}
+	if err != nil {
+		return nil, err
+	}
+	printWarnings(env.Stderr, cfg.Warnings)
+	return cfg, nil
+}
+
+func loadForGeneration(ctx context.Context, env Env, configPath string) (*config.Config, error) {
 	if configPath == "" {
 		return nil, usageErr("--config is required")
 	}
-	cfg, err := config.Load(configPath, env.Getenv)
-	if err != nil {
+	cfg, err := readConfig(ctx, env, configPath)
+	var ee *exitError
+	switch {
+	case errors.As(err, &ee):
+		return nil, err
+	case err != nil:
 		return nil, usageErr("%v", err)
 	}
 	return cfg, nil
@@ -163,7 +206,7 @@ PrometheusRule. See docs/rules-and-dashboards.md.`,
   canary rules --config canary.yaml --format prometheusrule --namespace monitoring | kubectl apply -f -`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadForGeneration(env, configPath)
+			cfg, err := loadForGeneration(cmd.Context(), env, configPath)
 			if err != nil {
 				return err
 			}
@@ -208,7 +251,7 @@ the Prometheus data source). See docs/rules-and-dashboards.md.`,
 		Example: `  canary dashboards --config canary.yaml > canary.json`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadForGeneration(env, configPath)
+			cfg, err := loadForGeneration(cmd.Context(), env, configPath)
 			if err != nil {
 				return err
 			}
@@ -222,4 +265,86 @@ the Prometheus data source). See docs/rules-and-dashboards.md.`,
 	}
 	cmd.Flags().StringVar(&configPath, "config", "", "daemon config file")
 	return cmd
+}
+
+// gateAnswer is what the text output reads of the daemon's answer: a
+// verdict (GET /api/v1/checks/{name}/verdict) or a run (GET /api/v1/runs/{id}).
+type gateAnswer struct {
+	ID         string `json:"id"`
+	Window     string `json:"window"`
+	Since      string `json:"since"`
+	Samples    *int64 `json:"samples"`
+	Objectives []struct {
+		Name      string `json:"name"`
+		Objective string `json:"objective"`
+		Observed  string `json:"observed"`
+		Pass      bool   `json:"pass"`
+	} `json:"objectives"`
+}
+
+// writeGateText writes the verdict for a person: "checkout: FAIL" with what
+// it was judged on, each objective with its observed value, and the reasons.
+func writeGateText(w io.Writer, check string, res *gate.Result) error {
+	var a gateAnswer
+	if len(res.Body) > 0 {
+		_ = json.Unmarshal(res.Body, &a) // best effort: the verdict and reasons are already read
+	}
+	var on []string
+	if a.ID != "" {
+		on = append(on, "run "+a.ID)
+	}
+	if a.Samples != nil {
+		on = append(on, fmt.Sprintf("n=%d", *a.Samples))
+	}
+	if a.Window != "" {
+		on = append(on, "window "+a.Window)
+	}
+	if a.Since != "" {
+		on = append(on, "since "+a.Since)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %s", check, strings.ToUpper(string(res.Verdict)))
+	if len(on) > 0 {
+		fmt.Fprintf(&b, " (%s)", strings.Join(on, ", "))
+	}
+	b.WriteString("\n")
+	for _, o := range a.Objectives {
+		mark := "✓"
+		if !o.Pass {
+			mark = "✗"
+		}
+		fmt.Fprintf(&b, "  %s %s  %s  observed %s\n", mark, o.Name, o.Objective, orDash(o.Observed))
+	}
+	for _, r := range res.Reasons {
+		fmt.Fprintf(&b, "  %s\n", r)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeGateJSON writes the daemon's answer as it came or, for a verdict
+// judged here (--prometheus), the same fields a daemon's verdict has.
+func writeGateJSON(w io.Writer, check string, res *gate.Result) error {
+	if len(res.Body) > 0 {
+		_, err := fmt.Fprintln(w, strings.TrimSpace(string(res.Body)))
+		return err
+	}
+	reasons := res.Reasons
+	if reasons == nil {
+		reasons = []string{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Check   string   `json:"check"`
+		Verdict string   `json:"verdict"`
+		Reasons []string `json:"reasons"`
+	}{check, string(res.Verdict), reasons})
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

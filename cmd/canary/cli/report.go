@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -28,7 +27,8 @@ func newReportCmd(env Env) *cobra.Command {
 		Short: "Render a saved run report as HTML, or merge and judge the segments of a distributed run",
 		Long: `report reads run reports written by canary run --out (schema canary.report/v1).
 
-With --html it renders a self-contained HTML page with plots.
+With no flag it prints the report's summary, as canary run did. With --html it
+renders a self-contained HTML page with plots. "-" as a file name is stdout.
 
 With --merge it merges the reports of a distributed run's segments (canary run
 --segment i/n), exactly, through their HdrHistograms, judges the merge by the
@@ -39,7 +39,8 @@ SLOs the segments ran with (or by --slo), and writes the merged report to --out
   99  an SLO failed on the merge
   3   inconclusive (a generator saturated, a segment was cut short)
   2   bad input: a report unreadable, a segment missing, twice or of another run`,
-		Example: `  canary report report.json --html report.html
+		Example: `  canary report report.json
+  canary report report.json --html report.html
   canary report --merge seg-1.json seg-2.json seg-3.json seg-4.json --out all.json --html all.html
   canary report --merge seg-*.json --slo 'p99<300ms' --slo 'errors<1%' --out all.json`,
 		Args: cobra.MinimumNArgs(1),
@@ -49,9 +50,6 @@ SLOs the segments ran with (or by --slo), and writes the merged report to --out
 			}
 			if !merge && len(slos) > 0 {
 				return usageErr("--slo judges a merge: add --merge")
-			}
-			if !merge && html == "" && out == "" {
-				return usageErr("nothing to do: give --html OUT.html (or --merge)")
 			}
 			var reps []*stats.Report
 			for _, f := range files {
@@ -67,6 +65,16 @@ SLOs the segments ran with (or by --slo), and writes the merged report to --out
 				reps = append(reps, r)
 			}
 			rep := reps[0]
+			if !merge && html == "" && out == "" {
+				// Just a report: say what it says, as canary run did.
+				if err := report.WriteSummary(env.Stdout, rep); err != nil {
+					return &exitError{code: ExitInternal, err: err}
+				}
+				return nil
+			}
+			if html == stdoutPath && (out == stdoutPath || (merge && out == "")) {
+				return usageErr("--html - and the JSON report: only one output can go to stdout (give --out FILE)")
+			}
 			var verdict slo.Verdict
 			if merge {
 				objs, err := reportSLOFlags(slos, reps[0])
@@ -84,7 +92,7 @@ SLOs the segments ran with (or by --slo), and writes the merged report to --out
 				}
 			}
 			if html != "" {
-				if err := writeFile(html, func(w io.Writer) error { return report.WriteHTML(w, rep) }); err != nil {
+				if err := writeOutput(html, env.Stdout, func(w io.Writer) error { return report.WriteHTML(w, rep) }); err != nil {
 					return &exitError{code: ExitInternal, err: err}
 				}
 			}
@@ -94,11 +102,10 @@ SLOs the segments ran with (or by --slo), and writes the merged report to --out
 					enc.SetIndent("", "  ")
 					return enc.Encode(rep)
 				}
-				if out == "" || out == "-" {
-					if err := write(env.Stdout); err != nil {
-						return &exitError{code: ExitInternal, err: err}
-					}
-				} else if err := writeFile(out, write); err != nil {
+				if out == "" {
+					out = stdoutPath
+				}
+				if err := writeOutput(out, env.Stdout, write); err != nil {
 					return &exitError{code: ExitInternal, err: err}
 				}
 			}
@@ -106,8 +113,8 @@ SLOs the segments ran with (or by --slo), and writes the merged report to --out
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&html, "html", "", "write a self-contained HTML page here")
-	f.StringVar(&out, "out", "", "write the (merged) JSON report here (default stdout with --merge)")
+	f.StringVar(&html, "html", "", "write a self-contained HTML page here (- for stdout)")
+	f.StringVar(&out, "out", "", "write the (merged) JSON report here, - for stdout (default stdout with --merge)")
 	f.BoolVar(&merge, "merge", false, "merge and judge the reports of a distributed run's segments")
 	f.StringArrayVar(&slos, "slo", nil, "with --merge: judge the merge by this SLO instead of the segments' own, repeatable")
 	return cmd
@@ -123,19 +130,10 @@ func reportSLOFlags(exprs []string, r *stats.Report) ([]slo.Objective, error) {
 	for _, s := range r.Steps {
 		steps = append(steps, s.Name)
 	}
-	objs := []slo.Objective{}
-	for _, e := range exprs {
-		o, err := slo.ParseExpr(e)
-		if err != nil {
-			return nil, err
-		}
-		if o.Step != "" && !slices.Contains(steps, o.Step) {
-			return nil, fmt.Errorf("slo %q: the reports have no step %q (steps: %s)", e, o.Step, strings.Join(steps, ", "))
-		}
-		objs = append(objs, o)
-	}
-	return objs, nil
+	return parseEach(exprs, slo.ParseExpr, sloStep, "slo", "the reports have", steps)
 }
+
+func sloStep(o slo.Objective) string { return o.Step }
 
 // describeMerge is "merged 4/4 segments": what a merged report is made of.
 func describeMerge(r *stats.Report) string {

@@ -2,17 +2,15 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/canaryproj/canary/config"
 	"github.com/canaryproj/canary/internal/envfile"
 	"github.com/canaryproj/canary/internal/yamlfile"
 	"github.com/canaryproj/canary/profiles"
@@ -21,32 +19,26 @@ import (
 	"github.com/canaryproj/canary/run"
 	"github.com/canaryproj/canary/scenario"
 	"github.com/canaryproj/canary/slo"
-	"github.com/canaryproj/canary/stats"
 )
 
 // DefaultMaxRate is `canary run`'s safety cap (docs/run.md, "Safety"),
 // iterations/s.
 const DefaultMaxRate = 1000.0
 
-type runFlags struct {
+// loadFlags are the flags `run` and `compare` share: the load, the
+// scenario's inputs, URL mode's request, and the generator's resources.
+type loadFlags struct {
 	profile     string
 	rate        string
 	vus         int
 	duration    time.Duration
 	iterations  uint64
-	slos        []string
-	out         string
-	html        string
-	hdrLog      string
-	junit       string
 	maxInflight int
 	maxLag      time.Duration
+	maxRate     float64
 	vars        []string
 	envFile     string
-	maxRate     float64
 	quiet       bool
-	segment     string
-	metricsAddr string
 	method      string
 	headers     []string
 	body        string
@@ -54,6 +46,17 @@ type runFlags struct {
 	caFile      string
 	grace       time.Duration
 	cpus        int
+}
+
+type runFlags struct {
+	loadFlags
+	slos        []string
+	out         string
+	html        string
+	hdrLog      string
+	junit       string
+	segment     string
+	metricsAddr string
 	cpuProfile  string
 	memProfile  string
 	// A distributed run's segment (docs/deployment.md).
@@ -63,6 +66,29 @@ type runFlags struct {
 	runID        string
 	token        string
 	pushRetry    time.Duration
+}
+
+// addLoadFlags registers f's flags on cmd.
+func addLoadFlags(cmd *cobra.Command, f *loadFlags) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.profile, "profile", "", "load profile file (docs/profile.md)")
+	fl.StringVar(&f.rate, "rate", "", "open-model arrival rate: 100/s, 100/1m, 0.5/s")
+	fl.IntVar(&f.vus, "vus", 0, "closed model: virtual users (or the workers of --iterations)")
+	fl.DurationVar(&f.duration, "duration", 0, "how long to run with --rate or --vus")
+	fl.Uint64Var(&f.iterations, "iterations", 0, "run each scenario iteration once, N times, as fast as --vus allow")
+	fl.IntVar(&f.maxInflight, "max-inflight", 0, "open model: concurrent iterations bound (default 1000)")
+	fl.DurationVar(&f.maxLag, "max-lag", profiles.DefaultMaxLag, "open model: drop iterations later than this (0 = never wait for a slot)")
+	fl.StringArrayVar(&f.vars, "var", nil, "set a scenario variable, repeatable: key=value")
+	fl.StringVar(&f.envFile, "env-file", "", "read KEY=VALUE lines into the environment for ${VAR} expansion")
+	fl.Float64Var(&f.maxRate, "max-rate", DefaultMaxRate, "safety cap: refuse profiles above this many iterations/s")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+	fl.StringVar(&f.method, "method", "GET", "URL mode: request method")
+	fl.StringArrayVarP(&f.headers, "header", "H", nil, "URL mode: request header, repeatable: 'K: V'")
+	fl.StringVar(&f.body, "body", "", "URL mode: request body")
+	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
+	fl.StringVar(&f.caFile, "ca-file", "", "URL mode: PEM certificates to trust besides the system's (a self-signed https target)")
+	fl.DurationVar(&f.grace, "grace", run.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
+	fl.IntVar(&f.cpus, "cpus", 0, "CPUs the generator may use, 0 = all (default: half of them, at least 1; $GOMAXPROCS when set)")
 }
 
 func newRunCmd(env Env) *cobra.Command {
@@ -94,22 +120,12 @@ coordinated omission), or --vus N --duration D (closed model), or
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.profile, "profile", "", "load profile file (docs/profile.md)")
-	fl.StringVar(&f.rate, "rate", "", "open-model arrival rate: 100/s, 100/1m, 0.5/s")
-	fl.IntVar(&f.vus, "vus", 0, "closed model: virtual users (or the workers of --iterations)")
-	fl.DurationVar(&f.duration, "duration", 0, "how long to run with --rate or --vus")
-	fl.Uint64Var(&f.iterations, "iterations", 0, "run each scenario iteration once, N times, as fast as --vus allow")
-	fl.StringArrayVar(&f.slos, "slo", nil, "SLO, repeatable: p99<300ms, p95(login)<200ms, errors<1%, success>=99.9%, rps>=90")
-	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here")
-	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here")
-	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here")
-	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML file here (a test case per SLO and per step)")
-	fl.IntVar(&f.maxInflight, "max-inflight", 0, "open model: concurrent iterations bound (default 1000)")
-	fl.DurationVar(&f.maxLag, "max-lag", profiles.DefaultMaxLag, "open model: drop iterations later than this (0 = never wait for a slot)")
-	fl.StringArrayVar(&f.vars, "var", nil, "set a scenario variable, repeatable: key=value")
-	fl.StringVar(&f.envFile, "env-file", "", "read KEY=VALUE lines into the environment for ${VAR} expansion")
-	fl.Float64Var(&f.maxRate, "max-rate", DefaultMaxRate, "safety cap: refuse profiles above this many iterations/s")
-	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress on stderr")
+	addLoadFlags(cmd, &f.loadFlags)
+	fl.StringArrayVar(&f.slos, "slo", nil, "SLO, repeatable, instead of the scenario's slos: p99<300ms, p95(login)<200ms, errors(login)<0.1%, p99(region=eu)<400ms, success>=99.9%, rps>=90; add abort_on_fail to stop as soon as it is lost")
+	fl.StringVar(&f.out, "out", "", "write the JSON report (schema canary.report/v1) here; - for stdout (the summary then goes to stderr)")
+	fl.StringVar(&f.html, "html", "", "write a self-contained HTML report here (- for stdout)")
+	fl.StringVar(&f.hdrLog, "hdr-log", "", "write an HdrHistogram interval log here (- for stdout)")
+	fl.StringVar(&f.junit, "junit", "", "write a JUnit XML file here, a test case per SLO and per step (- for stdout)")
 	fl.StringVar(&f.segment, "segment", "", "run the i-th of n equal slices of the profile: 2/4")
 	fl.StringVar(&f.segmentIndex, "segment-index", "", "--segment counted from 0, as a Kubernetes Indexed Job's $(JOB_COMPLETION_INDEX): 1/4 is --segment 2/4")
 	fl.StringVar(&f.startAt, "start-at", "", "start exactly at this RFC 3339 time, like the run's other segments; more than 100ms late, do not run (exit 3)")
@@ -118,72 +134,26 @@ coordinated omission), or --vus N --duration D (closed model), or
 	fl.StringVar(&f.token, "token", "", "with --push: the daemon's auth_token or run_token (default $CANARY_TOKEN)")
 	fl.DurationVar(&f.pushRetry, "push-retry", 2*time.Minute, "with --push: keep trying this long when the daemon cannot be reached")
 	fl.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here while running (then linger two scrape intervals)")
-	fl.StringVar(&f.method, "method", "GET", "URL mode: request method")
-	fl.StringArrayVarP(&f.headers, "header", "H", nil, "URL mode: request header, repeatable: 'K: V'")
-	fl.StringVar(&f.body, "body", "", "URL mode: request body")
-	fl.DurationVar(&f.timeout, "timeout", 0, "URL mode: request timeout (default 5s)")
-	fl.StringVar(&f.caFile, "ca-file", "", "URL mode: PEM certificates to trust besides the system's (a self-signed https target)")
-	fl.DurationVar(&f.grace, "grace", run.DefaultGrace, "how long in-flight iterations may finish after the end or Ctrl-C")
-	fl.IntVar(&f.cpus, "cpus", 0, "CPUs the generator may use, 0 = all (default: half of them, at least 1; $GOMAXPROCS when set)")
 	fl.StringVar(&f.cpuProfile, "cpu-profile", "", "write a Go CPU profile of the run here (diagnostics: go tool pprof)")
 	fl.StringVar(&f.memProfile, "mem-profile", "", "write a Go heap profile here at the end of the run (diagnostics: go tool pprof)")
 	return cmd
 }
 
 func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra.Command) error {
-	getenv, err := envfile.Layer(env.Getenv, f.envFile)
-	if err != nil {
-		return usageErr("%v", err)
-	}
-	vars, err := scenario.ParseVars(f.vars)
+	getenv, vars, err := f.inputs(env)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	secrets := &redact.Set{}
 
 	// The scenario: a file, or a URL for the ad-hoc one-step scenario.
-	var sc *scenario.Scenario
-	if scenario.IsURL(target) {
-		if cmd.Flags().Changed("var") {
-			return usageErr("--var applies to scenario files, not to a URL")
-		}
-		sc, err = scenario.FromURL(target, scenario.URLOptions{Method: f.method, Headers: f.headers, Body: f.body, Timeout: f.timeout, CAFile: f.caFile})
-	} else {
-		for _, fl := range []string{"method", "header", "body", "timeout", "ca-file"} {
-			if cmd.Flags().Changed(fl) {
-				return usageErr("--%s applies to a URL; a scenario file sets its own requests", fl)
-			}
-		}
-		sc, err = scenario.Load(target, scenario.LoadOptions{Env: getenv, Vars: vars, Secrets: secrets})
-	}
+	sc, err := f.scenario(cmd, target, getenv, vars, secrets)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-
-	// The profile: a file or the flags.
-	var p *profiles.Profile
-	if f.profile != "" {
-		for _, fl := range []string{"rate", "vus", "duration", "iterations"} {
-			if cmd.Flags().Changed(fl) {
-				return usageErr("--profile and --%s: choose one way to describe the load", fl)
-			}
-		}
-		p, err = profiles.Load(f.profile, yamlfile.Options{Env: getenv, Secrets: secrets})
-		if err == nil && (cmd.Flags().Changed("max-inflight") || cmd.Flags().Changed("max-lag")) {
-			err = errors.New("--max-inflight and --max-lag: set max_inflight and max_lag in the profile file")
-		}
-	} else {
-		var lag *time.Duration
-		if cmd.Flags().Changed("max-lag") {
-			lag = &f.maxLag
-		}
-		p, err = profiles.FromFlags(profiles.Flags{Rate: f.rate, VUs: f.vus, Duration: f.duration, Iterations: f.iterations, MaxInflight: f.maxInflight, MaxLag: lag})
-	}
+	p, err := f.load(cmd, getenv, secrets)
 	if err != nil {
 		return usageErr("%v", err)
-	}
-	if p.Loop {
-		return usageErr("profile %s loops forever: `canary run` needs an end (set loop: false, or use the daemon)", f.profile)
 	}
 	if i, n, ok, err := segmentFlags(f.segment, f.segmentIndex); err != nil {
 		return usageErr("%v", err)
@@ -202,34 +172,40 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	if p.Model == profiles.Open && p.PeakTarget() > f.maxRate {
-		return usageErr("the profile peaks at %.4g iterations/s, above the safety cap of %.4g/s: raise it with --max-rate %.0f if you mean it",
-			p.PeakTarget(), f.maxRate, p.PeakTarget())
+	if err := f.checkRate(p); err != nil {
+		return usageErr("%v", err)
 	}
 
-	var objs []slo.Objective
-	for _, s := range f.slos {
-		o, err := slo.ParseExpr(s)
-		if err != nil {
+	// --slo replaces the scenario's own objectives (its slos).
+	objs := sc.SLOs
+	if len(f.slos) > 0 {
+		objs = nil
+		for _, s := range f.slos {
+			o, err := slo.ParseExpr(s)
+			if err != nil {
+				return usageErr("%v", err)
+			}
+			objs = append(objs, o)
+		}
+		if err := sc.BindSLOs(objs); err != nil {
 			return usageErr("%v", err)
 		}
-		if o.Step != "" && !slices.Contains(sc.StepNames(), o.Step) {
-			return usageErr("slo %q: the scenario has no step %q (steps: %s)", s, o.Step, strings.Join(sc.StepNames(), ", "))
-		}
-		objs = append(objs, o)
+	}
+
+	// A signal while the files loaded: stop before running anything.
+	if err := interrupted(ctx); err != nil {
+		return err
 	}
 
 	// Outputs are opened before the run, so a bad path fails fast.
-	outs, err := openOutputs(f)
+	outs, err := openOutputs(f, env.Stdout)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	defer outs.close()
 
 	opts := run.Options{Scenario: sc, Profile: p, SLOs: objs, Grace: f.grace, StartAt: startAt}
-	if outs.hdr != nil { // a nil *os.File in an io.Writer is not a nil io.Writer
-		opts.HdrLog = outs.hdr
-	}
+	opts.HdrLog = outs.hdr
 	var srv *metricsServer
 	if f.metricsAddr != "" {
 		srv, err = startMetrics(ctx, f.metricsAddr, sc, objs, env.Stderr)
@@ -243,12 +219,11 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 		opts.Progress = pw.Update
 		defer pw.Done()
 	}
-	_, envProcs := env.Getenv("GOMAXPROCS")
-	cpus, err := runCPUs(f.cpus, cmd.Flags().Changed("cpus"), envProcs, startProcs)
+	restore, err := f.useCPUs(env, cmd)
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	defer setCPUs(cpus)()
+	defer restore()
 	if f.cpuProfile != "" {
 		stop, err := startCPUProfile(f.cpuProfile)
 		if err != nil {
@@ -282,7 +257,11 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	rep := outcome.Report
 	report.Redact(rep, secrets, sc.Secrets)
 
-	if err := report.WriteSummary(env.Stdout, rep); err != nil {
+	summary := env.Stdout
+	if outs.toStdout {
+		summary = env.Stderr
+	}
+	if err := report.WriteSummary(summary, rep); err != nil {
 		return &exitError{code: ExitInternal, err: err}
 	}
 	if err := outs.write(rep); err != nil {
@@ -306,58 +285,98 @@ func runRun(ctx context.Context, env Env, target string, f *runFlags, cmd *cobra
 	return verdictExit(outcome.Judgement.Verdict)
 }
 
-type outputs struct {
-	f            *runFlags
-	hdr          *os.File
-	out, html, j *os.File
+// exists reports whether there is a file (or anything else) at path.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
-func openOutputs(f *runFlags) (*outputs, error) {
-	o := &outputs{f: f}
-	open := func(path string) (*os.File, error) {
-		if path == "" {
-			return nil, nil
-		}
-		return os.Create(path)
+// inputs are the environment ${VAR}s are expanded from (with --env-file)
+// and the --var values.
+func (f *loadFlags) inputs(env Env) (func(string) (string, bool), map[string]string, error) {
+	getenv, err := envfile.Layer(env.Getenv, f.envFile)
+	if err != nil {
+		return nil, nil, err
 	}
+	vars, err := scenario.ParseVars(f.vars)
+	if err != nil {
+		return nil, nil, err
+	}
+	return getenv, vars, nil
+}
+
+// scenario loads target: a scenario file, or a URL for the one-step
+// scenario of URL mode (--method, -H, --body, --timeout, --ca-file).
+func (f *loadFlags) scenario(cmd *cobra.Command, target string, getenv func(string) (string, bool), vars map[string]string, secrets *redact.Set) (*scenario.Scenario, error) {
+	if scenario.IsURL(target) {
+		if cmd.Flags().Changed("var") {
+			return nil, errors.New("--var applies to scenario files, not to a URL")
+		}
+		return scenario.FromURL(target, scenario.URLOptions{Method: f.method, Headers: f.headers, Body: f.body, Timeout: f.timeout, CAFile: f.caFile})
+	}
+	for _, fl := range []string{"method", "header", "body", "timeout", "ca-file"} {
+		if cmd.Flags().Changed(fl) {
+			return nil, fmt.Errorf("--%s applies to a URL; a scenario file sets its own requests", fl)
+		}
+	}
+	if u, ok := scenario.SchemelessURL(target); ok && !exists(target) {
+		return nil, fmt.Errorf("%s is not a file, and it looks like a URL without a scheme: canary %s %s", target, cmd.Name(), u)
+	}
+	sc, err := scenario.Load(target, scenario.LoadOptions{Env: getenv, Vars: vars, Secrets: secrets})
+	if wk := config.WrongKind(target, config.KindScenario); err != nil && wk != nil {
+		err = wk
+	}
+	return sc, err
+}
+
+// load is the profile: a file (--profile) or the flags.
+func (f *loadFlags) load(cmd *cobra.Command, getenv func(string) (string, bool), secrets *redact.Set) (*profiles.Profile, error) {
+	var p *profiles.Profile
 	var err error
-	for _, x := range []struct {
-		dst  **os.File
-		path string
-	}{{&o.hdr, f.hdrLog}, {&o.out, f.out}, {&o.html, f.html}, {&o.j, f.junit}} {
-		if *x.dst, err = open(x.path); err != nil {
-			o.close()
-			return nil, err
+	if f.profile != "" {
+		for _, fl := range []string{"rate", "vus", "duration", "iterations"} {
+			if cmd.Flags().Changed(fl) {
+				return nil, fmt.Errorf("--profile and --%s: choose one way to describe the load", fl)
+			}
 		}
+		p, err = profiles.Load(f.profile, yamlfile.Options{Env: getenv, Secrets: secrets})
+		if wk := config.WrongKind(f.profile, config.KindProfile); err != nil && wk != nil {
+			err = wk
+		}
+		if err == nil && (cmd.Flags().Changed("max-inflight") || cmd.Flags().Changed("max-lag")) {
+			err = errors.New("--max-inflight and --max-lag: set max_inflight and max_lag in the profile file")
+		}
+	} else {
+		var lag *time.Duration
+		if cmd.Flags().Changed("max-lag") {
+			lag = &f.maxLag
+		}
+		p, err = profiles.FromFlags(profiles.Flags{Rate: f.rate, VUs: f.vus, Duration: f.duration, Iterations: f.iterations, MaxInflight: f.maxInflight, MaxLag: lag})
 	}
-	return o, nil
+	if err != nil {
+		return nil, err
+	}
+	if p.Loop {
+		return nil, fmt.Errorf("profile %s loops forever: `canary %s` needs an end (set loop: false, or use the daemon)", f.profile, cmd.Name())
+	}
+	return p, nil
 }
 
-func (o *outputs) close() {
-	for _, fh := range []*os.File{o.hdr, o.out, o.html, o.j} {
-		if fh != nil {
-			fh.Close()
-		}
-	}
-}
-
-func (o *outputs) write(rep *stats.Report) error {
-	if o.out != nil {
-		enc := json.NewEncoder(o.out)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return fmt.Errorf("--out: %w", err)
-		}
-	}
-	if o.html != nil {
-		if err := report.WriteHTML(o.html, rep); err != nil {
-			return fmt.Errorf("--html: %w", err)
-		}
-	}
-	if o.j != nil {
-		if err := report.WriteJUnit(o.j, rep); err != nil {
-			return fmt.Errorf("--junit: %w", err)
-		}
+// checkRate refuses a profile above the safety cap (--max-rate).
+func (f *loadFlags) checkRate(p *profiles.Profile) error {
+	if p.Model == profiles.Open && p.PeakTarget() > f.maxRate {
+		return fmt.Errorf("the profile peaks at %.4g iterations/s, above the safety cap of %.4g/s: raise it with --max-rate %.0f if you mean it",
+			p.PeakTarget(), f.maxRate, p.PeakTarget())
 	}
 	return nil
+}
+
+// useCPUs sets the generator's Go processors (--cpus); restore undoes it.
+func (f *loadFlags) useCPUs(env Env, cmd *cobra.Command) (restore func(), err error) {
+	_, envProcs := env.Getenv("GOMAXPROCS")
+	cpus, err := runCPUs(f.cpus, cmd.Flags().Changed("cpus"), envProcs, startProcs)
+	if err != nil {
+		return nil, err
+	}
+	return setCPUs(cpus), nil
 }
