@@ -408,12 +408,9 @@ func statusLabel(code int) string {
 // merge).
 func seriesView(pts []stats.Point, start, now time.Time) []web.Point {
 	from := now.Add(-historySpan)
-	kept := make([]stats.Point, 0, len(pts))
-	for _, p := range pts {
-		if !start.Add(seconds(p.T)).Before(from) {
-			kept = append(kept, p)
-		}
-	}
+	// The points are in time order: those from `from` on are a tail.
+	first := sort.Search(len(pts), func(i int) bool { return !start.Add(seconds(pts[i].T)).Before(from) })
+	kept := pts[first:]
 	k := (len(kept) + historyPoints - 1) / historyPoints
 	out := make([]web.Point, 0, min(len(kept), historyPoints))
 	for i := 0; i < len(kept); i += max(k, 1) {

@@ -28,6 +28,11 @@ type Options struct {
 	// SeriesCap bounds the per-second series; past it adjacent points merge
 	// and the resolution doubles. Default 3600.
 	SeriesCap int
+	// SeriesSpan, when set, is how far back the series reaches: points
+	// that ended longer ago are let go, so that the series of a process
+	// that runs for months keeps the resolution SeriesCap points give this
+	// span instead of coarsening (and SeriesCap can be small).
+	SeriesSpan time.Duration
 	// WindowRetention is how far back sliding windows reach (0: no
 	// windows); see window.go for how exact they are at each age.
 	WindowRetention time.Duration
@@ -106,7 +111,7 @@ func NewCollector(steps []string, start time.Time, o Options) *Collector {
 		steps: append([]string(nil), steps...), start: start, o: o,
 		shards: make([]Shard, o.Shards), spare: newInterval(n),
 		acc: newSparse(n), totals: newSparse(n), recent: newSparse(n), conv: newPacked(), lastFlush: start,
-		series: newSeries(start, o.SeriesCap, n),
+		series: newSeries(start, o.SeriesCap, o.SeriesSpan, n),
 	}
 	for i := range c.shards {
 		c.shards[i].cur = newInterval(n)
