@@ -665,7 +665,8 @@ func (d *Daemon) evaluate(now time.Time) {
 	// Two snapshots serve every check, one window at a time: each holds
 	// histograms of about 1 MB, which a snapshot per window and check made
 	// most of what the daemon allocated.
-	var win, snap *stats.Snapshot
+	win, snap := getSnapshot(), getSnapshot()
+	defer func() { putSnapshot(win); putSnapshot(snap) }()
 	for _, r := range checks {
 		ck := r.ck
 		win = r.col.WindowInto(win, now, ck.Window)
