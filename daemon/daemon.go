@@ -692,17 +692,13 @@ func (d *Daemon) evaluate(now time.Time) {
 		for i := range burns {
 			burns[i] = map[time.Duration]alert.Burn{}
 		}
-		for _, w := range wins {
-			s := win
-			if w != ck.Window {
-				snap = r.col.WindowInto(snap, now, w)
-				s = snap
-			}
+		// One walk of the windows serves them all (they nest).
+		snap = r.col.Windows(snap, now, wins, func(w time.Duration, s *stats.Snapshot) {
 			one := map[time.Duration]*stats.Snapshot{w: s}
 			for i, o := range ck.SLOs {
 				maps.Copy(burns[i], alert.Measure(o, one))
 			}
-		}
+		})
 		certs := r.certificates(now)
 		top := d.topFailure(r, now, ck.Window)
 		for i, o := range ck.SLOs {

@@ -3,6 +3,7 @@ package stats
 import (
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -484,4 +485,48 @@ func BenchmarkUptime30Days(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Windows hands each window over exactly as Window returns it, from one
+// walk of the slots, whatever the order of the durations asked for (and
+// repeated ones), past the retention, and without windows at all.
+func TestWindows(t *testing.T) {
+	tr := traffic{perSec: 2}
+	c := NewCollector([]string{"login", "cart"}, t0, Options{WindowRetention: 7 * 24 * time.Hour, Shards: 1})
+	tr.fastForward(c, 0, 3*86400+1234)
+	none := NewCollector([]string{"login", "cart"}, t0, Options{Shards: 1})
+	tr.run(none, 0, 60, 1)
+	now := at(3*86400 + 1234)
+
+	for _, tc := range []struct {
+		name string
+		c    *Collector
+		ds   []time.Duration
+		now  time.Time
+	}{
+		{name: "a policy's windows", c: c, now: now,
+			ds: []time.Duration{5 * time.Minute, time.Hour, 30 * time.Minute, 6 * time.Hour, 3 * 24 * time.Hour, 2 * time.Hour}},
+		{name: "repeated, a second, past the retention", c: c, now: now,
+			ds: []time.Duration{30 * 24 * time.Hour, time.Second, time.Hour, time.Hour, 90 * time.Second}},
+		{name: "longer than the collector has run", c: c, now: now, ds: []time.Duration{4 * 24 * time.Hour, 24 * time.Hour}},
+		{name: "now between flushes", c: c, now: now.Add(700 * time.Millisecond), ds: []time.Duration{time.Second, 10 * time.Minute}},
+		{name: "no windows", c: none, now: at(60), ds: []time.Duration{time.Minute, time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := map[time.Duration]*Snapshot{}
+			for _, d := range tc.ds {
+				want[d] = tc.c.Window(tc.now, d)
+			}
+			var got []time.Duration
+			// visit may not call the collector: want is read beforehand.
+			s := tc.c.Windows(nil, tc.now, tc.ds, func(d time.Duration, s *Snapshot) {
+				got = append(got, d)
+				requireSameSnapshot(t, want[d], s, d.String())
+			})
+			require.NotNil(t, s)
+			sorted := slices.Clone(tc.ds)
+			slices.Sort(sorted)
+			require.Equal(t, sorted, got, "every window, from the shortest")
+		})
+	}
 }
