@@ -117,28 +117,31 @@ if [ "$PAGE_EVERY" -gt 0 ]; then
 fi
 
 # sample: seconds since start, VmRSS and VmHWM (KiB), CPU seconds (user +
-# system, fields 14 and 15 of /proc/PID/stat), the 1-minute load average.
+# system, fields 14 and 15 of /proc/PID/stat), the 1-minute load average,
+# and RssFile (KiB: the binary's pages and the state file's mapping, the
+# rest of VmRSS is anonymous memory, mostly the Go heap).
 sample() {
-	local t rss hwm cpu
+	local t rss hwm cpu file
 	t=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN{printf "%.0f", n-s}')
 	rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
 	hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$pid/status")
+	file=$(awk '/^RssFile:/ {print $2}' "/proc/$pid/status")
 	# The command name (field 2) has no spaces here: binary "canary".
 	cpu=$(awk -v k="$tck" '{printf "%.2f", ($14 + $15) / k}' "/proc/$pid/stat")
-	echo "$t $rss $hwm $cpu $(cut -d' ' -f1 /proc/loadavg)"
+	echo "$t $rss $hwm $cpu $(cut -d' ' -f1 /proc/loadavg) $file"
 }
 
 : >"$work/samples"
 echo "daemon pid $pid on $api, demo target on $demo, $CHECKS checks × 2 steps at 2/s, $MINUTES min, the page every ${PAGE_EVERY}s" >&2
-printf '%6s %6s %10s %10s %8s %7s %6s\n' t_s minute rss_kib hwm_kib cpu_s cpu_% load1
+printf '%6s %6s %10s %10s %8s %7s %6s %9s\n' t_s minute rss_kib hwm_kib cpu_s cpu_% load1 file_kib
 prev_t=0 prev_cpu=0
 for _ in $(seq $((MINUTES * 60 / EVERY))); do
 	sleep "$EVERY"
 	kill -0 "$pid" 2>/dev/null || { echo "the daemon exited:" >&2; cat "$work/daemon.log" >&2; exit 1; }
-	read -r t rss hwm cpu load <<<"$(sample)"
-	echo "$t $rss $hwm $cpu $load" >>"$work/samples"
-	printf '%6s %6.1f %10s %10s %8s %7.2f %6s\n' "$t" "$(echo "$t / 60" | bc -l)" "$rss" "$hwm" "$cpu" \
-		"$(echo "($cpu - $prev_cpu) * 100 / ($t - $prev_t)" | bc -l)" "$load"
+	read -r t rss hwm cpu load file <<<"$(sample)"
+	echo "$t $rss $hwm $cpu $load $file" >>"$work/samples"
+	printf '%6s %6.1f %10s %10s %8s %7.2f %6s %9s\n' "$t" "$(echo "$t / 60" | bc -l)" "$rss" "$hwm" "$cpu" \
+		"$(echo "($cpu - $prev_cpu) * 100 / ($t - $prev_t)" | bc -l)" "$load" "$file"
 	prev_t=$t prev_cpu=$cpu
 done
 
