@@ -90,7 +90,7 @@ exit 1: the address is taken (--listen moves it) or another failure.`,
 					}
 				}()
 				if err := <-ready; err != nil {
-					return usageErr("%v", err) // it says it is the demo target's
+					return demoTargetError(err) // it says it is the demo target's
 				}
 			}
 			d, err := daemon.New(daemon.Options{
