@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -321,4 +322,57 @@ func TestGatesDocEveryBlockIsChecked(t *testing.T) {
 		}
 		require.True(t, checked, "%s is checked by no test: show a file of deploy/ verbatim, or test the block", b.name())
 	}
+}
+
+// The keys docs/gates.md lists in a line for the answer of GET
+// /api/v1/runs/{id} ("Always 200 with `{"id", …}`") are those of an
+// on-demand run's answer, running and done. Two are not produced here:
+// "error" (documented, for a run that could not run) and "request_hash"
+// (what the daemon compares a reused key's request with: not for users).
+func TestGatesDocRunAnswerKeys(t *testing.T) {
+	raw, err := os.ReadFile("../docs/gates.md")
+	require.NoError(t, err)
+	const what = "docs/gates.md, the keys of GET /api/v1/runs/{id} (\"Always 200 with `{…}`\")"
+	list := regexp.MustCompile("Always 200 with `(\\{[^`]*\\})`").FindSubmatch(raw)
+	require.NotNil(t, list, "%s: the line is not found", what)
+	var documented []string
+	for _, m := range regexp.MustCompile(`"([a-z_]+)"(?:\s*:\s*"[^"]*")?`).FindAllSubmatch(list[1], -1) {
+		documented = append(documented, string(m[1]))
+	}
+	sort.Strings(documented)
+
+	// An objective no target meets, for a run with reasons.
+	td := start(t, `  - name: checkout
+    scenario: shop.yaml
+    profile: {rate: 5/s}
+    slos:
+      - {name: instant, expr: "p99 < 1us"}
+`)
+	code, hdr, started := td.send("POST", "/api/v1/runs", bearer(token),
+		`{"check": "checkout", "profile": {"rate": "5/s"}, "duration": "1s", "key": "k1"}`)
+	require.Equal(t, http.StatusAccepted, code, started)
+	path := strings.TrimPrefix(hdr.Get("Location"), td.base)
+	seen := map[string]bool{"error": true}
+	add := func(answer []byte) map[string]any {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(answer, &m), "%s", answer)
+		for k := range m {
+			seen[k] = k != "request_hash"
+		}
+		return m
+	}
+	_, running := td.get(path)
+	add(running)
+	require.Eventually(t, func() bool {
+		_, answer := td.get(path)
+		return add(answer)["status"] != RunRunning
+	}, 30*time.Second, 100*time.Millisecond)
+	var real []string
+	for k, shown := range seen {
+		if shown {
+			real = append(real, k)
+		}
+	}
+	sort.Strings(real)
+	require.Equal(t, real, documented, "%s has drifted from the daemon's answers", what)
 }
