@@ -202,10 +202,16 @@ func TestGatesDocVerdictAnswer(t *testing.T) {
 `)
 	since := td.clk.Now().UTC().Format(time.RFC3339)
 	td.advance(3 * time.Second)
-	for _, path := range []string{"/api/v1/checks/checkout/verdict", "/api/v1/gate/checkout"} {
-		t.Run(path, func(t *testing.T) {
-			code, answer := td.get(path + "?since=" + since)
-			require.Contains(t, []int{200, 412, 503}, code, "%s", answer)
+	for _, tc := range []struct {
+		path  string
+		codes []int
+	}{
+		{"/api/v1/checks/checkout/verdict", []int{200}},
+		{"/api/v1/gate/checkout", []int{200, 412, 503}},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			code, answer := td.get(tc.path + "?since=" + since)
+			require.Contains(t, tc.codes, code, "%s", answer)
 			sameKeys(t, b, answer)
 		})
 	}
