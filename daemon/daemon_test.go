@@ -519,6 +519,16 @@ func TestHostsOutsideAllowedHostsAreRefused(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(td.raw("/metrics"), `canary_requests_total{check="templated",code="0",error="host_not_allowed",method="GET",step="a"}`)
 	}, 5*time.Second, 100*time.Millisecond)
+	// Where a person looks: the failure samples (API and status page) name
+	// the class and the host refused.
+	_, _, f := td.do("GET", "/api/v1/checks/templated/failures", "", nil)
+	raw, err := json.Marshal(f)
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), `"class":"host_not_allowed"`)
+	assert.Regexp(t, `host [a-zA-Z0-9]{3}\.example\.org refused: .*is not in allowed_hosts`, string(raw))
+	page := td.raw("/checks/templated")
+	assert.Contains(t, page, "host_not_allowed")
+	assert.Regexp(t, `host [a-zA-Z0-9]{3}\.example\.org refused`, page)
 }
 
 func TestOnDemandRunsAreIdempotentAndPersisted(t *testing.T) {

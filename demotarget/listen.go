@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/canaryproj/canary/internal/listenaddr"
 )
 
 // ListenAndServe serves s on addr (host:port; port 0 picks a free one)
@@ -32,8 +34,9 @@ func ListenAndServe(ctx context.Context, addr string, s *Server, logger *slog.Lo
 	if err := checkListenAddr(addr, s.opts.AllowPublic); err != nil {
 		return err
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr)
+	ln, err := listenaddr.Listen(ctx, addr,
+		"Stop that process, or give the demo target another address (canary demo-target --listen ADDR, or the ADDR of --with-demo-target)",
+		"canary demo-target --listen ADDR, or the ADDR of --with-demo-target, sets the address")
 	if err != nil {
 		return fmt.Errorf("demo target: %w", err)
 	}

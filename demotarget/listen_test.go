@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/canaryproj/canary/internal/listenaddr"
 )
 
 // running is a ListenAndServe in a goroutine owned by the test.
@@ -135,7 +137,11 @@ func TestListenAndServePortInUse(t *testing.T) {
 	defer ln.Close()
 	err = ListenAndServe(t.Context(), ln.Addr().String(), New(Options{}), nil, nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "address already in use")
+	var le *listenaddr.Error
+	require.ErrorAs(t, err, &le)
+	assert.True(t, le.InUse())
+	assert.Contains(t, err.Error(), "demo target: cannot listen on "+ln.Addr().String()+": the address is already in use by ")
+	assert.Contains(t, err.Error(), "canary demo-target --listen ADDR", "how to move it")
 }
 
 // A request in flight when the context ends finishes within the grace

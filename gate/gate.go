@@ -47,7 +47,11 @@ type ServerOptions struct {
 	// Poll is the interval between asks (default 5 s; a Retry-After wins).
 	Poll time.Duration
 	// Run, when set, starts an on-demand run and waits for its verdict.
-	Run        *RunRequest
+	Run *RunRequest
+	// RunID, when set, waits for the verdict of a run that exists already:
+	// a distributed run the segments' --push assembles, or one started
+	// elsewhere. Check is not needed then.
+	RunID      string
 	HTTPClient *http.Client
 	// Progress, if set, is told about each wait.
 	Progress func(msg string)
@@ -80,6 +84,10 @@ func AskServer(ctx context.Context, o ServerOptions) (*Result, error) {
 	deadline := o.Clock.Now().Add(o.Wait)
 	if o.Run != nil {
 		return runAndWait(ctx, base, o, deadline)
+	}
+	if o.RunID != "" {
+		loc := "/api/v1/runs/" + url.PathEscape(o.RunID)
+		return waitForRun(ctx, base+loc, loc, o, deadline)
 	}
 	q := url.Values{}
 	if o.Window > 0 {
@@ -154,6 +162,12 @@ func runAndWait(ctx context.Context, base string, o ServerOptions, deadline time
 	if ref, err := url.Parse(loc); err == nil && ref.IsAbs() {
 		u = loc
 	}
+	return waitForRun(ctx, u, loc, o, deadline)
+}
+
+// waitForRun asks for the run at u until it has a verdict or the deadline
+// passes; loc names it in messages.
+func waitForRun(ctx context.Context, u, loc string, o ServerOptions, deadline time.Time) (*Result, error) {
 	for {
 		body, hdr, err := call(ctx, o.HTTPClient, "GET", u, "", nil)
 		if err != nil {

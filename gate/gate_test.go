@@ -335,6 +335,24 @@ func TestAskServerRun(t *testing.T) {
 	}
 }
 
+// --run-id waits for a run that exists: a distributed run's segments are
+// still reporting, then its merged verdict; nothing is started.
+func TestAskServerRunID(t *testing.T) {
+	d := newDaemon(t)
+	d.runs = []answer{runDoc("running"), runDoc("running"), runDoc("failed", "p99 412ms >= 300ms over the run, n=4800 (merged 4/4)")}
+	res, progress, err := ask(t, ServerOptions{URL: d.srv.URL, RunID: "checkout-20261207T100000Z", Wait: time.Minute}, time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, slo.Fail, res.Verdict)
+	assert.Equal(t, []string{"p99 412ms >= 300ms over the run, n=4800 (merged 4/4)"}, res.Reasons)
+	reqs := d.requests()
+	require.Len(t, reqs, 3)
+	for _, r := range reqs {
+		assert.Equal(t, "GET /api/v1/runs/checkout-20261207T100000Z", r.Method+" "+r.URL.Path)
+	}
+	require.Len(t, progress, 2)
+	assert.Contains(t, progress[0], "run /api/v1/runs/checkout-20261207T100000Z is running")
+}
+
 func TestAskServerRunErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -245,6 +245,13 @@ func newReport(name string, p *profiles.Profile, col *stats.Collector, snap *sta
 	if p.Model == profiles.Open && span > 0 {
 		target = p.Count(span) / span.Seconds()
 	}
+	if peak := p.PeakTarget(); p.Model == profiles.Open && peak > 0 {
+		// n iterations take at least n/peak of schedule: a profile shorter
+		// than that (--duration 1ns at 10/s still runs the iteration due
+		// at 0) is measured over what its iterations needed, not a span no
+		// iteration fits in (which read 1,000,000,000/s).
+		span = max(span, time.Duration(float64(res.Started)/peak*float64(time.Second)))
+	}
 	return stats.NewReport(snap, col.Series(), stats.ReportMeta{
 		Scenario: name, Profile: p.Describe(), TargetRate: target, RateSpan: span,
 		LagP99Ms: lagP99Ms, BehindPct: res.BehindPct, Saturated: saturated, End: res.End,

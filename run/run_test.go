@@ -85,6 +85,34 @@ func TestOpenModelRateCountedByTarget(t *testing.T) {
 	assert.Equal(t, slo.Pass, out.Judgement.Verdict, "no SLOs and no failure: pass")
 }
 
+// A profile shorter than one iteration's slot still runs the iteration due
+// at 0: its rate is measured over the time that iteration needs of the
+// schedule (it read 1,000,000,000/s for --duration 1ns), and a run a little
+// longer than a whole number of slots reads the schedule's rate.
+func TestShortRunsReadTheirRate(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		duration   time.Duration
+		iterations int64
+		achieved   float64
+	}{
+		{"shorter than a slot", time.Nanosecond, 1, 10},
+		{"a part of a slot over", 1050 * time.Millisecond, 11, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &counter{seen: map[int]int{}}
+			srv := httptest.NewServer(c)
+			defer srv.Close()
+			lag := time.Minute
+			out, err := Run(context.Background(), Options{Scenario: load(t, srv.URL), Profile: flags(t, profiles.Flags{Rate: "10/s", Duration: tc.duration, MaxLag: &lag})})
+			require.NoError(t, err)
+			assert.Equal(t, tc.iterations, out.Report.Iterations.Total)
+			assert.Equal(t, tc.achieved, out.Report.Rate.Achieved)
+			assert.Equal(t, 10.0, out.Report.Rate.Target)
+		})
+	}
+}
+
 // A target that stalls for a second with every slot busy: the iterations
 // due meanwhile wait for a slot, and their corrected latency shows the
 // stall although their service latency does not (coordinated omission).

@@ -386,15 +386,19 @@ func history(c Check, now time.Time) []figure {
 				{Name: "p50", Color: colorP50, T: ts, V: get(func(p Point) float64 { return p.P50Ms })},
 				{Name: "p99", Color: colorP99, T: ts, V: get(func(p Point) float64 { return p.P99Ms })},
 			}}.svg()},
-		{ID: "errors", Title: "Errors", Caption: "Share of the iterations completed in each point that failed, in percent, " + over + ".",
-			SVG: chart{Title: "failed iterations", Unit: "%", From: from, To: now, Lines: []line{
-				{Name: "failed", Color: colorError, T: ts, V: get(func(p Point) float64 { return p.ErrorPct })},
-			}}.svg()},
-		{ID: "throughput", Title: "Throughput", Caption: "Iterations completed per second, " + over + ".",
-			SVG: chart{Title: "throughput", Unit: "/s", From: from, To: now, Lines: []line{
-				{Name: "iterations/s", Color: colorRate, T: ts, V: get(func(p Point) float64 { return p.Rate })},
-			}}.svg()},
+		oneLine("errors", "Errors", "Share of the iterations completed in each point that failed, in percent, "+over+".",
+			chart{Title: "failed iterations", Unit: "%", From: from, To: now},
+			line{Name: "failed", Color: colorError, T: ts, V: get(func(p Point) float64 { return p.ErrorPct })}),
+		oneLine("throughput", "Throughput", "Iterations completed per second, "+over+".",
+			chart{Title: "throughput", Unit: "/s", From: from, To: now},
+			line{Name: "iterations/s", Color: colorRate, T: ts, V: get(func(p Point) float64 { return p.Rate })}),
 	}
+}
+
+// oneLine is a figure whose chart c draws the one line l.
+func oneLine(id, title, caption string, c chart, l line) figure {
+	c.Lines = []line{l}
+	return figure{ID: id, Title: title, Caption: caption, SVG: c.svg()}
 }
 
 // trend is the overview's small p99 chart of a check's last hour.

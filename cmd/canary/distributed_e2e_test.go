@@ -323,7 +323,7 @@ func TestDistributedRehearsal(t *testing.T) {
 
 	// What the script printed and wrote.
 	require.Len(t, r.bodies, 2, "the run, then the target's counts")
-	require.Len(t, r.outputs, 2, "report --merge, then the single run")
+	require.Len(t, r.outputs, 3, "gate --run-id, report --merge, then the single run")
 	var got runAnswer
 	require.NoError(t, json.Unmarshal([]byte(r.bodies[0]), &got))
 	var counts struct {
@@ -355,6 +355,11 @@ func TestDistributedRehearsal(t *testing.T) {
 				"only a busy machine may leave it undecided: %v", got.Reasons)
 		}
 	})
+	t.Run("canary gate --run-id answers with the merged verdict", func(t *testing.T) {
+		gate := r.outputs[0]
+		assert.Equal(t, map[string]int{"pass": 0, "inconclusive": 3}[got.Verdict], gate.code, gate.stderr)
+		assert.Contains(t, gate.stdout, r.vars["RUN"]+": "+strings.ToUpper(got.Verdict), "the verdict line names the run")
+	})
 	t.Run("the merged request count is the target's", func(t *testing.T) {
 		sent := merged.Iterations.Success + merged.Iterations.Failure
 		assert.Equal(t, int64(600), sent, "200/s for 3 s")
@@ -379,7 +384,7 @@ func TestDistributedRehearsal(t *testing.T) {
 		assert.Equal(t, merged.Steps[0].HDR, fromFiles.Steps[0].HDR)
 		assert.Equal(t, merged.Latency, fromFiles.Latency)
 		assert.Equal(t, got.Verdict, fromFiles.Verdict)
-		assert.Equal(t, map[string]int{"pass": 0, "inconclusive": 3}[got.Verdict], r.outputs[0].code, r.outputs[0].stderr)
+		assert.Equal(t, map[string]int{"pass": 0, "inconclusive": 3}[got.Verdict], r.outputs[1].code, r.outputs[1].stderr)
 	})
 	t.Run("four segments measure what one process does", func(t *testing.T) {
 		// The target waits 20–40 ms (uniform): both medians are near 30 ms.

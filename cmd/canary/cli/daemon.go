@@ -91,7 +91,7 @@ exit 1: the address is taken (--listen moves it) or another failure.`,
 					}
 				}()
 				if err := <-ready; err != nil {
-					return usageErr("%v", err) // it says it is the demo target's
+					return demoTargetError(err) // it says it is the demo target's
 				}
 			}
 			defer daemonGC(env.Getenv)()

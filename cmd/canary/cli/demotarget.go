@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/canaryproj/canary/demotarget"
+	"github.com/canaryproj/canary/internal/listenaddr"
 )
 
 func newDemoTargetCmd(env Env) *cobra.Command {
@@ -62,7 +64,7 @@ have no authentication.`,
 				fmt.Fprintf(env.Stderr, "demo target listening on http://%s (try: curl http://%s/health)\n", addr, addr)
 			}
 			if err := demotarget.ListenAndServe(cmd.Context(), listen, srv, logger, ready); err != nil {
-				return &exitError{code: ExitUsage, err: err}
+				return demoTargetError(err)
 			}
 			return nil
 		},
@@ -76,4 +78,15 @@ have no authentication.`,
 	f.StringVar(&slower, "slower", "", "stretch latency and jitter by this much (15% or 0.15), to play a slower version")
 	f.Float64Var(&errorRatio, "error-ratio", 0, "initial share of faultable requests answered with 503 (0..1)")
 	return cmd
+}
+
+// demoTargetError is the demo target failing to serve: an address another
+// process holds is the machine's problem (exit 1, like the daemon's own
+// address); anything else, a bad address included, is a usage error.
+func demoTargetError(err error) error {
+	var le *listenaddr.Error
+	if errors.As(err, &le) && le.InUse() {
+		return &exitError{code: ExitInternal, err: err}
+	}
+	return &exitError{code: ExitUsage, err: err}
 }

@@ -19,21 +19,22 @@ import (
 
 func newGateCmd(env Env) *cobra.Command {
 	var (
-		server, prom, configPath, check, since, runProfile, duration, key, token string
-		output                                                                   string
-		window, wait                                                             time.Duration
-		minSamples                                                               int
-		quiet                                                                    bool
+		server, prom, configPath, check, since, runProfile, runID, duration, key, token string
+		output                                                                          string
+		window, wait                                                                    time.Duration
+		minSamples                                                                      int
+		quiet                                                                           bool
 	)
 	cmd := &cobra.Command{
-		Use:   "gate --server URL --check NAME | --prometheus URL --config canary.yaml --check NAME",
+		Use:   "gate --server URL --check NAME | --server URL --run-id ID | --prometheus URL --config canary.yaml --check NAME",
 		Short: "Ask for a verdict: exit 0 pass, 99 fail, 3 inconclusive",
 		Long: `gate answers "is this version good?" for CI jobs and deployment pipelines.
 
 With --server it asks a canary daemon for a check's verdict over its window
 (or --window/--since), keeps asking while the verdict is inconclusive for up
 to --wait, or with --run starts an on-demand load test there and waits for
-its verdict. With --prometheus it judges the config's SLOs for the check in
+its verdict, or with --run-id waits for the merged verdict of a distributed
+run (canary run --segment-index … --push). With --prometheus it judges the config's SLOs for the check in
 PromQL, over every instance exporting its metrics (the pods of a distributed
 run: canary run --segment i/n --metrics-addr).
 
@@ -46,10 +47,14 @@ and reason); --output json prints the daemon's JSON answer instead (with
 		Example: `  canary gate --server http://canary:9090 --check checkout
   canary gate --server http://canary:9090 --check checkout --since 2026-11-24T10:00:00Z --wait 5m
   canary gate --server http://canary:9090 --check checkout --run profiles/steady.yaml --duration 2m --token $CANARY_TOKEN
+  canary gate --server http://canary:9090 --run-id checkout-20261207T100000Z      # a distributed run's merged verdict
   canary gate --prometheus http://prometheus:9090 --config canary.yaml --check checkout --window 10m`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if check == "" {
+			if runID != "" && (prom != "" || runProfile != "") {
+				return usageErr("--run-id waits for a run on a daemon (--server); it goes without --run and --prometheus")
+			}
+			if check == "" && runID == "" {
 				return usageErr("--check is required")
 			}
 			if output != "text" && output != "json" {
@@ -84,9 +89,14 @@ and reason); --output json prints the daemon's JSON answer instead (with
 					token, _ = env.Getenv("CANARY_TOKEN")
 				}
 				o := gate.ServerOptions{URL: server, Check: check, Token: token, Window: window, Since: sinceT,
-					MinSamples: minSamples, Wait: wait, Progress: progress}
-				if runProfile != "" || cmd.Flags().Changed("duration") {
-					o.Run = &gate.RunRequest{Profile: runProfile, Duration: duration, Key: key}
+					MinSamples: minSamples, Wait: wait, Progress: progress, RunID: runID}
+				if runID != "" && check == "" {
+					check = runID // what the verdict line names
+				}
+				if runProfile != "" || cmd.Flags().Changed("duration") || runID != "" {
+					if runID == "" {
+						o.Run = &gate.RunRequest{Profile: runProfile, Duration: duration, Key: key}
+					}
 					if !cmd.Flags().Changed("wait") {
 						o.Wait = 30 * time.Minute
 					}
@@ -132,6 +142,7 @@ and reason); --output json prints the daemon's JSON answer instead (with
 	f.StringVar(&since, "since", "", "judge only what happened since this RFC 3339 time (e.g. the deploy)")
 	f.IntVar(&minSamples, "min-samples", 0, "fewer iterations are inconclusive (default: the check's min_samples)")
 	f.DurationVar(&wait, "wait", 0, "keep asking while inconclusive for up to this long")
+	f.StringVar(&runID, "run-id", "", "wait for the verdict of this run on the daemon (a distributed run's id, as its segments print it; --wait defaults to 30m)")
 	f.StringVar(&runProfile, "run", "", "start an on-demand run with this profile (a path on the daemon, or inline JSON like '{\"rate\":\"20/s\"}')")
 	f.StringVar(&duration, "duration", "", "with --run: how long the run lasts (e.g. 2m)")
 	f.StringVar(&key, "key", "", "with --run: an idempotency key (the same key returns the same run)")

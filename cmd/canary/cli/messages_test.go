@@ -84,6 +84,7 @@ func TestFirstMessages(t *testing.T) {
 			fmt.Fprintf(&b, "-- exit %d --\n", code)
 			// The ports these runs chose.
 			got := strings.NewReplacer(taken.Addr().String(), "127.0.0.1:PORT", api.URL, "http://127.0.0.1:PORT").Replace(b.String())
+			got = holderPID.ReplaceAllString(got, "in use by pid PID (NAME)")
 			golden.Assert(t, filepath.Join(goldenDir, tc.name+".golden"), []byte(got))
 			assert.NotEqual(t, ExitOK, code)
 			for _, line := range strings.Split(stdout+stderr, "\n") {

@@ -1,4 +1,4 @@
-package daemon
+package listenaddr
 
 import (
 	"bufio"
@@ -13,15 +13,15 @@ import (
 // Bounds of the look for a listener's process: it runs once, when the
 // daemon cannot start, and must stay cheap on a host with many processes.
 const (
-	maxHolderProcs = 4096
-	maxHolderFDs   = 65536
+	maxProcs = 4096
+	maxFDs   = 65536
 )
 
-// listenerHolder names the process listening on addr's TCP port, from
+// holder names the process listening on addr's TCP port, from
 // /proc: the listening socket's inode in /proc/net/tcp{,6}, then the
 // process holding a descriptor to it. "" when it cannot tell (a process
 // of another user, whose descriptors are not readable, or no /proc).
-func listenerHolder(addr string) string {
+func holder(addr string) string {
 	_, p, err := net.SplitHostPort(addr)
 	if err != nil {
 		return ""
@@ -40,7 +40,7 @@ func listenerHolder(addr string) string {
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	fds := 0
 	for i, dir := range procs {
-		if i >= maxHolderProcs || fds >= maxHolderFDs {
+		if i >= maxProcs || fds >= maxFDs {
 			break
 		}
 		entries, err := os.ReadDir(filepath.Join(dir, "fd"))
