@@ -268,6 +268,8 @@ func (d *Daemon) summaries(now time.Time) []checkSummary {
 	d.mu.Unlock()
 	sort.Slice(runners, func(i, j int) bool { return runners[i].ck.Name < runners[j].ck.Name })
 	out := make([]checkSummary, 0, len(runners))
+	win := getSnapshot()
+	defer func() { putSnapshot(win) }()
 	for _, r := range runners {
 		ck := r.ck
 		s := checkSummary{Name: ck.Name, Window: slo.FormatDuration(ck.Window), Labels: ck.Labels, Schedule: ck.ScheduleText}
@@ -292,7 +294,7 @@ func (d *Daemon) summaries(now time.Time) []checkSummary {
 		if lr := d.lastRun(r, now); lr != nil {
 			s.LastRun = &lastRunDoc{Start: lr.Start.UTC(), End: lr.End.UTC(), Verdict: slo.Verdict(lr.Verdict), Samples: lr.Samples}
 		}
-		win := r.col.Window(now, ck.Window)
+		win = r.col.WindowInto(win, now, ck.Window)
 		if n := win.Iterations.Total(); n > 0 {
 			span := min(ck.Window, now.Sub(r.started)).Seconds()
 			if span > 0 {

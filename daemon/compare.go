@@ -35,7 +35,9 @@ func newBaselineSide(ck *config.Check, allow func(string) error, start time.Time
 	if err != nil {
 		return nil, err
 	}
-	col := stats.NewCollector(cmp.Baseline.StepNames(), start, stats.Options{WindowRetention: ret})
+	// Only the baseline's windows are read: no totals, and a series of two
+	// points at most.
+	col := stats.NewCollector(cmp.Baseline.StepNames(), start, stats.Options{WindowRetention: ret, NoTotals: true, SeriesCap: 2})
 	return &baselineSide{col: col, client: client}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"os"
@@ -598,6 +599,11 @@ func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, sinc
 	} else {
 		snap = r.col.Window(now, window)
 	}
+	return d.judgeSnapshot(r, now, snap, window, since, minSamples)
+}
+
+// judgeSnapshot is judge over the snapshot of that window.
+func (d *Daemon) judgeSnapshot(r *checkRunner, now time.Time, snap *stats.Snapshot, window time.Duration, since time.Time, minSamples int64) verdictDoc {
 	// What the window really covers (less than asked when the check has
 	// run for less, or since falls inside a slot).
 	span := snap.End.Sub(snap.Start)
@@ -656,9 +662,20 @@ func (d *Daemon) evaluate(now time.Time) {
 
 	wins := windows(cfg.Policy)
 	var obs []alert.Observation
+	// Two snapshots serve every check, one window at a time: each holds
+	// histograms of about 1 MB, which a snapshot per window and check made
+	// most of what the daemon allocated.
+	win, snap := getSnapshot(), getSnapshot()
+	defer func() { putSnapshot(win); putSnapshot(snap) }()
 	for _, r := range checks {
 		ck := r.ck
-		doc := d.judge(r, now, ck.Window, time.Time{}, ck.MinSamples)
+		win = r.col.WindowInto(win, now, ck.Window)
+		var doc verdictDoc
+		if r.baseline != nil {
+			doc = d.judge(r, now, ck.Window, time.Time{}, ck.MinSamples) // its baseline's window too
+		} else {
+			doc = d.judgeSnapshot(r, now, win, ck.Window, time.Time{}, ck.MinSamples)
+		}
 		r.mu.Lock()
 		prev := r.verdict
 		r.evaluated, r.verdict = now, doc.Verdict
@@ -668,19 +685,25 @@ func (d *Daemon) evaluate(now time.Time) {
 		if err := d.store.Put(store.Verdicts, ck.Name, doc); err != nil {
 			d.log.Error("verdict not persisted", "check", ck.Name, "err", err)
 		}
-		d.setLatencyMetrics(r, now)
+		d.setLatencyMetrics(r, win)
 
 		// Burn rates per policy window, for the metrics and the alerts.
-		snaps := map[time.Duration]*stats.Snapshot{}
-		for _, w := range wins {
-			snaps[w] = r.col.Window(now, w)
+		burns := make([]map[time.Duration]alert.Burn, len(ck.SLOs))
+		for i := range burns {
+			burns[i] = map[time.Duration]alert.Burn{}
 		}
-		win := r.col.Window(now, ck.Window)
+		// One walk of the windows serves them all (they nest).
+		snap = r.col.Windows(snap, now, wins, func(w time.Duration, s *stats.Snapshot) {
+			one := map[time.Duration]*stats.Snapshot{w: s}
+			for i, o := range ck.SLOs {
+				maps.Copy(burns[i], alert.Measure(o, one))
+			}
+		})
 		certs := r.certificates(now)
 		top := d.topFailure(r, now, ck.Window)
-		for _, o := range ck.SLOs {
+		for i, o := range ck.SLOs {
 			res := slo.Evaluate(o, slo.Input{Snapshot: win, Duration: win.End.Sub(win.Start), Certificates: certs})
-			burn := alert.Measure(o, snaps)
+			burn := burns[i]
 			burnByLabel := map[string]float64{}
 			for w, b := range burn {
 				burnByLabel[slo.FormatDuration(w)] = b.Rate
@@ -828,8 +851,9 @@ func statusURL(cfg *config.Config, check string) string {
 	return cfg.Server.ExternalURL + "/checks/" + check
 }
 
-func (d *Daemon) setLatencyMetrics(r *checkRunner, now time.Time) {
-	win := r.col.Window(now, r.ck.Window)
+// setLatencyMetrics sets a check's exact quantiles over its verdict
+// window, win.
+func (d *Daemon) setLatencyMetrics(r *checkRunner, win *stats.Snapshot) {
 	set := func(step string, h interface {
 		TotalCount() int64
 		Mean() float64

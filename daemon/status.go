@@ -44,6 +44,25 @@ const (
 // budget over days hardly moves in a minute.
 const budgetRefresh = time.Minute
 
+// snapshots are window snapshots for reuse (see getSnapshot): the
+// evaluations, every page load and GET /api/v1/checks read a window of
+// every check, and a snapshot is about 1 MB of histograms (2 steps).
+var snapshots sync.Pool
+
+// getSnapshot is a snapshot to write a window into with
+// Collector.WindowInto (nil when there is none to reuse: WindowInto makes
+// one); give it back with putSnapshot once nothing reads it.
+func getSnapshot() *stats.Snapshot {
+	s, _ := snapshots.Get().(*stats.Snapshot)
+	return s
+}
+
+func putSnapshot(s *stats.Snapshot) {
+	if s != nil {
+		snapshots.Put(s)
+	}
+}
+
 // statusPage serves the status page (web) from the daemon's state.
 func (d *Daemon) statusPage() http.Handler {
 	return web.Handler(d.status, d.log)
@@ -65,6 +84,8 @@ func (d *Daemon) status(ctx context.Context) (web.Status, error) {
 	d.mu.Unlock()
 	d.views.prune(runners)
 
+	win := getSnapshot()
+	defer func() { putSnapshot(win) }()
 	for _, s := range d.summaries(now) {
 		c := web.Check{
 			Name: s.Name, Verdict: string(s.Verdict), Reasons: s.Reasons, Window: s.Window, Samples: s.Samples,
@@ -97,7 +118,7 @@ func (d *Daemon) status(ctx context.Context) (web.Status, error) {
 			c.Objectives = append(c.Objectives, wo)
 		}
 		if r != nil {
-			win := r.col.Window(now, r.ck.Window)
+			win = r.col.WindowInto(win, now, r.ck.Window)
 			for _, step := range win.Steps {
 				c.Steps = append(c.Steps, stepView(step))
 			}
@@ -265,7 +286,8 @@ func (d *Daemon) budgets(r *checkRunner, now time.Time) map[string]budgetLeft {
 			ratio, from = float64(its.Failure+its.Dropped)/float64(its.Total()), f
 		default:
 			if snap == nil {
-				snap = r.col.Window(now, period)
+				snap = r.col.WindowInto(getSnapshot(), now, period)
+				defer putSnapshot(snap)
 			}
 			bad, _, ok := slo.BadRatio(o, snap)
 			if !ok {
@@ -408,12 +430,9 @@ func statusLabel(code int) string {
 // merge).
 func seriesView(pts []stats.Point, start, now time.Time) []web.Point {
 	from := now.Add(-historySpan)
-	kept := make([]stats.Point, 0, len(pts))
-	for _, p := range pts {
-		if !start.Add(seconds(p.T)).Before(from) {
-			kept = append(kept, p)
-		}
-	}
+	// The points are in time order: those from `from` on are a tail.
+	first := sort.Search(len(pts), func(i int) bool { return !start.Add(seconds(pts[i].T)).Before(from) })
+	kept := pts[first:]
 	k := (len(kept) + historyPoints - 1) / historyPoints
 	out := make([]web.Point, 0, min(len(kept), historyPoints))
 	for i := 0; i < len(kept); i += max(k, 1) {

@@ -434,18 +434,28 @@ func BurnRate(o Objective, snap *stats.Snapshot) (float64, bool) {
 // CountAtOrBelow counts the values of h (µs) at or below seconds, at the
 // histogram's resolution (a bucket counts as below when its highest
 // equivalent value is).
+//
+// It searches the ranks: the k-th smallest value's bucket is a percentile
+// away, and the count is the last k whose bucket ends at or below the
+// limit. Walking h.Distribution() allocated a bar for every bucket up to
+// the highest value (hundreds of kilobytes), and the daemon asks this of
+// every latency SLO over every burn-rate window at every evaluation.
 func CountAtOrBelow(h *hdrhistogram.Histogram, seconds float64) int64 {
 	limit := int64(math.Round(seconds * 1e6))
-	var n int64
-	for _, b := range h.Distribution() {
-		if b.Count == 0 {
-			continue
-		}
-		if b.To <= limit {
-			n += b.Count
+	n := h.TotalCount()
+	// highest is the highest equivalent value of the k-th smallest value,
+	// 1 ≤ k ≤ n: the rank of 100·k/n percent is k again.
+	highest := func(k int64) int64 { return h.ValueAtPercentile(100 * float64(k) / float64(n)) }
+	lo, hi := int64(0), n // the count is in [lo, hi]
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		if highest(mid) <= limit {
+			lo = mid
+		} else {
+			hi = mid - 1
 		}
 	}
-	return n
+	return lo
 }
 
 // FormatDuration prints a window compactly: "5m", "1h30m", "90s".

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -122,5 +123,53 @@ func TestFormatDuration(t *testing.T) {
 		5 * time.Minute: "5m", time.Hour: "1h", 90 * time.Second: "1m30s", 6*time.Hour + 30*time.Minute: "6h30m", 0: "0s", 45 * time.Second: "45s",
 	} {
 		assert.Equal(t, want, FormatDuration(in), "FormatDuration(%v)", in)
+	}
+}
+
+// distributionCount is CountAtOrBelow as a walk over every bucket.
+func distributionCount(bars []hdrhistogram.Bar, seconds float64) int64 {
+	limit := int64(math.Round(seconds * 1e6))
+	var n int64
+	for _, b := range bars {
+		if b.To <= limit {
+			n += b.Count
+		}
+	}
+	return n
+}
+
+// CountAtOrBelow agrees with a walk over every bucket, at bucket edges and
+// between them, and allocates nothing.
+func TestCountAtOrBelow(t *testing.T) {
+	skewed := stats.NewHistogram()
+	x := uint64(1)
+	for range 20000 {
+		x = x*6364136223846793005 + 1442695040888963407
+		us := int64(200 * math.Exp(float64(x>>11)/(1<<53)*9)) // 200 µs .. 1.6 s
+		require.NoError(t, skewed.RecordValue(us))
+	}
+	one := stats.NewHistogram()
+	require.NoError(t, one.RecordValues(250_000, 7))
+	for _, tc := range []struct {
+		name string
+		h    *hdrhistogram.Histogram
+	}{
+		{"empty", stats.NewHistogram()},
+		{"one bucket", one},
+		{"log-uniform 200us..1.6s", skewed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			limits := []float64{0, 1e-6, 0.0002, 0.001, 0.01, 0.1, 0.2499, 0.25, 0.250001, 0.2502, 0.25025, 1, 1.6, 3600}
+			bars := tc.h.Distribution()
+			for i, b := range bars { // the edges of every 50th bucket, if it holds values
+				if b.Count > 0 && i%50 == 0 {
+					limits = append(limits, float64(b.To)/1e6, float64(b.To-1)/1e6, float64(b.To+1)/1e6)
+				}
+			}
+			for _, s := range limits {
+				require.Equal(t, distributionCount(bars, s), CountAtOrBelow(tc.h, s), "CountAtOrBelow(%s, %gs)", tc.name, s)
+			}
+			require.Zero(t, testing.AllocsPerRun(10, func() { CountAtOrBelow(tc.h, 0.1) }))
+		})
 	}
 }

@@ -34,6 +34,16 @@ func (iv *interval) allocateDense() {
 	}
 }
 
+// shed lets go of the dense histograms not needed since the last shed.
+func (iv *interval) shed() {
+	iv.iter.shed()
+	iv.lag.shed()
+	for i := range iv.steps {
+		iv.steps[i].latency.shed()
+		iv.steps[i].service.shed()
+	}
+}
+
 func (iv *interval) reset() {
 	if !iv.used {
 		return
@@ -65,13 +75,18 @@ const recorderBuf = 64
 // a dense histogram is a few nanoseconds where a sparse one pays a search
 // and, for every new bucket, an insert; but a dense histogram is ~190 KB
 // that a flush must walk and clear. So the first values of an interval
-// only go into a small buffer, and the dense histogram is allocated (once)
-// and used only when an interval holds more: a light synthetic check never
-// allocates one, and flushing it costs its few values.
+// only go into a small buffer, and the dense histogram is allocated and
+// used only when an interval holds more: a light synthetic check never
+// allocates one, and flushing it costs its few values. A check that is busy
+// only now and then (a scheduled spike, a backlog after a pause) gives its
+// dense histograms back once they go unneeded for a while (Collector.Flush).
 type recorder struct {
 	n     int
 	buf   [recorderBuf]uint32 // µs; MaxValue fits
 	dense *hdrhistogram.Histogram
+	// needed says the dense histogram was recorded into since the last
+	// shed.
+	needed bool
 }
 
 func (r *recorder) record(v int64) {
@@ -81,9 +96,19 @@ func (r *recorder) record(v int64) {
 		return
 	}
 	if r.dense == nil {
-		r.dense = NewHistogram() // once per recorder; cheap next to the values that made it necessary
+		r.dense = NewHistogram() // cheap next to the values that made it necessary
 	}
+	r.needed = true
 	_ = r.dense.RecordValue(v) // in range: micros clamps
+}
+
+// shed lets the dense histogram go when nothing was recorded into it since
+// the last shed and it holds nothing now.
+func (r *recorder) shed() {
+	if r.dense != nil && !r.needed && r.dense.TotalCount() == 0 {
+		r.dense = nil
+	}
+	r.needed = false
 }
 
 func (r *recorder) reset() {
@@ -197,18 +222,29 @@ func (ps *sparse) addInterval(iv *interval, conv *hdrhistogram.PackedHistogram) 
 }
 
 // add adds another sparse accumulator.
-func (ps *sparse) add(o *sparse) {
+func (ps *sparse) add(o *sparse) { ps.merge(o, true) }
+
+// addForSeries adds what a series point reads of another accumulator: the
+// counts and the iterations' and steps' latencies, not the service times or
+// the lag (which would hold as much again, over a point of hours).
+func (ps *sparse) addForSeries(o *sparse) { ps.merge(o, false) }
+
+func (ps *sparse) merge(o *sparse, all bool) {
 	if !o.used {
 		return
 	}
 	ps.used = true
 	o.addCountsTo(&ps.its, &ps.iterErr, &ps.clamped)
 	ps.iter.Merge(o.iter)
-	ps.lag.Merge(o.lag)
+	if all {
+		ps.lag.Merge(o.lag)
+	}
 	for i := range o.steps {
 		a, b := &ps.steps[i], &o.steps[i]
 		a.latency.Merge(b.latency)
-		a.service.Merge(b.service)
+		if all {
+			a.service.Merge(b.service)
+		}
 		b.addCountsTo(a.status, &a.errors, &a.asserts)
 	}
 }

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -13,7 +14,8 @@ type Options struct {
 	// Shards is the number of independently locked recording shards;
 	// default 4 × GOMAXPROCS. A shard's histograms become dense (~190 KB
 	// each) only once it records more than a few dozen values between two
-	// flushes, so shards little used cost little.
+	// flushes, and give that memory back after about shedFlushes flushes
+	// without, so shards little used cost little.
 	Shards int
 	// Rate is the expected arrival rate (iterations per second; 0 when
 	// unknown). Shards allocate their dense histograms (~190 KB each) when
@@ -27,9 +29,18 @@ type Options struct {
 	// SeriesCap bounds the per-second series; past it adjacent points merge
 	// and the resolution doubles. Default 3600.
 	SeriesCap int
+	// SeriesSpan, when set, is how far back the series reaches: points
+	// that ended longer ago are let go, so that the series of a process
+	// that runs for months keeps the resolution SeriesCap points give this
+	// span instead of coarsening (and SeriesCap can be small).
+	SeriesSpan time.Duration
 	// WindowRetention is how far back sliding windows reach (0: no
 	// windows); see window.go for how exact they are at each age.
 	WindowRetention time.Duration
+	// NoTotals leaves the cumulative totals out: Totals and Counts stay
+	// empty. A daemon reads its checks through windows and the series;
+	// exact totals of months of traffic cost hundreds of KB a check.
+	NoTotals bool
 	// OnInterval, when set, is called by Flush with each step's histograms
 	// of the interval just closed (for the HdrHistogram interval log). The
 	// histograms are reused: they are only valid during the call.
@@ -39,6 +50,12 @@ type Options struct {
 // recentFlushes is how many flushes the collector's recent totals gather
 // before they go into its totals.
 const recentFlushes = 64
+
+// shedFlushes is how many flushes a dense histogram may go unneeded before
+// the collector lets it go (~190 KB each, up to (shards+1) × (2 per step +
+// 2) of them): about two minutes at a flush a second. A collector whose
+// Options.Rate allocated them up front keeps them.
+const shedFlushes = 128
 
 // Interval is one step's measurements between two flushes.
 type Interval struct {
@@ -71,6 +88,8 @@ type Collector struct {
 	// only every recentFlushes.
 	totals, recent *sparse
 	recentN        int
+	eager          bool // the dense histograms were allocated up front
+	shedN          int  // flushes since the last shed
 	conv           *hdrhistogram.PackedHistogram
 	lastFlush      time.Time
 	ivLat          *hdrhistogram.Histogram // OnInterval's scratch
@@ -93,12 +112,13 @@ func NewCollector(steps []string, start time.Time, o Options) *Collector {
 		steps: append([]string(nil), steps...), start: start, o: o,
 		shards: make([]Shard, o.Shards), spare: newInterval(n),
 		acc: newSparse(n), totals: newSparse(n), recent: newSparse(n), conv: newPacked(), lastFlush: start,
-		series: newSeries(start, o.SeriesCap, n),
+		series: newSeries(start, o.SeriesCap, o.SeriesSpan, n),
 	}
 	for i := range c.shards {
 		c.shards[i].cur = newInterval(n)
 	}
 	if o.Rate >= float64(recorderBuf*o.Shards) {
+		c.eager = true
 		c.spare.allocateDense()
 		for i := range c.shards {
 			c.shards[i].cur.allocateDense()
@@ -257,11 +277,17 @@ func (c *Collector) Flush(now time.Time) {
 		spare = full
 	}
 	c.spare = spare
-	c.recent.add(acc)
-	if c.recentN++; c.recentN >= recentFlushes {
-		c.totals.add(c.recent)
-		c.recent.reset()
-		c.recentN = 0
+	if c.shedN++; c.shedN >= shedFlushes && !c.eager {
+		c.shedN = 0
+		c.shed()
+	}
+	if !c.o.NoTotals {
+		c.recent.add(acc)
+		if c.recentN++; c.recentN >= recentFlushes {
+			c.totals.add(c.recent)
+			c.recent.reset()
+			c.recentN = 0
+		}
 	}
 	if c.o.OnInterval != nil {
 		for i, name := range c.steps {
@@ -279,6 +305,18 @@ func (c *Collector) Flush(now time.Time) {
 	c.lastFlush = now
 }
 
+// shed lets go of the dense histograms no interval needed since the last
+// shed (under c.mu: the spare is Flush's).
+func (c *Collector) shed() {
+	c.spare.shed()
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		sh.cur.shed()
+		sh.mu.Unlock()
+	}
+}
+
 // Series returns the per-second series so far (a copy), downsampled to
 // fewer than SeriesCap points.
 func (c *Collector) Series() []Point {
@@ -287,7 +325,8 @@ func (c *Collector) Series() []Point {
 	return c.series.points()
 }
 
-// Totals returns every measurement since the start, as of the last Flush.
+// Totals returns every measurement since the start, as of the last Flush
+// (nothing with Options.NoTotals).
 func (c *Collector) Totals() *Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -299,7 +338,7 @@ func (c *Collector) Totals() *Snapshot {
 }
 
 // Counts returns the iteration counts since the start, as of the last
-// Flush (cheap: no histograms are copied).
+// Flush (cheap: no histograms are copied; none with Options.NoTotals).
 func (c *Collector) Counts() IterationCounts {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -314,7 +353,49 @@ func (c *Collector) Counts() IterationCounts {
 // Snapshot.Start says where the counted span really begins, End is the last
 // Flush. Without windows (WindowRetention 0) it is empty.
 func (c *Collector) Window(now time.Time, d time.Duration) *Snapshot {
-	return c.window(now.Add(-d), false)
+	return c.window(nil, now.Add(-d), false)
+}
+
+// WindowInto is Window written into s, whose memory it reuses (its
+// histograms are about 190 KB each; judging a daemon's checks over their
+// windows allocated little else), and returns it; s nil is a new snapshot.
+func (c *Collector) WindowInto(s *Snapshot, now time.Time, d time.Duration) *Snapshot {
+	return c.window(s, now.Add(-d), false)
+}
+
+// Windows writes Window(now, d) for each of ds into s in turn, from the
+// shortest, and calls visit with each; it returns s (a new snapshot when s
+// is nil). Windows ending at the same flush nest, so the slots are read
+// once for all of them, where a Window each reads the newest slots again
+// for every window: the burn rates of a policy's windows of 5 minutes to
+// 30 days cost about what the longest does alone.
+//
+// visit runs under the collector's lock: it must neither call the
+// collector nor modify the snapshot, which it may read only during the
+// call.
+func (c *Collector) Windows(s *Snapshot, now time.Time, ds []time.Duration, visit func(d time.Duration, s *Snapshot)) *Snapshot {
+	if s == nil {
+		s = NewSnapshot(c.steps)
+	} else {
+		s.reuse(c.steps)
+	}
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	bs := make([]time.Time, len(sorted))
+	for i, d := range sorted {
+		bs[i] = now.Add(-d)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.win == nil {
+		s.Start, s.End = c.lastFlush, c.lastFlush
+		for _, d := range sorted {
+			visit(d, s)
+		}
+		return s
+	}
+	c.win.queryNested(bs, c.lastFlush, s, func(j int, s *Snapshot) { visit(sorted[j], s) })
+	return s
 }
 
 // WindowSince returns the measurements since since, as of the last Flush:
@@ -323,7 +404,7 @@ func (c *Collector) Window(now time.Time, d time.Duration) *Snapshot {
 // slower than the slots are wide, in the slots up to its completion).
 // Snapshot.Start is where the counted span begins: since, or later.
 func (c *Collector) WindowSince(now, since time.Time) *Snapshot {
-	return c.window(since, true)
+	return c.window(nil, since, true)
 }
 
 // WindowCounts returns the iteration counts of Window(now, d), and where
@@ -338,10 +419,14 @@ func (c *Collector) WindowCounts(now time.Time, d time.Duration) (its IterationC
 	return c.win.counts(now.Add(-d), c.lastFlush, false)
 }
 
-func (c *Collector) window(since time.Time, exact bool) *Snapshot {
+func (c *Collector) window(s *Snapshot, since time.Time, exact bool) *Snapshot {
+	if s == nil {
+		s = NewSnapshot(c.steps)
+	} else {
+		s.reuse(c.steps)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	s := NewSnapshot(c.steps)
 	s.Start, s.End = c.lastFlush, c.lastFlush
 	if c.win != nil {
 		c.win.query(since, c.lastFlush, exact, s)

@@ -401,3 +401,41 @@ func TestSnapshotMergeIsExact(t *testing.T) {
 	assert.Equal(t, 2*merged.Iteration.TotalCount(), c.Iteration.TotalCount(), "a clone is independent of its original")
 	assert.Equal(t, whole.Iteration.TotalCount(), merged.Iteration.TotalCount())
 }
+
+// TestNoTotals: a collector without totals keeps its windows and series as
+// exact as one with them, and its totals stay empty.
+func TestNoTotals(t *testing.T) {
+	opts := Options{Shards: 2, WindowRetention: time.Hour}
+	with := NewCollector([]string{"a", "b"}, t0, opts)
+	opts.NoTotals = true
+	without := NewCollector([]string{"a", "b"}, t0, opts)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for sec := 1; sec <= 3*recentFlushes; sec++ {
+		for i := range 5 {
+			d := ms(rng.ExpFloat64() * 40)
+			o, class := Success, ClassNone
+			if i == 4 && sec%3 == 0 {
+				o, class = Failure, ClassHTTPStatus
+			}
+			for _, c := range []*Collector{with, without} {
+				c.Shard(i).RecordStep(i%2, 200, ClassNone, AssertNone, d, d/2)
+				c.Shard(i).RecordIteration(o, class, d)
+				c.Shard(i).RecordLag(d / 100)
+			}
+		}
+		with.Flush(at(float64(sec)))
+		without.Flush(at(float64(sec)))
+	}
+	now := at(float64(3 * recentFlushes))
+	for _, w := range []time.Duration{time.Minute, time.Hour} {
+		a, b := with.Window(now, w), without.Window(now, w)
+		assert.Equal(t, a.Iterations, b.Iterations, "window %v", w)
+		requireSameHistogram(t, a.Iteration, b.Iteration, "window iteration latency")
+		requireSameHistogram(t, a.Lag, b.Lag, "window lag")
+		requireSameHistogram(t, a.Steps[1].Service, b.Steps[1].Service, "window service latency")
+	}
+	assert.Equal(t, with.Series(), without.Series())
+	assert.Equal(t, int64(3*recentFlushes*5), with.Counts().Total())
+	assert.Zero(t, without.Counts().Total())
+	assert.Zero(t, without.Totals().Iteration.TotalCount())
+}

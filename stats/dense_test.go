@@ -83,3 +83,61 @@ func TestDenseUpFront(t *testing.T) {
 	}
 	assert.Equal(t, l.Lag.TotalCount(), e.Lag.TotalCount())
 }
+
+// TestDenseShed: dense histograms that a burst made necessary go once they
+// have been unneeded for shedFlushes flushes, whether the collector goes on
+// with light traffic or none; those still needed, and those of a collector
+// that allocated them up front, stay. What was recorded is unchanged.
+func TestDenseShed(t *testing.T) {
+	start := time.Unix(1000, 0)
+	steps := []string{"a", "b"}
+	const shards = 4
+	var recorded int64
+	burst := func(c *Collector, sec int, shardsBusy int) {
+		recorded += int64(shardsBusy * 4 * recorderBuf)
+		for w := range shardsBusy {
+			for i := range 4 * recorderBuf {
+				d := time.Duration(100+i) * time.Microsecond
+				c.Shard(w).RecordStep(i%2, 200, ClassNone, AssertNone, d, d/2)
+				c.Shard(w).RecordIteration(Success, ClassNone, d)
+				c.Shard(w).RecordLag(d / 10)
+			}
+		}
+		c.Flush(start.Add(time.Duration(sec) * time.Second))
+	}
+	light := func(c *Collector, sec int) {
+		recorded++
+		c.Shard(sec).RecordStep(0, 200, ClassNone, AssertNone, time.Millisecond, time.Millisecond)
+		c.Shard(sec).RecordIteration(Success, ClassNone, time.Millisecond)
+		c.Flush(start.Add(time.Duration(sec) * time.Second))
+	}
+	for _, tc := range []struct {
+		name  string
+		rate  float64
+		after func(c *Collector, sec int)
+		kept  int
+	}{
+		{name: "light traffic after", after: light},
+		{name: "no traffic after", after: func(c *Collector, sec int) { c.Flush(start.Add(time.Duration(sec) * time.Second)) }},
+		{name: "one shard stays busy", after: func(c *Collector, sec int) { burst(c, sec, 1) },
+			// the busy shard's interval and the spare it swaps with
+			kept: 2 * (2 + 2*len(steps))},
+		{name: "allocated up front", rate: recorderBuf * shards, after: light, kept: (shards + 1) * (2 + 2*len(steps))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recorded = 0
+			c := NewCollector(steps, start, Options{Shards: shards, Rate: tc.rate})
+			for sec := 1; sec <= 3; sec++ {
+				burst(c, sec, shards)
+			}
+			require.Len(t, denseHistograms(c), (shards+1)*(2+2*len(steps)), "the burst made every recorder dense")
+			for sec := 4; sec < 4+2*shedFlushes; sec++ {
+				tc.after(c, sec)
+			}
+			assert.Len(t, denseHistograms(c), tc.kept)
+			tot := c.Totals()
+			assert.Equal(t, recorded, tot.Iterations.Total())
+			assert.Equal(t, tot.Iterations.Total(), tot.Iteration.TotalCount(), "every iteration's latency is still counted")
+		})
+	}
+}

@@ -38,6 +38,7 @@ const MaxSeriesSteps = 20
 type series struct {
 	start   time.Time
 	cap     int
+	span    time.Duration // how far back points are kept (0: since start)
 	pts     []seriesPoint
 	res     int     // flushes per point
 	pending *sparse // the point being accumulated
@@ -59,12 +60,12 @@ type stepSeriesPoint struct {
 	p50, p99 float64 // ms, corrected
 }
 
-func newSeries(start time.Time, capacity, steps int) series {
-	return series{start: start, cap: capacity, res: 1, pending: newSparse(steps), at: start, steps: min(steps, MaxSeriesSteps)}
+func newSeries(start time.Time, capacity int, span time.Duration, steps int) series {
+	return series{start: start, cap: capacity, span: span, res: 1, pending: newSparse(steps), at: start, steps: min(steps, MaxSeriesSteps)}
 }
 
 func (s *series) add(acc *sparse, now time.Time) {
-	s.pending.add(acc)
+	s.pending.addForSeries(acc)
 	s.n++
 	if s.n < s.res {
 		return
@@ -92,9 +93,27 @@ func (s *series) add(acc *sparse, now time.Time) {
 	p.reset()
 	s.n = 0
 	s.at = now
+	if s.span > 0 {
+		s.forget(now.Add(-s.span).Sub(s.start).Seconds())
+	}
 	if len(s.pts) >= s.cap {
 		s.downsample()
 	}
+}
+
+// forget lets go of the points that ended at or before t (seconds since the
+// start), moving the others to the front of the same array.
+func (s *series) forget(t float64) {
+	i := 0
+	for i < len(s.pts) && s.pts[i].t+s.pts[i].span <= t {
+		i++
+	}
+	if i == 0 {
+		return
+	}
+	n := copy(s.pts, s.pts[i:])
+	clear(s.pts[n:])
+	s.pts = s.pts[:n]
 }
 
 // downsample merges adjacent points and doubles the resolution of later

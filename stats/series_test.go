@@ -215,3 +215,49 @@ func TestMergeSeriesAddsClassesAndSteps(t *testing.T) {
 	assert.Equal(t, 3.0, byT(m, 6).ErrorsByClass["http_status"], "b's fifth second fails")
 	assert.Nil(t, byT(m, 3).ErrorsByClass, "neither fails in their fourth and second seconds")
 }
+
+// TestSeriesSpan: a series with a span lets go of the points that ended
+// before it and keeps the resolution its cap gives the span, where one
+// without would have coarsened with the run; rates stay exact.
+func TestSeriesSpan(t *testing.T) {
+	const seconds, span, capacity = 1000, 100, 10
+	for _, tc := range []struct {
+		name    string
+		span    time.Duration
+		spacing float64 // seconds per point at the end
+	}{
+		// 100 s in fewer than 10 points: 16 s each (8 s would take 13).
+		{name: "100 s span", span: span * time.Second, spacing: 16},
+		// 1000 s in fewer than 10 points: 128 s each.
+		{name: "no span", span: 0, spacing: 128},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := NewCollector([]string{"s"}, t0, Options{SeriesCap: capacity, SeriesSpan: tc.span})
+			done := func(sec int) int { return sec%5 + 1 } // iterations completed by the flush at sec
+			for sec := 1; sec <= seconds; sec++ {
+				for range done(sec) {
+					c.Shard(sec).RecordIteration(Success, ClassNone, ms(float64(sec%7+1)))
+				}
+				c.Flush(at(float64(sec)))
+			}
+			pts := c.Series()
+			require.Less(t, len(pts), capacity)
+			if tc.span > 0 {
+				// As of the last point's end: up to a point before now.
+				assert.Greater(t, pts[1].T, float64(seconds-span)-tc.spacing, "the first point ends inside the span")
+				assert.LessOrEqual(t, pts[0].T, float64(seconds-span), "and the points reach back over all of it")
+			} else {
+				assert.Zero(t, pts[0].T, "the series reaches back to the start")
+			}
+			for i, p := range pts[:len(pts)-1] {
+				next := pts[i+1].T
+				assert.Equal(t, tc.spacing, next-p.T, "point %d at %v s", i, p.T)
+				n := 0
+				for sec := int(p.T) + 1; sec <= int(next); sec++ {
+					n += done(sec)
+				}
+				assert.InDelta(t, float64(n)/(next-p.T), p.Rate, 1e-3, "point %d at %v s", i, p.T)
+			}
+		})
+	}
+}

@@ -264,6 +264,47 @@ walk:
 	return start
 }
 
+// queryNested merges into s the slots of windows back to each of bs
+// (latest first: the windows from the shortest), as of the flush at last,
+// and calls done(j, s) once s holds window j, with s.Start where its
+// samples begin. Windows that end at the same flush nest: a slot counts in
+// a window when at least half of it is after the window's bound, so the
+// slots of each are the newest slots of the next, and one walk serves all.
+func (w *window) queryNested(bs []time.Time, last time.Time, s *Snapshot, done func(j int, s *Snapshot)) {
+	d := &w.a // the collector's lock guards the scratch
+	covered := last.Sub(w.start)
+	j := 0
+	// finish hands over window j, which ends before the slot at hand.
+	finish := func() {
+		s.Start, s.End = w.start.Add(max(covered, 0)), last
+		if s.Start.After(last) {
+			s.Start = last
+		}
+		done(j, s)
+		j++
+	}
+	for i := range w.tiers {
+		t := &w.tiers[i]
+		for k := t.lo + t.n - 1; k >= t.lo; k-- {
+			lo := time.Duration(k) * t.width
+			for j < len(bs) && lo+t.width/2 < bs[j].Sub(w.start) {
+				finish()
+			}
+			if j == len(bs) {
+				return
+			}
+			if sl := t.at(k); sl.data != nil {
+				_ = decodeSlot(sl.data, d, w.steps)
+				d.mergeInto(s, t.bits)
+			}
+			covered = lo
+		}
+	}
+	for j < len(bs) {
+		finish()
+	}
+}
+
 // bytes is the memory the tiers hold: their rings and the slots' data.
 func (w *window) bytes() int {
 	const slotSize = 24 + 8

@@ -3,9 +3,11 @@ package stats
 import (
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/stretchr/testify/require"
 )
 
@@ -392,6 +394,75 @@ func BenchmarkWindows30Days(b *testing.B) {
 	}
 }
 
+// requireSameSnapshot fails unless two snapshots hold the same span and
+// measurements.
+func requireSameSnapshot(t *testing.T, want, got *Snapshot, what string) {
+	t.Helper()
+	require.Equal(t, want.Start, got.Start, "%s: start", what)
+	require.Equal(t, want.End, got.End, "%s: end", what)
+	require.Equal(t, want.Iterations, got.Iterations, "%s: iterations", what)
+	require.Equal(t, want.IterationErrors, got.IterationErrors, "%s: iteration errors", what)
+	require.Equal(t, want.Clamped, got.Clamped, "%s: clamped", what)
+	requireSameHistogram(t, want.Iteration, got.Iteration, "%s: iteration", what)
+	requireSameHistogram(t, want.Lag, got.Lag, "%s: lag", what)
+	require.Len(t, got.Steps, len(want.Steps), what)
+	for i := range want.Steps {
+		w, g := want.Steps[i], got.Steps[i]
+		require.Equal(t, w.Name, g.Name, what)
+		require.Equal(t, w.Errors, g.Errors, "%s: step %s errors", what, w.Name)
+		require.Equal(t, w.Assertions, g.Assertions, "%s: step %s assertions", what, w.Name)
+		require.Equal(t, clean(w.Status), clean(g.Status), "%s: step %s status", what, w.Name)
+		requireSameHistogram(t, w.Latency, g.Latency, "%s: step %s latency", what, w.Name)
+		requireSameHistogram(t, w.Service, g.Service, "%s: step %s service", what, w.Name)
+	}
+}
+
+// WindowInto writes what Window returns into a snapshot it reuses, whatever
+// that snapshot held before (another collector's window, other steps,
+// histograms of other bounds), and allocates nothing when the snapshot
+// fits.
+func TestWindowInto(t *testing.T) {
+	tr := traffic{perSec: 5}
+	c := NewCollector([]string{"login", "cart"}, t0, Options{WindowRetention: time.Hour, Shards: 2})
+	tr.run(c, 0, 900, 1)
+	other := NewCollector([]string{"a", "b", "c"}, t0, Options{WindowRetention: time.Hour, Shards: 1})
+	traffic{perSec: 3, seed: 7}.run(other, 0, 300, 1)
+	now := at(900)
+
+	for _, tc := range []struct {
+		name  string
+		reuse func() *Snapshot
+	}{
+		{name: "nil", reuse: func() *Snapshot { return nil }},
+		{name: "the same window", reuse: func() *Snapshot { return c.Window(now, 5*time.Minute) }},
+		{name: "another collector's, more steps", reuse: func() *Snapshot { return other.Window(at(300), time.Minute) }},
+		{name: "fewer steps", reuse: func() *Snapshot { return NewSnapshot([]string{"x"}) }},
+		{name: "no steps, no histograms", reuse: func() *Snapshot { return &Snapshot{} }},
+		{name: "other bounds", reuse: func() *Snapshot {
+			s := NewSnapshot([]string{"login", "cart"})
+			s.Steps[1].Latency = hdrhistogram.New(1, 1000, 2)
+			return s
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, d := range []time.Duration{10 * time.Second, 5 * time.Minute, time.Hour} {
+				got := c.WindowInto(tc.reuse(), now, d)
+				requireSameSnapshot(t, c.Window(now, d), got, d.String())
+				require.Equal(t, MaxValue, got.Steps[1].Latency.HighestTrackableValue(), "canary's bounds")
+			}
+		})
+	}
+
+	t.Run("allocations", func(t *testing.T) {
+		s := c.WindowInto(nil, now, time.Hour)
+		allocs := testing.AllocsPerRun(20, func() {
+			s = c.WindowInto(s, now, time.Hour)
+			s = c.WindowInto(s, now, time.Minute)
+		})
+		require.Zero(t, allocs)
+	})
+}
+
 // BenchmarkUptime30Days reads 30 days of a check's iteration counts (2
 // steps at 2/s) with WindowCounts, and with a whole Window for comparison.
 func BenchmarkUptime30Days(b *testing.B) {
@@ -414,4 +485,48 @@ func BenchmarkUptime30Days(b *testing.B) {
 			}
 		}
 	})
+}
+
+// Windows hands each window over exactly as Window returns it, from one
+// walk of the slots, whatever the order of the durations asked for (and
+// repeated ones), past the retention, and without windows at all.
+func TestWindows(t *testing.T) {
+	tr := traffic{perSec: 2}
+	c := NewCollector([]string{"login", "cart"}, t0, Options{WindowRetention: 7 * 24 * time.Hour, Shards: 1})
+	tr.fastForward(c, 0, 3*86400+1234)
+	none := NewCollector([]string{"login", "cart"}, t0, Options{Shards: 1})
+	tr.run(none, 0, 60, 1)
+	now := at(3*86400 + 1234)
+
+	for _, tc := range []struct {
+		name string
+		c    *Collector
+		ds   []time.Duration
+		now  time.Time
+	}{
+		{name: "a policy's windows", c: c, now: now,
+			ds: []time.Duration{5 * time.Minute, time.Hour, 30 * time.Minute, 6 * time.Hour, 3 * 24 * time.Hour, 2 * time.Hour}},
+		{name: "repeated, a second, past the retention", c: c, now: now,
+			ds: []time.Duration{30 * 24 * time.Hour, time.Second, time.Hour, time.Hour, 90 * time.Second}},
+		{name: "longer than the collector has run", c: c, now: now, ds: []time.Duration{4 * 24 * time.Hour, 24 * time.Hour}},
+		{name: "now between flushes", c: c, now: now.Add(700 * time.Millisecond), ds: []time.Duration{time.Second, 10 * time.Minute}},
+		{name: "no windows", c: none, now: at(60), ds: []time.Duration{time.Minute, time.Second}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := map[time.Duration]*Snapshot{}
+			for _, d := range tc.ds {
+				want[d] = tc.c.Window(tc.now, d)
+			}
+			var got []time.Duration
+			// visit may not call the collector: want is read beforehand.
+			s := tc.c.Windows(nil, tc.now, tc.ds, func(d time.Duration, s *Snapshot) {
+				got = append(got, d)
+				requireSameSnapshot(t, want[d], s, d.String())
+			})
+			require.NotNil(t, s)
+			sorted := slices.Clone(tc.ds)
+			slices.Sort(sorted)
+			require.Equal(t, sorted, got, "every window, from the shortest")
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -38,6 +39,33 @@ func TestParseDemoTarget(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tc.addr, addr)
 			assert.Equal(t, tc.faults, f)
+		})
+	}
+}
+
+// The daemon collects at GOGC=50 unless GOGC is set, and puts the previous
+// target back when it returns.
+func TestDaemonGC(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{name: "GOGC unset", env: map[string]string{}, want: daemonGOGC},
+		{name: "GOGC set", env: map[string]string{"GOGC": "200"}, want: 123},
+		{name: "GOGC set empty", env: map[string]string{"GOGC": ""}, want: 123},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			orig := debug.SetGCPercent(123) // what the process runs with
+			defer debug.SetGCPercent(orig)
+			restore := daemonGC(func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok })
+			got := debug.SetGCPercent(-1)
+			debug.SetGCPercent(got)
+			require.Equal(t, tc.want, got, "while the daemon runs")
+			restore()
+			got = debug.SetGCPercent(-1)
+			debug.SetGCPercent(got)
+			require.Equal(t, 123, got, "after")
 		})
 	}
 }
