@@ -3,8 +3,10 @@ package alert_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +61,8 @@ func (s simulation) run(t *testing.T, h *harness, rec *recorder) []event {
 		longest = max(longest, w.Long)
 		lengths[w.Long], lengths[w.Short] = true, true
 	}
+	wins := slices.Sorted(maps.Keys(lengths))
+	var snap *stats.Snapshot
 	// As the daemon sizes a check's windows (daemon/check.go retention).
 	col := stats.NewCollector(nil, start, stats.Options{Shards: 1, WindowRetention: longest})
 	shard := col.Shard(0)
@@ -81,13 +85,13 @@ func (s simulation) run(t *testing.T, h *harness, rec *recorder) []event {
 			if elapsed%every != 0 {
 				continue
 			}
-			snaps := make(map[time.Duration]*stats.Snapshot, len(lengths))
-			for w := range lengths {
-				snaps[w] = col.Window(now, w)
-			}
+			// The windows in one walk, as the daemon's evaluation reads them.
+			burn := map[time.Duration]alert.Burn{}
+			snap = col.Windows(snap, now, wins, func(w time.Duration, one *stats.Snapshot) {
+				maps.Copy(burn, alert.Measure(s.objective, map[time.Duration]*stats.Snapshot{w: one}))
+			})
 			require.NoError(t, h.m.Evaluate(context.Background(), []alert.Observation{{
-				Check: "checkout", SLO: s.objective.Name, Objective: s.objective,
-				Burn: alert.Measure(s.objective, snaps),
+				Check: "checkout", SLO: s.objective.Name, Objective: s.objective, Burn: burn,
 			}}))
 		}
 	}
