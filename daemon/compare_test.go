@@ -22,7 +22,7 @@ func comparisonCheck(baseline, candidate string) string {
     candidate: %s
     objectives: ["errors not higher by more than 2pp"]
     profile: {rate: 50/s}
-    window: 5s
+    window: 10s
 `, baseline, candidate)
 }
 
@@ -42,7 +42,7 @@ func TestComparisonCheckGates(t *testing.T) {
 		code, _, body := td.do("GET", "/api/v1/gate/shop-canary", "", nil)
 		return code, body
 	}
-	require.Eventually(t, func() bool { c, _ := gate(); return c == 200 }, 15*time.Second, 200*time.Millisecond, "alike: pass once both sides have samples")
+	require.Eventually(t, func() bool { c, _ := gate(); return c == 200 }, 30*time.Second, 200*time.Millisecond, "alike: pass once both sides have samples")
 	_, v := gate()
 	assert.Equal(t, "pass", v["verdict"])
 	cmp := v["comparison"].(map[string]any)
@@ -58,7 +58,7 @@ func TestComparisonCheckGates(t *testing.T) {
 	assert.Positive(t, cand.Counts()["GET /products"], "and the candidate")
 
 	require.NoError(t, cand.SetFaults(demotarget.Faults{ErrorRatio: 0.3}))
-	require.Eventually(t, func() bool { c, _ := gate(); return c == 412 }, 15*time.Second, 200*time.Millisecond, "a candidate failing more fails the gate")
+	require.Eventually(t, func() bool { c, _ := gate(); return c == 412 }, 30*time.Second, 200*time.Millisecond, "a candidate failing more fails the gate")
 	code, _, v := td.do("GET", "/api/v1/checks/shop-canary/verdict", "", nil)
 	assert.Equal(t, 200, code)
 	assert.Equal(t, "fail", v["verdict"])

@@ -74,6 +74,11 @@ func compareExitCodes(t *testing.T, bin string) {
 		args       []string
 		code       int
 		objectives map[string]string
+		// mayBeUndecided: on a machine busy enough to starve one target's
+		// process more than the other's, the interval of a passing
+		// comparison can widen past its allowance (inconclusive, exit 3);
+		// it must never fail. compare's own tests judge fixed samples.
+		mayBeUndecided bool
 	}{
 		{name: "identical versions pass", candidate: with(),
 			args: append([]string{"--iterations", "5000", "--vus", "400"}, objectives("latency not worse by more than 5%",
@@ -81,7 +86,7 @@ func compareExitCodes(t *testing.T, bin string) {
 			objectives: map[string]string{
 				"latency not worse by more than 5%": "pass", "p99 not worse by more than 25%": "pass",
 				"errors not higher by more than 0.1pp": "pass",
-			}},
+			}, mayBeUndecided: true},
 		{name: "15 % slower fails at p99", candidate: with("--slower", "15%"),
 			args: append([]string{"--iterations", "4000", "--vus", "400"}, objectives("latency not worse by more than 5%", "p99 not worse")...), code: 99,
 			objectives: map[string]string{"latency not worse by more than 5%": "fail", "p99 not worse": "fail"}},
@@ -90,7 +95,7 @@ func compareExitCodes(t *testing.T, bin string) {
 			objectives: map[string]string{"errors not higher by more than 0.1pp": "fail"}},
 		{name: "2 % slower passes under a 10 % objective", candidate: with("--slower", "2%"),
 			args: append([]string{"--iterations", "4000", "--vus", "400"}, objectives("p99 not worse by more than 10%")...), code: 0,
-			objectives: map[string]string{"p99 not worse by more than 10%": "pass"}},
+			objectives: map[string]string{"p99 not worse by more than 10%": "pass"}, mayBeUndecided: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cand := demoTarget(t, bin, tc.candidate...) + "/status/200"
@@ -103,13 +108,20 @@ func compareExitCodes(t *testing.T, bin string) {
 			for _, res := range doc.Results {
 				t.Logf("%s: %s", res.Objective, res.Reason)
 			}
-			assert.Equal(t, tc.code, r.code, "stdout:\n%s\nstderr: %s", r.stdout, r.stderr)
 			got := map[string]string{}
 			for _, res := range doc.Results {
 				got[res.Objective] = res.Verdict
 			}
-			for expr, want := range tc.objectives {
-				assert.Equal(t, want, got[expr], "objective %q", expr)
+			if tc.mayBeUndecided && r.code == 3 {
+				t.Logf("undecided on this machine: %v", got)
+				for expr := range tc.objectives {
+					assert.Contains(t, []string{"pass", "inconclusive"}, got[expr], "objective %q never fails", expr)
+				}
+			} else {
+				assert.Equal(t, tc.code, r.code, "stdout:\n%s\nstderr: %s", r.stdout, r.stderr)
+				for expr, want := range tc.objectives {
+					assert.Equal(t, want, got[expr], "objective %q", expr)
+				}
 			}
 			assert.Equal(t, "canary.compare/v1", doc.Schema)
 			assert.Equal(t, base, doc.Baseline.URL)
