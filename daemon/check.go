@@ -98,6 +98,10 @@ func newCheckRunner(ck *config.Check, m *metrics.Check, allow func(string) error
 		admit:    admit,
 		done:     make(chan struct{}),
 	}
+	if ck.Schedule != nil {
+		// Known from the start, before the check's loop first looks.
+		r.nextRun = ck.Schedule.Next(now)
+	}
 	if ck.Comparison != nil {
 		if r.baseline, err = newBaselineSide(ck, allow, now, ret); err != nil {
 			client.Close()
@@ -184,8 +188,7 @@ func (r *checkRunner) setNextRun(t time.Time) {
 }
 
 // schedule reports whether a scheduled check's run is in progress, and
-// when it runs next (zero for a continuous check, or before the first
-// look at its schedule).
+// when it runs next (zero for a continuous check).
 func (r *checkRunner) schedule() (running bool, next time.Time) {
 	if r.ck.Schedule == nil {
 		return true, time.Time{}
