@@ -92,11 +92,16 @@ func parseExpr(s string) (Objective, error) {
 
 // splitAbort separates a value from an "abort_on_fail" suffix.
 func splitAbort(s string) (value, abort string) {
-	i := strings.Index(strings.ToLower(s), "abort_on_fail")
-	if i < 0 {
-		return s, ""
+	// Searched in s itself: strings.ToLower(s) may be longer than s (an
+	// invalid byte becomes the 3-byte U+FFFD), and an index into it could
+	// fall outside s (found by FuzzParseExpr).
+	const word = "abort_on_fail"
+	for i := 0; i+len(word) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(word)], word) {
+			return strings.TrimSpace(s[:i]), strings.TrimSpace(s[i:])
+		}
 	}
-	return strings.TrimSpace(s[:i]), strings.TrimSpace(s[i:])
+	return s, ""
 }
 
 // parseTarget reads the threshold in the objective's unit.
