@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/internal/clock"
+	"github.com/canaryproj/canary/internal/mdblock"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/push"
 	"github.com/canaryproj/canary/run"
@@ -31,71 +32,31 @@ import (
 // the daemon's own type and compare the keys it shows with those of a real
 // answer for a comparable case, so that the page cannot drift from the API.
 
-// mdBlock is a fenced block of a Markdown page, with the heading it is under.
-type mdBlock struct {
-	line    int // of the opening fence, 1-based
-	lang    string
-	heading string
-	body    string // without the fences; no trailing newline
-}
-
-// name says which block it is in a failure message.
-func (b mdBlock) name() string {
-	return fmt.Sprintf("docs/gates.md:%d (the ```%s block under %q)", b.line, b.lang, b.heading)
-}
-
 // gatesDocBlocks returns the fenced blocks of docs/gates.md.
-func gatesDocBlocks(t *testing.T) []mdBlock {
+func gatesDocBlocks(t *testing.T) []mdblock.Block {
 	t.Helper()
-	raw, err := os.ReadFile("../docs/gates.md")
+	blocks, err := mdblock.Read("../docs/gates.md")
 	require.NoError(t, err)
-	var (
-		out     []mdBlock
-		cur     *mdBlock
-		body    []string
-		heading string
-	)
-	for i, line := range strings.Split(string(raw), "\n") {
-		switch {
-		case strings.HasPrefix(line, "```") && cur == nil:
-			cur = &mdBlock{line: i + 1, lang: strings.TrimPrefix(line, "```"), heading: heading}
-			body = nil
-		case strings.HasPrefix(line, "```"):
-			cur.body = strings.Join(body, "\n")
-			out = append(out, *cur)
-			cur = nil
-		case cur != nil:
-			body = append(body, line)
-		case strings.HasPrefix(line, "#"):
-			heading = strings.TrimSpace(strings.TrimLeft(line, "#"))
-		}
-	}
-	require.Nil(t, cur, "docs/gates.md: a block is never closed")
-	return out
+	return blocks
 }
 
 // gatesDocBlock is the only block of lang under the heading that starts
 // with heading.
-func gatesDocBlock(t *testing.T, heading, lang string) mdBlock {
+func gatesDocBlock(t *testing.T, heading, lang string) mdblock.Block {
 	t.Helper()
-	var found []mdBlock
-	for _, b := range gatesDocBlocks(t) {
-		if b.lang == lang && strings.HasPrefix(b.heading, heading) {
-			found = append(found, b)
-		}
-	}
-	require.Len(t, found, 1, "docs/gates.md: want one ```%s block under the heading %q", lang, heading)
-	return found[0]
+	b, err := mdblock.One(gatesDocBlocks(t), heading, lang)
+	require.NoError(t, err, "docs/gates.md")
+	return b
 }
 
 // decodeStrictly decodes the block into v as the daemon would have to
 // read it: every key one of v's fields, one JSON value and nothing after.
-func decodeStrictly(t *testing.T, b mdBlock, v any) {
+func decodeStrictly(t *testing.T, b mdblock.Block, v any) {
 	t.Helper()
-	dec := json.NewDecoder(strings.NewReader(b.body))
+	dec := json.NewDecoder(strings.NewReader(b.Body))
 	dec.DisallowUnknownFields()
-	require.NoError(t, dec.Decode(v), "%s is not what the daemon's %T holds", b.name(), v)
-	require.ErrorIs(t, dec.Decode(new(any)), io.EOF, "%s: something after its JSON value", b.name())
+	require.NoError(t, dec.Decode(v), "%s is not what the daemon's %T holds", b.Name(), v)
+	require.ErrorIs(t, dec.Decode(new(any)), io.EOF, "%s: something after its JSON value", b.Name())
 }
 
 // keyPaths lists the keys of a JSON value, nested keys as "a.b", the keys
@@ -151,10 +112,10 @@ func TestKeyPaths(t *testing.T) {
 
 // sameKeys fails, naming the block, unless the block shows exactly the
 // keys of the daemon's answer.
-func sameKeys(t *testing.T, b mdBlock, answer []byte) {
+func sameKeys(t *testing.T, b mdblock.Block, answer []byte) {
 	t.Helper()
 	var doc, real any
-	require.NoError(t, json.Unmarshal([]byte(b.body), &doc), b.name())
+	require.NoError(t, json.Unmarshal([]byte(b.Body), &doc), b.Name())
 	require.NoError(t, json.Unmarshal(answer, &real), "the daemon's answer: %s", answer)
 	docKeys, realKeys := keyPaths(doc), keyPaths(real)
 	var onlyDoc, onlyReal []string
@@ -170,7 +131,7 @@ func sameKeys(t *testing.T, b mdBlock, answer []byte) {
 	}
 	require.True(t, onlyDoc == nil && onlyReal == nil,
 		"%s has drifted from the daemon's answer:\nkeys the doc shows that the daemon does not send: %v\nkeys the daemon sends that the doc does not show: %v\nthe answer: %s",
-		b.name(), onlyDoc, onlyReal, answer)
+		b.Name(), onlyDoc, onlyReal, answer)
 }
 
 // get returns the status and body of a GET.
@@ -230,13 +191,13 @@ func TestGatesDocRunRequest(t *testing.T) {
     slos:
       - {name: availability, success: 99.5%}
 `)
-	code, hdr, answer := td.send("POST", "/api/v1/runs", bearer(token), b.body)
-	require.Equal(t, http.StatusAccepted, code, "%s, sent as written: %s", b.name(), answer)
+	code, hdr, answer := td.send("POST", "/api/v1/runs", bearer(token), b.Body)
+	require.Equal(t, http.StatusAccepted, code, "%s, sent as written: %s", b.Name(), answer)
 	require.True(t, strings.HasPrefix(hdr.Get("Location"), td.base+"/api/v1/runs/"), "an absolute Location: %q", hdr.Get("Location"))
 	var started runDoc
 	require.NoError(t, json.Unmarshal([]byte(answer), &started))
 	var req runRequest
-	require.NoError(t, json.Unmarshal([]byte(b.body), &req))
+	require.NoError(t, json.Unmarshal([]byte(b.Body), &req))
 	require.Equal(t, req.Check, started.Check)
 	require.Equal(t, req.Key, started.Key)
 }
@@ -322,11 +283,11 @@ func TestGatesDocEveryBlockIsChecked(t *testing.T) {
 		}
 	}
 	for _, b := range gatesDocBlocks(t) {
-		checked := slices.Contains(files, b.body+"\n")
+		checked := slices.Contains(files, b.Body+"\n")
 		for _, c := range gatesDocChecked {
-			checked = checked || b.lang == c.lang && strings.HasPrefix(b.heading, c.heading)
+			checked = checked || b.Lang == c.lang && strings.HasPrefix(b.Heading, c.heading)
 		}
-		require.True(t, checked, "%s is checked by no test: show a file of deploy/ verbatim, or test the block", b.name())
+		require.True(t, checked, "%s is checked by no test: show a file of deploy/ verbatim, or test the block", b.Name())
 	}
 }
 

@@ -3,13 +3,14 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/canaryproj/canary/internal/mdblock"
 )
 
 // docs/gates.md's section on `canary gate` shows its command lines and
@@ -18,50 +19,15 @@ import (
 // page cannot drift from the command. (daemon/gates_api_doc_test.go keeps
 // that example honest against the daemon.)
 
-// gatesBlock is a fenced block of docs/gates.md, with the heading it is under.
-type gatesBlock struct {
-	line    int // of the opening fence, 1-based
-	lang    string
-	heading string
-	body    string // without the fences; no trailing newline
-}
-
-func (b gatesBlock) name() string {
-	return fmt.Sprintf("docs/gates.md:%d (the ```%s block under %q)", b.line, b.lang, b.heading)
-}
-
 // gatesDocBlock is the only fenced block of lang in docs/gates.md under the
 // heading that starts with heading.
-func gatesDocBlock(t *testing.T, heading, lang string) gatesBlock {
+func gatesDocBlock(t *testing.T, heading, lang string) mdblock.Block {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "docs", "gates.md"))
+	blocks, err := mdblock.Read(filepath.Join(repoRoot, "docs", "gates.md"))
 	require.NoError(t, err)
-	var (
-		found   []gatesBlock
-		cur     *gatesBlock
-		body    []string
-		current string
-	)
-	for i, line := range strings.Split(string(raw), "\n") {
-		switch {
-		case strings.HasPrefix(line, "```") && cur == nil:
-			cur = &gatesBlock{line: i + 1, lang: strings.TrimPrefix(line, "```"), heading: current}
-			body = nil
-		case strings.HasPrefix(line, "```"):
-			cur.body = strings.Join(body, "\n")
-			if cur.lang == lang && strings.HasPrefix(cur.heading, heading) {
-				found = append(found, *cur)
-			}
-			cur = nil
-		case cur != nil:
-			body = append(body, line)
-		case strings.HasPrefix(line, "#"):
-			current = strings.TrimSpace(strings.TrimLeft(line, "#"))
-		}
-	}
-	require.Nil(t, cur, "docs/gates.md: a block is never closed")
-	require.Len(t, found, 1, "docs/gates.md: want one ```%s block under the heading %q", lang, heading)
-	return found[0]
+	b, err := mdblock.One(blocks, heading, lang)
+	require.NoError(t, err, "docs/gates.md")
+	return b
 }
 
 var (
@@ -115,13 +81,13 @@ func TestSynopsisVariants(t *testing.T) {
 // it defines with values of their types, no arguments.
 func TestGatesDocGateCommands(t *testing.T) {
 	b := gatesDocBlock(t, "`canary gate`", "sh")
-	lines := strings.Split(b.body, "\n")
+	lines := strings.Split(b.Body, "\n")
 	require.NotEmpty(t, lines)
 	for i, line := range lines {
 		without, with := synopsisVariants(line)
 		for _, variant := range []string{without, with} {
-			where := fmt.Sprintf("%s, line %d: %s", b.name(), b.line+1+i, variant)
-			t.Run(fmt.Sprintf("line %d %s", b.line+1+i, variant), func(t *testing.T) {
+			where := fmt.Sprintf("%s, line %d: %s", b.Name(), b.Line+1+i, variant)
+			t.Run(fmt.Sprintf("line %d %s", b.Line+1+i, variant), func(t *testing.T) {
 				cmds, err := shellCommands(variant)
 				require.NoError(t, err, where)
 				require.Len(t, cmds, 1, where)
@@ -148,20 +114,20 @@ func TestGatesDocGateCommands(t *testing.T) {
 func TestGatesDocGateOutput(t *testing.T) {
 	answer := gatesDocBlock(t, "`GET /api/v1/checks/{name}/verdict", "json")
 	text := gatesDocBlock(t, "`canary gate`", "")
-	base, _ := verdictDaemon(t, answer.body)
+	base, _ := verdictDaemon(t, answer.Body)
 	for _, tc := range []struct {
 		name  string
 		flags []string
 		want  string
-		shown gatesBlock
+		shown mdblock.Block
 	}{
-		{"text", nil, text.body + "\n", text},
-		{"json", []string{"--output", "json"}, answer.body + "\n", answer},
+		{"text", nil, text.Body + "\n", text},
+		{"json", []string{"--output", "json"}, answer.Body + "\n", answer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, stdout, stderr := invoke(t, nil, append([]string{"gate", "--server", base, "--check", "checkout"}, tc.flags...)...)
 			require.Equal(t, ExitSLOFailed, code, "the example's verdict is fail: %s", stderr)
-			require.Equal(t, tc.want, stdout, "%s is not what canary gate prints for %s", tc.shown.name(), answer.name())
+			require.Equal(t, tc.want, stdout, "%s is not what canary gate prints for %s", tc.shown.Name(), answer.Name())
 		})
 	}
 }
