@@ -2,7 +2,6 @@ package report
 
 import (
 	"encoding/json"
-	"encoding/xml"
 	"fmt"
 	"io"
 	"math"
@@ -151,22 +150,7 @@ func WriteComparisonJUnit(w io.Writer, c *Comparison) error {
 		}
 		s.Cases = append(s.Cases, jc)
 	}
-	for _, jc := range s.Cases {
-		s.Tests++
-		if jc.Failure != nil {
-			s.Failures++
-		}
-	}
-	if _, err := io.WriteString(w, xml.Header); err != nil {
-		return err
-	}
-	enc := xml.NewEncoder(w)
-	enc.Indent("", "  ")
-	if err := enc.Encode(junitSuites{Suites: []junitSuite{s}}); err != nil {
-		return err
-	}
-	_, err := io.WriteString(w, "\n")
-	return err
+	return writeJUnitSuite(w, s)
 }
 
 // sideReport is a side's report, or an empty one, so that a document

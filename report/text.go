@@ -380,6 +380,13 @@ func WriteJUnit(w io.Writer, r *stats.Report) error {
 		s.Cases = append(s.Cases, junitCase{Name: "verdict", Classname: "canary." + r.Scenario, Time: "0",
 			Failure: &junitFailure{Message: "inconclusive", Body: strings.Join(r.Reasons, "\n")}})
 	}
+	return writeJUnitSuite(w, s)
+}
+
+// writeJUnitSuite counts s's tests and failures and writes it as a JUnit
+// document of one suite.
+func writeJUnitSuite(w io.Writer, s junitSuite) error {
+	s.Tests, s.Failures = 0, 0
 	for _, c := range s.Cases {
 		s.Tests++
 		if c.Failure != nil {
