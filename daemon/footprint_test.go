@@ -150,9 +150,9 @@ func (s synthetic) fill(r *checkRunner, from, to, end int64) {
 	}
 }
 
-// footprintDaemon is a daemon whose checks hold footprintDays of traffic,
-// as of now (its clock's time); it is not running.
-func footprintDaemon(b *testing.B, checks int) (d *Daemon, clk *clock.Fake) {
+// footprintDaemon is a daemon whose checks hold `age` of traffic, as of
+// now (its clock's time); it is not running.
+func footprintDaemon(b *testing.B, checks int, age time.Duration) (d *Daemon, clk *clock.Fake) {
 	b.Helper()
 	dir := b.TempDir()
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "browse.yaml"), []byte(footprintScenario), 0o644))
@@ -176,7 +176,7 @@ func footprintDaemon(b *testing.B, checks int) (d *Daemon, clk *clock.Fake) {
 		r.tls = newTLSTracker(ck.Scenario.StepNames(), m, d.secrets, d.clk.Now)
 		d.checks[ck.Name] = r
 	}
-	end := int64(footprintDays * 86400)
+	end := int64(age / time.Second)
 	var wg sync.WaitGroup
 	work := make(chan int)
 	for range runtime.GOMAXPROCS(0) {
@@ -205,7 +205,7 @@ func cpuTime(b *testing.B) time.Duration {
 }
 
 func BenchmarkDaemonFootprint30Days(b *testing.B) {
-	d, clk := footprintDaemon(b, footprintChecks)
+	d, clk := footprintDaemon(b, footprintChecks, footprintDays*24*time.Hour)
 	var ms runtime.MemStats
 	runtime.GC()
 	runtime.GC()
@@ -274,6 +274,31 @@ func BenchmarkDaemonFootprint30Days(b *testing.B) {
 				if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "browse-01") {
 					b.Fatalf("GET %s: %d %.200s", tc.path, w.Code, w.Body.String())
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkDaemonLiveHeapByAge: the live heap of the footprint's daemon
+// (20 checks at 2/s, windows kept for 30 days) after its checks have run
+// for a given time, from the minutes scripts/daemon-footprint.sh watches
+// to the month BenchmarkDaemonFootprint30Days fills. What grows between
+// two ages is what the daemon keeps of the traffic.
+//
+//	go test -run '^$' -bench DaemonLiveHeapByAge -benchtime 1x ./daemon/
+func BenchmarkDaemonLiveHeapByAge(b *testing.B) {
+	for _, age := range []time.Duration{5 * time.Minute, 15 * time.Minute, 30 * time.Minute, 6 * time.Hour, 24 * time.Hour} {
+		b.Run(age.String(), func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				d, _ := footprintDaemon(b, footprintChecks, age)
+				var ms runtime.MemStats
+				runtime.GC()
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				b.ReportMetric(float64(ms.HeapAlloc)/1e6, "live-MB")
+				runtime.KeepAlive(d)
+				b.StartTimer()
 			}
 		})
 	}
