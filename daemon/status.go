@@ -46,20 +46,44 @@ const budgetRefresh = time.Minute
 
 // snapshots are window snapshots for reuse (see getSnapshot): the
 // evaluations, every page load and GET /api/v1/checks read a window of
-// every check, and a snapshot is about 1 MB of histograms (2 steps).
-var snapshots sync.Pool
+// every check, and a snapshot is about 1 MB of histograms (2 steps). The
+// list keeps at most maxSpareSnapshots, for as long as the daemon runs:
+// in a sync.Pool, which collections empty, they came and went with the
+// garbage collector's cycles, and the live heap, and with it the resident
+// set, swung by megabytes from one cycle to the next (docs/PERFORMANCE.md,
+// "Daemon footprint").
+var snapshots = make(spareSnapshots, maxSpareSnapshots)
+
+// maxSpareSnapshots: an evaluation holds two snapshots at a time, a page
+// load or an API request one; more at once are made and let go.
+const maxSpareSnapshots = 4
 
 // getSnapshot is a snapshot to write a window into with
 // Collector.WindowInto (nil when there is none to reuse: WindowInto makes
 // one); give it back with putSnapshot once nothing reads it.
-func getSnapshot() *stats.Snapshot {
-	s, _ := snapshots.Get().(*stats.Snapshot)
-	return s
+func getSnapshot() *stats.Snapshot { return snapshots.get() }
+
+func putSnapshot(s *stats.Snapshot) { snapshots.put(s) }
+
+// spareSnapshots is a bounded list of snapshots to reuse.
+type spareSnapshots chan *stats.Snapshot
+
+func (l spareSnapshots) get() *stats.Snapshot {
+	select {
+	case s := <-l:
+		return s
+	default:
+		return nil
+	}
 }
 
-func putSnapshot(s *stats.Snapshot) {
-	if s != nil {
-		snapshots.Put(s)
+func (l spareSnapshots) put(s *stats.Snapshot) {
+	if s == nil {
+		return
+	}
+	select {
+	case l <- s:
+	default: // the list is full: the collector takes it
 	}
 }
 
