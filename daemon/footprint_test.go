@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -152,7 +153,7 @@ func (s synthetic) fill(r *checkRunner, from, to, end int64) {
 
 // footprintDaemon is a daemon whose checks hold `age` of traffic, as of
 // now (its clock's time); it is not running.
-func footprintDaemon(b *testing.B, checks int, age time.Duration) (d *Daemon, clk *clock.Fake) {
+func footprintDaemon(b testing.TB, checks int, age time.Duration) (d *Daemon, clk *clock.Fake) {
 	b.Helper()
 	dir := b.TempDir()
 	require.NoError(b, os.WriteFile(filepath.Join(dir, "browse.yaml"), []byte(footprintScenario), 0o644))
@@ -277,6 +278,57 @@ func BenchmarkDaemonFootprint30Days(b *testing.B) {
 			}
 		})
 	}
+
+	// The month-old daemon's resident set, as far as a test process can
+	// show it: the anonymous part (the heap and the runtime's own memory;
+	// file pages are the binary's, and a test binary is not the daemon's)
+	// over 40 rounds of what 15 s bring — traffic, an evaluation, a load
+	// of the overview and of GET /api/v1/checks — collected at the
+	// daemon's GOGC, after the fill's garbage went back to the system.
+	b.Run("steady", func(b *testing.B) {
+		defer debug.SetGCPercent(debug.SetGCPercent(50))
+		debug.FreeOSMemory()
+		var hi, last int64
+		for range b.N {
+			for range 40 {
+				from := end + evals*15
+				evals++
+				for k, r := range d.checks {
+					var seed uint64
+					_, _ = fmt.Sscanf(k, "browse-%d", &seed)
+					synthetic{seed: seed}.fill(r, from, from+15, from+15)
+				}
+				clk.Set(now.Add(time.Duration(evals) * 15 * time.Second))
+				d.evaluate(clk.Now())
+				for _, path := range []string{"/", "/api/v1/checks"} {
+					w := httptest.NewRecorder()
+					h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+					require.Equal(b, http.StatusOK, w.Code, path)
+				}
+				last = rssAnon(b)
+				hi = max(hi, last)
+			}
+		}
+		b.ReportMetric(float64(hi)/1024, "rss-anon-max-MiB")
+		b.ReportMetric(float64(last)/1024, "rss-anon-last-MiB")
+	})
+}
+
+// rssAnon is the process's anonymous resident memory in KiB (RssAnon of
+// /proc/self/status).
+func rssAnon(b *testing.B) int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	require.NoError(b, err)
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			var kib int64
+			_, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib)
+			require.NoError(b, err)
+			return kib
+		}
+	}
+	b.Fatal("no RssAnon in /proc/self/status")
+	return 0
 }
 
 // BenchmarkDaemonLiveHeapByAge: the live heap of the footprint's daemon
@@ -302,4 +354,16 @@ func BenchmarkDaemonLiveHeapByAge(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestHeartbeatReadsNoWindow: the heartbeat's summary counts iterations
+// without copying any check's window (about 1 MB of histograms each),
+// which made every heartbeat a spike of the daemon's resident set.
+func TestHeartbeatReadsNoWindow(t *testing.T) {
+	d, clk := footprintDaemon(t, 4, 10*time.Minute)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	d.heartbeat(clk.Now())
+	runtime.ReadMemStats(&after)
+	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(256<<10), "bytes allocated by a heartbeat over 4 checks")
 }
