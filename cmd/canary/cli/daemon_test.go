@@ -43,7 +43,7 @@ func TestParseDemoTarget(t *testing.T) {
 	}
 }
 
-// The daemon collects at GOGC=50 unless GOGC is set, and puts the previous
+// The daemon collects at GOGC=25 unless GOGC is set, and puts the previous
 // target back when it returns.
 func TestDaemonGC(t *testing.T) {
 	for _, tc := range []struct {
