@@ -365,12 +365,18 @@ func BenchmarkDaemonLiveHeapByAge(b *testing.B) {
 
 // TestHeartbeatReadsNoWindow: the heartbeat's summary counts iterations
 // without copying any check's window (about 1 MB of histograms each),
-// which made every heartbeat a spike of the daemon's resident set.
+// which made every heartbeat a spike of the daemon's resident set. The
+// allocation counter is the process's: the least of five heartbeats is
+// theirs alone even if something else allocated during one of them.
 func TestHeartbeatReadsNoWindow(t *testing.T) {
 	d, clk := footprintDaemon(t, 4, 10*time.Minute)
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	d.heartbeat(clk.Now())
-	runtime.ReadMemStats(&after)
-	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(256<<10), "bytes allocated by a heartbeat over 4 checks")
+	least := uint64(math.MaxUint64)
+	for range 5 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		d.heartbeat(clk.Now())
+		runtime.ReadMemStats(&after)
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
+	}
+	require.Less(t, least, uint64(256<<10), "bytes allocated by a heartbeat over 4 checks")
 }
