@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/canaryproj/canary/demotarget"
+	"github.com/canaryproj/canary/internal/mdblock"
 	"github.com/canaryproj/canary/profiles"
 	"github.com/canaryproj/canary/slo"
 )
@@ -29,44 +30,15 @@ import (
 // repoRoot is the repository's root, seen from this package's folder.
 const repoRoot = "../../.."
 
-// fence is one fenced code block of a Markdown file.
-type fence struct {
-	lang string
-	body string
-	line int // of the opening fence, 1-based
-}
-
 // readmeFences returns README.md's text and its fenced code blocks.
-func readmeFences(t *testing.T) (string, []fence) {
+func readmeFences(t *testing.T) (string, []mdblock.Block) {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	path := filepath.Join(repoRoot, "README.md")
+	b, err := os.ReadFile(path)
 	require.NoError(t, err)
-	var out []fence
-	var cur *fence
-	var body []string
-	for i, line := range strings.Split(string(b), "\n") {
-		if !strings.HasPrefix(line, "```") {
-			if cur != nil {
-				body = append(body, line)
-			}
-			continue
-		}
-		if cur == nil {
-			cur = &fence{lang: strings.TrimPrefix(line, "```"), line: i + 1}
-			body = nil
-			continue
-		}
-		cur.body = strings.Join(body, "\n")
-		out = append(out, *cur)
-		cur = nil
-	}
-	require.Nil(t, cur, "README.md: the block opened on line %d is never closed", func() int {
-		if cur == nil {
-			return 0
-		}
-		return cur.line
-	}())
-	return string(b), out
+	blocks, err := mdblock.Read(path)
+	require.NoError(t, err)
+	return string(b), blocks
 }
 
 // shellCommands splits a sh block into its simple commands, each as the
@@ -226,11 +198,11 @@ func TestReadmeCommands(t *testing.T) {
 
 	var canary, makes, curls int
 	for _, f := range fences {
-		if f.lang != "sh" {
+		if f.Lang != "sh" {
 			continue
 		}
-		cmds, err := shellCommands(f.body)
-		require.NoError(t, err, "README.md:%d", f.line)
+		cmds, err := shellCommands(f.Body)
+		require.NoError(t, err, "README.md:%d", f.Line)
 		for _, c := range cmds {
 			t.Run(strings.Join(c, " "), func(t *testing.T) {
 				switch c[0] {
@@ -354,7 +326,7 @@ func anchors(t *testing.T, path string) []string {
 func TestReadmeLinks(t *testing.T) {
 	text, fences := readmeFences(t)
 	for _, f := range fences {
-		text = strings.Replace(text, f.body, "", 1) // links inside code are not links
+		text = strings.Replace(text, f.Body, "", 1) // links inside code are not links
 	}
 	links := regexp.MustCompile(`\]\(([^)\s]+)\)`).FindAllStringSubmatch(text, -1)
 	require.NotEmpty(t, links)
@@ -451,8 +423,8 @@ func TestReadmeSampleSummary(t *testing.T) {
 	_, fences := readmeFences(t)
 	var sample string
 	for _, f := range fences {
-		if f.lang == "text" && strings.HasPrefix(f.body, "$ bin/canary run ") {
-			sample = f.body
+		if f.Lang == "text" && strings.HasPrefix(f.Body, "$ bin/canary run ") {
+			sample = f.Body
 		}
 	}
 	require.NotEmpty(t, sample, "README.md: no ```text block starting with `$ bin/canary run`")
