@@ -593,12 +593,14 @@ func (d *Daemon) judge(r *checkRunner, now time.Time, window time.Duration, sinc
 	if r.baseline != nil {
 		return d.judgeComparison(r, now, window, since, minSamples)
 	}
-	var snap *stats.Snapshot
 	if !since.IsZero() {
-		snap = r.col.WindowSince(now, since)
-	} else {
-		snap = r.col.Window(now, window)
+		return d.judgeSnapshot(r, now, r.col.WindowSince(now, since), window, since, minSamples)
 	}
+	// Gates and verdicts are polled (by Flagger, CI): a spare snapshot
+	// spares each request a megabyte of histograms. The verdict keeps
+	// nothing of it.
+	snap := r.col.WindowInto(getSnapshot(), now, window)
+	defer putSnapshot(snap)
 	return d.judgeSnapshot(r, now, snap, window, since, minSamples)
 }
 

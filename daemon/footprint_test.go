@@ -380,3 +380,22 @@ func TestHeartbeatReadsNoWindow(t *testing.T) {
 	}
 	require.Less(t, least, uint64(256<<10), "bytes allocated by a heartbeat over 4 checks")
 }
+
+// TestVerdictReusesASnapshot: a verdict over a check's window (what a gate
+// poll asks) reads it into a spare snapshot, not a new megabyte of
+// histograms, once one has been given back.
+func TestVerdictReusesASnapshot(t *testing.T) {
+	d, clk := footprintDaemon(t, 1, 10*time.Minute)
+	r := d.checks["browse-01"]
+	first := d.judge(r, clk.Now(), 5*time.Minute, time.Time{}, 50)
+	least := uint64(math.MaxUint64)
+	for range 5 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		again := d.judge(r, clk.Now(), 5*time.Minute, time.Time{}, 50)
+		runtime.ReadMemStats(&after)
+		least = min(least, after.TotalAlloc-before.TotalAlloc)
+		require.Equal(t, first, again, "the same verdict from a reused snapshot")
+	}
+	require.Less(t, least, uint64(256<<10), "bytes allocated by a verdict over a 5-minute window")
+}
