@@ -365,20 +365,25 @@ func BenchmarkDaemonLiveHeapByAge(b *testing.B) {
 
 // TestHeartbeatReadsNoWindow: the heartbeat's summary counts iterations
 // without copying any check's window (about 1 MB of histograms each),
-// which made every heartbeat a spike of the daemon's resident set. The
-// allocation counter is the process's: the least of five heartbeats is
-// theirs alone even if something else allocated during one of them.
+// which made every heartbeat a spike of the daemon's resident set.
 func TestHeartbeatReadsNoWindow(t *testing.T) {
 	d, clk := footprintDaemon(t, 4, 10*time.Minute)
+	require.Less(t, leastAllocated(func() { d.heartbeat(clk.Now()) }), uint64(256<<10), "bytes allocated by a heartbeat over 4 checks")
+}
+
+// leastAllocated is the fewest bytes f allocated in five calls. The
+// counter is the process's: the least of five is f's alone even if
+// something else allocated during one of them.
+func leastAllocated(f func()) uint64 {
 	least := uint64(math.MaxUint64)
 	for range 5 {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		d.heartbeat(clk.Now())
+		f()
 		runtime.ReadMemStats(&after)
 		least = min(least, after.TotalAlloc-before.TotalAlloc)
 	}
-	require.Less(t, least, uint64(256<<10), "bytes allocated by a heartbeat over 4 checks")
+	return least
 }
 
 // TestVerdictReusesASnapshot: a verdict over a check's window (what a gate
@@ -388,14 +393,8 @@ func TestVerdictReusesASnapshot(t *testing.T) {
 	d, clk := footprintDaemon(t, 1, 10*time.Minute)
 	r := d.checks["browse-01"]
 	first := d.judge(r, clk.Now(), 5*time.Minute, time.Time{}, 50)
-	least := uint64(math.MaxUint64)
-	for range 5 {
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		again := d.judge(r, clk.Now(), 5*time.Minute, time.Time{}, 50)
-		runtime.ReadMemStats(&after)
-		least = min(least, after.TotalAlloc-before.TotalAlloc)
-		require.Equal(t, first, again, "the same verdict from a reused snapshot")
-	}
+	var again verdictDoc
+	least := leastAllocated(func() { again = d.judge(r, clk.Now(), 5*time.Minute, time.Time{}, 50) })
+	require.Equal(t, first, again, "the same verdict from a reused snapshot")
 	require.Less(t, least, uint64(256<<10), "bytes allocated by a verdict over a 5-minute window")
 }
